@@ -3,7 +3,19 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const nodeBuiltins = ['fs', 'net', 'http', 'https', 'child_process', 'os', 'path', 'crypto', 'worker_threads', 'dgram', 'tls'];
+const nodeBuiltins = [
+  'fs',
+  'net',
+  'http',
+  'https',
+  'child_process',
+  'os',
+  'path',
+  'crypto',
+  'worker_threads',
+  'dgram',
+  'tls',
+];
 const builtinPatterns = nodeBuiltins.flatMap((m) => [m, `node:${m}`, `${m}/*`, `node:${m}/*`]);
 
 export default tseslint.config(
@@ -36,9 +48,18 @@ export default tseslint.config(
       ],
       'no-restricted-syntax': [
         'error',
-        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'Time arrives in the input, never from the clock.' },
-        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Time arrives in the input, never from the clock.' },
-        { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: 'The core is deterministic.' },
+        {
+          selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+          message: 'Time arrives in the input, never from the clock.',
+        },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'Time arrives in the input, never from the clock.',
+        },
+        {
+          selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']",
+          message: 'The core is deterministic.',
+        },
       ],
     },
   },
@@ -50,9 +71,16 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['kafkajs', '@temporalio/worker', '@temporalio/client', '@temporalio/activity'], message: 'Not in the workflow sandbox.' },
+            {
+              group: ['kafkajs', '@temporalio/worker', '@temporalio/client', '@temporalio/activity'],
+              message: 'Not in the workflow sandbox.',
+            },
             { group: builtinPatterns, message: 'No Node built-ins in the workflow sandbox.' },
-            { group: ['**/activities/*', '!**/activities/*'], message: 'Import activity types only (import type).', allowTypeImports: true },
+            {
+              group: ['**/activities/*', '!**/activities/*'],
+              message: 'Import activity types only (import type).',
+              allowTypeImports: true,
+            },
           ],
         },
       ],

@@ -1,0 +1,163 @@
+/**
+ * Runtime configuration, read from the environment and validated with zod, so a typo in a variable
+ * is a clear message at start-up rather than a confusing failure later. Pure: the caller passes the
+ * environment (usually `process.env`); file paths (certificates) are read by the adapters, not here.
+ */
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+
+const csv = z
+  .string()
+  .min(1)
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  )
+  .pipe(z.array(z.string().regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')).min(1));
+
+const EnvSchema = z.object({
+  KAFKA_BROKERS: csv.default(['127.0.0.1:9092']),
+  KAFKA_CLIENT_ID: z.string().min(1).default('bsi-rollout'),
+  KAFKA_SSL: bool.default(false),
+  KAFKA_SSL_CA_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_CERT_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_KEY_FILE: z.string().min(1).optional(),
+  KAFKA_SSL_REJECT_UNAUTHORIZED: bool.default(true),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().min(1).optional(),
+  KAFKA_SASL_PASSWORD: z.string().min(1).optional(),
+  BSI_TOPIC_ROLLOUT_EVENTS: z.string().min(1).default('bsi.rollout-events'),
+  BSI_TOPIC_COMMANDS: z.string().min(1).default('bsi.commands'),
+  BSI_TOPIC_INSTALL_EVENTS: z.string().min(1).default('bsi.install-events'),
+  BSI_TOPIC_INSTALL_EVENTS_DLQ: z.string().min(1).default('bsi.install-events.dlq'),
+  BSI_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+
+  TEMPORAL_ADDRESS: z
+    .string()
+    .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port')
+    .default('127.0.0.1:7233'),
+  TEMPORAL_NAMESPACE: z.string().min(1).default('default'),
+  TEMPORAL_TASK_QUEUE: z.string().min(1).default('bsi-rollout'),
+  TEMPORAL_TLS_CERT_FILE: z.string().min(1).optional(),
+  TEMPORAL_TLS_KEY_FILE: z.string().min(1).optional(),
+  TEMPORAL_TLS_CA_FILE: z.string().min(1).optional(),
+  TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
+  TEMPORAL_API_KEY: z.string().min(1).optional(),
+  TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+});
+
+export type KafkaConfig = {
+  brokers: string[];
+  clientId: string;
+  ssl?: { caFile?: string; certFile?: string; keyFile?: string; rejectUnauthorized: boolean };
+  sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+};
+
+export type Topics = {
+  rolloutEvents: string;
+  commands: string;
+  installEvents: string;
+  installEventsDlq: string;
+  /** Partitions for topics this project creates (the install events are keyed by device id). */
+  partitions: number;
+};
+
+export type TemporalConfig = {
+  address: string;
+  namespace: string;
+  taskQueue: string;
+  tls?: { certFile?: string; keyFile?: string; caFile?: string; serverName?: string };
+  apiKey?: string;
+  uiUrl: string;
+};
+
+export type Config = { kafka: KafkaConfig; topics: Topics; temporal: TemporalConfig };
+
+/** A configuration error a person can act on: names each variable, its value and the rule it broke. */
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n  ${problems.join('\n  ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/**
+ * Reads and validates the engine's configuration from an environment record. Throws `ConfigError`
+ * listing every problem at once (variable, value, rule) — SASL without credentials, a key without a
+ * certificate, a malformed broker list — so an operator fixes the environment in one pass.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const defined = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const parsed = EnvSchema.safeParse(defined);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => {
+        const name = i.path.join('.');
+        return `${name}=${JSON.stringify(defined[name] ?? null)}: ${i.message}`;
+      }),
+    );
+  }
+  const e = parsed.data;
+  const problems: string[] = [];
+  if (e.KAFKA_SASL_MECHANISM && !(e.KAFKA_SASL_USERNAME && e.KAFKA_SASL_PASSWORD)) {
+    problems.push('KAFKA_SASL_MECHANISM is set: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required');
+  }
+  if (Boolean(e.KAFKA_SSL_CERT_FILE) !== Boolean(e.KAFKA_SSL_KEY_FILE)) {
+    problems.push('KAFKA_SSL_CERT_FILE and KAFKA_SSL_KEY_FILE go together (client certificate and its key)');
+  }
+  if (Boolean(e.TEMPORAL_TLS_CERT_FILE) !== Boolean(e.TEMPORAL_TLS_KEY_FILE)) {
+    problems.push('TEMPORAL_TLS_CERT_FILE and TEMPORAL_TLS_KEY_FILE go together (mTLS certificate and its key)');
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const sslWanted = e.KAFKA_SSL || Boolean(e.KAFKA_SSL_CA_FILE) || Boolean(e.KAFKA_SSL_CERT_FILE);
+  const temporalTls = e.TEMPORAL_TLS_CERT_FILE || e.TEMPORAL_TLS_CA_FILE || e.TEMPORAL_TLS_SERVER_NAME;
+  return {
+    kafka: {
+      brokers: e.KAFKA_BROKERS,
+      clientId: e.KAFKA_CLIENT_ID,
+      ...(sslWanted && {
+        ssl: {
+          caFile: e.KAFKA_SSL_CA_FILE,
+          certFile: e.KAFKA_SSL_CERT_FILE,
+          keyFile: e.KAFKA_SSL_KEY_FILE,
+          rejectUnauthorized: e.KAFKA_SSL_REJECT_UNAUTHORIZED,
+        },
+      }),
+      ...(e.KAFKA_SASL_MECHANISM && {
+        sasl: {
+          mechanism: e.KAFKA_SASL_MECHANISM,
+          username: e.KAFKA_SASL_USERNAME ?? '',
+          password: e.KAFKA_SASL_PASSWORD ?? '',
+        },
+      }),
+    },
+    topics: {
+      rolloutEvents: e.BSI_TOPIC_ROLLOUT_EVENTS,
+      commands: e.BSI_TOPIC_COMMANDS,
+      installEvents: e.BSI_TOPIC_INSTALL_EVENTS,
+      installEventsDlq: e.BSI_TOPIC_INSTALL_EVENTS_DLQ,
+      partitions: e.BSI_TOPIC_PARTITIONS,
+    },
+    temporal: {
+      address: e.TEMPORAL_ADDRESS,
+      namespace: e.TEMPORAL_NAMESPACE,
+      taskQueue: e.TEMPORAL_TASK_QUEUE,
+      ...(temporalTls && {
+        tls: {
+          certFile: e.TEMPORAL_TLS_CERT_FILE,
+          keyFile: e.TEMPORAL_TLS_KEY_FILE,
+          caFile: e.TEMPORAL_TLS_CA_FILE,
+          serverName: e.TEMPORAL_TLS_SERVER_NAME,
+        },
+      }),
+      ...(e.TEMPORAL_API_KEY && { apiKey: e.TEMPORAL_API_KEY }),
+      uiUrl: e.TEMPORAL_UI_URL,
+    },
+  };
+}
