@@ -97,7 +97,7 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((i) => {
-        const name = i.path.join('.');
+        const name = String(i.path[0]);
         return `${name}=${JSON.stringify(defined[name] ?? null)}: ${i.message}`;
       }),
     );
