@@ -1,0 +1,338 @@
+/**
+ * Domain events: the rollout log (`bsi.rollout-events`, key rolloutId), the source of truth for the
+ * workflow's state, `status` and `replay`. Every event is `{ type, data }` plus metadata: a deterministic
+ * `eventId` (`${rolloutId}/${lane ?? '_'}/${seq}`, so a retried append is recognisable), `rolloutId`,
+ * `lane` (the device class, or null for rollout-level events), `seq` (per stream: each lane is one stream,
+ * rollout-level events are stream `_`), `at`, `schemaVersion`, and `actor` / `reason` where a person acted.
+ *
+ * Current `schemaVersion` is 2; `upcast.ts` reads version 1. Stored events are never rewritten.
+ */
+import { z } from 'zod';
+import { HealthEvidenceSchema, HealthVerdictSchema } from './health';
+import { DeviceClassSchema, ErrorCodeSchema, IdSchema, TimestampSchema } from './install-event';
+import { ArtifactSchema, LaneConfigSchema, RolloutPlanSchema } from './plan';
+
+export const DOMAIN_EVENT_SCHEMA_VERSION = 2;
+
+/** Who acted: a person or a service account, as the CLI or the auth layer names it. */
+export const ActorSchema = z.string().min(1).max(128);
+/** Why a person acted: lands in the audit trail. */
+export const ReasonSchema = z.string().trim().min(1).max(1000);
+
+/** A Kafka offset as a decimal string (int64 does not fit a JS number; kafkajs gives strings too). */
+export const KafkaOffsetSchema = z.string().regex(/^\d{1,19}$/, 'must be a decimal Kafka offset (string)');
+
+/**
+ * The inclusive Kafka offset range of one `bsi.install-events` partition that a health delta covers.
+ * Offsets are decimal strings, compared as BigInt: that is what kafkajs hands out, and int64 offsets can
+ * exceed `Number.MAX_SAFE_INTEGER`.
+ */
+export const OffsetRangeSchema = z
+  .object({
+    partition: z.number().int().min(0).max(100_000),
+    fromOffset: KafkaOffsetSchema,
+    toOffset: KafkaOffsetSchema,
+  })
+  .strict()
+  .refine((range) => BigInt(range.fromOffset) <= BigInt(range.toOffset), {
+    message: 'fromOffset must be ≤ toOffset',
+    path: ['toOffset'],
+  });
+export type OffsetRange = z.infer<typeof OffsetRangeSchema>;
+
+const countSchema = z.number().int().min(0).max(1_000_000_000);
+
+/**
+ * Outcome counts of one offer (a phase attempt, or a rollback). As a delta, `inProgress` may be negative
+ * (devices that moved from installing to a final outcome); the other counts only grow. As a running total
+ * `inProgress` may dip below zero transiently when deltas arrive out of order; the judge sees it clamped.
+ */
+export const OutcomeCountsSchema = z
+  .object({
+    succeeded: countSchema,
+    failedByCode: z
+      .record(ErrorCodeSchema, countSchema)
+      .refine((codes) => Object.keys(codes).length <= 256, { message: 'at most 256 distinct error codes' }),
+    timedOut: countSchema,
+    inProgress: z.number().int().min(-1_000_000_000).max(1_000_000_000),
+  })
+  .strict();
+export type OutcomeCounts = z.infer<typeof OutcomeCountsSchema>;
+
+/** An aggregated batch of install outcomes for one offer, with the Kafka ranges it covers. */
+export const HealthDeltaSchema = z
+  .object({
+    counts: OutcomeCountsSchema,
+    ranges: z.array(OffsetRangeSchema).min(1).max(1000),
+  })
+  .strict();
+export type HealthDelta = z.infer<typeof HealthDeltaSchema>;
+
+export const OPERATOR_COMMAND_TYPES = ['pause', 'resume', 'approve', 'retry', 'rollback', 'abort'] as const;
+export const OperatorCommandTypeSchema = z.enum(OPERATOR_COMMAND_TYPES);
+export type OperatorCommandType = z.infer<typeof OperatorCommandTypeSchema>;
+
+/** What a lane waits for before it moves on; the workflow arms a timer for `until` where there is one. */
+export const WaitingForSchema = z.discriminatedUnion('kind', [
+  /** The current phase bakes until `until`. */
+  z.object({ kind: z.literal('bake'), phase: z.number().int().min(0), until: TimestampSchema }).strict(),
+  /** A manual gate: an operator must approve before `phase` starts. */
+  z.object({ kind: z.literal('approval'), phase: z.number().int().min(0) }).strict(),
+  /** Bake is over but the verdict is not yet healthy (insufficient evidence never passes a phase). */
+  z.object({ kind: z.literal('evidence'), phase: z.number().int().min(0) }).strict(),
+  /** Paused (by a person, a breach or a fleet halt) or a rollback failed: only an operator moves it on. */
+  z.object({ kind: z.literal('operator') }).strict(),
+  /** A retry is scheduled: the retry offer goes out at `until`. */
+  z.object({ kind: z.literal('retry-backoff'), attempt: z.number().int().min(2), until: TimestampSchema }).strict(),
+  /** A rollback runs until `until`; failures during it fail it sooner. */
+  z.object({ kind: z.literal('rollback'), until: TimestampSchema }).strict(),
+]);
+export type WaitingFor = z.infer<typeof WaitingForSchema>;
+
+const metadata = {
+  eventId: z.string().min(1).max(400),
+  rolloutId: IdSchema,
+  seq: z.number().int().min(0),
+  at: TimestampSchema,
+  schemaVersion: z.literal(DOMAIN_EVENT_SCHEMA_VERSION),
+  actor: ActorSchema.optional(),
+  reason: ReasonSchema.optional(),
+};
+
+function laneEvent<T extends string, D extends z.ZodType>(type: T, data: D) {
+  return z.object({ ...metadata, lane: DeviceClassSchema, type: z.literal(type), data }).strict();
+}
+function rolloutEvent<T extends string, D extends z.ZodType>(type: T, data: D) {
+  return z.object({ ...metadata, lane: z.null(), type: z.literal(type), data }).strict();
+}
+
+const phaseIndex = z.number().int().min(0);
+const attempt = z.number().int().min(1);
+
+export const RolloutStartedSchema = rolloutEvent('rollout-started', z.object({ plan: RolloutPlanSchema }).strict());
+export const LaneStartedSchema = laneEvent('lane-started', z.object({ config: LaneConfigSchema }).strict());
+export const PhaseStartedSchema = laneEvent(
+  'phase-started',
+  z.object({ phase: phaseIndex, share: z.number(), cohortBound: z.number().int().min(1).max(10000) }).strict(),
+);
+export const ExposureIssuedSchema = laneEvent(
+  'exposure-issued',
+  z
+    .object({
+      phase: phaseIndex,
+      attempt,
+      /** Devices with cohort bucket < cohortBound (0..10000) are offered the build. */
+      cohortBound: z.number().int().min(1).max(10000),
+      offerId: IdSchema,
+      artifact: ArtifactSchema,
+      /** The phase bakes from now until `bakeUntil`. */
+      bakeUntil: TimestampSchema,
+    })
+    .strict(),
+);
+export const BakeElapsedSchema = laneEvent(
+  'bake-elapsed',
+  z
+    .object({
+      phase: phaseIndex,
+      attempt,
+      /** The verdict when the bake ended; anything but `healthy` makes the lane wait for evidence. */
+      verdict: z.enum(['healthy', 'insufficient-evidence', 'none']),
+    })
+    .strict(),
+);
+export const HealthEvaluatedSchema = laneEvent(
+  'health-evaluated',
+  z
+    .object({
+      offerId: IdSchema,
+      /** `exposure`: outcomes of a phase attempt; `rollback`: outcomes of a rollback offer. */
+      window: z.enum(['exposure', 'rollback']),
+      phase: phaseIndex,
+      attempt,
+      /** The applied delta, with its Kafka partition/offset ranges (what makes redelivery idempotent). */
+      delta: HealthDeltaSchema,
+      /** The window's running totals after this delta. */
+      totals: OutcomeCountsSchema,
+      verdict: HealthVerdictSchema,
+      /** Whether the verdict can move the lane: false for superseded attempts, old phases of finished lanes, etc. */
+      actionable: z.boolean(),
+    })
+    .strict(),
+);
+export const ThresholdBreachedSchema = laneEvent(
+  'threshold-breached',
+  z
+    .object({
+      offerId: IdSchema,
+      phase: phaseIndex,
+      attempt,
+      evidence: HealthEvidenceSchema,
+      /** The rule that fired (`plain` or `sequential`). */
+      rule: z.string().min(1),
+      /** What the breach policy does now. */
+      response: z.enum(['pause', 'retry', 'rollback']),
+    })
+    .strict(),
+);
+export const LanePausedSchema = laneEvent(
+  'lane-paused',
+  z
+    .object({
+      cause: z.enum(['operator', 'breach', 'fleet-halt']),
+      /** What the lane waited for when it paused; `lane-resumed` goes back to it. */
+      resumeTo: WaitingForSchema.nullable(),
+      detail: z.string().max(1000).optional(),
+    })
+    .strict(),
+);
+export const LaneResumedSchema = laneEvent(
+  'lane-resumed',
+  z.object({ resumeTo: WaitingForSchema.nullable() }).strict(),
+);
+export const RetryIssuedSchema = laneEvent(
+  'retry-issued',
+  z
+    .object({
+      phase: phaseIndex,
+      /** The new attempt number; outcomes are counted afresh under `offerId`. */
+      attempt: z.number().int().min(2),
+      offerId: IdSchema,
+      backoffSec: z.number().int().min(0),
+      notBefore: TimestampSchema,
+      trigger: z.enum(['policy', 'operator']),
+    })
+    .strict(),
+);
+export const RollbackStartedSchema = laneEvent(
+  'rollback-started',
+  z
+    .object({
+      /** The rollback offer; devices echo it on rolled-back / rollback-failed reports. */
+      offerId: IdSchema,
+      rollbackAttempt: z.number().int().min(1),
+      /** Exposure bound the rollback covers (every device that may have the build). */
+      cohortBound: z.number().int().min(0).max(10000),
+      until: TimestampSchema,
+      trigger: z.enum(['policy', 'escalation', 'operator']),
+    })
+    .strict(),
+);
+export const RollbackCompletedSchema = laneEvent(
+  'rollback-completed',
+  z.object({ offerId: IdSchema, totals: OutcomeCountsSchema }).strict(),
+);
+export const RollbackFailedSchema = laneEvent(
+  'rollback-failed',
+  z.object({ offerId: IdSchema, totals: OutcomeCountsSchema, evidence: HealthEvidenceSchema }).strict(),
+);
+export const GateWaitingSchema = laneEvent('gate-waiting', z.object({ phase: phaseIndex }).strict());
+export const GateApprovedSchema = laneEvent('gate-approved', z.object({ phase: phaseIndex }).strict());
+export const LaneCompletedSchema = laneEvent(
+  'lane-completed',
+  z.object({ phases: z.number().int().min(1), attempt }).strict(),
+);
+export const LaneAbortedSchema = laneEvent(
+  'lane-aborted',
+  z.object({ cause: z.enum(['operator', 'rollout-aborted']) }).strict(),
+);
+export const LANE_OUTCOMES = ['completed', 'rolled-back', 'aborted'] as const;
+export const RolloutCompletedSchema = rolloutEvent(
+  'rollout-completed',
+  z.object({ lanes: z.record(DeviceClassSchema, z.enum(LANE_OUTCOMES)) }).strict(),
+);
+export const RolloutAbortedSchema = rolloutEvent('rollout-aborted', z.object({}).strict());
+export const FleetHaltedSchema = rolloutEvent(
+  'fleet-halted',
+  z
+    .object({
+      cause: z.enum(['breached-classes', 'failure-spike', 'operator']),
+      /** A sentence for the audit trail. */
+      reason: z.string().min(1).max(1000),
+      breachedLanes: z.array(DeviceClassSchema),
+      /** Lanes that must pause now (running when the halt was decided). */
+      haltLanes: z.array(DeviceClassSchema),
+      evidence: HealthEvidenceSchema.optional(),
+    })
+    .strict(),
+);
+export const OperatorCommandAcceptedSchema = z
+  .object({
+    ...metadata,
+    lane: DeviceClassSchema.nullable(),
+    type: z.literal('operator-command-accepted'),
+    data: z.object({ command: OperatorCommandTypeSchema }).strict(),
+  })
+  .strict();
+
+/** Every event of the rollout log, discriminated on `type`. */
+export const DomainEventSchema = z
+  .discriminatedUnion('type', [
+    RolloutStartedSchema,
+    LaneStartedSchema,
+    PhaseStartedSchema,
+    ExposureIssuedSchema,
+    BakeElapsedSchema,
+    HealthEvaluatedSchema,
+    ThresholdBreachedSchema,
+    LanePausedSchema,
+    LaneResumedSchema,
+    RetryIssuedSchema,
+    RollbackStartedSchema,
+    RollbackCompletedSchema,
+    RollbackFailedSchema,
+    GateWaitingSchema,
+    GateApprovedSchema,
+    LaneCompletedSchema,
+    LaneAbortedSchema,
+    RolloutCompletedSchema,
+    RolloutAbortedSchema,
+    FleetHaltedSchema,
+    OperatorCommandAcceptedSchema,
+  ])
+  .superRefine((event, ctx) => {
+    const expected = eventIdOf(event.rolloutId, event.lane, event.seq);
+    if (event.eventId !== expected) {
+      ctx.addIssue({ code: 'custom', path: ['eventId'], message: `must be ${expected} (rolloutId/lane/seq)` });
+    }
+  });
+export type DomainEvent = z.infer<typeof DomainEventSchema>;
+export type DomainEventType = DomainEvent['type'];
+/** The event of one type, e.g. `EventOf<'exposure-issued'>`. */
+export type EventOf<T extends DomainEventType> = Extract<DomainEvent, { type: T }>;
+/** Events that belong to a lane stream (lane is a device class). */
+export type LaneEvent = Extract<DomainEvent, { lane: string }>;
+
+/**
+ * The deterministic id of an event: `${rolloutId}/${lane ?? '_'}/${seq}`. A retried append produces the
+ * same id, so readers and the log adapter recognise a duplicate instead of counting it twice.
+ */
+export function eventIdOf(rolloutId: string, lane: string | null, seq: number): string {
+  return `${rolloutId}/${lane ?? '_'}/${seq}`;
+}
+
+/** The fields a decider supplies for a new event; `eventIdOf` and the schema version are filled in. */
+type Draft<E extends DomainEvent> = Omit<E, 'eventId' | 'schemaVersion' | 'actor' | 'reason'> & {
+  actor?: string | undefined;
+  reason?: string | undefined;
+};
+
+/**
+ * Builds a domain event with its deterministic id and the current schema version. Deciders use it so
+ * no event is ever hand-assembled with a wrong id; `actor`/`reason` are only set when given.
+ */
+export function makeEvent<E extends DomainEvent>(draft: Draft<E>): E {
+  const { actor, reason, ...rest } = draft;
+  return {
+    ...rest,
+    eventId: eventIdOf(draft.rolloutId, draft.lane, draft.seq),
+    schemaVersion: DOMAIN_EVENT_SCHEMA_VERSION,
+    ...(actor !== undefined ? { actor } : {}),
+    ...(reason !== undefined ? { reason } : {}),
+  } as unknown as E;
+}
+
+/** Whether an event belongs to a lane stream (as opposed to the rollout-level stream `_`). */
+export function isLaneEvent(event: DomainEvent): event is LaneEvent {
+  return event.lane !== null;
+}

@@ -1,0 +1,404 @@
+/**
+ * The rollout plan: what an SRE writes (YAML or JSON) to push one BSI release through phased cohorts per
+ * device class. `RolloutPlanSchema` is the single source of truth for the file format; `parsePlan` turns
+ * text into a validated plan or a list of precise errors (path, value, rule) — never a stack trace; and
+ * `laneConfigOf` resolves one device class's effective settings (artifact, phases, thresholds, policy)
+ * after per-class overrides, which is what a lane carries in its `lane-started` event.
+ *
+ * Shape (see examples/plans/):
+ * ```yaml
+ * releaseId: bsi-2026-03-a
+ * artifact: { build: 26.3.1 }
+ * deviceClasses: [phone-a, phone-b, tablet-c, laptop-x1]
+ * phases:                      # share of the class in percent; bake as '30s' / '10m' / '24h' / '1h30m' or seconds
+ *   - { share: 1, bake: 10m }
+ *   - { share: 10, bake: 1h, approval: manual }   # gate: an operator approves before this phase starts
+ *   - { share: 100, bake: 0 }
+ * thresholds: { maxFailureRate: 0.02, minSample: 200, installTimeoutSec: 1800 }
+ * breachPolicy: { action: retry, attempts: 2, backoff: 5m, then: rollback }   # or { action: pause } / { action: rollback }
+ * fleetHalt: { breachedClasses: 2 }                                          # and/or failureSpike: <thresholds>
+ * rollbackTimeout: 30m
+ * classes:                     # per-class overrides
+ *   laptop-x1: { artifact: { build: 26.3.2 }, thresholds: { maxFailureRate: 0.01 } }
+ * ```
+ */
+import { z } from 'zod';
+import YAML from 'yaml';
+import { ThresholdsSchema, type Thresholds } from './health';
+import { DeviceClassSchema, IdSchema } from './install-event';
+
+/** The number of cohort buckets per percent of a class: a share of `s`% exposes buckets `[0, s × 100)`. */
+export const BUCKETS_PER_PERCENT = 100;
+/** Longest bake, backoff or rollback timeout a plan may ask for: 30 days, in seconds. */
+export const MAX_DURATION_SEC = 30 * 24 * 3600;
+
+const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+
+/**
+ * Parses a duration written as `'30s'`, `'10m'`, `'24h'`, `'2d'`, `'1h30m'` into seconds, or returns
+ * undefined when the text is not a duration. Kept separate from the schema so CLIs can reuse it.
+ */
+export function parseDurationSec(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (!/^(\d{1,7}[smhd])+$/.test(trimmed)) return undefined;
+  let total = 0;
+  for (const match of trimmed.matchAll(/(\d+)([smhd])/g)) {
+    total += Number(match[1]) * (UNIT_SECONDS[match[2] ?? 's'] ?? 1);
+  }
+  return total;
+}
+
+/** A duration: whole seconds, or a string like `'30s'`, `'10m'`, `'24h'`, `'1h30m'`. Output: seconds. */
+export const DurationSchema = z
+  .union([z.number(), z.string()], { error: 'must be seconds or a duration like "30s", "10m", "24h"' })
+  .transform((value, ctx) => {
+    const seconds = typeof value === 'number' ? value : parseDurationSec(value);
+    if (seconds === undefined || !Number.isInteger(seconds) || seconds < 0 || seconds > MAX_DURATION_SEC) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `must be whole seconds (0..${MAX_DURATION_SEC}) or a duration like "30s", "10m", "24h" (max 30d)`,
+      });
+      return z.NEVER;
+    }
+    return seconds;
+  });
+
+/** The build a device class receives. */
+export const ArtifactSchema = z
+  .object({
+    /** The build version, e.g. `26.3.1`. */
+    build: z
+      .string()
+      .min(1)
+      .max(64)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]*$/, 'must be a version like "26.3.1"'),
+    /** Where the update service fetches it (optional; the update service may know by build). */
+    url: z.url().max(2048).optional(),
+    /** Content hash of the artifact, lower-case hex. */
+    sha256: z
+      .string()
+      .regex(/^[a-f0-9]{64}$/, 'must be 64 lower-case hex digits')
+      .optional(),
+  })
+  .strict();
+export type Artifact = z.infer<typeof ArtifactSchema>;
+
+/** One phase: a share of the class (percent), how long it bakes, and an optional manual gate before it starts. */
+export const PhaseSchema = z
+  .object({
+    /** Percent of the device class exposed once this phase starts (cumulative), 0 < share ≤ 100, at most 2 decimals. */
+    share: z
+      .number()
+      .gt(0)
+      .max(100)
+      .refine((share) => Math.abs(share * BUCKETS_PER_PERCENT - Math.round(share * BUCKETS_PER_PERCENT)) < 1e-9, {
+        message: 'must have at most 2 decimals (a cohort bucket is 0.01%)',
+      }),
+    /** How long the phase runs before it may pass (it also needs a healthy verdict). */
+    bake: DurationSchema,
+    /** `manual`: an operator must approve before this phase starts exposing devices. */
+    approval: z.literal('manual').optional(),
+  })
+  .strict();
+export type Phase = z.infer<typeof PhaseSchema>;
+
+type Issue = { path: (string | number)[]; message: string };
+
+function phaseIssues(phases: readonly Phase[], at: (string | number)[] = []): Issue[] {
+  const issues: Issue[] = [];
+  phases.forEach((phase, index) => {
+    const previous = phases[index - 1];
+    if (previous !== undefined && phase.share <= previous.share) {
+      issues.push({
+        path: [...at, index, 'share'],
+        message: `must be greater than the previous phase (${previous.share})`,
+      });
+    }
+  });
+  const last = phases[phases.length - 1];
+  if (last !== undefined && last.share !== 100) {
+    issues.push({ path: [...at, phases.length - 1, 'share'], message: 'the last phase must have share 100' });
+  }
+  return issues;
+}
+
+/** The phases of a class: shares strictly increase and the last one is 100. */
+export const PhasesSchema = z
+  .array(PhaseSchema)
+  .min(1)
+  .max(20)
+  .superRefine((phases, ctx) => {
+    for (const issue of phaseIssues(phases)) ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message });
+  });
+
+/** The device classes of a plan: names are unique. */
+export const DeviceClassesSchema = z
+  .array(DeviceClassSchema)
+  .min(1)
+  .max(500)
+  .superRefine((names, ctx) => {
+    names.forEach((name, index) => {
+      const first = names.indexOf(name);
+      if (first !== index) {
+        ctx.addIssue({
+          code: 'custom',
+          path: [index],
+          message: `duplicate device class (first at deviceClasses[${first}])`,
+        });
+      }
+    });
+  });
+
+/** What a lane does when its failures cross the threshold. */
+export const BreachPolicySchema = z.discriminatedUnion(
+  'action',
+  [
+    z.object({ action: z.literal('pause') }).strict(),
+    z.object({ action: z.literal('rollback') }).strict(),
+    z
+      .object({
+        action: z.literal('retry'),
+        /** How many automatic retries the lane gets in total (each is a fresh attempt, judged on fresh outcomes). */
+        attempts: z.number().int().min(1).max(10),
+        /** Wait after a breach before the retry offer goes out. */
+        backoff: DurationSchema,
+        /** What happens on a breach once the retries are used up. */
+        then: z.enum(['pause', 'rollback']),
+      })
+      .strict(),
+  ],
+  { error: 'must be { action: pause }, { action: rollback } or { action: retry, attempts, backoff, then }' },
+);
+export type BreachPolicy = z.infer<typeof BreachPolicySchema>;
+
+/** When the whole rollout halts: after N classes breached, and/or on a fleet-wide failure spike. */
+export const FleetHaltSchema = z
+  .object({
+    /** Halt every running lane once this many device classes have breached their thresholds. */
+    breachedClasses: z.number().int().min(1).optional(),
+    /** Judge the fleet's summed outcomes (all classes) with these thresholds; a breach halts every lane. */
+    failureSpike: ThresholdsSchema.optional(),
+  })
+  .strict()
+  .refine((rule) => rule.breachedClasses !== undefined || rule.failureSpike !== undefined, {
+    message: 'needs breachedClasses and/or failureSpike',
+  });
+export type FleetHalt = z.infer<typeof FleetHaltSchema>;
+
+type OverrideShape = { [K in keyof Thresholds]-?: z.ZodOptional<z.ZodType<NonNullable<Thresholds[K]>>> };
+const thresholdOverrideShape = Object.fromEntries(
+  Object.entries(ThresholdsSchema.shape).map(([key, schema]) => [
+    key,
+    (schema instanceof z.ZodDefault ? (schema.unwrap() as z.ZodType) : (schema as z.ZodType)).optional(),
+  ]),
+) as unknown as OverrideShape;
+
+/**
+ * A partial `ThresholdsSchema` without defaults: only the keys a class override writes replace the
+ * plan's thresholds (a `.partial()` would fill defaults and silently reset keys the override never named).
+ */
+export const ThresholdsOverrideSchema = z.object(thresholdOverrideShape).strict();
+export type ThresholdsOverride = z.infer<typeof ThresholdsOverrideSchema>;
+
+/** Per-class overrides: any of artifact, phases, thresholds (merged key by key) and breach policy. */
+export const ClassOverrideSchema = z
+  .object({
+    artifact: ArtifactSchema.optional(),
+    phases: PhasesSchema.optional(),
+    thresholds: ThresholdsOverrideSchema.optional(),
+    breachPolicy: BreachPolicySchema.optional(),
+  })
+  .strict();
+export type ClassOverride = z.infer<typeof ClassOverrideSchema>;
+
+/** The rollout plan file. Parsing its own output again yields the same plan (durations are already seconds). */
+export const RolloutPlanSchema = z
+  .object({
+    /** Optional: the caller generates one when the plan does not fix it. */
+    rolloutId: IdSchema.optional(),
+    releaseId: IdSchema,
+    /** Default build for every class; `classes.<name>.artifact` gives a class its own. */
+    artifact: ArtifactSchema,
+    deviceClasses: DeviceClassesSchema,
+    phases: PhasesSchema,
+    thresholds: ThresholdsSchema,
+    breachPolicy: BreachPolicySchema,
+    fleetHalt: FleetHaltSchema.optional(),
+    /** How long a rollback may run before it is judged complete (failures during it fail it sooner). */
+    rollbackTimeout: DurationSchema.default(1800),
+    classes: z.record(DeviceClassSchema, ClassOverrideSchema).default({}),
+  })
+  .strict()
+  .superRefine((plan, ctx) => {
+    const issues: Issue[] = [];
+    for (const [name, override] of Object.entries(plan.classes)) {
+      if (!plan.deviceClasses.includes(name)) {
+        issues.push({
+          path: ['classes', name],
+          message: `override for unknown device class (deviceClasses: ${plan.deviceClasses.join(', ')})`,
+        });
+      }
+      if (override.thresholds) {
+        const merged = ThresholdsSchema.safeParse({ ...plan.thresholds, ...override.thresholds });
+        if (!merged.success) {
+          for (const issue of merged.error.issues) {
+            issues.push({
+              path: ['classes', name, 'thresholds', ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
+              message: issue.message,
+            });
+          }
+        }
+      }
+    }
+    const breached = plan.fleetHalt?.breachedClasses;
+    if (breached !== undefined && breached > plan.deviceClasses.length) {
+      issues.push({
+        path: ['fleetHalt', 'breachedClasses'],
+        message: `cannot exceed the number of device classes (${plan.deviceClasses.length})`,
+      });
+    }
+    for (const issue of issues)
+      ctx.addIssue({ code: 'custom', path: issue.path, message: issue.message, input: undefined });
+  });
+export type RolloutPlan = z.infer<typeof RolloutPlanSchema>;
+/** What a plan file may contain before defaults and duration parsing. */
+export type RolloutPlanInput = z.input<typeof RolloutPlanSchema>;
+
+/** One phase as a lane runs it: cohort bound in buckets and bake in seconds. */
+export const LanePhaseSchema = z
+  .object({
+    share: z.number().gt(0).max(100),
+    /** Exclusive upper cohort bucket: devices with `cohortOf(...) < cohortBound` are exposed. */
+    cohortBound: z.number().int().min(1).max(10000),
+    bakeSec: z.number().int().min(0),
+    approval: z.enum(['manual', 'none']),
+  })
+  .strict();
+export type LanePhase = z.infer<typeof LanePhaseSchema>;
+
+/** A class's effective settings after overrides: what its lane runs, carried by `lane-started`. */
+export const LaneConfigSchema = z
+  .object({
+    deviceClass: DeviceClassSchema,
+    releaseId: IdSchema,
+    artifact: ArtifactSchema,
+    phases: z.array(LanePhaseSchema).min(1),
+    thresholds: ThresholdsSchema,
+    breachPolicy: BreachPolicySchema,
+    rollbackTimeoutSec: z.number().int().min(0),
+  })
+  .strict();
+export type LaneConfig = z.infer<typeof LaneConfigSchema>;
+
+/**
+ * Resolves the effective settings of one device class: the class's artifact, phases, thresholds (plan
+ * thresholds with the override's keys replaced) and breach policy. Pure; throws only when the class is
+ * not in the plan, which is a programming error (the plan was validated).
+ */
+export function laneConfigOf(plan: RolloutPlan, deviceClass: string): LaneConfig {
+  if (!plan.deviceClasses.includes(deviceClass)) {
+    throw new Error(`device class ${deviceClass} is not in plan ${plan.releaseId}`);
+  }
+  const override = plan.classes[deviceClass] ?? {};
+  return {
+    deviceClass,
+    releaseId: plan.releaseId,
+    artifact: override.artifact ?? plan.artifact,
+    phases: (override.phases ?? plan.phases).map((phase) => ({
+      share: phase.share,
+      cohortBound: Math.round(phase.share * BUCKETS_PER_PERCENT),
+      bakeSec: phase.bake,
+      approval: phase.approval ?? 'none',
+    })),
+    thresholds: ThresholdsSchema.parse({ ...plan.thresholds, ...override.thresholds }),
+    breachPolicy: override.breachPolicy ?? plan.breachPolicy,
+    rollbackTimeoutSec: plan.rollbackTimeout,
+  };
+}
+
+/** One problem in a plan: where (`classes.laptop-x1.phases[2].share`), the offending value, and the rule. */
+export type PlanError = {
+  path: string;
+  value: unknown;
+  rule: string;
+  /** For syntax errors: 1-based line and column in the source text. */
+  line?: number;
+  column?: number;
+};
+export type ParsePlanResult = { ok: true; plan: RolloutPlan } | { ok: false; errors: PlanError[] };
+
+/** Formats a schema path the way people write it: `classes.laptop-x1.phases[2].share`. */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const part of path) {
+    if (typeof part === 'number') out += `[${part}]`;
+    else out += out === '' ? String(part) : `.${String(part)}`;
+  }
+  return out === '' ? '(root)' : out;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let current: unknown = root;
+  for (const part of path) {
+    if (current === null || typeof current !== 'object') return undefined;
+    current = (current as Record<PropertyKey, unknown>)[part];
+  }
+  return current;
+}
+
+function ruleOf(issue: z.core.$ZodIssue, value: unknown): string {
+  if (issue.code === 'invalid_type' && value === undefined) return 'required';
+  return issue.message;
+}
+
+/**
+ * Validates an already-parsed plan object (e.g. from a CLI flag or a workflow input) and returns the plan
+ * or every problem with its path, value and rule. Unknown fields are reported one by one.
+ */
+export function validatePlan(input: unknown): ParsePlanResult {
+  const result = RolloutPlanSchema.safeParse(input);
+  if (result.success) return { ok: true, plan: result.data };
+  const errors: PlanError[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      for (const key of issue.keys) {
+        const path = [...issue.path, key];
+        errors.push({ path: formatPath(path), value: valueAt(input, path), rule: 'unknown field' });
+      }
+      continue;
+    }
+    const value = valueAt(input, issue.path);
+    errors.push({ path: formatPath(issue.path), value, rule: ruleOf(issue, value) });
+  }
+  return { ok: false, errors };
+}
+
+/**
+ * Parses a plan file's text, YAML or JSON (JSON is read as YAML 1.2), and validates it. Syntax errors
+ * come back with line and column (`sourceName:3:7: …`), schema errors with path, value and rule; nothing
+ * throws. `sourceName` (e.g. the file name) prefixes syntax messages so a person finds the spot.
+ */
+export function parsePlan(text: string, sourceName = 'plan'): ParsePlanResult {
+  const doc = YAML.parseDocument(text, { uniqueKeys: true, prettyErrors: true });
+  if (doc.errors.length > 0) {
+    return {
+      ok: false,
+      errors: doc.errors.map((error) => {
+        const position = error.linePos?.[0];
+        const message = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? error.code;
+        const where = position ? `${sourceName}:${position.line}:${position.col}` : sourceName;
+        return {
+          path: '(syntax)',
+          value: undefined,
+          rule: `${where}: ${message}`,
+          ...(position ? { line: position.line, column: position.col } : {}),
+        };
+      }),
+    };
+  }
+  const input: unknown = doc.toJS({ maxAliasCount: 100 });
+  if (input === null || input === undefined) {
+    return { ok: false, errors: [{ path: '(root)', value: input, rule: `${sourceName} is empty` }] };
+  }
+  return validatePlan(input);
+}
