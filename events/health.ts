@@ -28,12 +28,17 @@ export const ThresholdsSchema = z
     /** Seconds after install-started without a final report before a device counts as failed (timed out). */
     installTimeoutSec: z.number().positive(),
     errorCodes: ErrorCodePolicySchema.default({ ignore: [], weigh: {} }),
-    /** Which rule judges: `plain` (rate over threshold once minSample is reached) or `sequential` (SPRT-style). */
+    /** Which rule judges: `plain` (rate over threshold once minSample is reached) or `sequential` (see evaluateHealth). */
     rule: z.enum(['plain', 'sequential']).default('sequential'),
     /** Probability the statistical rule may halt a good build (type I error). */
     falseHaltProbability: z.number().gt(0).lt(0.5).default(0.01),
     /** Failure rate a good build is expected to show (the statistical rule's null hypothesis); default maxFailureRate / 4. */
     baselineFailureRate: z.number().gt(0).lt(1).optional(),
+    /**
+     * Probability the sequential rule calls a build healthy although its failure rate is at or above
+     * maxFailureRate (type II error of its early acceptance); default 0.05.
+     */
+    falsePassProbability: z.number().gt(0).lt(0.5).optional(),
   })
   .strict();
 export type Thresholds = z.infer<typeof ThresholdsSchema>;
@@ -68,6 +73,16 @@ export const HealthEvidenceSchema = z
     /** For the sequential rule: log-likelihood ratio and the bound it is compared with. */
     llr: z.number().optional(),
     bound: z.number().optional(),
+    /** For the sequential rule: the lower bound at or below which the LLR accepts the build early. */
+    acceptBound: z.number().optional(),
+    /** For the sequential rule: the failure rate of its null hypothesis (a good build). */
+    baselineFailureRate: z.number().optional(),
+    /** Devices that timed out (counted as failures, weight 1). */
+    timedOut: z.number().min(0).optional(),
+    /** Devices whose error code is ignored (neither failure nor success). */
+    ignored: z.number().min(0).optional(),
+    /** Devices still installing (not judged). */
+    inProgress: z.number().min(0).optional(),
     /** A sentence a person reads in the audit trail, e.g. "31 of 412 failed (7.5%) > 5% after ≥ 400". */
     explanation: z.string(),
   })
@@ -82,11 +97,234 @@ export const HealthVerdictSchema = z
   .strict();
 export type HealthVerdict = z.infer<typeof HealthVerdictSchema>;
 
+/** Default type II error of the sequential rule's early acceptance (see `Thresholds.falsePassProbability`). */
+export const DEFAULT_FALSE_PASS_PROBABILITY = 0.05;
+
+/**
+ * Returns counts with nothing in them: the starting point of a lane's health window, so aggregators and
+ * the decider fold deltas with `addCounts` from a common zero instead of hand-writing the shape.
+ */
+export function emptyCounts(): HealthCounts {
+  return { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };
+}
+
+/**
+ * Adds two count records field by field (failures per error code included) and returns a new record,
+ * leaving both inputs untouched. Addition is associative and commutative with `emptyCounts()` as
+ * identity, so health deltas can be folded in any grouping; `inProgress` is added like the others, so a
+ * delta that finishes a device carries -1 there only if the caller models it so (the judge ignores it).
+ */
+export function addCounts(a: HealthCounts, b: HealthCounts): HealthCounts {
+  const failedByCode: Record<string, number> = { ...a.failedByCode };
+  for (const [code, n] of Object.entries(b.failedByCode)) failedByCode[code] = (failedByCode[code] ?? 0) + n;
+  return {
+    succeeded: a.succeeded + b.succeeded,
+    failedByCode,
+    timedOut: a.timedOut + b.timedOut,
+    inProgress: a.inProgress + b.inProgress,
+  };
+}
+
+/**
+ * Lists the threshold combinations a plan validator must refuse that the schema alone cannot express
+ * (a zod refinement on `ThresholdsSchema` would forbid `.partial()` for per-class overrides, so the check
+ * lives here). Today that is one rule: the sequential rule's baseline must lie strictly below
+ * `maxFailureRate`, or its two hypotheses coincide. Returns one sentence per problem, empty when sound;
+ * `evaluateHealth` throws a `RangeError` with the same sentence when called with such thresholds.
+ */
+export function thresholdsProblems(thresholds: Thresholds): string[] {
+  const baseline = baselineOf(thresholds);
+  if (baseline >= thresholds.maxFailureRate) {
+    return [
+      `baselineFailureRate ${baseline} must be below maxFailureRate ${thresholds.maxFailureRate}: ` +
+        'the sequential rule tests the one against the other',
+    ];
+  }
+  return [];
+}
+
 /**
  * Judges one lane's counts against its thresholds. `healthy` means the evidence supports the build
  * (enough sample and no breach); `insufficient-evidence` means keep waiting (it never passes a phase);
  * `breach` means the class's breach policy must fire now.
+ *
+ * What counts: every final outcome is one device of the sample, except failures whose error code is
+ * ignored (neither failure nor success). A failure weighs 1 unless its code has a weight (0.5, 3, …),
+ * timeouts weigh 1 (a crashed device reports nothing), devices in progress are not judged. With weights
+ * the failure count may be fractional; both rules use it as is.
+ *
+ * The plain rule (what AWS IoT Jobs offers): nothing before `minSample` final outcomes, then breach when
+ * the failure rate exceeds `maxFailureRate`, healthy otherwise.
+ *
+ * The sequential rule is a one-sided, always-valid sequential probability ratio test (Wald's SPRT with
+ * Ville's bound; Robbins' "power-one" test) of H0: p = baseline (default maxFailureRate / 4) against
+ * H1: p = maxFailureRate on the binomial log-likelihood ratio
+ * `LLR = F·ln(p1/p0) + (n − F)·ln((1 − p1)/(1 − p0))` of F failures in n outcomes. It breaches as soon as
+ * `LLR ≥ ln(1/α)`, α = `falseHaltProbability`, at any sample size. Why this rule: the likelihood ratio is
+ * a non-negative martingale under H0 (a supermartingale for any p ≤ baseline), so by Ville's inequality
+ * the chance that it *ever* reaches 1/α is at most α — however long the rollout runs and however often
+ * it is evaluated (after every device, every delta, or replayed). Wald's two-sided SPRT with the bound
+ * ln((1−β)/α) only holds its α when the test stops at the first crossing of either bound; a rollout keeps
+ * watching after "looks fine", and restarting or repeatedly consulting it accumulates error; a Bayesian
+ * posterior bound (P(p > max | data) > 1 − α) has no frequentist false-halt guarantee under continuous
+ * monitoring at all. Choosing the simple alternative p1 = maxFailureRate makes the test fastest (largest
+ * drift per device, Kullback–Leibler optimal) for the marginal bad build, the one a threshold exists
+ * for; a 20% spike still halts after about four failures because every failure adds ln(p1/p0) = ln 4.
+ * Builds between baseline and maxFailureRate sit in the indifference zone: no guarantee either way.
+ * Early acceptance is the mirror test: healthy as soon as `LLR ≤ ln β`, β = `falsePassProbability`
+ * (default 0.05), which by the same argument calls a build with p ≥ maxFailureRate healthy with
+ * probability at most β. Phases are often too small for that (≈ 200 clean outcomes at the defaults), so
+ * the plan's own criterion also makes a build healthy: at least `minSample` outcomes with a rate at or
+ * below `maxFailureRate` and no breach. A rate above the threshold that is not yet significant is
+ * `insufficient-evidence`, never a breach. The α guarantee holds per window of counts: a decider that
+ * restarts counts per phase spends α once per phase (k phases, at most k·α).
  */
 export function evaluateHealth(counts: HealthCounts, thresholds: Thresholds): HealthVerdict {
-  throw new Error(`evaluateHealth: not built yet (${JSON.stringify({ counts, thresholds })})`);
+  const a = assessHealth(counts, thresholds);
+  const common = {
+    sample: a.sample,
+    failures: a.failures,
+    failureRate: a.failureRate,
+    threshold: thresholds.maxFailureRate,
+    minSample: thresholds.minSample,
+    timedOut: counts.timedOut,
+    ignored: a.ignored,
+    inProgress: counts.inProgress,
+  };
+  const evidence: HealthEvidence =
+    a.llr === undefined
+      ? { ...common, rule: a.rule, explanation: explain(a, counts, thresholds) }
+      : {
+          ...common,
+          rule: a.rule,
+          llr: a.llr,
+          bound: a.bound,
+          acceptBound: a.acceptBound,
+          baselineFailureRate: a.baselineFailureRate,
+          explanation: explain(a, counts, thresholds),
+        };
+  return { verdict: a.verdict, evidence };
+}
+
+/** The numbers behind a verdict, without the sentence: what `assessHealth` returns. */
+export interface HealthAssessment {
+  verdict: HealthVerdict['verdict'];
+  rule: HealthEvidence['rule'];
+  sample: number;
+  failures: number;
+  failureRate: number;
+  ignored: number;
+  /** Sequential rule only: the log-likelihood ratio, its halt bound ln(1/α), its accept bound ln β, and H0's rate. */
+  llr?: number;
+  bound?: number;
+  acceptBound?: number;
+  baselineFailureRate?: number;
+}
+
+/**
+ * The verdict of `evaluateHealth` and the numbers behind it, without building the evidence sentence:
+ * the same judgement (evaluateHealth is this plus formatting), cheap enough to run after every device
+ * in hot loops such as the what-if replay and the policy benchmark. See `evaluateHealth` for the rules.
+ */
+export function assessHealth(counts: HealthCounts, thresholds: Thresholds): HealthAssessment {
+  const { ignore, weigh } = thresholds.errorCodes;
+  let reported = 0;
+  let weighted = 0;
+  let ignored = 0;
+  for (const code in counts.failedByCode) {
+    const n = counts.failedByCode[code] ?? 0;
+    if (ignore.includes(code)) {
+      ignored += n;
+      continue;
+    }
+    reported += n;
+    weighted += n * (weigh[code] ?? 1);
+  }
+  const sample = counts.succeeded + reported + counts.timedOut;
+  const failures = weighted + counts.timedOut;
+  const failureRate = sample > 0 ? failures / sample : 0;
+  const enough = sample >= thresholds.minSample;
+  const under = failureRate <= thresholds.maxFailureRate;
+  const rule = thresholds.rule;
+  if (rule === 'plain') {
+    const verdict = !enough ? 'insufficient-evidence' : under ? 'healthy' : 'breach';
+    return { verdict, rule: enough ? 'plain' : 'min-sample', sample, failures, failureRate, ignored };
+  }
+  if (rule !== 'sequential') {
+    const _exhaustive: never = rule;
+    throw new RangeError(`unknown health rule ${String(_exhaustive)}`);
+  }
+  const p0 = baselineOf(thresholds);
+  const p1 = thresholds.maxFailureRate;
+  if (p0 >= p1) throw new RangeError(thresholdsProblems(thresholds).join('; '));
+  const llr = failures * Math.log(p1 / p0) + (sample - failures) * Math.log((1 - p1) / (1 - p0));
+  const bound = -Math.log(thresholds.falseHaltProbability);
+  const acceptBound = Math.log(thresholds.falsePassProbability ?? DEFAULT_FALSE_PASS_PROBABILITY);
+  // Breach first; then early acceptance; then the plan's minimum-sample criterion; else wait.
+  let verdict: HealthAssessment['verdict'] = 'insufficient-evidence';
+  let decidedBy: HealthAssessment['rule'] = enough ? 'sequential' : 'min-sample';
+  if (llr >= bound) [verdict, decidedBy] = ['breach', 'sequential'];
+  else if (llr <= acceptBound) [verdict, decidedBy] = ['healthy', 'sequential'];
+  else if (enough && under) [verdict, decidedBy] = ['healthy', 'plain'];
+  return {
+    verdict,
+    rule: decidedBy,
+    sample,
+    failures,
+    failureRate,
+    ignored,
+    llr,
+    bound,
+    acceptBound,
+    baselineFailureRate: p0,
+  };
+}
+
+/** The sequential rule's null hypothesis, defaulted. */
+function baselineOf(thresholds: Thresholds): number {
+  return thresholds.baselineFailureRate ?? thresholds.maxFailureRate / 4;
+}
+
+/** The sentence of the audit trail for an assessment. */
+function explain(a: HealthAssessment, counts: HealthCounts, t: Thresholds): string {
+  const extras: string[] = [];
+  if (counts.timedOut > 0) extras.push(`${counts.timedOut} timed out`);
+  if (a.ignored > 0) extras.push(`${a.ignored} ignored`);
+  if (counts.inProgress > 0) extras.push(`${counts.inProgress} in progress`);
+  const more = extras.length > 0 ? ` [${extras.join(', ')}]` : '';
+  const tally =
+    a.sample === 0
+      ? `no final outcomes yet${more}`
+      : `${num(a.failures)} of ${a.sample} failed (${pct(a.failureRate)})${more}`;
+  const versus = `${a.failureRate > t.maxFailureRate ? '>' : '≤'} ${pct(t.maxFailureRate)} after ≥ ${t.minSample}`;
+  const wait = `${tally}; judged after ≥ ${t.minSample} outcomes`;
+  if (
+    a.llr === undefined ||
+    a.bound === undefined ||
+    a.acceptBound === undefined ||
+    a.baselineFailureRate === undefined
+  ) {
+    return a.rule === 'min-sample' ? wait : `${tally} ${versus}`;
+  }
+  const test = `sequential test of ${pct(t.maxFailureRate)} against ${pct(a.baselineFailureRate)}: LLR ${num(a.llr)}`;
+  if (a.verdict === 'breach') {
+    return `${tally}: significantly above the ${pct(a.baselineFailureRate)} baseline (${test} ≥ ${num(a.bound)}, false-halt probability ≤ ${pct(t.falseHaltProbability)})`;
+  }
+  if (a.rule === 'sequential' && a.verdict === 'healthy') {
+    return `${tally}: significantly below ${pct(t.maxFailureRate)} (${test} ≤ ${num(a.acceptBound)})`;
+  }
+  const between = `${test}, between ${num(a.acceptBound)} and ${num(a.bound)}`;
+  if (a.rule === 'plain') return `${tally} ${versus}; ${between}`;
+  if (a.rule === 'min-sample') return `${wait}; ${between}`;
+  return `${tally} ${versus} but not significant (${between})`;
+}
+
+/** A number with at most two decimals, trailing zeros dropped. */
+function num(x: number): string {
+  return String(Number(x.toFixed(2)));
+}
+
+/** A rate as a percentage with at most two decimals: 0.075 → "7.5%". */
+function pct(rate: number): string {
+  return `${num(rate * 100)}%`;
 }
