@@ -20,12 +20,19 @@ export function laneWorkflowId(rolloutId: string, lane: string): string {
 }
 
 /**
- * What the ingest signals to a lane: aggregated outcomes of one offer plus the Kafka ranges they
- * cover. The lane stamps the time itself and drops a delta whose ranges are at or below its
- * per-partition high-water mark, so a redelivered signal changes nothing.
+ * What the ingest signals to a lane: aggregated outcomes per offer, each with the Kafka ranges it
+ * covers, batched so one flush is one signal. The lane stamps the time itself and drops a delta whose
+ * ranges are at or below its high-water mark for that offer and partition, so a redelivered signal
+ * changes nothing. (Marks are per offer because two offers' deltas may cover the same offsets.)
  */
 export const HealthDeltaSignalSchema = z
-  .object({ lane: DeviceClassSchema, offerId: IdSchema, delta: HealthDeltaSchema })
+  .object({
+    lane: DeviceClassSchema,
+    deltas: z
+      .array(z.object({ offerId: IdSchema, delta: HealthDeltaSchema }).strict())
+      .min(1)
+      .max(64),
+  })
   .strict();
 export type HealthDeltaSignal = z.infer<typeof HealthDeltaSignalSchema>;
 
@@ -33,11 +40,11 @@ export type HealthDeltaSignal = z.infer<typeof HealthDeltaSignalSchema>;
 export const healthDeltaSignal = defineSignal<[HealthDeltaSignal]>('healthDelta');
 
 /**
- * The lane's per-partition high-water marks of `bsi.install-events` (partition → last counted offset,
- * as a decimal string). The ingest asks on start-up and after a rebalance, to know from which offset its
+ * The lane's high-water marks of `bsi.install-events`: offerId → partition → last counted offset (a
+ * decimal string). The ingest asks on start-up and after a rebalance, to know from which offset its
  * deltas are new: it rebuilds device state from the topic and sends only what lies above the mark.
  */
-export const highWaterMarksQuery = defineQuery<Record<string, string>>('highWaterMarks');
+export const highWaterMarksQuery = defineQuery<Record<string, Record<string, string>>>('highWaterMarks');
 
 /** An operator command (pause, resume, approve, retry, rollback, abort) with actor and reason. */
 export const operatorUpdate = defineUpdate<OperatorCommandResult, [OperatorRequest]>('operatorCommand');
