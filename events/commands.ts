@@ -72,7 +72,7 @@ export type StartLane = z.infer<typeof StartLaneSchema>;
  * Aggregated install outcomes for one lane and one offer, from the ingest. `offerId` attributes the
  * outcomes to the phase attempt (or rollback) that offered the update, so late reports land where they
  * belong. `delta.ranges` are the Kafka ranges (offsets as decimal strings) the delta covers: the lane
- * drops a delta whose every range is at or below its per-partition high-water mark.
+ * drops a delta whose every range is at or below its high-water mark for that offer and partition.
  */
 export const HealthDeltaInputSchema = z
   .object({

@@ -136,8 +136,8 @@ export const BakeElapsedSchema = laneEvent(
     .object({
       phase: phaseIndex,
       attempt,
-      /** The verdict when the bake ended; anything but `healthy` makes the lane wait for evidence. */
-      verdict: z.enum(['healthy', 'insufficient-evidence', 'none']),
+      /** The verdict when the bake ended (`none`: no outcome yet); anything but `healthy` makes the lane wait for evidence. */
+      verdict: z.enum(['healthy', 'insufficient-evidence', 'breach', 'none']),
     })
     .strict(),
 );

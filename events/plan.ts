@@ -24,7 +24,7 @@
  */
 import { z } from 'zod';
 import YAML from 'yaml';
-import { ThresholdsSchema, type Thresholds } from './health';
+import { ThresholdsSchema, thresholdsProblems, type Thresholds } from './health';
 import { DeviceClassSchema, IdSchema } from './install-event';
 
 /** The number of cohort buckets per percent of a class: a share of `s`% exposes buckets `[0, s × 100)`. */
@@ -231,6 +231,11 @@ export const RolloutPlanSchema = z
   .strict()
   .superRefine((plan, ctx) => {
     const issues: Issue[] = [];
+    const sound = (thresholds: Thresholds, path: (string | number)[]) => {
+      for (const message of thresholdsProblems(thresholds)) issues.push({ path, message });
+    };
+    sound(plan.thresholds, ['thresholds']);
+    if (plan.fleetHalt?.failureSpike) sound(plan.fleetHalt.failureSpike, ['fleetHalt', 'failureSpike']);
     for (const [name, override] of Object.entries(plan.classes)) {
       if (!plan.deviceClasses.includes(name)) {
         issues.push({
@@ -239,15 +244,8 @@ export const RolloutPlanSchema = z
         });
       }
       if (override.thresholds) {
-        const merged = ThresholdsSchema.safeParse({ ...plan.thresholds, ...override.thresholds });
-        if (!merged.success) {
-          for (const issue of merged.error.issues) {
-            issues.push({
-              path: ['classes', name, 'thresholds', ...issue.path.map((p) => (typeof p === 'symbol' ? String(p) : p))],
-              message: issue.message,
-            });
-          }
-        }
+        // Each side is valid on its own, so the merge is too; only cross-key soundness can fail.
+        sound(ThresholdsSchema.parse({ ...plan.thresholds, ...override.thresholds }), ['classes', name, 'thresholds']);
       }
     }
     const breached = plan.fleetHalt?.breachedClasses;

@@ -1,0 +1,648 @@
+/**
+ * The lane decider: one device class's rollout, as a pure Decider (`initialLaneState`, `evolveLane`,
+ * `decideLane`). The lane walks its phases (expose a cohort bound, bake, require a healthy verdict, pass
+ * manual gates), judges health deltas from the ingest, and on a breach applies the class's policy
+ * (pause; retry with backoff, then escalate; roll back — including a rollback that fails).
+ *
+ * Rules worth knowing:
+ * - A phase passes only when its bake is over AND the verdict of the current attempt's window is
+ *   `healthy`. When the bake ends on anything else the lane records `bake-elapsed` and waits for evidence;
+ *   the first healthy verdict afterwards moves it on. Insufficient evidence never passes a phase.
+ * - Outcomes are counted per offer window (phase × attempt, or a rollback), so a retry is judged on fresh
+ *   outcomes. Late outcomes of a superseded attempt are still recorded (`actionable: false`) for replay.
+ *   A breach in an earlier phase's window of the current attempt still fires the policy: evidence is evidence.
+ * - Idempotence: a delta whose every Kafka range is at or below the lane's high-water mark for that offer and
+ *   partition is dropped (no events). Marks are per offer because the ingest cuts one Kafka batch into one
+ *   delta per offer, all covering the same offsets. A delta that is partly above is applied whole — the ingest aligns deltas to its
+ *   own consumed ranges, and double-counting a straddling batch errs on the side of halting.
+ * - Automatic retries are counted per lane (`retriesUsed`), not per phase; operator retries are free.
+ * - A paused lane ignores its timers; `lane-resumed` restores what it waited for (an expired bake fires at once).
+ * - A lane paused by a breach does not `resume`: an operator chooses `retry` (fresh attempt) or `rollback`.
+ *
+ * The state is plain JSON (no Map, Set or classes): it crosses Temporal's continue-as-new.
+ */
+import { z } from 'zod';
+import {
+  type OperatorCommand,
+  type LaneInput,
+  type Refusal,
+  type HealthDeltaInput,
+  type TimerFired,
+  refuse,
+} from './commands';
+import {
+  type DomainEvent,
+  type EventOf,
+  type OutcomeCounts,
+  type WaitingFor,
+  OutcomeCountsSchema,
+  WaitingForSchema,
+  makeEvent,
+} from './domain-events';
+import { HealthVerdictSchema, addCounts, evaluateHealth, type HealthCounts, type HealthVerdict } from './health';
+import { LaneConfigSchema, type LaneConfig } from './plan';
+
+export const LANE_STATUSES = [
+  'pending',
+  'running',
+  'paused',
+  'rolling-back',
+  'rolled-back',
+  'rollback-failed',
+  'completed',
+  'aborted',
+] as const;
+export const LaneStatusSchema = z.enum(LANE_STATUSES);
+export type LaneStatus = z.infer<typeof LaneStatusSchema>;
+
+/** Outcomes of one offer: a phase attempt (`exposure`) or a rollback. */
+export const OfferWindowSchema = z
+  .object({
+    kind: z.enum(['exposure', 'rollback']),
+    phase: z.number().int().min(0),
+    /** The exposure attempt, or the rollback attempt for a rollback window. */
+    attempt: z.number().int().min(1),
+    totals: OutcomeCountsSchema,
+    verdict: HealthVerdictSchema.nullable(),
+  })
+  .strict();
+export type OfferWindow = z.infer<typeof OfferWindowSchema>;
+
+/** The folded state of one lane: everything a workflow needs to act, as plain JSON. */
+export const LaneStateSchema = z
+  .object({
+    rolloutId: z.string(),
+    lane: z.string(),
+    /** The seq the lane's next event gets. */
+    nextSeq: z.number().int().min(0),
+    status: LaneStatusSchema,
+    config: LaneConfigSchema.nullable(),
+    /** Index of the current phase; -1 before the first phase started. */
+    phase: z.number().int().min(-1),
+    /** Exposed cohort bound in buckets (0..10000): devices with a bucket below it were offered the build. */
+    cohortBound: z.number().int().min(0).max(10000),
+    /** The current exposure attempt (1, then 2, 3… after retries). */
+    attempt: z.number().int().min(1),
+    /** Automatic retries used so far (the breach policy's budget). */
+    retriesUsed: z.number().int().min(0),
+    /** The offer of the current phase attempt, or null before the first exposure. */
+    offerId: z.string().nullable(),
+    /** What the lane waits for; null when it is pending, between steps, or finished. */
+    waitingFor: WaitingForSchema.nullable(),
+    /** Why the lane is paused and what it goes back to on resume. */
+    pause: z
+      .object({ cause: z.enum(['operator', 'breach', 'fleet-halt']), resumeTo: WaitingForSchema.nullable() })
+      .strict()
+      .nullable(),
+    /** Outcome counts and verdict per offer id. */
+    windows: z.record(z.string(), OfferWindowSchema),
+    /** The latest verdict of the current exposure (or rollback) window. */
+    lastVerdict: HealthVerdictSchema.nullable(),
+    /**
+     * High-water marks: offerId → install-events partition → highest offset applied (decimal string).
+     * Per offer, because the ingest cuts one Kafka batch into one delta per offer, all covering the same offsets.
+     */
+    highWater: z.record(z.string(), z.record(z.string(), z.string())),
+    /** The running (or last) rollback. */
+    rollback: z
+      .object({ offerId: z.string(), attempt: z.number().int().min(1), until: z.string() })
+      .strict()
+      .nullable(),
+    breaches: z.number().int().min(0),
+    updatedAt: z.string().nullable(),
+  })
+  .strict();
+export type LaneState = z.infer<typeof LaneStateSchema>;
+
+const ZERO_COUNTS: OutcomeCounts = { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };
+const TERMINAL: readonly LaneStatus[] = ['completed', 'rolled-back', 'aborted'];
+
+/**
+ * The state of a lane before its `lane-started` event. `rolloutId` and `lane` are optional labels so a
+ * rollout view can list planned lanes that have not started yet.
+ */
+export function initialLaneState(rolloutId = '', lane = ''): LaneState {
+  return {
+    rolloutId,
+    lane,
+    nextSeq: 0,
+    status: 'pending',
+    config: null,
+    phase: -1,
+    cohortBound: 0,
+    attempt: 1,
+    retriesUsed: 0,
+    offerId: null,
+    waitingFor: null,
+    pause: null,
+    windows: {},
+    lastVerdict: null,
+    highWater: {},
+    rollback: null,
+    breaches: 0,
+    updatedAt: null,
+  };
+}
+
+/** Whether a lane status is final: completed, rolled back or aborted (a failed rollback is not final). */
+export function isLaneFinished(status: LaneStatus): boolean {
+  return TERMINAL.includes(status);
+}
+
+/**
+ * The offer id of a phase attempt, `${lane}/p${phase}a${attempt}`: deterministic, unique within a
+ * rollout, echoed by devices so their reports are attributed to the right phase and attempt.
+ */
+export function exposureOfferId(lane: string, phase: number, attempt: number): string {
+  return `${lane}/p${phase}a${attempt}`;
+}
+
+/** The offer id of the lane's n-th rollback, `${lane}/rb${n}`. */
+export function rollbackOfferId(lane: string, rollbackAttempt: number): string {
+  return `${lane}/rb${rollbackAttempt}`;
+}
+
+/**
+ * Turns running totals into what the health judge accepts: `inProgress` clamped at zero (it can dip
+ * below zero transiently when deltas arrive out of order).
+ */
+export function toHealthCounts(totals: OutcomeCounts): HealthCounts {
+  return { ...totals, failedByCode: { ...totals.failedByCode }, inProgress: Math.max(0, totals.inProgress) };
+}
+
+function addSeconds(at: string, seconds: number): string {
+  return new Date(Date.parse(at) + seconds * 1000).toISOString();
+}
+
+function reached(at: string, until: string): boolean {
+  return Date.parse(at) >= Date.parse(until);
+}
+
+function maxOffset(a: string | undefined, b: string): string {
+  return a !== undefined && BigInt(a) >= BigInt(b) ? a : b;
+}
+
+function describeWait(waitingFor: WaitingFor | null): string {
+  if (waitingFor === null) return 'nothing';
+  switch (waitingFor.kind) {
+    case 'bake':
+      return `phase ${waitingFor.phase} to bake until ${waitingFor.until}`;
+    case 'approval':
+      return `approval of phase ${waitingFor.phase}`;
+    case 'evidence':
+      return `evidence (a healthy verdict) for phase ${waitingFor.phase}`;
+    case 'operator':
+      return 'an operator';
+    case 'retry-backoff':
+      return `a retry backoff until ${waitingFor.until}`;
+    case 'rollback':
+      return `a rollback until ${waitingFor.until}`;
+    default: {
+      const _exhaustive: never = waitingFor;
+      return _exhaustive;
+    }
+  }
+}
+
+/**
+ * Folds one event into a lane's state. Events of other lanes and rollout-level events leave it unchanged,
+ * so a whole rollout log can be folded per lane. Never throws on a well-formed log; the only way lane
+ * state moves is through this function.
+ */
+export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
+  if (event.lane === null) return state;
+  if (event.type !== 'lane-started' && (state.status === 'pending' || event.lane !== state.lane)) return state;
+  if (event.type === 'lane-started' && state.status !== 'pending') return state;
+  const s: LaneState = { ...state, nextSeq: event.seq + 1, updatedAt: event.at };
+  switch (event.type) {
+    case 'lane-started':
+      return {
+        ...initialLaneState(event.rolloutId, event.lane),
+        nextSeq: s.nextSeq,
+        updatedAt: s.updatedAt,
+        status: 'running',
+        config: event.data.config,
+      };
+    case 'phase-started':
+      return { ...s, phase: event.data.phase, waitingFor: null };
+    case 'exposure-issued': {
+      const { offerId, phase, attempt, cohortBound, bakeUntil } = event.data;
+      return {
+        ...s,
+        status: 'running',
+        phase,
+        attempt,
+        cohortBound,
+        offerId,
+        lastVerdict: null,
+        waitingFor: { kind: 'bake', phase, until: bakeUntil },
+        windows: { ...s.windows, [offerId]: { kind: 'exposure', phase, attempt, totals: ZERO_COUNTS, verdict: null } },
+      };
+    }
+    case 'bake-elapsed':
+      return { ...s, waitingFor: { kind: 'evidence', phase: event.data.phase } };
+    case 'health-evaluated': {
+      const { offerId, totals, verdict, delta } = event.data;
+      const marks = { ...s.highWater[offerId] };
+      for (const range of delta.ranges) {
+        marks[String(range.partition)] = maxOffset(marks[String(range.partition)], range.toOffset);
+      }
+      const highWater = { ...s.highWater, [offerId]: marks };
+      const window = s.windows[offerId];
+      const windows = window ? { ...s.windows, [offerId]: { ...window, totals, verdict } } : s.windows;
+      const current = offerId === s.offerId || offerId === s.rollback?.offerId;
+      return { ...s, highWater, windows, lastVerdict: current ? verdict : s.lastVerdict };
+    }
+    case 'threshold-breached':
+      return { ...s, breaches: s.breaches + 1 };
+    case 'lane-paused':
+      return {
+        ...s,
+        status: 'paused',
+        pause: { cause: event.data.cause, resumeTo: event.data.resumeTo },
+        waitingFor: { kind: 'operator' },
+      };
+    case 'lane-resumed':
+      return { ...s, status: 'running', pause: null, waitingFor: event.data.resumeTo };
+    case 'retry-issued':
+      return {
+        ...s,
+        status: 'running',
+        pause: null,
+        retriesUsed: s.retriesUsed + (event.data.trigger === 'policy' ? 1 : 0),
+        waitingFor: { kind: 'retry-backoff', attempt: event.data.attempt, until: event.data.notBefore },
+      };
+    case 'rollback-started': {
+      const { offerId, rollbackAttempt, until } = event.data;
+      const phase = Math.max(0, s.phase);
+      return {
+        ...s,
+        status: 'rolling-back',
+        pause: null,
+        lastVerdict: null,
+        rollback: { offerId, attempt: rollbackAttempt, until },
+        waitingFor: { kind: 'rollback', until },
+        windows: {
+          ...s.windows,
+          [offerId]: { kind: 'rollback', phase, attempt: rollbackAttempt, totals: ZERO_COUNTS, verdict: null },
+        },
+      };
+    }
+    case 'rollback-completed':
+      return { ...s, status: 'rolled-back', waitingFor: null };
+    case 'rollback-failed':
+      return { ...s, status: 'rollback-failed', waitingFor: { kind: 'operator' } };
+    case 'gate-waiting':
+      return { ...s, status: 'running', waitingFor: { kind: 'approval', phase: event.data.phase } };
+    case 'gate-approved':
+      return { ...s, waitingFor: null };
+    case 'lane-completed':
+      return { ...s, status: 'completed', waitingFor: null };
+    case 'lane-aborted':
+      return { ...s, status: 'aborted', pause: null, waitingFor: null };
+    case 'operator-command-accepted':
+      return s;
+    default: {
+      const _exhaustive: never = event;
+      return _exhaustive;
+    }
+  }
+}
+
+type Meta = { actor?: string | undefined; reason?: string | undefined };
+type LaneEventType = Exclude<
+  DomainEvent['type'],
+  'rollout-started' | 'rollout-completed' | 'rollout-aborted' | 'fleet-halted'
+>;
+
+/**
+ * Collects the events of one decision. Each new event gets the next seq and is folded into a scratch
+ * copy of the state at once, so later steps of the same decision see its effect (e.g. `gate-approved`
+ * then `phase-started`); the caller's state is never touched.
+ */
+class Decision {
+  readonly events: DomainEvent[] = [];
+  constructor(
+    public state: LaneState,
+    private readonly at: string,
+    private readonly meta: Meta = {},
+  ) {}
+
+  emit<T extends LaneEventType>(type: T, data: EventOf<T>['data'], meta: Meta = this.meta): this {
+    const event = makeEvent<EventOf<T>>({
+      type,
+      data,
+      rolloutId: this.state.rolloutId,
+      lane: this.state.lane,
+      seq: this.state.nextSeq,
+      at: this.at,
+      ...meta,
+    } as unknown as Parameters<typeof makeEvent<EventOf<T>>>[0]);
+    this.events.push(event);
+    this.state = evolveLane(this.state, event);
+    return this;
+  }
+}
+
+function configOf(state: LaneState): LaneConfig {
+  if (state.config === null) throw new Error(`lane ${state.lane} has no config: it has not started`);
+  return state.config;
+}
+
+/** Starts phase `phase`: a manual gate waits for approval unless `approved`, otherwise expose and bake. */
+function enterPhase(d: Decision, phase: number, at: string, approved: boolean): void {
+  const config = configOf(d.state);
+  const spec = config.phases[phase];
+  if (spec === undefined) throw new Error(`lane ${d.state.lane} has no phase ${phase}`);
+  if (spec.approval === 'manual' && !approved) {
+    d.emit('gate-waiting', { phase });
+    return;
+  }
+  if (approved) d.emit('gate-approved', { phase });
+  d.emit('phase-started', { phase, share: spec.share, cohortBound: spec.cohortBound });
+  expose(d, phase, d.state.attempt, at);
+}
+
+function expose(d: Decision, phase: number, attempt: number, at: string): void {
+  const config = configOf(d.state);
+  const spec = config.phases[phase];
+  if (spec === undefined) throw new Error(`lane ${d.state.lane} has no phase ${phase}`);
+  d.emit('exposure-issued', {
+    phase,
+    attempt,
+    cohortBound: spec.cohortBound,
+    offerId: exposureOfferId(d.state.lane, phase, attempt),
+    artifact: config.artifact,
+    bakeUntil: addSeconds(at, spec.bakeSec),
+  });
+}
+
+/** The current phase passed (bake over, healthy): next phase, its gate, or the lane is complete. */
+function advance(d: Decision, at: string): void {
+  const config = configOf(d.state);
+  const next = d.state.phase + 1;
+  if (next >= config.phases.length) {
+    d.emit('lane-completed', { phases: config.phases.length, attempt: d.state.attempt });
+    return;
+  }
+  enterPhase(d, next, at, false);
+}
+
+function startRollback(d: Decision, at: string, trigger: 'policy' | 'escalation' | 'operator'): void {
+  const config = configOf(d.state);
+  const rollbackAttempt = (d.state.rollback?.attempt ?? 0) + 1;
+  d.emit('rollback-started', {
+    offerId: rollbackOfferId(d.state.lane, rollbackAttempt),
+    rollbackAttempt,
+    cohortBound: d.state.cohortBound,
+    until: addSeconds(at, config.rollbackTimeoutSec),
+    trigger,
+  });
+}
+
+function scheduleRetry(d: Decision, at: string, trigger: 'policy' | 'operator', backoffSec: number): void {
+  const attempt = d.state.attempt + 1;
+  d.emit('retry-issued', {
+    phase: d.state.phase,
+    attempt,
+    offerId: exposureOfferId(d.state.lane, d.state.phase, attempt),
+    backoffSec,
+    notBefore: addSeconds(at, backoffSec),
+    trigger,
+  });
+}
+
+/** A breach of the current attempt: record it and apply the class's breach policy. */
+function onBreach(d: Decision, at: string, offerId: string, window: OfferWindow, verdict: HealthVerdict): void {
+  const policy = configOf(d.state).breachPolicy;
+  const breached = (response: 'pause' | 'retry' | 'rollback') =>
+    d.emit('threshold-breached', {
+      offerId,
+      phase: window.phase,
+      attempt: window.attempt,
+      evidence: verdict.evidence,
+      rule: verdict.evidence.rule,
+      response,
+    });
+  const pause = (detail: string) =>
+    d.emit('lane-paused', { cause: 'breach', resumeTo: d.state.waitingFor, detail }, {});
+  switch (policy.action) {
+    case 'pause':
+      breached('pause');
+      pause(verdict.evidence.explanation);
+      return;
+    case 'rollback':
+      breached('rollback');
+      startRollback(d, at, 'policy');
+      return;
+    case 'retry':
+      if (d.state.retriesUsed < policy.attempts) {
+        breached('retry');
+        scheduleRetry(d, at, 'policy', policy.backoff);
+      } else if (policy.then === 'pause') {
+        breached('pause');
+        pause(`retries exhausted (${policy.attempts}): ${verdict.evidence.explanation}`);
+      } else {
+        breached('rollback');
+        startRollback(d, at, 'escalation');
+      }
+      return;
+    default: {
+      const _exhaustive: never = policy;
+      return _exhaustive;
+    }
+  }
+}
+
+function decideHealth(state: LaneState, input: HealthDeltaInput): readonly DomainEvent[] | Refusal {
+  const window = state.windows[input.offerId];
+  if (window === undefined) return refuse(`unknown offer ${input.offerId} for lane ${state.lane}`);
+  const marks = state.highWater[input.offerId] ?? {};
+  const duplicate = input.delta.ranges.every((range) => {
+    const mark = marks[String(range.partition)];
+    return mark !== undefined && BigInt(range.toOffset) <= BigInt(mark);
+  });
+  if (duplicate) return [];
+  const config = configOf(state);
+  const totals = addCounts(window.totals, input.delta.counts);
+  const verdict = evaluateHealth(toHealthCounts(totals), config.thresholds);
+  const actionable =
+    window.kind === 'exposure'
+      ? state.status === 'running' && window.attempt === state.attempt && state.waitingFor?.kind !== 'retry-backoff'
+      : state.status === 'rolling-back' && input.offerId === state.rollback?.offerId;
+  const d = new Decision(state, input.at);
+  d.emit('health-evaluated', {
+    offerId: input.offerId,
+    window: window.kind,
+    phase: window.phase,
+    attempt: window.attempt,
+    delta: input.delta,
+    totals,
+    verdict,
+    actionable,
+  });
+  if (!actionable) return d.events;
+  if (window.kind === 'rollback') {
+    if (verdict.verdict === 'breach') {
+      d.emit('rollback-failed', { offerId: input.offerId, totals, evidence: verdict.evidence });
+    }
+    return d.events;
+  }
+  if (verdict.verdict === 'breach') {
+    onBreach(d, input.at, input.offerId, window, verdict);
+  } else if (verdict.verdict === 'healthy' && state.waitingFor?.kind === 'evidence' && window.phase === state.phase) {
+    advance(d, input.at);
+  }
+  return d.events;
+}
+
+function decideTimer(state: LaneState, input: TimerFired): readonly DomainEvent[] {
+  const waiting = state.waitingFor;
+  const d = new Decision(state, input.at);
+  if (input.kind === 'bake' && waiting?.kind === 'bake' && reached(input.at, waiting.until)) {
+    const verdict = state.offerId === null ? null : (state.windows[state.offerId]?.verdict ?? null);
+    d.emit('bake-elapsed', { phase: waiting.phase, attempt: state.attempt, verdict: verdict?.verdict ?? 'none' });
+    if (verdict?.verdict === 'healthy') advance(d, input.at);
+  } else if (input.kind === 'retry-backoff' && waiting?.kind === 'retry-backoff' && reached(input.at, waiting.until)) {
+    expose(d, state.phase, waiting.attempt, input.at);
+  } else if (input.kind === 'rollback' && waiting?.kind === 'rollback' && reached(input.at, waiting.until)) {
+    const offerId = state.rollback?.offerId ?? '';
+    d.emit('rollback-completed', { offerId, totals: state.windows[offerId]?.totals ?? ZERO_COUNTS });
+  }
+  return d.events;
+}
+
+function decideOperator(state: LaneState, command: OperatorCommand): readonly DomainEvent[] | Refusal {
+  const { status } = state;
+  const meta: Meta = { actor: command.actor, reason: command.reason };
+  const d = new Decision(state, command.at, meta);
+  const accept = () => d.emit('operator-command-accepted', { command: command.type });
+  switch (command.type) {
+    case 'pause':
+      if (status === 'paused') return refuse(`lane ${state.lane} is already paused`);
+      if (status !== 'running') return refuse(`cannot pause lane ${state.lane}: it is ${status}`);
+      accept().emit('lane-paused', { cause: 'operator', resumeTo: state.waitingFor });
+      return d.events;
+    case 'resume':
+      if (status === 'rolled-back') {
+        return refuse(`lane ${state.lane} was rolled back and cannot resume; start a new rollout for a fixed build`);
+      }
+      if (status === 'rollback-failed') return refuse(`lane ${state.lane}: rollback failed; roll back again or abort`);
+      if (status !== 'paused' || state.pause === null)
+        return refuse(`lane ${state.lane} is not paused (it is ${status})`);
+      if (state.pause.cause === 'breach') {
+        return refuse(`lane ${state.lane} paused on a threshold breach: retry (fresh attempt) or roll back`);
+      }
+      accept().emit('lane-resumed', { resumeTo: state.pause.resumeTo });
+      return d.events;
+    case 'approve': {
+      const waiting = state.waitingFor;
+      if (status === 'running' && waiting?.kind === 'approval') {
+        accept();
+        enterPhase(d, waiting.phase, command.at, true);
+        return d.events;
+      }
+      if (status === 'paused' && state.pause?.resumeTo?.kind === 'approval') {
+        return refuse(`lane ${state.lane} is paused; resume it before approving`);
+      }
+      return refuse(`nothing to approve: lane ${state.lane} is ${status} and waits for ${describeWait(waiting)}`);
+    }
+    case 'retry':
+      if (status !== 'paused' || state.pause?.cause !== 'breach') {
+        return refuse(`lane ${state.lane} has not breached (it is ${status}): nothing to retry`);
+      }
+      accept();
+      scheduleRetry(d, command.at, 'operator', 0);
+      expose(d, state.phase, d.state.attempt + 1, command.at);
+      return d.events;
+    case 'rollback':
+      if (status === 'rolling-back') return refuse(`lane ${state.lane} is already rolling back`);
+      if (status === 'rolled-back') return refuse(`lane ${state.lane} is already rolled back`);
+      if (status === 'aborted') return refuse(`lane ${state.lane} was aborted`);
+      if (state.cohortBound === 0) return refuse(`lane ${state.lane} has exposed no device yet: abort it instead`);
+      accept();
+      startRollback(d, command.at, 'operator');
+      return d.events;
+    case 'abort':
+      if (isLaneFinished(status)) return refuse(`lane ${state.lane} is already ${status}`);
+      accept().emit('lane-aborted', {
+        cause: command.lane === undefined || command.lane === null ? 'rollout-aborted' : 'operator',
+      });
+      return d.events;
+    default: {
+      const _exhaustive: never = command;
+      return _exhaustive;
+    }
+  }
+}
+
+/**
+ * Decides what happens to a lane on one input and returns the new events (possibly none), or a refusal
+ * with a reason for commands the lane will not carry out. Pure: the given state is never mutated; apply
+ * the events with `evolveLane` (the only way lane state moves). Stale timers and duplicate deltas yield
+ * `[]`; deltas for an unknown offer and inputs for another lane are refused.
+ */
+export function decideLane(state: LaneState, input: LaneInput): readonly DomainEvent[] | Refusal {
+  if (input.type === 'start-lane') {
+    if (state.status !== 'pending') return refuse(`lane ${state.lane} has already started`);
+    const d = new Decision({ ...state, rolloutId: input.rolloutId, lane: input.lane }, input.at);
+    d.emit('lane-started', { config: input.config });
+    enterPhase(d, 0, input.at, false);
+    return d.events;
+  }
+  if (state.status === 'pending') return refuse(`lane ${input.lane ?? state.lane} has not started`);
+  if (input.lane !== undefined && input.lane !== null && input.lane !== state.lane) {
+    return refuse(`input for lane ${input.lane} sent to lane ${state.lane}`);
+  }
+  switch (input.type) {
+    case 'health-delta':
+      return decideHealth(state, input);
+    case 'timer-fired':
+      return decideTimer(state, input);
+    case 'fleet-halt':
+      if (state.status !== 'running') return [];
+      return new Decision(state, input.at).emit('lane-paused', {
+        cause: 'fleet-halt',
+        resumeTo: state.waitingFor,
+        detail: input.reason,
+      }).events;
+    case 'pause':
+    case 'resume':
+    case 'approve':
+    case 'retry':
+    case 'rollback':
+    case 'abort':
+      return decideOperator(state, input);
+    default: {
+      const _exhaustive: never = input;
+      return _exhaustive;
+    }
+  }
+}
+
+/**
+ * Folds a lane's events (or a whole rollout log; other lanes are skipped) from the initial state.
+ * The lane workflow uses it after continue-as-new checks and in tests; `fold` in rollout.ts gives the
+ * whole rollout view.
+ */
+export function foldLane(events: readonly DomainEvent[], from: LaneState = initialLaneState()): LaneState {
+  return events.reduce(evolveLane, from);
+}
+
+/**
+ * One decider step: decide, then evolve the state with the new events. Returns the refusal unchanged.
+ * This is the loop body a lane workflow runs (`decide → append events → act → wait`).
+ */
+export function stepLane(
+  state: LaneState,
+  input: LaneInput,
+): { state: LaneState; events: readonly DomainEvent[] } | Refusal {
+  const answer = decideLane(state, input);
+  if ('refused' in answer) return answer;
+  return { state: foldLane(answer, state), events: answer };
+}
+
+/** The counts of the lane's current exposure window (zero before the first exposure). */
+export function currentCounts(state: LaneState): OutcomeCounts {
+  return (state.offerId === null ? undefined : state.windows[state.offerId]?.totals) ?? ZERO_COUNTS;
+}

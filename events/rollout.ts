@@ -1,0 +1,298 @@
+/**
+ * The rollout decider: one BSI rollout across its device classes (`initialRolloutState`, `evolveRollout`,
+ * `decideRollout`), and `fold(events)`, the one fold that gives the whole rollout view (rollout + every
+ * lane) from the event log — the same fold runs in the workflow, in `status` and in `replay`.
+ *
+ * The rollout state embeds each lane's full `LaneState`, folded with `evolveLane` from the lane events in
+ * the same log, so rollout-level rules read exactly what the lanes decided. Rules:
+ * - Fleet-wide halt: once `fleetHalt.breachedClasses` classes have breached, every further breach halts all
+ *   running lanes (`fleet-halted`, with the breached classes as the reason); and a breach of the fleet's
+ *   summed exposure outcomes against `fleetHalt.failureSpike` halts all running lanes once.
+ * - An operator `pause` without a lane halts the fleet (cause `operator`); `abort` without a lane aborts
+ *   the rollout. Lane-scoped commands are checked against the lane (refusals surface here too) and yield
+ *   no rollout-level events: the lane workflow decides them.
+ * - The rollout completes when every planned lane is completed, rolled back or aborted. A completed or
+ *   aborted rollout accepts no command.
+ */
+import { z } from 'zod';
+import { type LaneReport, type OperatorCommand, type Refusal, type RolloutInput, refuse } from './commands';
+import { type DomainEvent, type EventOf, OutcomeCountsSchema, makeEvent } from './domain-events';
+import { addCounts, evaluateHealth } from './health';
+import {
+  LaneStateSchema,
+  decideLane,
+  evolveLane,
+  initialLaneState,
+  isLaneFinished,
+  toHealthCounts,
+  type LaneState,
+} from './lane';
+import { RolloutPlanSchema } from './plan';
+
+export const RolloutStatusSchema = z.enum(['pending', 'running', 'completed', 'aborted']);
+export type RolloutStatus = z.infer<typeof RolloutStatusSchema>;
+
+/** The whole rollout view: rollout-level facts plus every lane's folded state. Plain JSON. */
+export const RolloutStateSchema = z
+  .object({
+    rolloutId: z.string(),
+    status: RolloutStatusSchema,
+    plan: RolloutPlanSchema.nullable(),
+    /** The seq the next rollout-level event (stream `_`) gets. */
+    nextSeq: z.number().int().min(0),
+    startedAt: z.string().nullable(),
+    updatedAt: z.string().nullable(),
+    /** Every planned lane (pending until its `lane-started`). */
+    lanes: z.record(z.string(), LaneStateSchema),
+    /** Classes that breached at least once, in order of their first breach. */
+    breachedLanes: z.array(z.string()),
+    /** Summed outcomes of every exposure window of every lane (for the failure-spike rule and status). */
+    fleetTotals: OutcomeCountsSchema,
+    /** Fleet halts so far, and whether the failure-spike rule has fired. */
+    halts: z.number().int().min(0),
+    spikeHalted: z.boolean(),
+  })
+  .strict();
+export type RolloutState = z.infer<typeof RolloutStateSchema>;
+
+/** The state of a rollout before its `rollout-started` event. */
+export function initialRolloutState(): RolloutState {
+  return {
+    rolloutId: '',
+    status: 'pending',
+    plan: null,
+    nextSeq: 0,
+    startedAt: null,
+    updatedAt: null,
+    lanes: {},
+    breachedLanes: [],
+    fleetTotals: { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 },
+    halts: 0,
+    spikeHalted: false,
+  };
+}
+
+function evolveLaneView(state: RolloutState, event: DomainEvent, lane: string): RolloutState {
+  const lanes = { ...state.lanes, [lane]: evolveLane(state.lanes[lane] ?? initialLaneState(), event) };
+  let { breachedLanes, fleetTotals } = state;
+  if (event.type === 'threshold-breached' && !breachedLanes.includes(lane)) {
+    breachedLanes = [...breachedLanes, lane];
+  }
+  if (event.type === 'health-evaluated' && event.data.window === 'exposure') {
+    fleetTotals = addCounts(fleetTotals, event.data.delta.counts);
+  }
+  return { ...state, lanes, breachedLanes, fleetTotals };
+}
+
+/**
+ * Folds one event of the rollout log into the rollout view. Lane events update that lane's state (via
+ * `evolveLane`), breached classes and fleet totals; rollout-level events update the rollout. The only
+ * way the rollout view moves.
+ */
+export function evolveRollout(state: RolloutState, event: DomainEvent): RolloutState {
+  if (event.lane !== null) return evolveLaneView(state, event, event.lane);
+  const s: RolloutState = { ...state, nextSeq: event.seq + 1, updatedAt: event.at };
+  switch (event.type) {
+    case 'rollout-started': {
+      const lanes: Record<string, LaneState> = {};
+      for (const name of event.data.plan.deviceClasses) lanes[name] = initialLaneState(event.rolloutId, name);
+      return { ...s, rolloutId: event.rolloutId, status: 'running', plan: event.data.plan, startedAt: event.at, lanes };
+    }
+    case 'fleet-halted':
+      return { ...s, halts: s.halts + 1, spikeHalted: s.spikeHalted || event.data.cause === 'failure-spike' };
+    case 'rollout-completed':
+      return { ...s, status: 'completed' };
+    case 'rollout-aborted':
+      return { ...s, status: 'aborted' };
+    case 'operator-command-accepted':
+      return s;
+    default: {
+      const _exhaustive: never = event;
+      return _exhaustive;
+    }
+  }
+}
+
+/**
+ * Folds a rollout's event log into the whole rollout view (rollout + all lanes). Deterministic, and
+ * folding a prefix then the rest equals folding all: `fold(a ++ b) = b.reduce(evolveRollout, fold(a))`.
+ */
+export function fold(events: readonly DomainEvent[], from: RolloutState = initialRolloutState()): RolloutState {
+  return events.reduce(evolveRollout, from);
+}
+
+function emitter(state: RolloutState, at: string) {
+  const events: DomainEvent[] = [];
+  let seq = state.nextSeq;
+  function emit<T extends 'rollout-started' | 'rollout-completed' | 'rollout-aborted' | 'fleet-halted'>(
+    type: T,
+    data: EventOf<T>['data'],
+    meta: { actor?: string; reason?: string } = {},
+  ): void {
+    events.push(
+      makeEvent<EventOf<T>>({ type, data, rolloutId: state.rolloutId, lane: null, seq: seq++, at, ...meta } as never),
+    );
+  }
+  function accepted(command: OperatorCommand): void {
+    events.push(
+      makeEvent<EventOf<'operator-command-accepted'>>({
+        type: 'operator-command-accepted',
+        data: { command: command.type },
+        rolloutId: state.rolloutId,
+        lane: null,
+        seq: seq++,
+        at,
+        actor: command.actor,
+        reason: command.reason,
+      }),
+    );
+  }
+  return { events, emit, accepted };
+}
+
+function runningLanes(state: RolloutState): string[] {
+  return Object.values(state.lanes)
+    .filter((lane) => lane.status === 'running')
+    .map((lane) => lane.lane);
+}
+
+function decideReport(state: RolloutState, input: LaneReport): readonly DomainEvent[] | Refusal {
+  if (!(input.lane in state.lanes)) return refuse(`unknown device class ${input.lane}`);
+  const foreign = input.events.find((event) => event.lane !== input.lane || event.rolloutId !== state.rolloutId);
+  if (foreign !== undefined) return refuse(`report of lane ${input.lane} carries event ${foreign.eventId}`);
+  if (state.status !== 'running') return [];
+  const after = fold(input.events, state);
+  const plan = after.plan;
+  /* c8 ignore next */
+  if (plan === null) return [];
+  const out = emitter(state, input.at);
+  const halt = plan.fleetHalt;
+  const newlyBreached = after.breachedLanes.filter((lane) => !state.breachedLanes.includes(lane));
+  let halted = false;
+  if (halt?.breachedClasses !== undefined && newlyBreached.length > 0) {
+    if (after.breachedLanes.length >= halt.breachedClasses) {
+      const haltLanes = runningLanes(after);
+      out.emit('fleet-halted', {
+        cause: 'breached-classes',
+        reason: `${after.breachedLanes.length} device classes breached (${after.breachedLanes.join(', ')}), limit ${halt.breachedClasses}: halting ${haltLanes.length > 0 ? haltLanes.join(', ') : 'no running lane'}`,
+        breachedLanes: after.breachedLanes,
+        haltLanes,
+      });
+      halted = true;
+    }
+  }
+  if (!halted && halt?.failureSpike !== undefined && !after.spikeHalted && after.fleetTotals !== state.fleetTotals) {
+    const verdict = evaluateHealth(toHealthCounts(after.fleetTotals), halt.failureSpike);
+    if (verdict.verdict === 'breach') {
+      const haltLanes = runningLanes(after);
+      out.emit('fleet-halted', {
+        cause: 'failure-spike',
+        reason: `fleet-wide failure spike: ${verdict.evidence.explanation}`,
+        breachedLanes: after.breachedLanes,
+        haltLanes,
+        evidence: verdict.evidence,
+      });
+    }
+  }
+  const lanes = plan.deviceClasses.map((name) => after.lanes[name] ?? initialLaneState(state.rolloutId, name));
+  if (lanes.every((lane) => isLaneFinished(lane.status))) {
+    const outcomes: Record<string, 'completed' | 'rolled-back' | 'aborted'> = {};
+    for (const lane of lanes) outcomes[lane.lane] = lane.status as 'completed' | 'rolled-back' | 'aborted';
+    out.emit('rollout-completed', { lanes: outcomes });
+  }
+  return out.events;
+}
+
+function decideCommand(state: RolloutState, command: OperatorCommand): readonly DomainEvent[] | Refusal {
+  if (state.status === 'pending') return refuse('the rollout has not started');
+  if (state.status !== 'running') return refuse(`the rollout is ${state.status}: it accepts no more commands`);
+  if (command.lane !== undefined && command.lane !== null) {
+    const lane = state.lanes[command.lane];
+    if (lane === undefined) {
+      return refuse(`unknown device class ${command.lane} (classes: ${Object.keys(state.lanes).join(', ')})`);
+    }
+    const answer = decideLane(lane, command);
+    return 'refused' in answer ? answer : [];
+  }
+  const out = emitter(state, command.at);
+  switch (command.type) {
+    case 'abort':
+      out.accepted(command);
+      out.emit('rollout-aborted', {}, { actor: command.actor, reason: command.reason });
+      return out.events;
+    case 'pause': {
+      const haltLanes = runningLanes(state);
+      if (haltLanes.length === 0) return refuse('no running lane to pause');
+      out.accepted(command);
+      out.emit(
+        'fleet-halted',
+        {
+          cause: 'operator',
+          reason: `operator ${command.actor}: ${command.reason}`,
+          breachedLanes: state.breachedLanes,
+          haltLanes,
+        },
+        { actor: command.actor, reason: command.reason },
+      );
+      return out.events;
+    }
+    case 'resume':
+    case 'approve':
+    case 'retry':
+    case 'rollback':
+      return refuse(`${command.type} needs a lane (a device class)`);
+    default: {
+      const _exhaustive: never = command;
+      return _exhaustive;
+    }
+  }
+}
+
+/**
+ * Decides what the rollout does on one input: start (from a validated plan), a lane's report (fleet-wide
+ * halt, completion), or an operator command. Returns rollout-level events, or a refusal with a reason.
+ * For a lane-scoped command it returns the lane's refusal or `[]` (no objection: route it to the lane
+ * workflow, whose `decideLane` is authoritative). Pure; apply the result with `evolveRollout` — for a
+ * `lane-report`, fold the reported events first, then the returned ones.
+ */
+export function decideRollout(state: RolloutState, input: RolloutInput): readonly DomainEvent[] | Refusal {
+  switch (input.type) {
+    case 'start-rollout': {
+      if (state.status !== 'pending') return refuse(`rollout ${state.rolloutId} has already started`);
+      if (input.plan.rolloutId !== undefined && input.plan.rolloutId !== input.rolloutId) {
+        return refuse(`the plan fixes rolloutId ${input.plan.rolloutId}, not ${input.rolloutId}`);
+      }
+      const out = emitter({ ...state, rolloutId: input.rolloutId }, input.at);
+      out.emit('rollout-started', { plan: input.plan }, { actor: input.actor, reason: input.reason });
+      return out.events;
+    }
+    case 'lane-report':
+      if (state.status === 'pending') return refuse('the rollout has not started');
+      return decideReport(state, input);
+    case 'pause':
+    case 'resume':
+    case 'approve':
+    case 'retry':
+    case 'rollback':
+    case 'abort':
+      return decideCommand(state, input);
+    default: {
+      const _exhaustive: never = input;
+      return _exhaustive;
+    }
+  }
+}
+
+/**
+ * One rollout step: decide, then fold (for a `lane-report`, the reported lane events and then the
+ * rollout's own). Returns the refusal unchanged. The loop body of the rollout workflow.
+ */
+export function stepRollout(
+  state: RolloutState,
+  input: RolloutInput,
+): { state: RolloutState; events: readonly DomainEvent[] } | Refusal {
+  const answer = decideRollout(state, input);
+  if ('refused' in answer) return answer;
+  const reported = input.type === 'lane-report' ? fold(input.events, state) : state;
+  return { state: fold(answer, reported), events: answer };
+}
