@@ -15,6 +15,10 @@ module.exports = {
       testEnvironment: 'node',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       slowTestThreshold: 60,
+      // Local servers by default (checked, not started); TEST_SERVERS=testcontainers starts containers.
+      globalSetup: '<rootDir>/test/support/global-setup.ts',
+      globalTeardown: '<rootDir>/test/support/global-teardown.ts',
+      setupFiles: ['<rootDir>/test/support/quiet-temporal-logs.ts'],
     },
   ],
   collectCoverageFrom: ['events/**/*.ts', '!events/**/*.test.ts'],
