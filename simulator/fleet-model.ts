@@ -1,0 +1,268 @@
+/**
+ * The simulated fleet, without I/O: given an order from the engine (expose, retry, rollback) at a
+ * time, it says which devices react, what each reports and when. Every random draw comes from a
+ * stream seeded by (scenario seed, device, offer), so the same scenario and orders give the same
+ * reports whatever order the orders are processed in, and a redelivered order changes nothing.
+ *
+ * It also keeps the ground truth — what each device really did under each offer — which tests and
+ * benchmarks compare with what the engine counted.
+ */
+import { cohortOf, murmur3 } from '../events/cohort';
+import type { InstallEvent, InstallEventType } from '../events/install-event';
+import { behaviourOf, type Behaviour, type Delay, type Scenario } from './scenario';
+
+/** What the simulator needs of an order on `bsi.commands`. */
+export type FleetOrder = {
+  kind: 'expose' | 'retry' | 'rollback';
+  rolloutId: string;
+  lane: string;
+  releaseId: string;
+  build: string;
+  offerId: string;
+  attempt: number;
+  cohortBound: number;
+};
+
+/** One report a device will send, `dueMs` after the epoch the caller uses (wall clock in the simulator). */
+export type ScheduledReport = { dueMs: number; event: Omit<InstallEvent, 'at'> };
+
+/** What really happened under one offer: the numbers the engine's counts must equal. */
+export type OfferTruth = {
+  rolloutId: string;
+  lane: string;
+  kind: FleetOrder['kind'];
+  attempt: number;
+  /** Devices that reacted to the offer. */
+  reacted: number;
+  succeeded: number;
+  failedByCode: Record<string, number>;
+  /** Devices that started and went silent: the engine should count them as timed out. */
+  silent: number;
+};
+
+const enum Status {
+  None = 0,
+  Succeeded = 1,
+  Failed = 2,
+  Silent = 3,
+  RolledBack = 4,
+  RollbackFailed = 5,
+}
+
+/** mulberry32: a small, fast, well-distributed 32-bit PRNG; enough for simulation draws. */
+function mulberry32(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** A log-normal draw with the given median and a spread that puts ~99% of draws below `max`, clipped at `max`. */
+function drawDelaySec(delay: Delay, random: () => number): number {
+  if (delay.median === 0) return random() * delay.max;
+  const sigma = Math.max(0.05, Math.log(Math.max(delay.max, delay.median * 1.01) / delay.median) / 2.33);
+  const u1 = Math.max(random(), 1e-12);
+  const normal = Math.sqrt(-2 * Math.log(u1)) * Math.cos(2 * Math.PI * random());
+  return Math.min(delay.max, delay.median * Math.exp(sigma * normal));
+}
+
+function drawCode(codes: Record<string, number>, random: () => number): string {
+  const entries = Object.entries(codes);
+  const total = entries.reduce((sum, [, w]) => sum + w, 0);
+  let r = random() * total;
+  for (const [code, weight] of entries) {
+    r -= weight;
+    if (r < 0) return code;
+  }
+  return entries[entries.length - 1]?.[0] ?? 'unknown';
+}
+
+type ClassFleet = { ids: string[]; buckets: Map<string, Uint16Array>; status: Map<string, Uint8Array> };
+
+/**
+ * The fleet of a scenario. `apply(order, nowMs)` returns the reports the order causes; `truth()` the
+ * ground truth so far. Device ids are `${class}-${index}` (zero-padded), stable across runs.
+ */
+export class FleetModel {
+  private readonly classes = new Map<string, ClassFleet>();
+  private readonly seenOffers = new Set<string>();
+  private readonly truths = new Map<string, OfferTruth>();
+  /** Per rollout and class: the time each device's install finishes, so a rollback waits for it. */
+  private readonly installDone = new Map<string, Float64Array>();
+
+  constructor(private readonly scenario: Scenario) {
+    for (const [name, cls] of Object.entries(scenario.classes)) {
+      const width = String(cls.devices - 1).length;
+      const ids = Array.from({ length: cls.devices }, (_, i) => `${name}-${String(i).padStart(width, '0')}`);
+      this.classes.set(name, { ids, buckets: new Map(), status: new Map() });
+    }
+  }
+
+  /** The device classes the scenario simulates and their sizes. */
+  classSizes(): Record<string, number> {
+    return Object.fromEntries([...this.classes].map(([name, cls]) => [name, cls.ids.length]));
+  }
+
+  /** Ground truth per offer id, for every order applied so far. */
+  truth(): Record<string, OfferTruth> {
+    return Object.fromEntries([...this.truths].map(([id, t]) => [id, { ...t, failedByCode: { ...t.failedByCode } }]));
+  }
+
+  /**
+   * Applies one order at `nowMs` and returns the reports it causes, unsorted. An order for a class the
+   * scenario does not have, or one already applied (same offer id), causes nothing.
+   */
+  apply(order: FleetOrder, nowMs: number): ScheduledReport[] {
+    const cls = this.classes.get(order.lane);
+    if (!cls || this.seenOffers.has(order.offerId)) return [];
+    this.seenOffers.add(order.offerId);
+    const buckets = this.bucketsOf(cls, order.rolloutId);
+    const status = this.statusOf(cls, order.rolloutId);
+    const done = this.doneOf(order.rolloutId, order.lane, cls.ids.length);
+    const behaviour = behaviourOf(this.scenario, order.lane, order.build);
+    const osVersion = this.scenario.classes[order.lane]?.osVersion ?? 'unknown';
+    const truth: OfferTruth = {
+      rolloutId: order.rolloutId,
+      lane: order.lane,
+      kind: order.kind,
+      attempt: order.attempt,
+      reacted: 0,
+      succeeded: 0,
+      failedByCode: {},
+      silent: 0,
+    };
+    this.truths.set(order.offerId, truth);
+    const reports: ScheduledReport[] = [];
+    for (let i = 0; i < cls.ids.length; i++) {
+      if ((buckets[i] ?? 0) >= order.cohortBound) continue;
+      const s = status[i] as Status;
+      const reacts =
+        order.kind === 'expose'
+          ? s === Status.None
+          : order.kind === 'retry'
+            ? s === Status.Failed
+            : s === Status.Succeeded;
+      if (!reacts) continue;
+      const deviceId = cls.ids[i] ?? '';
+      const random = mulberry32(murmur3(`${order.offerId}:${deviceId}`, this.scenario.seed));
+      const base = { deviceId, osVersion, order };
+      truth.reacted++;
+      if (order.kind === 'rollback') {
+        const start = Math.max(nowMs, done[i] ?? 0) + drawDelaySec(behaviour.checkInDelaySec, random) * 1000;
+        const end = start + drawDelaySec(behaviour.rollbackDurationSec, random) * 1000;
+        const ok = random() < behaviour.rollbackSuccessRate;
+        status[i] = ok ? Status.RolledBack : Status.RollbackFailed;
+        if (ok) truth.succeeded++;
+        else truth.failedByCode.E_ROLLBACK = (truth.failedByCode.E_ROLLBACK ?? 0) + 1;
+        const own = [report(base, end, ok ? 'rolled-back' : 'rollback-failed', ok ? undefined : 'E_ROLLBACK')];
+        maybeDuplicate(own, behaviour, random);
+        reports.push(...own);
+        continue;
+      }
+      reports.push(...this.install(base, nowMs, behaviour, random, status, done, i, truth));
+    }
+    return reports;
+  }
+
+  private install(
+    base: ReportBase,
+    nowMs: number,
+    behaviour: Behaviour,
+    random: () => number,
+    status: Uint8Array,
+    done: Float64Array,
+    i: number,
+    truth: OfferTruth,
+  ): ScheduledReport[] {
+    const ack = nowMs + drawDelaySec(behaviour.checkInDelaySec, random) * 1000;
+    const downloadStart = ack + 50 + random() * 200;
+    const installStart = downloadStart + 200 + random() * 800;
+    const final = installStart + drawDelaySec(behaviour.installDurationSec, random) * 1000;
+    const out = [
+      report(base, ack, 'offered-ack'),
+      report(base, downloadStart, 'download-started'),
+      report(base, installStart, 'install-started'),
+    ];
+    done[i] = final;
+    if (random() < behaviour.silentRate) {
+      status[i] = Status.Silent;
+      truth.silent++;
+      return out;
+    }
+    const failed = random() < behaviour.failureRate;
+    const code = failed ? drawCode(behaviour.errorCodes, random) : undefined;
+    status[i] = failed ? Status.Failed : Status.Succeeded;
+    if (code) truth.failedByCode[code] = (truth.failedByCode[code] ?? 0) + 1;
+    else truth.succeeded++;
+    const last = report(base, final, failed ? 'failed' : 'succeeded', code);
+    if (random() < behaviour.reorderRate) {
+      // The final report overtakes install-started on the way.
+      const started = out[2];
+      if (started) [started.dueMs, last.dueMs] = [last.dueMs, started.dueMs - 1];
+    }
+    out.push(last);
+    maybeDuplicate(out, behaviour, random);
+    return out;
+  }
+
+  private bucketsOf(cls: ClassFleet, rolloutId: string): Uint16Array {
+    let buckets = cls.buckets.get(rolloutId);
+    if (!buckets) {
+      buckets = Uint16Array.from(cls.ids, (id) => cohortOf(id, rolloutId));
+      cls.buckets.set(rolloutId, buckets);
+    }
+    return buckets;
+  }
+
+  private statusOf(cls: ClassFleet, rolloutId: string): Uint8Array {
+    let status = cls.status.get(rolloutId);
+    if (!status) {
+      status = new Uint8Array(cls.ids.length);
+      cls.status.set(rolloutId, status);
+    }
+    return status;
+  }
+
+  private doneOf(rolloutId: string, lane: string, size: number): Float64Array {
+    const key = `${rolloutId}\u0000${lane}`;
+    let done = this.installDone.get(key);
+    if (!done) {
+      done = new Float64Array(size);
+      this.installDone.set(key, done);
+    }
+    return done;
+  }
+}
+
+type ReportBase = { deviceId: string; osVersion: string; order: FleetOrder };
+
+function report(base: ReportBase, dueMs: number, type: InstallEventType, errorCode?: string): ScheduledReport {
+  const { order } = base;
+  return {
+    dueMs,
+    event: {
+      eventId: `${order.offerId}:${base.deviceId}:${type}`,
+      deviceId: base.deviceId,
+      deviceClass: order.lane,
+      rolloutId: order.rolloutId,
+      releaseId: order.releaseId,
+      offerId: order.offerId,
+      attempt: order.attempt,
+      type,
+      ...(errorCode !== undefined && { errorCode }),
+      osVersion: base.osVersion,
+      schemaVersion: 1,
+    },
+  };
+}
+
+/** With the scenario's probability, sends one of the device's reports twice (same eventId), a little later. */
+function maybeDuplicate(reports: ScheduledReport[], behaviour: Behaviour, random: () => number): void {
+  if (reports.length === 0 || random() >= behaviour.duplicateRate) return;
+  const original = reports[Math.floor(random() * reports.length)] ?? reports[0];
+  if (original) reports.push({ dueMs: original.dueMs + 100 + random() * 2000, event: original.event });
+}
