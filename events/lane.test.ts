@@ -1,0 +1,1043 @@
+/**
+ * The lane decider, as specifications: given the lane's past events, when an input arrives, then these
+ * events (or this refusal). Counts are decisive for the plain rule used here (max 10% failures after at
+ * least 10 outcomes), so every verdict below is obvious from the numbers.
+ */
+import fc from 'fast-check';
+import { type LaneInput, isRefusal } from './commands';
+import { type DomainEvent, DomainEventSchema } from './domain-events';
+import {
+  type LaneState,
+  LaneStateSchema,
+  currentCounts,
+  decideLane,
+  exposureOfferId,
+  foldLane,
+  initialLaneState,
+  isLaneFinished,
+  rollbackOfferId,
+  stepLane,
+  toHealthCounts,
+} from './lane';
+import { type BreachPolicy, type LaneConfig } from './plan';
+
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+/** The time `sec` seconds after the start of every scenario. */
+const at = (sec: number): string => new Date(T0 + sec * 1000).toISOString();
+const LANE = 'phone-a';
+const ROLLOUT = 'r-2026-03';
+
+/** A lane config: phases 1% (bake 60s) → 10% (manual gate, bake 60s) → 100% (bake 0). */
+function laneConfig(overrides: Partial<LaneConfig> = {}): LaneConfig {
+  return {
+    deviceClass: LANE,
+    releaseId: 'bsi-26.3',
+    artifact: { build: '26.3.1' },
+    phases: [
+      { share: 1, cohortBound: 100, bakeSec: 60, approval: 'none' },
+      { share: 10, cohortBound: 1000, bakeSec: 60, approval: 'manual' },
+      { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
+    ],
+    thresholds: {
+      maxFailureRate: 0.1,
+      minSample: 10,
+      installTimeoutSec: 600,
+      errorCodes: { ignore: [], weigh: {} },
+      rule: 'plain',
+      falseHaltProbability: 0.01,
+    },
+    breachPolicy: { action: 'pause' },
+    rollbackTimeoutSec: 120,
+    ...overrides,
+  };
+}
+
+let nextOffset = 0;
+type Outcomes = { ok?: number; fail?: number; timedOut?: number; inProgress?: number; code?: string };
+
+const input = {
+  start: (config = laneConfig(), t = 0): LaneInput => ({
+    type: 'start-lane',
+    rolloutId: ROLLOUT,
+    lane: LANE,
+    config,
+    at: at(t),
+  }),
+  /** Outcomes for an offer; each call covers fresh offsets on partition 0 unless `range` is given. */
+  delta: (
+    offerId: string,
+    o: Outcomes,
+    t: number,
+    range?: { partition: number; fromOffset: string; toOffset: string },
+  ): LaneInput => {
+    const from = nextOffset;
+    nextOffset += 10;
+    return {
+      type: 'health-delta',
+      lane: LANE,
+      offerId,
+      delta: {
+        counts: {
+          succeeded: o.ok ?? 0,
+          failedByCode: o.fail ? { [o.code ?? 'E_INSTALL']: o.fail } : {},
+          timedOut: o.timedOut ?? 0,
+          inProgress: o.inProgress ?? 0,
+        },
+        ranges: [range ?? { partition: 0, fromOffset: String(from), toOffset: String(from + 9) }],
+      },
+      at: at(t),
+    };
+  },
+  healthy: (offerId: string, t: number) => input.delta(offerId, { ok: 20 }, t),
+  bad: (offerId: string, t: number) => input.delta(offerId, { ok: 5, fail: 15 }, t),
+  timer: (kind: 'bake' | 'retry-backoff' | 'rollback', t: number): LaneInput => ({
+    type: 'timer-fired',
+    lane: LANE,
+    kind,
+    at: at(t),
+  }),
+  command: (
+    type: 'pause' | 'resume' | 'approve' | 'retry' | 'rollback' | 'abort',
+    t: number,
+    lane: string | null = LANE,
+  ): LaneInput => ({
+    type,
+    lane,
+    actor: 'sre-ana',
+    reason: `${type} for the test`,
+    at: at(t),
+  }),
+  halt: (t: number): LaneInput => ({ type: 'fleet-halt', lane: LANE, reason: '2 classes breached', at: at(t) }),
+};
+
+const offer = (phase: number, attempt = 1) => exposureOfferId(LANE, phase, attempt);
+
+/** Runs inputs through the decider from the initial state and returns the log; fails on a refusal. */
+function history(...inputs: LaneInput[]): DomainEvent[] {
+  let state = initialLaneState();
+  const log: DomainEvent[] = [];
+  for (const next of inputs) {
+    const answer = stepLane(state, next);
+    if (isRefusal(answer)) throw new Error(`history refused ${next.type}: ${answer.reason}`);
+    state = answer.state;
+    log.push(...answer.events);
+  }
+  return log;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const child of Object.values(value)) deepFreeze(child);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+type Expected = { type: DomainEvent['type']; data?: Record<string, unknown>; actor?: string; reason?: string };
+
+/** given(past events).when(input).then(expected events) | .thenNothing() | .thenRefused(reason). */
+function given(events: readonly DomainEvent[]) {
+  const state = deepFreeze(foldLane(events));
+  return {
+    state,
+    when(next: LaneInput) {
+      const answer = decideLane(state, deepFreeze(next));
+      return {
+        then(expected: Expected[]): LaneState {
+          if (isRefusal(answer)) throw new Error(`refused: ${answer.reason}`);
+          expect(answer.map((e) => e.type)).toEqual(expected.map((e) => e.type));
+          expect(answer).toMatchObject(expected);
+          answer.forEach((event, i) => {
+            expect(DomainEventSchema.parse(event)).toEqual(event);
+            expect(event.seq).toBe(state.nextSeq + i);
+            expect(event.eventId).toBe(`${ROLLOUT}/${LANE}/${event.seq}`);
+          });
+          return foldLane(answer, state);
+        },
+        thenNothing(): void {
+          expect(answer).toEqual([]);
+        },
+        thenRefused(reason: RegExp): void {
+          expect(isRefusal(answer)).toBe(true);
+          if (isRefusal(answer)) expect(answer.reason).toMatch(reason);
+        },
+      };
+    },
+  };
+}
+
+const started = () => history(input.start());
+/** Phase 0 baked healthy; the lane waits at the manual gate of phase 1. */
+const atGate = () => history(input.start(), input.healthy(offer(0), 10), input.timer('bake', 60));
+/** Phase 1 approved and exposed (bake until 160s). */
+const inPhase1 = () =>
+  history(input.start(), input.healthy(offer(0), 10), input.timer('bake', 60), input.command('approve', 100));
+
+describe('lane: start', () => {
+  test('start exposes phase 0: lane-started, phase-started, exposure-issued with the cohort bound and a bake', () => {
+    const state = given([])
+      .when(input.start())
+      .then([
+        { type: 'lane-started', data: { config: laneConfig() } },
+        { type: 'phase-started', data: { phase: 0, share: 1, cohortBound: 100 } },
+        {
+          type: 'exposure-issued',
+          data: {
+            phase: 0,
+            attempt: 1,
+            cohortBound: 100,
+            offerId: 'phone-a/p0a1',
+            artifact: { build: '26.3.1' },
+            bakeUntil: at(60),
+          },
+        },
+      ]);
+    expect(state).toMatchObject({
+      status: 'running',
+      phase: 0,
+      cohortBound: 100,
+      waitingFor: { kind: 'bake', until: at(60) },
+    });
+    expect(LaneStateSchema.parse(JSON.parse(JSON.stringify(state)))).toEqual(state);
+  });
+
+  test('a manual gate on phase 0 waits for approval before exposing anything', () => {
+    const gated = laneConfig({ phases: [{ share: 100, cohortBound: 10000, bakeSec: 0, approval: 'manual' }] });
+    const state = given([])
+      .when(input.start(gated))
+      .then([{ type: 'lane-started' }, { type: 'gate-waiting', data: { phase: 0 } }]);
+    expect(state.cohortBound).toBe(0);
+    expect(state.waitingFor).toEqual({ kind: 'approval', phase: 0 });
+  });
+
+  test('a lane starts once', () =>
+    given(started())
+      .when(input.start())
+      .thenRefused(/already started/));
+  test('a lane that has not started refuses every other input', () => {
+    given([])
+      .when(input.timer('bake', 1))
+      .thenRefused(/has not started/);
+    given([])
+      .when(input.command('pause', 1, null))
+      .thenRefused(/has not started/);
+  });
+  test('an input addressed to another lane is refused', () => {
+    given(started())
+      .when({ ...input.command('pause', 1), lane: 'tablet-c' })
+      .thenRefused(/for lane tablet-c sent to lane phone-a/);
+  });
+});
+
+describe('lane: bake, evidence and phase progression', () => {
+  test('a healthy verdict during the bake is recorded but does not pass the phase early', () => {
+    const state = given(started())
+      .when(input.healthy(offer(0), 10))
+      .then([
+        {
+          type: 'health-evaluated',
+          data: { offerId: offer(0), window: 'exposure', verdict: { verdict: 'healthy' }, actionable: true },
+        },
+      ]);
+    expect(state.waitingFor?.kind).toBe('bake');
+    expect(state.lastVerdict?.verdict).toBe('healthy');
+    expect(currentCounts(state).succeeded).toBe(20);
+  });
+
+  test('bake over and healthy: the next phase waits at its manual gate', () => {
+    given(history(input.start(), input.healthy(offer(0), 10)))
+      .when(input.timer('bake', 60))
+      .then([
+        { type: 'bake-elapsed', data: { phase: 0, verdict: 'healthy' } },
+        { type: 'gate-waiting', data: { phase: 1 } },
+      ]);
+  });
+
+  test('a timer before the bake ends changes nothing (stale or early timers are harmless)', () => {
+    given(started()).when(input.timer('bake', 59)).thenNothing();
+    given(started()).when(input.timer('retry-backoff', 100)).thenNothing();
+    given(started()).when(input.timer('rollback', 100)).thenNothing();
+  });
+
+  test('bake over with insufficient evidence: the phase waits for evidence, it never passes', () => {
+    const state = given(history(input.start(), input.delta(offer(0), { ok: 3 }, 10)))
+      .when(input.timer('bake', 60))
+      .then([{ type: 'bake-elapsed', data: { verdict: 'insufficient-evidence' } }]);
+    expect(state.waitingFor).toEqual({ kind: 'evidence', phase: 0 });
+  });
+
+  test('bake over with no outcome at all records verdict none and waits', () => {
+    given(started())
+      .when(input.timer('bake', 60))
+      .then([{ type: 'bake-elapsed', data: { verdict: 'none' } }]);
+  });
+
+  test('waiting for evidence, the first healthy verdict passes the phase', () => {
+    given(history(input.start(), input.delta(offer(0), { ok: 3 }, 10), input.timer('bake', 60)))
+      .when(input.delta(offer(0), { ok: 10 }, 70))
+      .then([
+        { type: 'health-evaluated', data: { totals: { succeeded: 13 } } },
+        { type: 'gate-waiting', data: { phase: 1 } },
+      ]);
+  });
+
+  test('waiting for evidence, a still-insufficient verdict keeps waiting', () => {
+    given(history(input.start(), input.delta(offer(0), { ok: 3 }, 10), input.timer('bake', 60)))
+      .when(input.delta(offer(0), { ok: 3 }, 70))
+      .then([{ type: 'health-evaluated', data: { verdict: { verdict: 'insufficient-evidence' } } }]);
+  });
+
+  test('approving the gate starts the phase: accepted, gate-approved, phase-started, exposure-issued — with who and why', () => {
+    const state = given(atGate())
+      .when(input.command('approve', 100))
+      .then([
+        {
+          type: 'operator-command-accepted',
+          data: { command: 'approve' },
+          actor: 'sre-ana',
+          reason: 'approve for the test',
+        },
+        { type: 'gate-approved', data: { phase: 1 }, actor: 'sre-ana' },
+        { type: 'phase-started', data: { phase: 1, cohortBound: 1000 } },
+        {
+          type: 'exposure-issued',
+          data: { phase: 1, attempt: 1, cohortBound: 1000, offerId: offer(1), bakeUntil: at(160) },
+        },
+      ]);
+    expect(state.cohortBound).toBe(1000);
+  });
+
+  test('the last phase passing completes the lane', () => {
+    const log = history(
+      input.start(),
+      input.healthy(offer(0), 10),
+      input.timer('bake', 60),
+      input.command('approve', 100),
+      input.healthy(offer(1), 110),
+      input.timer('bake', 160),
+    );
+    expect(log.slice(-3).map((e) => e.type)).toEqual(['bake-elapsed', 'phase-started', 'exposure-issued']);
+    const state = given(log)
+      .when(input.healthy(offer(2), 170))
+      .then([{ type: 'health-evaluated' }]);
+    expect(state.waitingFor?.kind).toBe('bake');
+    given([...log, ...stepEvents(log, input.healthy(offer(2), 170))])
+      .when(input.timer('bake', 171))
+      .then([{ type: 'bake-elapsed' }, { type: 'lane-completed', data: { phases: 3, attempt: 1 } }]);
+  });
+});
+
+/** The events one more input adds to a log. */
+function stepEvents(log: readonly DomainEvent[], next: LaneInput): DomainEvent[] {
+  const answer = decideLane(foldLane(log), next);
+  if (isRefusal(answer)) throw new Error(answer.reason);
+  return [...answer];
+}
+
+describe('lane: health deltas are idempotent and attributed by offer', () => {
+  const range = { partition: 3, fromOffset: '100', toOffset: '199' };
+
+  test('a redelivered delta (every range at or below the high-water mark) is dropped', () => {
+    const log = history(input.start(), input.delta(offer(0), { ok: 5 }, 10, range));
+    expect(foldLane(log).highWater).toEqual({ [offer(0)]: { '3': '199' } });
+    given(log)
+      .when(input.delta(offer(0), { ok: 5 }, 11, range))
+      .thenNothing();
+    given(log)
+      .when(input.delta(offer(0), { ok: 5 }, 11, { partition: 3, fromOffset: '150', toOffset: '180' }))
+      .thenNothing();
+  });
+
+  test('marks are per offer: another offer covering the same offsets is applied', () => {
+    const log = history(input.start(), input.delta(offer(0), { ok: 5 }, 10, range), input.command('rollback', 20));
+    given(log)
+      .when(input.delta(rollbackOfferId(LANE, 1), { ok: 5 }, 21, range))
+      .then([{ type: 'health-evaluated', data: { window: 'rollback' } }]);
+  });
+
+  test('a delta reaching above the mark is applied whole and raises the mark', () => {
+    const log = history(input.start(), input.delta(offer(0), { ok: 5 }, 10, range));
+    const state = given(log)
+      .when(input.delta(offer(0), { ok: 5 }, 11, { partition: 3, fromOffset: '150', toOffset: '250' }))
+      .then([{ type: 'health-evaluated', data: { totals: { succeeded: 10 } } }]);
+    expect(state.highWater[offer(0)]).toEqual({ '3': '250' });
+  });
+
+  test('offsets compare as 64-bit integers, not as strings or doubles', () => {
+    const big = { partition: 0, fromOffset: '9007199254740993', toOffset: '9007199254740993' };
+    const log = history(input.start(), input.delta(offer(0), { ok: 1 }, 10, big));
+    given(log)
+      .when(input.delta(offer(0), { ok: 1 }, 11, { ...big, toOffset: '9007199254740992', fromOffset: '0' }))
+      .thenNothing();
+    given(log)
+      .when(
+        input.delta(offer(0), { ok: 1 }, 11, { ...big, fromOffset: '9007199254740994', toOffset: '9007199254740994' }),
+      )
+      .then([{ type: 'health-evaluated' }]);
+  });
+
+  test('a delta for an offer this lane never issued is refused', () => {
+    given(started())
+      .when(input.healthy('phone-a/p7a1', 10))
+      .thenRefused(/unknown offer phone-a\/p7a1/);
+  });
+
+  test('in-progress counts may go negative in a delta; the judge sees the total clamped at zero', () => {
+    const state = given(history(input.start(), input.delta(offer(0), { inProgress: 4 }, 5)))
+      .when(input.delta(offer(0), { ok: 10, inProgress: -6 }, 10))
+      .then([{ type: 'health-evaluated', data: { totals: { inProgress: -2 }, verdict: { verdict: 'healthy' } } }]);
+    expect(toHealthCounts(currentCounts(state)).inProgress).toBe(0);
+  });
+
+  test('late failures of an earlier phase of the current attempt still fire the breach policy', () => {
+    given(inPhase1())
+      .when(input.bad(offer(0), 120))
+      .then([
+        { type: 'health-evaluated', data: { offerId: offer(0), phase: 0, actionable: true } },
+        { type: 'threshold-breached', data: { offerId: offer(0), phase: 0, response: 'pause' } },
+        { type: 'lane-paused', data: { cause: 'breach' } },
+      ]);
+  });
+
+  test('a healthy verdict for an earlier phase does not pass the current one', () => {
+    const waiting = history(
+      input.start(),
+      input.healthy(offer(0), 10),
+      input.timer('bake', 60),
+      input.command('approve', 100),
+      input.timer('bake', 160),
+    );
+    expect(foldLane(waiting).waitingFor).toEqual({ kind: 'evidence', phase: 1 });
+    given(waiting)
+      .when(input.healthy(offer(0), 170))
+      .then([{ type: 'health-evaluated', data: { phase: 0 } }]);
+  });
+});
+
+describe('lane: breach policy pause', () => {
+  const breached = () => history(input.start(), input.bad(offer(0), 10));
+
+  test('a breach records the evidence and the rule, then pauses the lane', () => {
+    const state = given(started())
+      .when(input.bad(offer(0), 10))
+      .then([
+        { type: 'health-evaluated', data: { verdict: { verdict: 'breach' } } },
+        {
+          type: 'threshold-breached',
+          data: { rule: 'plain', response: 'pause', evidence: { sample: 20, failures: 15 } },
+        },
+        { type: 'lane-paused', data: { cause: 'breach', resumeTo: { kind: 'bake' } } },
+      ]);
+    expect(state).toMatchObject({ status: 'paused', waitingFor: { kind: 'operator' }, breaches: 1 });
+  });
+
+  test('a lane paused on a breach does not resume: retry or roll back', () => {
+    given(breached())
+      .when(input.command('resume', 20))
+      .thenRefused(/threshold breach: retry .* or roll back/);
+  });
+
+  test('operator retry: a fresh attempt of the same phase, judged on fresh outcomes', () => {
+    const state = given(breached())
+      .when(input.command('retry', 20))
+      .then([
+        { type: 'operator-command-accepted', data: { command: 'retry' } },
+        {
+          type: 'retry-issued',
+          data: { phase: 0, attempt: 2, offerId: offer(0, 2), backoffSec: 0, trigger: 'operator' },
+        },
+        {
+          type: 'exposure-issued',
+          data: { phase: 0, attempt: 2, offerId: offer(0, 2), cohortBound: 100, bakeUntil: at(80) },
+        },
+      ]);
+    expect(state).toMatchObject({ status: 'running', attempt: 2, retriesUsed: 0 });
+    expect(currentCounts(state)).toEqual({ succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 });
+  });
+
+  test('after a retry, late outcomes of the superseded attempt are recorded but change nothing', () => {
+    given(history(input.start(), input.bad(offer(0), 10), input.command('retry', 20)))
+      .when(input.bad(offer(0, 1), 30))
+      .then([{ type: 'health-evaluated', data: { attempt: 1, actionable: false } }]);
+  });
+});
+
+describe('lane: breach policy retry, then escalate', () => {
+  const retry = (then: 'pause' | 'rollback'): BreachPolicy => ({ action: 'retry', attempts: 1, backoff: 30, then });
+  const config = (then: 'pause' | 'rollback' = 'rollback') => laneConfig({ breachPolicy: retry(then) });
+
+  test('a breach schedules a retry after the backoff', () => {
+    const state = given(history(input.start(config())))
+      .when(input.bad(offer(0), 10))
+      .then([
+        { type: 'health-evaluated' },
+        { type: 'threshold-breached', data: { response: 'retry' } },
+        {
+          type: 'retry-issued',
+          data: { attempt: 2, offerId: offer(0, 2), backoffSec: 30, notBefore: at(40), trigger: 'policy' },
+        },
+      ]);
+    expect(state.waitingFor).toEqual({ kind: 'retry-backoff', attempt: 2, until: at(40) });
+    expect(state.retriesUsed).toBe(1);
+  });
+
+  const scheduled = () => history(input.start(config()), input.bad(offer(0), 10));
+
+  test('the retry offer goes out when the backoff timer fires, not before', () => {
+    given(scheduled()).when(input.timer('retry-backoff', 39)).thenNothing();
+    given(scheduled()).when(input.timer('bake', 60)).thenNothing();
+    given(scheduled())
+      .when(input.timer('retry-backoff', 40))
+      .then([{ type: 'exposure-issued', data: { phase: 0, attempt: 2, offerId: offer(0, 2), bakeUntil: at(100) } }]);
+  });
+
+  test('outcomes arriving during the backoff are recorded, not acted on', () => {
+    given(scheduled())
+      .when(input.bad(offer(0), 20))
+      .then([{ type: 'health-evaluated', data: { actionable: false } }]);
+  });
+
+  test('retries used up: escalate to rollback', () => {
+    given(history(input.start(config()), input.bad(offer(0), 10), input.timer('retry-backoff', 40)))
+      .when(input.bad(offer(0, 2), 50))
+      .then([
+        { type: 'health-evaluated', data: { attempt: 2 } },
+        { type: 'threshold-breached', data: { attempt: 2, response: 'rollback' } },
+        {
+          type: 'rollback-started',
+          data: { trigger: 'escalation', rollbackAttempt: 1, cohortBound: 100, until: at(170) },
+        },
+      ]);
+  });
+
+  test('retries used up: escalate to pause', () => {
+    given(history(input.start(config('pause')), input.bad(offer(0), 10), input.timer('retry-backoff', 40)))
+      .when(input.bad(offer(0, 2), 50))
+      .then([
+        { type: 'health-evaluated' },
+        { type: 'threshold-breached', data: { response: 'pause' } },
+        {
+          type: 'lane-paused',
+          data: { cause: 'breach', detail: expect.stringMatching(/^retries exhausted \(1\)/) as unknown },
+        },
+      ]);
+  });
+
+  test('a pause or an abort during the backoff wins over the pending retry', () => {
+    const paused = history(input.start(config()), input.bad(offer(0), 10), input.command('pause', 20));
+    given(paused).when(input.timer('retry-backoff', 40)).thenNothing();
+    given(history(input.start(config()), input.bad(offer(0), 10), input.command('abort', 20)))
+      .when(input.timer('retry-backoff', 40))
+      .thenNothing();
+  });
+});
+
+describe('lane: breach policy rollback and the rollback lifecycle', () => {
+  const config = laneConfig({ breachPolicy: { action: 'rollback' } });
+  const rolling = () => history(input.start(config), input.bad(offer(0), 10));
+  const rb1 = rollbackOfferId(LANE, 1);
+
+  test('a breach starts a rollback of every exposed device', () => {
+    const state = given(history(input.start(config)))
+      .when(input.bad(offer(0), 10))
+      .then([
+        { type: 'health-evaluated' },
+        { type: 'threshold-breached', data: { response: 'rollback' } },
+        { type: 'rollback-started', data: { offerId: rb1, trigger: 'policy', cohortBound: 100, until: at(130) } },
+      ]);
+    expect(state).toMatchObject({ status: 'rolling-back', waitingFor: { kind: 'rollback', until: at(130) } });
+  });
+
+  test('rollback outcomes are judged in their own window; the deadline completes the rollback', () => {
+    const log = [...rolling(), ...stepEvents(rolling(), input.delta(rb1, { ok: 12 }, 20))];
+    expect(foldLane(log).lastVerdict?.verdict).toBe('healthy');
+    given(log).when(input.timer('rollback', 129)).thenNothing();
+    const state = given(log)
+      .when(input.timer('rollback', 130))
+      .then([{ type: 'rollback-completed', data: { offerId: rb1, totals: { succeeded: 12 } } }]);
+    expect(state).toMatchObject({ status: 'rolled-back', waitingFor: null });
+    expect(isLaneFinished(state.status)).toBe(true);
+  });
+
+  test('a rollback that fails (rollback failures over the threshold) stops and waits for an operator', () => {
+    const state = given(rolling())
+      .when(input.delta(rb1, { ok: 2, fail: 10, code: 'E_ROLLBACK' }, 20))
+      .then([
+        { type: 'health-evaluated', data: { window: 'rollback', actionable: true } },
+        { type: 'rollback-failed', data: { offerId: rb1, evidence: { failures: 10 } } },
+      ]);
+    expect(state).toMatchObject({ status: 'rollback-failed', waitingFor: { kind: 'operator' } });
+  });
+
+  const failed = () => [...rolling(), ...stepEvents(rolling(), input.delta(rb1, { ok: 2, fail: 10 }, 20))];
+
+  test('after a failed rollback an operator may roll back again (a new rollback offer)', () => {
+    given(failed())
+      .when(input.command('rollback', 30))
+      .then([
+        { type: 'operator-command-accepted' },
+        {
+          type: 'rollback-started',
+          data: { offerId: rollbackOfferId(LANE, 2), rollbackAttempt: 2, trigger: 'operator' },
+        },
+      ]);
+  });
+
+  test('a failed rollback refuses resume and retry', () => {
+    given(failed())
+      .when(input.command('resume', 30))
+      .thenRefused(/rollback failed; roll back again or abort/);
+    given(failed())
+      .when(input.command('retry', 30))
+      .thenRefused(/has not breached/);
+  });
+
+  test('while rolling back, exposure outcomes are recorded but change nothing', () => {
+    given(rolling())
+      .when(input.bad(offer(0), 20))
+      .then([{ type: 'health-evaluated', data: { window: 'exposure', actionable: false } }]);
+  });
+
+  test('a rolled-back lane cannot resume, roll back again, or be aborted', () => {
+    const done = [...rolling(), ...stepEvents(rolling(), input.timer('rollback', 130))];
+    given(done)
+      .when(input.command('resume', 200))
+      .thenRefused(/was rolled back and cannot resume/);
+    given(done)
+      .when(input.command('rollback', 200))
+      .thenRefused(/already rolled back/);
+    given(done)
+      .when(input.command('abort', 200))
+      .thenRefused(/already rolled-back/);
+    given(done)
+      .when(input.command('pause', 200))
+      .thenRefused(/cannot pause .* rolled-back/);
+  });
+
+  test('a lane already rolling back refuses another rollback', () => {
+    given(rolling())
+      .when(input.command('rollback', 20))
+      .thenRefused(/already rolling back/);
+  });
+});
+
+describe('lane: operator commands', () => {
+  test('pause keeps what the lane waited for; resume goes back to it', () => {
+    const paused = given(started())
+      .when(input.command('pause', 10))
+      .then([
+        { type: 'operator-command-accepted', data: { command: 'pause' }, actor: 'sre-ana' },
+        {
+          type: 'lane-paused',
+          data: { cause: 'operator', resumeTo: { kind: 'bake', phase: 0, until: at(60) } },
+          actor: 'sre-ana',
+        },
+      ]);
+    expect(paused.status).toBe('paused');
+    const log = history(input.start(), input.command('pause', 10));
+    given(log).when(input.timer('bake', 60)).thenNothing();
+    given(log)
+      .when(input.command('resume', 70))
+      .then([
+        { type: 'operator-command-accepted' },
+        { type: 'lane-resumed', data: { resumeTo: { kind: 'bake', until: at(60) } } },
+      ]);
+  });
+
+  test('outcomes while paused by an operator are recorded, not acted on', () => {
+    given(history(input.start(), input.command('pause', 10)))
+      .when(input.bad(offer(0), 20))
+      .then([{ type: 'health-evaluated', data: { actionable: false } }]);
+  });
+
+  test('pause refusals: already paused, or not running', () => {
+    given(history(input.start(), input.command('pause', 10)))
+      .when(input.command('pause', 11))
+      .thenRefused(/already paused/);
+    given(history(input.start(), input.command('abort', 10)))
+      .when(input.command('pause', 11))
+      .thenRefused(/it is aborted/);
+  });
+
+  test('resume a running lane is refused', () =>
+    given(started())
+      .when(input.command('resume', 5))
+      .thenRefused(/is not paused \(it is running\)/));
+
+  test('approve a lane that waits for nothing is refused, with what it does wait for', () => {
+    given(started())
+      .when(input.command('approve', 5))
+      .thenRefused(/nothing to approve: .* waits for phase 0 to bake/);
+    given(history(input.start(), input.timer('bake', 60)))
+      .when(input.command('approve', 61))
+      .thenRefused(/waits for evidence/);
+    given(history(input.start(), input.command('pause', 5)))
+      .when(input.command('approve', 6))
+      .thenRefused(/waits for an operator/);
+    given(
+      history(
+        input.start(laneConfig({ breachPolicy: { action: 'retry', attempts: 1, backoff: 30, then: 'pause' } })),
+        input.bad(offer(0), 10),
+      ),
+    )
+      .when(input.command('approve', 11))
+      .thenRefused(/waits for a retry backoff/);
+    given(history(input.start(), input.command('rollback', 5)))
+      .when(input.command('approve', 6))
+      .thenRefused(/waits for a rollback/);
+    given(history(input.start(), input.command('abort', 5)))
+      .when(input.command('approve', 6))
+      .thenRefused(/waits for nothing/);
+  });
+
+  test('approve a paused gate asks to resume first; after resume the gate can be approved', () => {
+    const paused = [...atGate(), ...stepEvents(atGate(), input.command('pause', 70))];
+    given(paused)
+      .when(input.command('approve', 80))
+      .thenRefused(/is paused; resume it before approving/);
+    const resumed = [...paused, ...stepEvents(paused, input.command('resume', 90))];
+    expect(foldLane(resumed).waitingFor).toEqual({ kind: 'approval', phase: 1 });
+    given(resumed)
+      .when(input.command('approve', 100))
+      .then([
+        { type: 'operator-command-accepted' },
+        { type: 'gate-approved' },
+        { type: 'phase-started' },
+        { type: 'exposure-issued' },
+      ]);
+  });
+
+  test('retry when not breached is refused', () => {
+    given(started())
+      .when(input.command('retry', 5))
+      .thenRefused(/has not breached \(it is running\): nothing to retry/);
+    given(history(input.start(), input.command('pause', 5)))
+      .when(input.command('retry', 6))
+      .thenRefused(/has not breached/);
+  });
+
+  test('rollback before anything was exposed is refused: abort instead', () => {
+    const gated = laneConfig({ phases: [{ share: 100, cohortBound: 10000, bakeSec: 0, approval: 'manual' }] });
+    given(history(input.start(gated)))
+      .when(input.command('rollback', 5))
+      .thenRefused(/exposed no device yet: abort/);
+  });
+
+  test('an operator may roll back a running, paused or even completed lane', () => {
+    given(started())
+      .when(input.command('rollback', 5))
+      .then([{ type: 'operator-command-accepted' }, { type: 'rollback-started', data: { trigger: 'operator' } }]);
+    const oneShot = laneConfig({ phases: [{ share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' }] });
+    const completed = history(input.start(oneShot), input.healthy(offer(0), 1), input.timer('bake', 2));
+    expect(foldLane(completed).status).toBe('completed');
+    given(completed)
+      .when(input.command('rollback', 5))
+      .then([{ type: 'operator-command-accepted' }, { type: 'rollback-started', data: { cohortBound: 10000 } }]);
+  });
+
+  test('abort stops the lane for good; from the rollout (no lane) the cause says so', () => {
+    const state = given(started())
+      .when(input.command('abort', 5))
+      .then([{ type: 'operator-command-accepted' }, { type: 'lane-aborted', data: { cause: 'operator' } }]);
+    expect(state).toMatchObject({ status: 'aborted', waitingFor: null });
+    given(started())
+      .when(input.command('abort', 5, null))
+      .then([{ type: 'operator-command-accepted' }, { type: 'lane-aborted', data: { cause: 'rollout-aborted' } }]);
+    const aborted = history(input.start(), input.command('abort', 5));
+    given(aborted)
+      .when(input.command('abort', 6))
+      .thenRefused(/already aborted/);
+    given(aborted)
+      .when(input.command('rollback', 6))
+      .thenRefused(/was aborted/);
+    given(aborted).when(input.timer('bake', 60)).thenNothing();
+  });
+});
+
+describe('lane: fleet halt', () => {
+  test('a running lane pauses with the fleet-halt reason', () => {
+    const state = given(started())
+      .when(input.halt(10))
+      .then([
+        {
+          type: 'lane-paused',
+          data: { cause: 'fleet-halt', detail: '2 classes breached', resumeTo: { kind: 'bake' } },
+        },
+      ]);
+    expect(state.pause?.cause).toBe('fleet-halt');
+  });
+
+  test('a lane that is not running is left as it is', () => {
+    given(history(input.start(), input.command('pause', 5)))
+      .when(input.halt(10))
+      .thenNothing();
+  });
+
+  test('an operator resumes a fleet-halted lane', () => {
+    given(history(input.start(), input.halt(10)))
+      .when(input.command('resume', 20))
+      .then([{ type: 'operator-command-accepted' }, { type: 'lane-resumed' }]);
+  });
+});
+
+describe('lane: fold', () => {
+  test('events of other lanes and of the rollout are skipped; a second lane-started is ignored', () => {
+    const log = started();
+    const other = log.map((e) => ({
+      ...e,
+      lane: 'tablet-c',
+      eventId: `${ROLLOUT}/tablet-c/${e.seq}`,
+    })) as DomainEvent[];
+    const aborted: DomainEvent = {
+      type: 'rollout-aborted',
+      data: {},
+      eventId: `${ROLLOUT}/_/1`,
+      rolloutId: ROLLOUT,
+      lane: null,
+      seq: 1,
+      at: at(3),
+      schemaVersion: 2,
+    };
+    expect(foldLane([...log, ...other, aborted, log[0] as DomainEvent])).toEqual(foldLane(log));
+    expect(foldLane(other.slice(1))).toEqual(initialLaneState());
+  });
+
+  test('stepLane returns refusals unchanged', () => {
+    expect(stepLane(initialLaneState(), input.timer('bake', 1))).toEqual({
+      refused: true,
+      reason: 'lane phone-a has not started',
+    });
+  });
+});
+
+/* ------------------------------------------------------------------------------------------------ */
+/* Properties (fast-check): random input sequences against random plans.                          */
+/* ------------------------------------------------------------------------------------------------ */
+
+type Action =
+  | {
+      kind: 'delta';
+      pick: number;
+      ok: number;
+      fail: number;
+      timedOut: number;
+      partition: number;
+      replay: boolean;
+      dt: number;
+    }
+  | { kind: 'timer'; which: 'bake' | 'retry-backoff' | 'rollback'; dt: number }
+  | {
+      kind: 'command';
+      type: 'pause' | 'resume' | 'approve' | 'retry' | 'rollback' | 'abort';
+      rolloutWide: boolean;
+      dt: number;
+    }
+  | { kind: 'halt'; dt: number };
+
+const dt = fc.integer({ min: 0, max: 90 });
+const actionArb: fc.Arbitrary<Action> = fc.oneof(
+  {
+    weight: 5,
+    arbitrary: fc.record({
+      kind: fc.constant('delta' as const),
+      pick: fc.nat(),
+      ok: fc.integer({ min: 0, max: 30 }),
+      fail: fc.integer({ min: 0, max: 10 }),
+      timedOut: fc.integer({ min: 0, max: 3 }),
+      partition: fc.integer({ min: 0, max: 2 }),
+      replay: fc.boolean(),
+      dt,
+    }),
+  },
+  {
+    weight: 4,
+    arbitrary: fc.record({
+      kind: fc.constant('timer' as const),
+      which: fc.constantFrom('bake', 'retry-backoff', 'rollback'),
+      dt,
+    }),
+  },
+  {
+    weight: 3,
+    arbitrary: fc.record({
+      kind: fc.constant('command' as const),
+      type: fc.constantFrom('pause', 'resume', 'approve', 'retry', 'rollback', 'abort'),
+      rolloutWide: fc.boolean(),
+      dt,
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('halt' as const), dt }) },
+);
+
+const configArb: fc.Arbitrary<LaneConfig> = fc
+  .record({
+    policy: fc.constantFrom<BreachPolicy>(
+      { action: 'pause' },
+      { action: 'rollback' },
+      { action: 'retry', attempts: 1, backoff: 20, then: 'rollback' },
+      { action: 'retry', attempts: 2, backoff: 0, then: 'pause' },
+    ),
+    gate: fc.boolean(),
+    rule: fc.constantFrom<'plain' | 'sequential'>('plain', 'sequential'),
+  })
+  .map(({ policy, gate, rule }) => {
+    const base = laneConfig({ breachPolicy: policy });
+    return {
+      ...base,
+      thresholds: { ...base.thresholds, rule },
+      phases: base.phases.map((p, i) => ({
+        ...p,
+        approval: gate && i === 1 ? ('manual' as const) : ('none' as const),
+      })),
+    };
+  });
+
+/** Interprets abstract actions against the running lane, checking the step invariants; returns the log. */
+function simulate(config: LaneConfig, actions: readonly Action[]): DomainEvent[] {
+  let state = initialLaneState();
+  const log: DomainEvent[] = [];
+  let t = 0;
+  let offset = 0;
+  let lastRange: { partition: number; fromOffset: string; toOffset: string } | undefined;
+  let finishedForGood = false;
+  const apply = (next: LaneInput) => {
+    const before = JSON.stringify(state);
+    const answer = decideLane(deepFreeze(state), next);
+    expect(JSON.stringify(state)).toBe(before); // decide never mutates
+    if (isRefusal(answer)) {
+      expect(['start-lane', 'health-delta', 'pause', 'resume', 'approve', 'retry', 'rollback', 'abort']).toContain(
+        next.type,
+      );
+      return;
+    }
+    let phaseInEffect = state.phase;
+    answer.forEach((event, i) => {
+      expect(DomainEventSchema.safeParse(event).success).toBe(true);
+      expect(event.seq).toBe(state.nextSeq + i);
+      if (event.type === 'phase-started') phaseInEffect = event.data.phase;
+      if (event.type === 'exposure-issued') {
+        expect(finishedForGood).toBe(false); // a rolled-back or aborted lane never exposes again
+        expect(event.data.phase).toBe(phaseInEffect);
+        expect(event.data.cohortBound).toBe(config.phases[phaseInEffect]?.cohortBound);
+      }
+    });
+    state = foldLane(answer, state);
+    log.push(...answer);
+    if (state.status === 'rolled-back' || state.status === 'aborted') finishedForGood = true;
+    // no input sequence exposes a lane beyond its current phase bound
+    const bound = state.phase < 0 ? 0 : (config.phases[state.phase]?.cohortBound ?? -1);
+    expect(state.cohortBound).toBeLessThanOrEqual(bound);
+    // every state change is an event: the state is exactly the fold of the log
+    expect(state).toEqual(foldLane(log));
+  };
+  apply({ type: 'start-lane', rolloutId: ROLLOUT, lane: LANE, config, at: at(0) });
+  for (const action of actions) {
+    t += action.dt;
+    switch (action.kind) {
+      case 'delta': {
+        const offers = [...Object.keys(state.windows), 'phone-a/p9a9'];
+        const offerId = offers[action.pick % offers.length] as string;
+        const range =
+          action.replay && lastRange !== undefined
+            ? lastRange
+            : { partition: action.partition, fromOffset: String(offset), toOffset: String(offset + 4) };
+        offset += 5;
+        lastRange = range;
+        apply({
+          type: 'health-delta',
+          lane: LANE,
+          offerId,
+          delta: {
+            counts: {
+              succeeded: action.ok,
+              failedByCode: action.fail > 0 ? { E_X: action.fail } : {},
+              timedOut: action.timedOut,
+              inProgress: 0,
+            },
+            ranges: [range],
+          },
+          at: at(t),
+        });
+        break;
+      }
+      case 'timer':
+        apply({ type: 'timer-fired', lane: LANE, kind: action.which, at: at(t) });
+        break;
+      case 'command':
+        apply({
+          type: action.type,
+          lane: action.rolloutWide ? null : LANE,
+          actor: 'prop',
+          reason: 'property',
+          at: at(t),
+        });
+        break;
+      case 'halt':
+        apply({ type: 'fleet-halt', lane: LANE, reason: 'fleet', at: at(t) });
+        break;
+      default: {
+        const _exhaustive: never = action;
+        return _exhaustive;
+      }
+    }
+  }
+  return log;
+}
+
+describe('lane: properties', () => {
+  const runs = { numRuns: 150 };
+
+  test('every step keeps the invariants: no exposure beyond the phase bound, none after rollback/abort, state = fold(log)', () => {
+    fc.assert(
+      fc.property(configArb, fc.array(actionArb, { maxLength: 60 }), (config, actions) => {
+        simulate(config, actions);
+      }),
+      runs,
+    );
+  });
+
+  test('folding is deterministic and the state is plain JSON', () => {
+    fc.assert(
+      fc.property(configArb, fc.array(actionArb, { maxLength: 40 }), (config, actions) => {
+        const log = simulate(config, actions);
+        const state = foldLane(log);
+        expect(foldLane(log)).toEqual(state);
+        expect(JSON.parse(JSON.stringify(state))).toEqual(state);
+        expect(LaneStateSchema.parse(state)).toEqual(state);
+      }),
+      runs,
+    );
+  });
+
+  test('folding a prefix then the rest equals folding all', () => {
+    fc.assert(
+      fc.property(configArb, fc.array(actionArb, { maxLength: 40 }), fc.nat(), (config, actions, cut) => {
+        const log = simulate(config, actions);
+        const k = cut % (log.length + 1);
+        expect(foldLane(log.slice(k), foldLane(log.slice(0, k)))).toEqual(foldLane(log));
+      }),
+      runs,
+    );
+  });
+
+  test('redelivering any applied delta changes nothing', () => {
+    fc.assert(
+      fc.property(configArb, fc.array(actionArb, { maxLength: 40 }), (config, actions) => {
+        const log = simulate(config, actions);
+        const state = foldLane(log);
+        for (const event of log) {
+          if (event.type !== 'health-evaluated') continue;
+          const again = decideLane(state, {
+            type: 'health-delta',
+            lane: LANE,
+            offerId: event.data.offerId,
+            delta: event.data.delta,
+            at: at(10_000),
+          });
+          expect(again).toEqual([]);
+        }
+      }),
+      runs,
+    );
+  });
+});
