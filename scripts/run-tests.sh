@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# `make test`: bring the servers up (remembering which this run started), run lint, typecheck, unit and integration
+# tests, then stop exactly the servers this run started — on success, failure or interrupt. Exits non-zero if any
+# step failed; every step runs regardless, so one run shows every failure.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+tsx=node_modules/.bin/tsx
+started_file=".data/started-by-make-test.$$"
+mkdir -p .data
+
+cleanup() {
+  local rc=$?
+  if [[ -s "$started_file" ]]; then
+    echo "==> stopping the servers this run started: $(cat "$started_file")"
+    "$tsx" scripts/servers.ts down --only "$(cat "$started_file")" || rc=1
+  fi
+  rm -f "$started_file"
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+secs() { echo "$(( $(date +%s) - $1 ))s"; }
+t_all=$(date +%s)
+
+if [[ "${TEST_SERVERS:-local}" == "testcontainers" ]]; then
+  echo "==> TEST_SERVERS=testcontainers: the integration tests start their own containers"
+else
+  echo "==> servers up"
+  t=$(date +%s)
+  if ! "$tsx" scripts/servers.ts up --started-file "$started_file"; then
+    echo "make test: servers failed to start" >&2
+    exit 1
+  fi
+  echo "    (servers ready in $(secs "$t"))"
+fi
+
+results=()
+failed=0
+step() {
+  local name=$1
+  shift
+  echo "==> $name: $*"
+  local t
+  t=$(date +%s)
+  if "$@"; then
+    results+=("$name ok ($(secs "$t"))")
+  else
+    results+=("$name FAILED ($(secs "$t"))")
+    failed=1
+  fi
+}
+
+step lint npm run --silent lint
+step typecheck npm run --silent typecheck
+step unit npm run --silent test:unit
+step integration npm run --silent test:integration
+
+echo "==> make test in $(secs "$t_all"): $(IFS=,; echo "${results[*]}" | sed 's/,/, /g')"
+exit "$failed"
