@@ -240,7 +240,7 @@ export const RolloutPlanSchema = z
       if (!plan.deviceClasses.includes(name)) {
         issues.push({
           path: ['classes', name],
-          message: `override for unknown device class (deviceClasses: ${plan.deviceClasses.join(', ')})`,
+          message: `override for unknown device class (deviceClasses: ${[...new Set(plan.deviceClasses)].join(', ')})`,
         });
       }
       if (override.thresholds) {

@@ -1,0 +1,278 @@
+/** The rollout plan file: what parses, what each class runs, and the precise errors a bad plan gets. */
+import { readFileSync } from 'fs';
+import { join } from 'path';
+import YAML from 'yaml';
+import {
+  type PlanError,
+  RolloutPlanSchema,
+  formatPath,
+  laneConfigOf,
+  parseDurationSec,
+  parsePlan,
+  validatePlan,
+} from './plan';
+
+const example = (name: string) => readFileSync(join(__dirname, '..', 'examples', 'plans', name), 'utf8');
+
+const minimal = {
+  releaseId: 'bsi-26.3',
+  artifact: { build: '26.3.1' },
+  deviceClasses: ['phone-a', 'laptop-x1'],
+  phases: [
+    { share: 1, bake: '30s' },
+    { share: 25, bake: '10m', approval: 'manual' },
+    { share: 100, bake: '24h' },
+  ],
+  thresholds: { maxFailureRate: 0.05, minSample: 100, installTimeoutSec: 1800 },
+  breachPolicy: { action: 'retry', attempts: 2, backoff: '5m', then: 'rollback' },
+};
+
+function errorsOf(input: unknown): PlanError[] {
+  const result = validatePlan(input);
+  if (result.ok) throw new Error('expected the plan to be refused');
+  return result.errors;
+}
+
+describe('plan: valid plans', () => {
+  test('the bundled demo plan: 4 classes, laptop-x1 with its own build and stricter thresholds, short bakes', () => {
+    const result = parsePlan(example('demo.yaml'), 'demo.yaml');
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.plan.deviceClasses).toHaveLength(4);
+    const laptop = laneConfigOf(result.plan, 'laptop-x1');
+    expect(laptop.artifact.build).toBe('26.3.2');
+    expect(laptop.thresholds).toMatchObject({ maxFailureRate: 0.03, minSample: 50, rule: 'sequential' });
+    expect(laptop.breachPolicy).toEqual({ action: 'rollback' });
+    const phone = laneConfigOf(result.plan, 'phone-a');
+    expect(phone.artifact.build).toBe('26.3.1');
+    expect(phone.phases.map((p) => [p.cohortBound, p.bakeSec])).toEqual([
+      [100, 20],
+      [1000, 30],
+      [5000, 30],
+      [10000, 0],
+    ]);
+    expect(phone.breachPolicy).toEqual({ action: 'retry', attempts: 1, backoff: 10, then: 'rollback' });
+  });
+
+  test('the gated example: manual gates, a fleet-wide spike rule, a class with its own phases', () => {
+    const result = parsePlan(example('gated.yaml'));
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    const phone = laneConfigOf(result.plan, 'phone-a');
+    expect(phone.phases.map((p) => p.approval)).toEqual(['none', 'manual', 'none', 'manual']);
+    expect(phone.phases[0]?.cohortBound).toBe(50);
+    expect(laneConfigOf(result.plan, 'tablet-c').phases.map((p) => p.share)).toEqual([1, 100]);
+    expect(result.plan.fleetHalt?.failureSpike?.rule).toBe('plain');
+    expect(result.plan.rollbackTimeout).toBe(7200);
+  });
+
+  test('JSON is accepted too, and defaults are filled in', () => {
+    const result = parsePlan(JSON.stringify(minimal));
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(result.plan.rollbackTimeout).toBe(1800);
+    expect(result.plan.classes).toEqual({});
+    expect(result.plan.thresholds.rule).toBe('sequential');
+  });
+
+  test('parsing a validated plan again yields the same plan (it travels in rollout-started)', () => {
+    const plan = RolloutPlanSchema.parse(minimal);
+    expect(RolloutPlanSchema.parse(JSON.parse(JSON.stringify(plan)))).toEqual(plan);
+  });
+
+  test('a class override replaces only the threshold keys it names', () => {
+    const plan = RolloutPlanSchema.parse({
+      ...minimal,
+      thresholds: { ...minimal.thresholds, rule: 'plain' },
+      classes: { 'laptop-x1': { thresholds: { minSample: 20 }, phases: [{ share: 100, bake: 60 }] } },
+    });
+    const laptop = laneConfigOf(plan, 'laptop-x1');
+    expect(laptop.thresholds).toMatchObject({ rule: 'plain', minSample: 20, maxFailureRate: 0.05 });
+    expect(laptop.phases).toEqual([{ share: 100, cohortBound: 10000, bakeSec: 60, approval: 'none' }]);
+  });
+
+  test('laneConfigOf refuses a class that is not in the plan', () => {
+    expect(() => laneConfigOf(RolloutPlanSchema.parse(minimal), 'toaster')).toThrow(/toaster is not in plan bsi-26.3/);
+  });
+});
+
+describe('plan: durations', () => {
+  test.each([
+    ['30s', 30],
+    ['10m', 600],
+    ['24h', 86400],
+    ['2d', 172800],
+    ['1h30m', 5400],
+    [' 5m ', 300],
+  ])('%p is %p seconds', (text, seconds) => expect(parseDurationSec(text)).toBe(seconds));
+  test.each(['', '10', 'ten minutes', '5w', '-3s', '1.5h'])('%p is not a duration', (text) =>
+    expect(parseDurationSec(text)).toBeUndefined(),
+  );
+  test('bakes above 30 days, fractions of a second and non-durations are refused', () => {
+    for (const bake of ['31d', 1.5, -1, true]) {
+      const errors = errorsOf({ ...minimal, phases: [{ share: 100, bake }] });
+      expect(errors).toEqual([expect.objectContaining({ path: 'phases[0].bake', value: bake })]);
+    }
+  });
+});
+
+describe('plan: precise errors (path, value, rule)', () => {
+  test('phase shares must strictly increase, and the last must be 100', () => {
+    const errors = errorsOf({
+      ...minimal,
+      classes: {
+        'laptop-x1': {
+          phases: [
+            { share: 10, bake: 1 },
+            { share: 25, bake: 1 },
+            { share: 25, bake: 1 },
+            { share: 90, bake: 1 },
+          ],
+        },
+      },
+    });
+    expect(errors).toEqual([
+      { path: 'classes.laptop-x1.phases[2].share', value: 25, rule: 'must be greater than the previous phase (25)' },
+      { path: 'classes.laptop-x1.phases[3].share', value: 90, rule: 'the last phase must have share 100' },
+    ]);
+  });
+
+  test('a share is a percent with at most 2 decimals (one cohort bucket is 0.01%)', () => {
+    const errors = errorsOf({
+      ...minimal,
+      phases: [
+        { share: 0.005, bake: 1 },
+        { share: 100, bake: 1 },
+      ],
+    });
+    expect(errors).toEqual([
+      { path: 'phases[0].share', value: 0.005, rule: expect.stringMatching(/at most 2 decimals/) as unknown },
+    ]);
+    expect(errorsOf({ ...minimal, phases: [{ share: 120, bake: 1 }] })[0]).toMatchObject({
+      path: 'phases[0].share',
+      value: 120,
+    });
+  });
+
+  test('duplicate class names, overrides for unknown classes, and an impossible fleet-halt rule', () => {
+    const errors = errorsOf({
+      ...minimal,
+      deviceClasses: ['phone-a', 'laptop-x1', 'phone-a'],
+      classes: { 'tablet-z': { breachPolicy: { action: 'pause' } } },
+    });
+    expect(errors).toEqual([
+      { path: 'deviceClasses[2]', value: 'phone-a', rule: 'duplicate device class (first at deviceClasses[0])' },
+      {
+        path: 'classes.tablet-z',
+        value: { breachPolicy: { action: 'pause' } },
+        rule: 'override for unknown device class (deviceClasses: phone-a, laptop-x1)',
+      },
+    ]);
+    expect(errorsOf({ ...minimal, classes: { 'tablet-z': {} }, fleetHalt: { breachedClasses: 3 } })).toEqual([
+      {
+        path: 'classes.tablet-z',
+        value: {},
+        rule: 'override for unknown device class (deviceClasses: phone-a, laptop-x1)',
+      },
+      { path: 'fleetHalt.breachedClasses', value: 3, rule: 'cannot exceed the number of device classes (2)' },
+    ]);
+  });
+
+  test('unknown fields are named one by one; missing fields are "required"', () => {
+    const { releaseId: _releaseId, ...noRelease } = minimal;
+    expect(errorsOf({ ...noRelease, colour: 'red', artifact: { build: '1', size: 3 } })).toEqual([
+      { path: 'releaseId', value: undefined, rule: 'required' },
+      { path: 'artifact.size', value: 3, rule: 'unknown field' },
+      { path: 'colour', value: 'red', rule: 'unknown field' },
+    ]);
+  });
+
+  test('a breach policy must be one of the three shapes; retry needs attempts, backoff and then', () => {
+    expect(errorsOf({ ...minimal, breachPolicy: { action: 'explode' } })).toEqual([
+      {
+        path: 'breachPolicy.action',
+        value: 'explode',
+        rule: expect.stringMatching(/must be \{ action: pause \}/) as unknown,
+      },
+    ]);
+    expect(
+      errorsOf({ ...minimal, breachPolicy: { action: 'retry', attempts: 0, backoff: '1m', then: 'pause' } })[0],
+    ).toMatchObject({
+      path: 'breachPolicy.attempts',
+      value: 0,
+    });
+  });
+
+  test('thresholds are checked as the health judge needs them, also after a class override', () => {
+    expect(errorsOf({ ...minimal, thresholds: { ...minimal.thresholds, maxFailureRate: 1.5 } })[0]).toMatchObject({
+      path: 'thresholds.maxFailureRate',
+      value: 1.5,
+    });
+    const unsound = errorsOf({
+      ...minimal,
+      classes: { 'laptop-x1': { thresholds: { baselineFailureRate: 0.2 } } },
+      fleetHalt: { failureSpike: { ...minimal.thresholds, baselineFailureRate: 0.5 } },
+    });
+    expect(unsound.map((e) => e.path)).toEqual(['fleetHalt.failureSpike', 'classes.laptop-x1.thresholds']);
+    expect(unsound[1]?.rule).toMatch(/baselineFailureRate 0.2 must be below maxFailureRate 0.05/);
+    expect(errorsOf({ ...minimal, thresholds: { ...minimal.thresholds, baselineFailureRate: 0.06 } })[0]?.path).toBe(
+      'thresholds',
+    );
+  });
+
+  test('a fleet-halt rule needs at least one trigger', () => {
+    expect(errorsOf({ ...minimal, fleetHalt: {} })).toEqual([
+      { path: 'fleetHalt', value: {}, rule: 'needs breachedClasses and/or failureSpike' },
+    ]);
+  });
+
+  test('YAML syntax errors come back with file, line and column, never a stack trace', () => {
+    const result = parsePlan('releaseId: x\nphases: [\n  { share: 1\n', 'bad.yaml');
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors[0]).toMatchObject({
+      path: '(syntax)',
+      line: expect.any(Number) as unknown,
+      column: expect.any(Number) as unknown,
+    });
+    expect(result.errors[0]?.rule).toMatch(/^bad\.yaml:\d+:\d+: /);
+    expect(result.errors[0]?.rule).not.toMatch(/\n/);
+  });
+
+  test('duplicate keys are a syntax error, not a silent overwrite', () => {
+    const result = parsePlan('releaseId: a\nreleaseId: b\n');
+    expect(result).toMatchObject({
+      ok: false,
+      errors: [
+        {
+          path: '(syntax)',
+          line: 2,
+          column: 1,
+          rule: expect.stringMatching(/^plan:2:1: Map keys must be unique/) as unknown,
+        },
+      ],
+    });
+  });
+
+  test('an empty file, or a file that is not a mapping, is refused', () => {
+    expect(parsePlan('', 'empty.yaml')).toEqual({
+      ok: false,
+      errors: [{ path: '(root)', value: null, rule: 'empty.yaml is empty' }],
+    });
+    expect(parsePlan('- 1\n- 2\n')).toMatchObject({ ok: false, errors: [{ path: '(root)', value: [1, 2] }] });
+  });
+
+  test('a syntax error without a position still names the source', () => {
+    const parseDocument = jest.spyOn(YAML, 'parseDocument').mockReturnValueOnce({
+      errors: [{ message: 'boom', code: 'IMPOSSIBLE', linePos: undefined }],
+    } as unknown as ReturnType<typeof YAML.parseDocument>);
+    expect(parsePlan('x', 'weird.yaml')).toEqual({
+      ok: false,
+      errors: [{ path: '(syntax)', value: undefined, rule: 'weird.yaml: boom' }],
+    });
+    parseDocument.mockRestore();
+  });
+
+  test('paths read the way people write them', () => {
+    expect(formatPath([])).toBe('(root)');
+    expect(formatPath(['classes', 'laptop-x1', 'phases', 2, 'share'])).toBe('classes.laptop-x1.phases[2].share');
+    expect(formatPath([0, 'a'])).toBe('[0].a');
+  });
+});
