@@ -1,0 +1,161 @@
+/**
+ * Activities: the workflows' only side effects, thin adapters to Kafka. Created by `createActivities(deps)`
+ * so the worker injects a connected producer (and tests may inject their own). Both activities are safe to
+ * repeat: a retried call republishes records with the same deterministic ids (`eventId` for domain events,
+ * `orderId` for fleet orders), which every reader uses to drop duplicates, and the idempotent producer
+ * (`acks: -1`) removes the duplicates its own internal retries would cause.
+ *
+ * Failures are classified by `ApplicationFailure` type, never by `instanceof` across the workflow sandbox:
+ * input that can never succeed (a malformed event or order, a record the broker refuses as too large or
+ * corrupt) is non-retryable (`InvalidDomainEvent`, `InvalidFleetCommand`, `KafkaRejected`); everything else
+ * (broker down, leader election, timeouts) is thrown as is and retried by the workflow's retry policy.
+ */
+import { ApplicationFailure } from '@temporalio/activity';
+import type { Message, Producer } from 'kafkajs';
+import type { Topics } from '../config/env';
+import { DomainEventSchema, type DomainEvent } from '../events/domain-events';
+import { FleetCommandSchema, fleetCommandKey, type FleetCommand } from '../events/fleet-commands';
+import type { Logger } from '../observability/log';
+
+/** `ApplicationFailure` types the activities raise for failures no retry can fix. */
+export const NON_RETRYABLE_FAILURES = {
+  invalidEvent: 'InvalidDomainEvent',
+  invalidCommand: 'InvalidFleetCommand',
+  kafkaRejected: 'KafkaRejected',
+} as const;
+
+/** Kafka protocol errors that mean "this record will never be accepted", so retrying is pointless. */
+const REJECTED_BY_BROKER = new Set([
+  'MESSAGE_TOO_LARGE',
+  'RECORD_LIST_TOO_LARGE',
+  'INVALID_RECORD',
+  'CORRUPT_MESSAGE',
+  'INVALID_REQUIRED_ACKS',
+  'UNKNOWN_TOPIC_OR_PARTITION',
+]);
+
+/** Largest total of record bytes sent in one request; a round's events are split into chunks below it. */
+const MAX_CHUNK_BYTES = 512 * 1024;
+
+/** What the activities need: a connected idempotent producer (see `createEventLogProducer`) and topic names. */
+export interface ActivityDeps {
+  producer: Producer;
+  topics: Pick<Topics, 'rolloutEvents' | 'commands'>;
+  logger?: Logger;
+}
+
+/** Result of an activity call: how many records went to Kafka. */
+export interface PublishResult {
+  published: number;
+}
+
+/**
+ * Creates the idempotent producer the activities need: `idempotent: true` with one request in flight, so
+ * the broker deduplicates the producer's own retries and keeps per-partition order. Connect it before use.
+ */
+export function createEventLogProducer(kafka: { producer(config: object): Producer }): Producer {
+  return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
+}
+
+function errorTypeOf(err: unknown): string | undefined {
+  for (let current: unknown = err; current !== null && typeof current === 'object';) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
+function chunks(messages: Message[]): Message[][] {
+  const out: Message[][] = [];
+  let current: Message[] = [];
+  let bytes = 0;
+  for (const message of messages) {
+    const size = Buffer.byteLength(String(message.value ?? '')) + 256;
+    if (current.length > 0 && bytes + size > MAX_CHUNK_BYTES) {
+      out.push(current);
+      current = [];
+      bytes = 0;
+    }
+    current.push(message);
+    bytes += size;
+  }
+  if (current.length > 0) out.push(current);
+  return out;
+}
+
+/**
+ * Builds the activity functions around injected Kafka dependencies. The returned object's type is what
+ * workflows proxy (`proxyActivities<ReturnType<typeof createActivities>>`), imported with `import type`.
+ */
+export function createActivities(deps: ActivityDeps) {
+  const { producer, topics, logger } = deps;
+
+  async function send(topic: string, messages: Message[]): Promise<void> {
+    try {
+      for (const chunk of chunks(messages)) await producer.send({ topic, acks: -1, messages: chunk });
+    } catch (err) {
+      const type = errorTypeOf(err);
+      if (type !== undefined && REJECTED_BY_BROKER.has(type)) {
+        throw ApplicationFailure.nonRetryable(
+          `Kafka refused records for ${topic}: ${type}`,
+          NON_RETRYABLE_FAILURES.kafkaRejected,
+        );
+      }
+      logger?.warn({ err, topic }, 'kafka send failed; the activity will be retried');
+      throw err;
+    }
+  }
+
+  return {
+    /**
+     * Appends domain events to the rollout log (`bsi.rollout-events`), in order, keyed by rollout id (one
+     * partition per rollout keeps its streams ordered), with headers `eventId`, `type` and `schemaVersion`.
+     * Every event is validated first; an invalid one fails the call non-retryably and nothing is sent.
+     */
+    async appendEvents(events: DomainEvent[]): Promise<PublishResult> {
+      const messages: Message[] = events.map((event, index) => {
+        const parsed = DomainEventSchema.safeParse(event);
+        if (!parsed.success) {
+          throw ApplicationFailure.nonRetryable(
+            `event ${index} (${String((event as { eventId?: unknown })?.eventId)}) is invalid: ${parsed.error.message}`,
+            NON_RETRYABLE_FAILURES.invalidEvent,
+          );
+        }
+        return {
+          key: event.rolloutId,
+          value: JSON.stringify(event),
+          headers: { eventId: event.eventId, type: event.type, schemaVersion: String(event.schemaVersion) },
+        };
+      });
+      if (messages.length > 0) await send(topics.rolloutEvents, messages);
+      return { published: messages.length };
+    },
+
+    /**
+     * Publishes fleet orders (expose / retry / rollback) to `bsi.commands`, keyed `${rolloutId}/${lane}` so
+     * one lane's orders stay in order, with headers `orderId` and `kind`. Orders are validated first.
+     */
+    async publishCommands(orders: FleetCommand[]): Promise<PublishResult> {
+      const messages: Message[] = orders.map((order, index) => {
+        const parsed = FleetCommandSchema.safeParse(order);
+        if (!parsed.success) {
+          throw ApplicationFailure.nonRetryable(
+            `order ${index} is invalid: ${parsed.error.message}`,
+            NON_RETRYABLE_FAILURES.invalidCommand,
+          );
+        }
+        return {
+          key: fleetCommandKey(order),
+          value: JSON.stringify(order),
+          headers: { orderId: order.orderId, kind: order.kind },
+        };
+      });
+      if (messages.length > 0) await send(topics.commands, messages);
+      return { published: messages.length };
+    },
+  };
+}
+
+/** The activity functions, as the workflows proxy them. */
+export type Activities = ReturnType<typeof createActivities>;
