@@ -9,6 +9,10 @@ import type { KafkaConfig } from '../config/env';
 
 export type { Kafka } from 'kafkajs';
 
+// Every producer here uses kafkajs 2's default (murmur2, Java-compatible) partitioner on purpose, so the
+// one-time warning about the v1 → v2 partitioner switch is noise.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
 /** kafkajs log level from the conventional LOG_LEVEL words; kafkajs is chatty, so the default is warn. */
 function levelOf(name: string | undefined): logLevel {
   switch (name) {

@@ -1,0 +1,176 @@
+/**
+ * The fleet simulator as a real Kafka client of the engine: it consumes orders from `bsi.commands`,
+ * lets the seeded fleet model decide what every addressed device does, and produces the devices'
+ * reports to `bsi.install-events` (key = deviceId) when they fall due. It never reaches into the
+ * engine; the engine sees it exactly as it would see a real update service and its devices.
+ */
+import type { Admin, Consumer, Producer } from 'kafkajs';
+import type { Config } from '../config/env';
+import { FleetCommandSchema, type FleetCommand } from '../events/fleet-commands';
+import { createKafka } from '../kafka/client';
+import { ensureTopics, topicSpecs } from '../kafka/topics';
+import type { Logger } from '../observability/log';
+import { FleetModel, type FleetOrder, type OfferTruth } from './fleet-model';
+import { ReportQueue } from './report-queue';
+import type { Scenario } from './scenario';
+
+export type SimulatorStats = {
+  ordersApplied: number;
+  ordersRejected: number;
+  reportsSent: number;
+  reportsPending: number;
+};
+
+export type SimulatorOptions = {
+  config: Config;
+  scenario: Scenario;
+  logger: Logger;
+  /** Consumer group on `bsi.commands`; one simulator per group. */
+  groupId?: string;
+  /** Largest batch of reports sent in one produce call. */
+  maxBatch?: number;
+};
+
+/** Maps an order from the wire to what the model needs. */
+export function orderOf(command: FleetCommand): FleetOrder {
+  return {
+    kind: command.kind,
+    rolloutId: command.rolloutId,
+    lane: command.lane,
+    releaseId: command.releaseId,
+    build: command.artifact.build,
+    offerId: command.offerId,
+    attempt: command.attempt,
+    cohortBound: command.cohortBound,
+  };
+}
+
+/**
+ * Runs a simulated fleet against Kafka until `stop()`. `truth()` gives what every device really did,
+ * per offer, for tests and benchmarks to compare with the engine's counts.
+ */
+export class FleetSimulator {
+  private readonly model: FleetModel;
+  private readonly queue = new ReportQueue();
+  private readonly consumer: Consumer;
+  private readonly producer: Producer;
+  private readonly admin: Admin;
+  private readonly stats: SimulatorStats = { ordersApplied: 0, ordersRejected: 0, reportsSent: 0, reportsPending: 0 };
+  private timer: NodeJS.Timeout | undefined;
+  private sending: Promise<void> = Promise.resolve();
+  private running = false;
+
+  constructor(private readonly options: SimulatorOptions) {
+    this.model = new FleetModel(options.scenario);
+    const kafka = createKafka(options.config.kafka, { clientId: 'bsi-simulator' });
+    this.consumer = kafka.consumer({
+      groupId: options.groupId ?? 'bsi-simulator',
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+    });
+    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    this.admin = kafka.admin();
+  }
+
+  /** Connects, makes sure the topics exist, and starts consuming orders and sending reports. */
+  async start(): Promise<void> {
+    const { topics } = this.options.config;
+    await this.admin.connect();
+    await ensureTopics(this.admin, topicSpecs(topics));
+    await this.admin.disconnect();
+    await this.producer.connect();
+    await this.consumer.connect();
+    await this.consumer.subscribe({ topic: topics.commands, fromBeginning: true });
+    this.running = true;
+    await this.consumer.run({
+      eachMessage: async ({ message, partition }) => {
+        this.onOrder(message.value, partition, message.offset);
+        return Promise.resolve();
+      },
+    });
+    this.schedule();
+  }
+
+  private onOrder(value: Buffer | null, partition: number, offset: string): void {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(value?.toString('utf8') ?? 'null');
+    } catch {
+      raw = undefined;
+    }
+    const parsed = FleetCommandSchema.safeParse(raw);
+    if (!parsed.success) {
+      this.stats.ordersRejected++;
+      this.options.logger.warn({ partition, offset, issues: parsed.error.issues.slice(0, 3) }, 'order rejected');
+      return;
+    }
+    const reports = this.model.apply(orderOf(parsed.data), Date.now());
+    if (reports.length > 0) this.stats.ordersApplied++;
+    for (const report of reports) this.queue.push(report);
+    this.options.logger.info(
+      { kind: parsed.data.kind, lane: parsed.data.lane, offerId: parsed.data.offerId, devices: reports.length },
+      'order applied',
+    );
+  }
+
+  private schedule(): void {
+    if (!this.running) return;
+    this.timer = setTimeout(() => {
+      this.sending = this.sendDue().then(
+        () => this.schedule(),
+        (err: unknown) => {
+          this.options.logger.error({ err }, 'sending reports failed; retrying');
+          this.schedule();
+        },
+      );
+    }, 10);
+  }
+
+  private async sendDue(): Promise<void> {
+    const due = this.queue.popDue(Date.now(), this.options.maxBatch ?? 5000);
+    if (due.length === 0) return;
+    try {
+      await this.producer.send({
+        topic: this.options.config.topics.installEvents,
+        acks: -1,
+        messages: due.map((r) => ({
+          key: r.event.deviceId,
+          value: JSON.stringify({ ...r.event, at: new Date(Math.max(r.dueMs, 0)).toISOString() }),
+        })),
+      });
+      this.stats.reportsSent += due.length;
+    } catch (err) {
+      // Put them back: a broker restart must not lose a device's report.
+      for (const r of due) this.queue.push(r);
+      throw err;
+    }
+  }
+
+  /** Counters so far. */
+  currentStats(): SimulatorStats {
+    return { ...this.stats, reportsPending: this.queue.size };
+  }
+
+  /** Ground truth per offer id. */
+  truth(): Record<string, OfferTruth> {
+    return this.model.truth();
+  }
+
+  /** Resolves when every scheduled report has been sent (or after `timeoutMs`). */
+  async drained(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.queue.size > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    await this.sending;
+    return this.queue.size === 0;
+  }
+
+  /** Stops consuming and sending, and disconnects. Pending reports are dropped (devices went away). */
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    await this.sending.catch(() => undefined);
+    await this.consumer.disconnect();
+    await this.producer.disconnect();
+  }
+}
