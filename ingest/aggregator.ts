@@ -1,0 +1,256 @@
+/**
+ * Health-delta aggregation: count changes per (offer, partition) with the Kafka offset range they came
+ * from, taken per lane at flush time as one signal's worth of `{ offerId, delta }`. It also keeps the
+ * lanes' high-water marks (offer → partition → last counted offset): a change at or below its mark was
+ * already counted by the lane and only updates device state, so the ingest never sends a delta whose
+ * range straddles a mark. Running totals per offer let a change that would move the lane's verdict
+ * flush its lane at once (that is what makes halts fast).
+ */
+import type { HealthDelta, OutcomeCounts } from '../events/domain-events';
+import { assessHealth, type HealthCounts, type HealthVerdict } from '../events/health';
+import type { LaneInfo, OfferInfo } from './catalogue';
+
+/** Pending changes of one offer from one partition. */
+interface Pending {
+  succeeded: number;
+  timedOut: number;
+  inProgress: number;
+  failed: Map<string, number> | null;
+  from: number;
+  to: number;
+}
+
+/** Running totals of one offer as far as this process has read (approximate after a revocation). */
+interface Totals {
+  succeeded: number;
+  timedOut: number;
+  inProgress: number;
+  failedByCode: Record<string, number>;
+  verdict: HealthVerdict['verdict'] | null;
+}
+
+/** A lane's deltas taken for one signal, and the partitions/offsets they cover (for commits). */
+export interface TakenLane {
+  lane: LaneInfo;
+  deltas: { offerId: string; delta: HealthDelta }[];
+  /** Lowest offset per partition the deltas cover: offsets from here on are not committed until acknowledged. */
+  floors: Map<number, number>;
+}
+
+/**
+ * The aggregator. Offsets are JavaScript numbers internally (exact below 2⁵³, i.e. for any realistic
+ * topic) and decimal strings on the wire.
+ */
+export class Aggregator {
+  private readonly pending: (Map<number, Pending> | undefined)[] = [];
+  private readonly totals: (Totals | undefined)[] = [];
+  private readonly marks: (Map<number, number> | undefined)[] = [];
+  /** Marks reported by lanes for offers the catalogue does not know yet: `${rolloutId}\0${offerId}`. */
+  private readonly earlyMarks = new Map<string, Map<number, number>>();
+  private readonly dirty = new Map<LaneInfo, Set<OfferInfo>>();
+  /** Lanes whose verdict would change: flushed at once, not on the interval. */
+  readonly urgent = new Set<LaneInfo>();
+
+  /** Attaches marks that arrived before the offer was known. Call for every new offer. */
+  registerOffer(offer: OfferInfo): void {
+    const early = this.earlyMarks.get(`${offer.rolloutId}\u0000${offer.offerId}`);
+    if (early !== undefined) this.marks[offer.slot] = early;
+  }
+
+  /**
+   * Records the lane's high-water marks for the given partitions (as `highWaterMarksQuery` returns
+   * them): from now on changes at or below them only update state. Marks of other partitions are kept.
+   */
+  setMarks(
+    lookup: (offerId: string) => OfferInfo | undefined,
+    rolloutId: string,
+    marks: Record<string, Record<string, string>>,
+    partitions: ReadonlySet<number>,
+  ): void {
+    for (const offerId of Object.keys(marks)) {
+      const byPartition = marks[offerId] ?? {};
+      const offer = lookup(offerId);
+      const key = `${rolloutId}\u0000${offerId}`;
+      let target = offer !== undefined ? this.marks[offer.slot] : this.earlyMarks.get(key);
+      if (target === undefined) {
+        target = new Map();
+        if (offer !== undefined) this.marks[offer.slot] = target;
+        else this.earlyMarks.set(key, target);
+      }
+      for (const p of Object.keys(byPartition)) {
+        const partition = Number(p);
+        const mark = byPartition[p];
+        if (!partitions.has(partition) || mark === undefined || !/^\d{1,19}$/.test(mark)) continue;
+        target.set(partition, Number(mark));
+      }
+    }
+  }
+
+  /** Forgets the marks of the given partitions (they were revoked; the next owner asks the lanes). */
+  clearMarks(partitions: ReadonlySet<number>): void {
+    for (const m of this.marks) if (m !== undefined) for (const p of partitions) m.delete(p);
+    for (const m of this.earlyMarks.values()) for (const p of partitions) m.delete(p);
+  }
+
+  /** The lane's mark for (offer, partition), or -1 when it counted nothing there. */
+  markOf(slot: number, partition: number): number {
+    return this.marks[slot]?.get(partition) ?? -1;
+  }
+
+  /**
+   * Adds one device's count change, read at `offset` of `partition`. Below or at the mark it only moves
+   * the running totals; above it becomes pending for the lane's next signal.
+   */
+  add(
+    offer: OfferInfo,
+    partition: number,
+    offset: number,
+    succeeded: number,
+    failedCode: string | null,
+    timedOut: number,
+    inProgress: number,
+  ): void {
+    const slot = offer.slot;
+    let totals = this.totals[slot];
+    if (totals === undefined) {
+      totals = { succeeded: 0, timedOut: 0, inProgress: 0, failedByCode: {}, verdict: null };
+      this.totals[slot] = totals;
+    }
+    totals.succeeded += succeeded;
+    totals.timedOut += timedOut;
+    totals.inProgress += inProgress;
+    if (failedCode !== null) totals.failedByCode[failedCode] = (totals.failedByCode[failedCode] ?? 0) + 1;
+    if (offset <= this.markOf(slot, partition)) return;
+
+    let byPartition = this.pending[slot];
+    if (byPartition === undefined) {
+      byPartition = new Map();
+      this.pending[slot] = byPartition;
+    }
+    let p = byPartition.get(partition);
+    if (p === undefined) {
+      p = { succeeded: 0, timedOut: 0, inProgress: 0, failed: null, from: offset, to: offset };
+      byPartition.set(partition, p);
+      let offers = this.dirty.get(offer.lane);
+      if (offers === undefined) {
+        offers = new Set();
+        this.dirty.set(offer.lane, offers);
+      }
+      offers.add(offer);
+    }
+    p.succeeded += succeeded;
+    p.timedOut += timedOut;
+    p.inProgress += inProgress;
+    if (failedCode !== null) {
+      p.failed ??= new Map();
+      p.failed.set(failedCode, (p.failed.get(failedCode) ?? 0) + 1);
+    }
+    p.to = offset;
+
+    if (succeeded !== 0 || timedOut !== 0 || failedCode !== null) {
+      const thresholds = offer.lane.config?.thresholds;
+      if (thresholds !== undefined && !this.urgent.has(offer.lane)) {
+        const verdict = assessHealth(healthCounts(totals), thresholds).verdict;
+        if (verdict !== totals.verdict) this.urgent.add(offer.lane);
+      }
+    }
+  }
+
+  /** Lanes with pending changes. */
+  dirtyLanes(): IterableIterator<LaneInfo> {
+    return this.dirty.keys();
+  }
+
+  /** Whether the lane has pending changes. */
+  isDirty(lane: LaneInfo): boolean {
+    return this.dirty.has(lane);
+  }
+
+  /**
+   * Takes a lane's pending changes as deltas (one per offer, with one range per partition) and clears
+   * them; the offers' current verdicts become the "last flushed" ones the urgency check compares with.
+   */
+  takeLane(lane: LaneInfo): TakenLane | undefined {
+    const offers = this.dirty.get(lane);
+    this.dirty.delete(lane);
+    this.urgent.delete(lane);
+    if (offers === undefined) return undefined;
+    const deltas: TakenLane['deltas'] = [];
+    const floors = new Map<number, number>();
+    for (const offer of offers) {
+      const byPartition = this.pending[offer.slot];
+      this.pending[offer.slot] = undefined;
+      if (byPartition === undefined || byPartition.size === 0) continue;
+      const counts: OutcomeCounts = { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };
+      const ranges: HealthDelta['ranges'] = [];
+      for (const [partition, p] of [...byPartition].sort((a, b) => a[0] - b[0])) {
+        counts.succeeded += p.succeeded;
+        counts.timedOut += p.timedOut;
+        counts.inProgress += p.inProgress;
+        if (p.failed !== null) {
+          for (const [code, n] of p.failed) counts.failedByCode[code] = (counts.failedByCode[code] ?? 0) + n;
+        }
+        ranges.push({ partition, fromOffset: String(p.from), toOffset: String(p.to) });
+        floors.set(partition, Math.min(floors.get(partition) ?? Infinity, p.from));
+      }
+      deltas.push({ offerId: offer.offerId, delta: { counts, ranges } });
+      const totals = this.totals[offer.slot];
+      const thresholds = lane.config?.thresholds;
+      if (totals !== undefined && thresholds !== undefined) {
+        totals.verdict = assessHealth(healthCounts(totals), thresholds).verdict;
+      }
+    }
+    return deltas.length > 0 ? { lane, deltas, floors } : undefined;
+  }
+
+  /** Drops pending changes read from the given partitions (revoked: the next owner recounts them). */
+  dropPartitions(partitions: ReadonlySet<number>): void {
+    for (const [lane, offers] of this.dirty) {
+      for (const offer of offers) {
+        const byPartition = this.pending[offer.slot];
+        if (byPartition === undefined) continue;
+        for (const p of partitions) byPartition.delete(p);
+        if (byPartition.size === 0) offers.delete(offer);
+      }
+      if (offers.size === 0) {
+        this.dirty.delete(lane);
+        this.urgent.delete(lane);
+      }
+    }
+  }
+
+  /** Lowest pending offset per partition (offsets from there on must not be committed yet). */
+  pendingFloors(): Map<number, number> {
+    const floors = new Map<number, number>();
+    for (const offers of this.dirty.values()) {
+      for (const offer of offers) {
+        const byPartition = this.pending[offer.slot];
+        if (byPartition === undefined) continue;
+        for (const [partition, p] of byPartition)
+          floors.set(partition, Math.min(floors.get(partition) ?? Infinity, p.from));
+      }
+    }
+    return floors;
+  }
+
+  /** Running totals of an offer as this process counted them (tests and the bench read them). */
+  totalsOf(slot: number): OutcomeCounts | undefined {
+    const t = this.totals[slot];
+    if (t === undefined) return undefined;
+    return {
+      succeeded: t.succeeded,
+      failedByCode: { ...t.failedByCode },
+      timedOut: t.timedOut,
+      inProgress: t.inProgress,
+    };
+  }
+}
+
+function healthCounts(t: Totals): HealthCounts {
+  return {
+    succeeded: t.succeeded,
+    failedByCode: t.failedByCode,
+    timedOut: t.timedOut,
+    inProgress: Math.max(0, t.inProgress),
+  };
+}

@@ -1,0 +1,294 @@
+/**
+ * The ingest's pure core: one `bsi.install-events` record in, a verdict out (counted, dropped as a
+ * duplicate, dead-lettered with a reason, or "unknown, ask the catalogue again"). Validation against the
+ * rollout catalogue, the per-device state machine and the count changes all live here, with no Kafka and
+ * no Temporal, so the unit tests and the benchmark drive exactly what production runs.
+ *
+ * The state machine per (device, offer):
+ * - reports of a lower attempt than the device's latest are stale and ignored; a higher attempt resets the
+ *   seen-types bitmask (a duplicate is the same device, offer, attempt and type — what a repeated eventId is);
+ * - `install-started` counts the device in progress once, unless a final outcome came first (out of order);
+ * - the first final outcome counts (succeeded / failed by code; rolled-back / rollback-failed on rollback
+ *   offers) and takes the device out of progress; later finals of the same offer are ignored;
+ * - a timeout marker turns a started device without a final outcome into `timedOut`; a final report after
+ *   it corrects the count (timedOut −1, final +1) when the delta schema allows negative `timedOut`.
+ */
+import { cohortOf } from '../events/cohort';
+import { OutcomeCountsSchema } from '../events/domain-events';
+import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventType } from '../events/install-event';
+import { Aggregator } from './aggregator';
+import type { OfferInfo, RolloutCatalogue } from './catalogue';
+import { decodeRecord, type RejectReason } from './decode';
+import {
+  DeviceTable,
+  EPOCH_SEC,
+  FINAL_FAILED,
+  FINAL_NONE,
+  FINAL_ROLLBACK_FAILED,
+  FINAL_ROLLED_BACK,
+  FINAL_SUCCEEDED,
+  FINAL_TIMED_OUT,
+  STATE_STARTED,
+  deviceKeyOf,
+  parseDeviceKeyHex,
+} from './device-table';
+import type { TimeoutMarker } from './timeout-marker';
+
+/** What happened to one record. */
+export type RecordResult =
+  | { kind: 'counted' }
+  | { kind: 'ignored'; why: 'duplicate' | 'stale' | 'after-final' | 'finished-lane' }
+  | { kind: 'unknown'; reason: 'unknown-rollout' | 'unknown-offer'; message: string }
+  | { kind: 'reject'; reason: RejectReason; message: string };
+
+/** Knobs of the core (a subset of the ingest settings). */
+export interface CoreOptions {
+  maxMessageBytes: number;
+  maxDevices: number;
+  maxClockSkewSec: number;
+  /** Apply timedOut −1 corrections (default: whether the delta schema accepts a negative timedOut). */
+  correctTimeouts?: boolean;
+}
+
+const TYPE_BIT: Record<InstallEventType, number> = Object.fromEntries(
+  INSTALL_EVENT_TYPES.map((type, i) => [type, 1 << i]),
+) as Record<InstallEventType, number>;
+/** Seen-mask bit (not a report type) set while a timeout marker for the slot is on its way. */
+export const MARKER_REQUESTED = 0x80;
+
+const COUNTED: RecordResult = { kind: 'counted' };
+const DUPLICATE: RecordResult = { kind: 'ignored', why: 'duplicate' };
+const STALE: RecordResult = { kind: 'ignored', why: 'stale' };
+const AFTER_FINAL: RecordResult = { kind: 'ignored', why: 'after-final' };
+
+/** Whether `HealthDeltaSchema` accepts a negative `timedOut` (then late reports correct timeouts). */
+export function deltaSchemaAllowsCorrections(): boolean {
+  return OutcomeCountsSchema.safeParse({ succeeded: 0, failedByCode: {}, timedOut: -1, inProgress: 0 }).success;
+}
+
+/**
+ * The core: catalogue (read-only here), device table and aggregator. `handle` is called for every
+ * record in partition order; the result is a pure function of the records read so far, the catalogue
+ * and the lanes' marks — the property recovery relies on.
+ */
+export class IngestCore {
+  readonly table: DeviceTable;
+  readonly aggregator = new Aggregator();
+  private readonly correctTimeouts: boolean;
+
+  /** Builds a core over a catalogue; offers the catalogue learns later are registered with the aggregator. */
+  constructor(
+    readonly catalogue: RolloutCatalogue,
+    private readonly options: CoreOptions,
+  ) {
+    this.table = new DeviceTable(options.maxDevices);
+    this.correctTimeouts = options.correctTimeouts ?? deltaSchemaAllowsCorrections();
+    for (const offer of catalogue.offers) this.aggregator.registerOffer(offer);
+    catalogue.onOffer((offer) => this.aggregator.registerOffer(offer));
+  }
+
+  /**
+   * Handles one record: `value` is the raw bytes, `timestampMs` the Kafka append time. Never throws on
+   * bad input: every problem comes back as a `reject` with a reason code.
+   */
+  handle(partition: number, offset: number, timestampMs: number, value: Buffer | null): RecordResult {
+    const decoded = decodeRecord(value, this.options.maxMessageBytes);
+    if (decoded.kind === 'reject') return decoded;
+    if (decoded.kind === 'timeout') return this.handleMarker(partition, offset, decoded.marker);
+    return this.handleEvent(partition, offset, timestampMs, decoded.event);
+  }
+
+  /** Validates a device report against the catalogue and applies it to the device's state. */
+  handleEvent(partition: number, offset: number, timestampMs: number, e: InstallEvent): RecordResult {
+    const offer = this.catalogue.offer(e.rolloutId, e.offerId);
+    if (offer === undefined) {
+      return this.catalogue.rollouts.has(e.rolloutId)
+        ? {
+            kind: 'unknown',
+            reason: 'unknown-offer',
+            message: `offer ${e.offerId} of rollout ${e.rolloutId} not issued`,
+          }
+        : { kind: 'unknown', reason: 'unknown-rollout', message: `rollout ${e.rolloutId} not in the rollout log` };
+    }
+    if (e.deviceClass !== offer.lane.lane) {
+      return {
+        kind: 'reject',
+        reason: 'wrong-lane',
+        message: `device class ${e.deviceClass} ≠ lane ${offer.lane.lane} of ${e.offerId}`,
+      };
+    }
+    if (e.attempt > offer.attempt) {
+      return {
+        kind: 'reject',
+        reason: 'attempt-not-issued',
+        message: `attempt ${e.attempt} > issued ${offer.attempt}`,
+      };
+    }
+    const rollbackReport = e.type === 'rolled-back' || e.type === 'rollback-failed';
+    const exposureFinal = e.type === 'succeeded' || e.type === 'failed';
+    if ((offer.kind === 'exposure' && rollbackReport) || (offer.kind === 'rollback' && exposureFinal)) {
+      return { kind: 'reject', reason: 'wrong-offer-kind', message: `${e.type} on ${offer.kind} offer ${e.offerId}` };
+    }
+    const at = Date.parse(e.at);
+    if (at > timestampMs + this.options.maxClockSkewSec * 1000) {
+      return {
+        kind: 'reject',
+        reason: 'clock-skew',
+        message: `at ${e.at} is ahead of the append time ${new Date(timestampMs).toISOString()}`,
+      };
+    }
+    if (cohortOf(e.deviceId, e.rolloutId) >= offer.cohortBound) {
+      return {
+        kind: 'reject',
+        reason: 'outside-cohort',
+        message: `device not in cohort < ${offer.cohortBound} of ${e.offerId}`,
+      };
+    }
+    const [hi, lo] = deviceKeyOf(e.deviceId);
+    const t = this.table;
+    const i = t.upsert(hi, lo, offer.slot, partition);
+    if (i < 0) return { kind: 'reject', reason: 'capacity', message: `device table full (${t.maxEntries} states)` };
+
+    const attempt = t.attempt[i]!;
+    if (attempt === 0 || e.attempt > attempt) {
+      t.attempt[i] = e.attempt;
+      t.seen[i] = 0;
+    } else if (e.attempt < attempt) {
+      return STALE;
+    }
+    const bit = TYPE_BIT[e.type];
+    const seen = t.seen[i]!;
+    if ((seen & bit) !== 0) return DUPLICATE;
+    t.seen[i] = seen | bit;
+    const state = t.state[i]!;
+    const final = state & 7;
+    const agg = this.aggregator;
+    switch (e.type) {
+      case 'offered-ack':
+      case 'download-started':
+        return COUNTED;
+      case 'install-started':
+        if (final !== FINAL_NONE) return AFTER_FINAL;
+        t.startedAt[i] = Math.max(0, Math.floor(timestampMs / 1000) - EPOCH_SEC);
+        if ((state & STATE_STARTED) === 0) {
+          t.state[i] = STATE_STARTED;
+          agg.add(offer, partition, offset, 0, null, 0, 1);
+        }
+        return COUNTED;
+      case 'succeeded':
+        return this.finish(i, offer, partition, offset, FINAL_SUCCEEDED, null);
+      case 'rolled-back':
+        return this.finish(i, offer, partition, offset, FINAL_ROLLED_BACK, null);
+      case 'failed':
+        return this.finish(i, offer, partition, offset, FINAL_FAILED, e.errorCode ?? 'unknown');
+      case 'rollback-failed':
+        return this.finish(i, offer, partition, offset, FINAL_ROLLBACK_FAILED, e.errorCode ?? 'unknown');
+      default: {
+        const _exhaustive: never = e.type;
+        return _exhaustive;
+      }
+    }
+  }
+
+  private finish(
+    i: number,
+    offer: OfferInfo,
+    partition: number,
+    offset: number,
+    kind: number,
+    code: string | null,
+  ): RecordResult {
+    const t = this.table;
+    const state = t.state[i]!;
+    const final = state & 7;
+    const succeeded = code === null ? 1 : 0;
+    if (final === FINAL_NONE) {
+      t.state[i] = kind;
+      this.aggregator.add(offer, partition, offset, succeeded, code, 0, (state & STATE_STARTED) !== 0 ? -1 : 0);
+      return COUNTED;
+    }
+    if (final === FINAL_TIMED_OUT && this.correctTimeouts) {
+      t.state[i] = kind;
+      this.aggregator.add(offer, partition, offset, succeeded, code, -1, 0);
+      return COUNTED;
+    }
+    return AFTER_FINAL;
+  }
+
+  /** Applies a timeout marker: a started device without a final outcome (same attempt) times out. */
+  handleMarker(partition: number, offset: number, m: TimeoutMarker): RecordResult {
+    const offer = this.catalogue.offer(m.rolloutId, m.offerId);
+    if (offer === undefined) {
+      return {
+        kind: 'reject',
+        reason: 'orphan-timeout-marker',
+        message: `offer ${m.offerId} of ${m.rolloutId} unknown`,
+      };
+    }
+    const [hi, lo] = parseDeviceKeyHex(m.deviceKey);
+    const t = this.table;
+    const i = t.find(hi, lo, offer.slot);
+    if (i < 0)
+      return { kind: 'reject', reason: 'orphan-timeout-marker', message: `device ${m.deviceKey} never started` };
+    t.seen[i] = t.seen[i]! & ~MARKER_REQUESTED;
+    const state = t.state[i]!;
+    if (t.attempt[i] !== m.attempt || state !== STATE_STARTED) return state === STATE_STARTED ? STALE : AFTER_FINAL;
+    t.state[i] = FINAL_TIMED_OUT;
+    this.aggregator.add(offer, partition, offset, 0, null, 1, -1);
+    return COUNTED;
+  }
+
+  /**
+   * Finds started devices on `partitions` whose install timeout elapsed at `nowMs` and have no marker on
+   * the way yet; marks them as requested and returns the markers to append (same partition as the device).
+   */
+  dueTimeouts(
+    nowMs: number,
+    partitions: ReadonlySet<number>,
+    limit = 10_000,
+  ): { partition: number; marker: TimeoutMarker }[] {
+    const out: { partition: number; marker: TimeoutMarker }[] = [];
+    const t = this.table;
+    const nowSec = Math.floor(nowMs / 1000) - EPOCH_SEC;
+    const offers = this.catalogue.offers;
+    const cap = t.capacity;
+    for (let i = 0; i < cap && out.length < limit; i++) {
+      if (t.state[i] !== STATE_STARTED || t.offer[i] === 0 || (t.seen[i]! & MARKER_REQUESTED) !== 0) continue;
+      const offer = offers[t.offer[i]! - 1];
+      const timeout = offer?.lane.config?.thresholds.installTimeoutSec;
+      if (offer === undefined || timeout === undefined || nowSec - t.startedAt[i]! < timeout) continue;
+      if (!partitions.has(t.partition[i]!)) continue;
+      t.seen[i] = t.seen[i]! | MARKER_REQUESTED;
+      out.push({
+        partition: t.partition[i]!,
+        marker: {
+          kind: 'install-timeout',
+          v: 1,
+          rolloutId: offer.rolloutId,
+          offerId: offer.offerId,
+          deviceKey: t.keyHi[i]!.toString(16).padStart(8, '0') + t.keyLo[i]!.toString(16).padStart(8, '0'),
+          attempt: t.attempt[i]!,
+          startedAtMs: (t.startedAt[i]! + EPOCH_SEC) * 1000,
+          decidedAtMs: nowMs,
+        },
+      });
+    }
+    return out;
+  }
+
+  /** Clears the "marker on its way" flag of a device (its marker could not be appended; retry next scan). */
+  unrequestTimeout(marker: TimeoutMarker): void {
+    const offer = this.catalogue.offer(marker.rolloutId, marker.offerId);
+    if (offer === undefined) return;
+    const [hi, lo] = parseDeviceKeyHex(marker.deviceKey);
+    const i = this.table.find(hi, lo, offer.slot);
+    if (i >= 0) this.table.seen[i] = this.table.seen[i]! & ~MARKER_REQUESTED;
+  }
+
+  /** Drops device state and pending changes of revoked partitions. */
+  revoke(partitions: ReadonlySet<number>, kept: ReadonlySet<number>): void {
+    this.table.retainPartitions(kept);
+    this.aggregator.dropPartitions(partitions);
+    this.aggregator.clearMarks(partitions);
+  }
+}

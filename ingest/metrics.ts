@@ -1,0 +1,131 @@
+/**
+ * The ingest's Prometheus metrics (prom-client) and the HTTP endpoint that serves them with `/healthz`.
+ * One registry per service instance so tests can run several in one process.
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { REJECT_REASONS } from './decode';
+
+/** The metrics the ingest maintains. */
+export interface IngestMetrics {
+  registry: Registry;
+  /** Records read from `bsi.install-events` (rate = events/s), by result. */
+  events: Counter<'result'>;
+  /** Dead-lettered records by reason. */
+  deadLetters: Counter<'reason'>;
+  /** Records appended by the ingest itself (timeout markers). */
+  timeoutMarkers: Counter;
+  /** Consumer lag per partition: log end minus next offset to read. */
+  lag: Gauge<'partition'>;
+  /** Time from taking a lane's deltas to Temporal accepting the signal. */
+  flushLatency: Histogram;
+  /** Signals by outcome: accepted, gone (lane finished: dropped), retried (transient failure). */
+  signals: Counter<'outcome'>;
+  /** (device, offer) states in the device table. */
+  trackedDevices: Gauge;
+  /** Bytes of the device table. */
+  deviceTableBytes: Gauge;
+  /** Partitions still being rebuilt (replayed up to the lanes' marks). */
+  rebuilding: Gauge;
+}
+
+/** Creates the metrics on a fresh registry, with Node's default process metrics (memory, CPU, GC). */
+export function createMetrics(): IngestMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'bsi_ingest_' });
+  const deadLetters = new Counter({
+    name: 'bsi_ingest_dead_letters_total',
+    help: 'Records sent to the dead-letter topic, by reason',
+    labelNames: ['reason'],
+    registers: [registry],
+  });
+  for (const reason of REJECT_REASONS) deadLetters.inc({ reason }, 0);
+  return {
+    registry,
+    events: new Counter({
+      name: 'bsi_ingest_events_total',
+      help: 'Records read from the install-events topic, by result',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
+    deadLetters,
+    timeoutMarkers: new Counter({
+      name: 'bsi_ingest_timeout_markers_total',
+      help: 'Install-timeout markers appended',
+      registers: [registry],
+    }),
+    lag: new Gauge({
+      name: 'bsi_ingest_consumer_lag',
+      help: 'Log end offset minus the next offset to read, per partition',
+      labelNames: ['partition'],
+      registers: [registry],
+    }),
+    flushLatency: new Histogram({
+      name: 'bsi_ingest_flush_latency_seconds',
+      help: 'Time from taking a lane delta to the signal being accepted',
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      registers: [registry],
+    }),
+    signals: new Counter({
+      name: 'bsi_ingest_signals_total',
+      help: 'Health-delta signals by outcome',
+      labelNames: ['outcome'],
+      registers: [registry],
+    }),
+    trackedDevices: new Gauge({
+      name: 'bsi_ingest_tracked_devices',
+      help: '(device, offer) states in the device table',
+      registers: [registry],
+    }),
+    deviceTableBytes: new Gauge({
+      name: 'bsi_ingest_device_table_bytes',
+      help: 'Bytes of the device table',
+      registers: [registry],
+    }),
+    rebuilding: new Gauge({
+      name: 'bsi_ingest_rebuilding_partitions',
+      help: 'Assigned partitions still replaying up to the lanes marks',
+      registers: [registry],
+    }),
+  };
+}
+
+/**
+ * Serves `/metrics` (Prometheus text format) and `/healthz` (200 while `healthy()` is true, else 503)
+ * on `port` (0 = any free port); resolves with the server and the port it listens on.
+ */
+export async function serveMetrics(
+  metrics: IngestMetrics,
+  port: number,
+  healthy: () => boolean,
+): Promise<{ server: http.Server; port: number }> {
+  const server = http.createServer((req, res) => {
+    if (req.url === '/metrics') {
+      metrics.registry
+        .metrics()
+        .then((text) => {
+          res.writeHead(200, { 'content-type': metrics.registry.contentType });
+          res.end(text);
+        })
+        .catch((err: unknown) => {
+          res.writeHead(500);
+          res.end(String(err));
+        });
+      return;
+    }
+    if (req.url === '/healthz') {
+      const ok = healthy();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
+      res.end(ok ? 'ok\n' : 'unhealthy\n');
+      return;
+    }
+    res.writeHead(404);
+    res.end();
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '0.0.0.0', () => resolve());
+  });
+  return { server, port: (server.address() as AddressInfo).port };
+}

@@ -1,0 +1,398 @@
+/**
+ * The ingest service: a kafkajs consumer-group member on `bsi.install-events` that turns device reports
+ * into lane health signals, exactly once in effect.
+ *
+ * Loop (house style): `eachBatch` with `eachBatchAutoResolve: false`; per record stop if
+ * `!isRunning() || isStale()`, hand the record to the pure core, `resolveOffset`, `heartbeat`.
+ * Dead letters of a batch are appended (acks=all) before its records count as handled. A flusher sends
+ * each lane's pending deltas at most every `flushIntervalMs` (at once when the verdict would change);
+ * a partition's offset is committed only up to the first change not yet accepted by Temporal.
+ *
+ * Recovery: when a partition is assigned (start-up or rebalance), the member asks every active lane for
+ * its high-water marks and replays the partition from its first offset: changes at or below a mark only
+ * rebuild device state, changes above it are signalled. Restarting after a crash at any point therefore
+ * re-derives exactly what the lanes have not counted yet. See docs/ingest.md.
+ */
+import type { Topics } from '../config/env';
+import type { Kafka } from '../kafka/client';
+import type { Logger } from '../observability/log';
+import type { TakenLane } from './aggregator';
+import { RolloutCatalogue } from './catalogue';
+import { CatalogueReader } from './catalogue-reader';
+import { IngestCore, type RecordResult } from './core';
+import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from './kafka-types';
+import type { IngestMetrics } from './metrics';
+import type { IngestSettings } from './settings';
+import type { LaneSignaler } from './signaler';
+
+/** What the service needs from the outside world. */
+export interface IngestDeps {
+  kafka: Kafka;
+  topics: Topics;
+  settings: IngestSettings;
+  signaler: LaneSignaler;
+  metrics: IngestMetrics;
+  log: Logger;
+}
+
+interface PartitionState {
+  /** First offset of the partition when it was assigned (replay starts here). */
+  low: number;
+  /** Log end when assigned: reaching it ends the rebuild (timeouts are only decided live). */
+  liveFrom: number;
+  /** Committed offset when assigned: records below it were dead-lettered already. */
+  committed: number;
+  /** Next offset whose record is not fully handled (counted into state/pending or dead-lettered). */
+  handled: number;
+  live: boolean;
+  /** Replay from `low` has been requested (seek) or was not needed. */
+  positioned: boolean;
+}
+
+const SLACK_MS = 5000;
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One ingest member. `start()` joins the group; `stop()` leaves it gracefully. */
+export class IngestService {
+  readonly catalogue = new RolloutCatalogue();
+  readonly core: IngestCore;
+  private readonly reader: CatalogueReader;
+  private consumer: Consumer | undefined;
+  private producer: Producer | undefined;
+  private admin: Admin | undefined;
+  private assigned = new Set<number>();
+  private readonly partitions = new Map<number, PartitionState>();
+  private readonly inflight = new Set<TakenLane>();
+  private readonly lastFlush = new Map<string, number>();
+  private frozen = false;
+  private stopping = false;
+  private flushing: Promise<void> | undefined;
+  private timers: NodeJS.Timeout[] = [];
+  private healthyFlag = false;
+
+  /** Creates a member; nothing connects until `start()`. */
+  constructor(private readonly deps: IngestDeps) {
+    this.core = new IngestCore(this.catalogue, deps.settings);
+    this.reader = new CatalogueReader(
+      deps.kafka,
+      deps.topics.rolloutEvents,
+      this.catalogue,
+      deps.log,
+      deps.settings.groupId,
+    );
+  }
+
+  /** Whether the member is consuming (for `/healthz`). */
+  healthy(): boolean {
+    return this.healthyFlag && !this.stopping;
+  }
+
+  /** Reads the rollout catalogue, then joins the consumer group and starts the flusher and timeout scanner. */
+  async start(): Promise<void> {
+    const { kafka, topics, settings, log } = this.deps;
+    await this.reader.start();
+    this.admin = kafka.admin();
+    await this.admin.connect();
+    this.producer = kafka.producer({ allowAutoTopicCreation: false });
+    await this.producer.connect();
+    const consumer = kafka.consumer({
+      groupId: settings.groupId,
+      maxWaitTimeInMs: settings.maxWaitMs,
+      minBytes: 1,
+      maxBytes: 16 * 1024 * 1024,
+      maxBytesPerPartition: 4 * 1024 * 1024,
+      sessionTimeout: 30_000,
+      heartbeatInterval: 3000,
+    });
+    this.consumer = consumer;
+    consumer.on(consumer.events.REBALANCING, () => {
+      this.frozen = true;
+    });
+    consumer.on(consumer.events.GROUP_JOIN, (event) =>
+      this.onJoin(event.payload.memberAssignment[topics.installEvents] ?? []),
+    );
+    consumer.on(consumer.events.CRASH, (event) => {
+      log.error({ err: event.payload.error }, 'consumer crashed');
+      this.healthyFlag = false;
+    });
+    await consumer.connect();
+    await consumer.subscribe({ topic: topics.installEvents, fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      partitionsConsumedConcurrently: 1,
+      eachBatch: (payload) => this.eachBatch(payload),
+    });
+    this.healthyFlag = true;
+    this.timers.push(setInterval(() => this.kickFlush(), Math.max(10, Math.floor(settings.flushIntervalMs / 5))));
+    this.timers.push(setInterval(() => void this.scanTimeouts(), settings.timeoutScanMs));
+    this.timers.push(setInterval(() => void this.updateLag(), 5000));
+    log.info({ groupId: settings.groupId, topic: topics.installEvents }, 'ingest started');
+  }
+
+  private onJoin(assignment: number[]): void {
+    const next = new Set(assignment);
+    const revoked = new Set([...this.partitions.keys()].filter((p) => !next.has(p)));
+    if (revoked.size > 0) {
+      this.core.revoke(revoked, new Set([...this.partitions.keys()].filter((p) => next.has(p))));
+      for (const p of revoked) {
+        this.partitions.delete(p);
+        this.deps.metrics.lag.remove({ partition: String(p) });
+      }
+    }
+    this.assigned = next;
+    this.frozen = false;
+    this.deps.log.info({ assigned: [...next], revoked: [...revoked] }, 'partitions assigned');
+  }
+
+  /** Asks the lanes for their marks and fixes where replay of each newly assigned partition starts. */
+  private async prepare(partitions: number[]): Promise<void> {
+    const { settings, topics, signaler, log } = this.deps;
+    if (settings.handoverSettleMs > 0) await sleep(settings.handoverSettleMs);
+    await this.reader.sync(30_000);
+    const set = new Set(partitions);
+    for (const lane of this.catalogue.activeLanes()) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const marks = await signaler.marks(lane.rolloutId, lane.lane);
+          const rollout = this.catalogue.rollouts.get(lane.rolloutId);
+          this.core.aggregator.setMarks((id) => rollout?.offers.get(id), lane.rolloutId, marks, set);
+          break;
+        } catch (err) {
+          if (this.stopping) throw err;
+          log.warn({ err, lane: lane.key, attempt }, 'high-water-mark query failed; retrying');
+          await sleep(Math.min(5000, 200 * 2 ** attempt));
+        }
+      }
+    }
+    const admin = this.admin!;
+    const [ends, committed] = await Promise.all([
+      admin.fetchTopicOffsets(topics.installEvents),
+      admin.fetchOffsets({ groupId: settings.groupId, topics: [topics.installEvents] }),
+    ]);
+    const committedOf = new Map(
+      (committed[0]?.partitions ?? []).map((c) => [c.partition, Number(c.offset) < 0 ? 0 : Number(c.offset)]),
+    );
+    for (const p of partitions) {
+      const end = ends.find((e) => e.partition === p);
+      const low = Number(end?.low ?? 0);
+      const state: PartitionState = {
+        low,
+        liveFrom: Number(end?.high ?? 0),
+        committed: Math.max(low, committedOf.get(p) ?? 0),
+        handled: low,
+        live: false,
+        positioned: false,
+      };
+      this.partitions.set(p, state);
+    }
+    this.deps.metrics.rebuilding.set([...this.partitions.values()].filter((s) => !s.live).length);
+    log.info({ partitions }, 'partitions prepared: replaying from the first offset up to the lanes marks');
+  }
+
+  private async eachBatch(payload: EachBatchPayload): Promise<void> {
+    const batch = payload.batch;
+    const { settings, topics, metrics } = this.deps;
+    const partition = batch.partition;
+    if (!this.partitions.has(partition)) {
+      const fresh = [...this.assigned].filter((p) => !this.partitions.has(p));
+      await this.prepare(fresh.includes(partition) ? fresh : [...fresh, partition]);
+    }
+    const ps = this.partitions.get(partition)!;
+    const first = batch.messages[0];
+    if (!ps.positioned) {
+      ps.positioned = true;
+      if (first !== undefined && Number(first.offset) > ps.low) {
+        this.consumer!.seek({ topic: topics.installEvents, partition, offset: String(ps.low) });
+        return;
+      }
+    }
+    const dead: { key: Buffer | null; value: Buffer; headers: Record<string, string> }[] = [];
+    let lastResolved: string | undefined;
+    for (const message of batch.messages) {
+      if (!payload.isRunning() || payload.isStale()) break;
+      const offset = Number(message.offset);
+      if (offset < ps.handled) continue;
+      let result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
+      if (result.kind === 'unknown' && Number(message.timestamp) + SLACK_MS >= this.reader.syncedAsOf) {
+        await this.reader.sync(settings.unknownWaitMs);
+        result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
+      }
+      metrics.events.inc({ result: result.kind === 'ignored' ? result.why : result.kind });
+      if ((result.kind === 'reject' || result.kind === 'unknown') && offset >= ps.committed) {
+        metrics.deadLetters.inc({ reason: result.reason });
+        dead.push(this.deadLetter(partition, message, result));
+      }
+      payload.resolveOffset(message.offset);
+      lastResolved = message.offset;
+      await payload.heartbeat();
+    }
+    if (dead.length > 0) {
+      await this.producer!.send({ topic: topics.installEventsDlq, acks: -1, messages: dead });
+    }
+    if (lastResolved !== undefined) {
+      ps.handled = Number(lastResolved) + 1;
+      if (!ps.live && ps.handled >= ps.liveFrom) {
+        ps.live = true;
+        metrics.rebuilding.set([...this.partitions.values()].filter((s) => !s.live).length);
+        this.deps.log.info({ partition, offset: ps.handled }, 'partition rebuilt; live');
+      }
+    }
+    metrics.trackedDevices.set(this.core.table.size);
+    metrics.deviceTableBytes.set(this.core.table.byteLength);
+    if (this.core.aggregator.urgent.size > 0) this.kickFlush();
+  }
+
+  private deadLetter(partition: number, message: KafkaMessage, result: Extract<RecordResult, { reason: string }>) {
+    return {
+      key: message.key,
+      value: message.value ?? Buffer.alloc(0),
+      headers: {
+        'bsi-dlq-reason': result.reason,
+        'bsi-dlq-message': result.message.slice(0, 1000),
+        'bsi-source-topic': this.deps.topics.installEvents,
+        'bsi-source-partition': String(partition),
+        'bsi-source-offset': message.offset,
+        'bsi-source-timestamp': message.timestamp,
+      },
+    };
+  }
+
+  /** Starts a flush round unless one is running, frozen by a rebalance, or stopping. */
+  private kickFlush(): void {
+    if (this.flushing !== undefined || this.frozen || this.stopping) return;
+    this.flushing = this.flushDue(false).finally(() => {
+      this.flushing = undefined;
+    });
+  }
+
+  private async flushDue(all: boolean): Promise<void> {
+    const agg = this.core.aggregator;
+    const now = Date.now();
+    const due = [...agg.dirtyLanes()].filter(
+      (lane) =>
+        all || agg.urgent.has(lane) || now - (this.lastFlush.get(lane.key) ?? 0) >= this.deps.settings.flushIntervalMs,
+    );
+    if (due.length === 0) return;
+    await Promise.all(
+      due.map(async (lane) => {
+        const taken = agg.takeLane(lane);
+        this.lastFlush.set(lane.key, now);
+        if (taken !== undefined) await this.deliver(taken);
+      }),
+    );
+    await this.commit();
+  }
+
+  private async deliver(taken: TakenLane): Promise<void> {
+    const { signaler, metrics, log } = this.deps;
+    this.inflight.add(taken);
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const timer = metrics.flushLatency.startTimer();
+        try {
+          const outcome = await signaler.send(taken);
+          timer();
+          metrics.signals.inc({ outcome });
+          if (outcome === 'gone') log.info({ lane: taken.lane.key }, 'lane workflow gone: deltas dropped');
+          this.inflight.delete(taken);
+          return;
+        } catch (err) {
+          metrics.signals.inc({ outcome: 'retried' });
+          if (this.stopping && attempt >= 3) throw err;
+          log.warn({ err, lane: taken.lane.key, attempt }, 'health-delta signal failed; retrying');
+          await sleep(Math.min(5000, 100 * 2 ** attempt));
+        }
+      }
+    } catch (err) {
+      log.error({ err, lane: taken.lane.key }, 'giving up a signal while stopping; offsets stay uncommitted');
+    }
+  }
+
+  /** Commits, per owned partition, up to the first change that is pending or not yet accepted. */
+  private async commit(): Promise<void> {
+    const floors = this.core.aggregator.pendingFloors();
+    for (const taken of this.inflight) {
+      for (const [p, from] of taken.floors) floors.set(p, Math.min(floors.get(p) ?? Infinity, from));
+    }
+    const offsets: { topic: string; partition: number; offset: string }[] = [];
+    for (const [p, ps] of this.partitions) {
+      if (!this.assigned.has(p)) continue;
+      const upTo = Math.min(ps.handled, floors.get(p) ?? Infinity);
+      if (upTo > ps.committed) {
+        offsets.push({ topic: this.deps.topics.installEvents, partition: p, offset: String(upTo) });
+        ps.committed = upTo;
+      }
+    }
+    if (offsets.length === 0) return;
+    try {
+      await this.consumer!.commitOffsets(offsets);
+    } catch (err) {
+      this.deps.log.warn({ err }, 'offset commit failed (rebalance?); will commit later');
+    }
+  }
+
+  private async scanTimeouts(): Promise<void> {
+    if (this.stopping || this.producer === undefined) return;
+    const live = new Set([...this.partitions].filter(([p, s]) => s.live && this.assigned.has(p)).map(([p]) => p));
+    if (live.size === 0) return;
+    const due = this.core.dueTimeouts(Date.now(), live);
+    if (due.length === 0) return;
+    try {
+      await this.producer.send({
+        topic: this.deps.topics.installEvents,
+        acks: -1,
+        messages: due.map(({ partition, marker }) => ({
+          partition,
+          key: marker.deviceKey,
+          value: JSON.stringify(marker),
+        })),
+      });
+      this.deps.metrics.timeoutMarkers.inc(due.length);
+    } catch (err) {
+      this.deps.log.warn({ err, markers: due.length }, 'could not append timeout markers; retrying next scan');
+      for (const { marker } of due) this.core.unrequestTimeout(marker);
+    }
+  }
+
+  private async updateLag(): Promise<void> {
+    if (this.admin === undefined || this.stopping) return;
+    try {
+      const ends = await this.admin.fetchTopicOffsets(this.deps.topics.installEvents);
+      for (const end of ends) {
+        const ps = this.partitions.get(end.partition);
+        if (ps === undefined || !this.assigned.has(end.partition)) continue;
+        this.deps.metrics.lag.set({ partition: String(end.partition) }, Math.max(0, Number(end.high) - ps.handled));
+      }
+    } catch (err) {
+      this.deps.log.debug({ err }, 'lag update failed');
+    }
+  }
+
+  /** Whether every assigned partition has been prepared and replayed up to its log end at assignment. */
+  isLive(): boolean {
+    return this.assigned.size > 0 && [...this.assigned].every((p) => this.partitions.get(p)?.live === true);
+  }
+
+  /**
+   * Graceful stop: stop consuming (the in-flight batch finishes), deliver what is pending, commit, and
+   * disconnect. The Temporal connection belongs to the caller.
+   */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    for (const t of this.timers) clearInterval(t);
+    this.timers = [];
+    await this.consumer?.stop();
+    await this.flushing;
+    this.stopping = true;
+    if (!this.frozen) await this.flushDue(true);
+    await this.consumer?.disconnect();
+    await this.producer?.disconnect();
+    await this.admin?.disconnect();
+    await this.reader.stop();
+    this.deps.log.info('ingest stopped');
+  }
+}
