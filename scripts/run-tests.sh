@@ -35,6 +35,10 @@ else
     exit 1
   fi
   echo "    (servers ready in $(secs "$t"))"
+  # Every test reads its endpoints from the environment (config/env.ts); point them at the servers just checked,
+  # which matters when BSI_KAFKA_PORT / BSI_TEMPORAL_PORT moved the local servers off the default ports.
+  export KAFKA_BROKERS="${KAFKA_BROKERS:-127.0.0.1:${BSI_KAFKA_PORT:-9092}}"
+  export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:${BSI_TEMPORAL_PORT:-7233}}"
 fi
 
 results=()

@@ -4,12 +4,12 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
 import { ensureKafkaJars, run } from './install';
-import { dataPaths } from './paths';
+import { dataPaths, portFromEnv } from './paths';
 import type { PidRecord } from './process';
 import { pidAlive, spawnDetached, tail, waitUntil, writePidFile } from './process';
 
-export const KAFKA_PORT = 9092;
-export const KAFKA_CONTROLLER_PORT = 9093;
+export const KAFKA_PORT = portFromEnv('BSI_KAFKA_PORT', 9092);
+export const KAFKA_CONTROLLER_PORT = portFromEnv('BSI_KAFKA_CONTROLLER_PORT', 9093);
 export const LOCAL_KAFKA_BROKERS = [`127.0.0.1:${KAFKA_PORT}`];
 
 /** Files of the local broker. */

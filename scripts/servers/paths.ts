@@ -54,3 +54,15 @@ export function dataPaths() {
     temporalDb: path.join(root, 'temporal.sqlite'),
   };
 }
+
+/**
+ * A port from the environment (`BSI_KAFKA_PORT`, `BSI_KAFKA_CONTROLLER_PORT`, `BSI_TEMPORAL_PORT`), else the default.
+ * Lets a second clone on the same machine run its own servers beside the first one's.
+ */
+export function portFromEnv(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const port = Number(raw);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`${name}=${raw}: expected a TCP port`);
+  return port;
+}

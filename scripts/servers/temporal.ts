@@ -3,11 +3,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { ensureTemporalBinaries } from './install';
-import { dataPaths } from './paths';
+import { dataPaths, portFromEnv } from './paths';
 import type { PidRecord } from './process';
 import { pidAlive, spawnDetached, tail, waitUntil, writePidFile } from './process';
 
-export const TEMPORAL_PORT = 7233;
+export const TEMPORAL_PORT = portFromEnv('BSI_TEMPORAL_PORT', 7233);
 export const LOCAL_TEMPORAL_ADDRESS = `127.0.0.1:${TEMPORAL_PORT}`;
 
 /** Namespace the tests and the product use unless TEMPORAL_NAMESPACE says otherwise. */
