@@ -210,6 +210,7 @@ export class IngestService {
         return;
       }
     }
+    const batchStart = Date.now();
     const dead: { key: Buffer | null; value: Buffer; headers: Record<string, string> }[] = [];
     let lastResolved: string | undefined;
     for (const message of batch.messages) {
@@ -217,7 +218,13 @@ export class IngestService {
       const offset = Number(message.offset);
       if (offset < ps.handled) continue;
       let result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
-      if (result.kind === 'unknown' && Number(message.timestamp) + SLACK_MS >= this.reader.syncedAsOf) {
+      if (
+        result.kind === 'unknown' &&
+        this.reader.syncedAsOf < batchStart &&
+        Number(message.timestamp) + SLACK_MS >= this.reader.syncedAsOf
+      ) {
+        // Its exposure may still be in flight: catch the catalogue up once per batch, then decide.
+
         await this.reader.sync(settings.unknownWaitMs);
         result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
       }
