@@ -98,7 +98,7 @@ export function outcomeOf(type: InstallEventType): InstallOutcome {
       return type;
     default: {
       const _exhaustive: never = type;
-      return _exhaustive;
+      throw new Error(`unexpected type: ${JSON.stringify(_exhaustive)}`);
     }
   }
 }

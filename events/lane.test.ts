@@ -10,6 +10,7 @@ import {
   type LaneState,
   LaneStateSchema,
   currentCounts,
+  describeWaitingFor,
   decideLane,
   exposureOfferId,
   foldLane,
@@ -1039,5 +1040,32 @@ describe('lane: properties', () => {
       }),
       runs,
     );
+  });
+});
+
+describe('lane: wording and defensive edges', () => {
+  test('describeWaitingFor says what a lane waits for in words', () => {
+    expect(describeWaitingFor(null)).toBe('nothing');
+    expect(describeWaitingFor({ kind: 'approval', phase: 1 })).toBe('approval of phase 1');
+    expect(describeWaitingFor({ kind: 'bake', phase: 0, until: at(60) })).toBe(`phase 0 to bake until ${at(60)}`);
+    expect(describeWaitingFor({ kind: 'evidence', phase: 2 })).toBe('evidence (a healthy verdict) for phase 2');
+    expect(describeWaitingFor({ kind: 'operator' })).toBe('an operator');
+    expect(describeWaitingFor({ kind: 'retry-backoff', attempt: 2, until: at(9) })).toBe(
+      `a retry backoff until ${at(9)}`,
+    );
+    expect(describeWaitingFor({ kind: 'rollback', until: at(9) })).toBe(`a rollback until ${at(9)}`);
+  });
+
+  test('inputs, events and policies outside the schemas are programming errors and throw (zod guards the boundary)', () => {
+    const state = foldLane(started());
+    expect(() =>
+      decideLane(state, { type: 'teleport', lane: LANE, actor: 'a', reason: 'r', at: at(1) } as never),
+    ).toThrow(/unexpected command/);
+    expect(() =>
+      foldLane([{ ...(started()[0] as DomainEvent), seq: 9, type: 'lane-teleported' } as never], state),
+    ).toThrow(/unexpected event/);
+    expect(() => describeWaitingFor({ kind: 'moon' } as never)).toThrow(/unexpected waitingFor/);
+    const broken = history(input.start(laneConfig({ breachPolicy: { action: 'explode' } as never })));
+    expect(() => decideLane(foldLane(broken), input.bad(offer(0), 10))).toThrow(/unexpected policy/);
   });
 });

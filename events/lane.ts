@@ -182,7 +182,11 @@ function maxOffset(a: string | undefined, b: string): string {
   return a !== undefined && BigInt(a) >= BigInt(b) ? a : b;
 }
 
-function describeWait(waitingFor: WaitingFor | null): string {
+/**
+ * Says in words what a lane waits for ("approval of phase 1", "phase 0 to bake until …"): used in
+ * refusal reasons and by `status` so people read the same sentence everywhere.
+ */
+export function describeWaitingFor(waitingFor: WaitingFor | null): string {
   if (waitingFor === null) return 'nothing';
   switch (waitingFor.kind) {
     case 'bake':
@@ -199,7 +203,7 @@ function describeWait(waitingFor: WaitingFor | null): string {
       return `a rollback until ${waitingFor.until}`;
     default: {
       const _exhaustive: never = waitingFor;
-      return _exhaustive;
+      throw new Error(`unexpected waitingFor: ${JSON.stringify(_exhaustive)}`);
     }
   }
 }
@@ -304,7 +308,7 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
       return s;
     default: {
       const _exhaustive: never = event;
-      return _exhaustive;
+      throw new Error(`unexpected event: ${JSON.stringify(_exhaustive)}`);
     }
   }
 }
@@ -449,7 +453,7 @@ function onBreach(d: Decision, at: string, offerId: string, window: OfferWindow,
       return;
     default: {
       const _exhaustive: never = policy;
-      return _exhaustive;
+      throw new Error(`unexpected policy: ${JSON.stringify(_exhaustive)}`);
     }
   }
 }
@@ -545,7 +549,7 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
       if (status === 'paused' && state.pause?.resumeTo?.kind === 'approval') {
         return refuse(`lane ${state.lane} is paused; resume it before approving`);
       }
-      return refuse(`nothing to approve: lane ${state.lane} is ${status} and waits for ${describeWait(waiting)}`);
+      return refuse(`nothing to approve: lane ${state.lane} is ${status} and waits for ${describeWaitingFor(waiting)}`);
     }
     case 'retry':
       if (status !== 'paused' || state.pause?.cause !== 'breach') {
@@ -571,7 +575,7 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
       return d.events;
     default: {
       const _exhaustive: never = command;
-      return _exhaustive;
+      throw new Error(`unexpected command: ${JSON.stringify(_exhaustive)}`);
     }
   }
 }
@@ -606,17 +610,9 @@ export function decideLane(state: LaneState, input: LaneInput): readonly DomainE
         resumeTo: state.waitingFor,
         detail: input.reason,
       }).events;
-    case 'pause':
-    case 'resume':
-    case 'approve':
-    case 'retry':
-    case 'rollback':
-    case 'abort':
+    default:
+      // The operator commands; decideOperator's switch is the exhaustive one.
       return decideOperator(state, input);
-    default: {
-      const _exhaustive: never = input;
-      return _exhaustive;
-    }
   }
 }
 

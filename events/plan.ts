@@ -32,7 +32,8 @@ export const BUCKETS_PER_PERCENT = 100;
 /** Longest bake, backoff or rollback timeout a plan may ask for: 30 days, in seconds. */
 export const MAX_DURATION_SEC = 30 * 24 * 3600;
 
-const UNIT_SECONDS: Record<string, number> = { s: 1, m: 60, h: 3600, d: 86400 };
+type DurationUnit = 's' | 'm' | 'h' | 'd';
+const UNIT_SECONDS: Record<DurationUnit, number> = { s: 1, m: 60, h: 3600, d: 86400 };
 
 /**
  * Parses a duration written as `'30s'`, `'10m'`, `'24h'`, `'2d'`, `'1h30m'` into seconds, or returns
@@ -43,7 +44,7 @@ export function parseDurationSec(text: string): number | undefined {
   if (!/^(\d{1,7}[smhd])+$/.test(trimmed)) return undefined;
   let total = 0;
   for (const match of trimmed.matchAll(/(\d+)([smhd])/g)) {
-    total += Number(match[1]) * (UNIT_SECONDS[match[2] ?? 's'] ?? 1);
+    total += Number(match[1]) * UNIT_SECONDS[match[2] as DurationUnit];
   }
   return total;
 }
@@ -383,7 +384,10 @@ export function parsePlan(text: string, sourceName = 'plan'): ParsePlanResult {
       ok: false,
       errors: doc.errors.map((error) => {
         const position = error.linePos?.[0];
-        const message = error.message.split('\n')[0]?.replace(/ at line \d+, column \d+:?$/, '') ?? error.code;
+        const message = error.message
+          .split('\n', 1)
+          .join('')
+          .replace(/ at line \d+, column \d+:?$/, '');
         const where = position ? `${sourceName}:${position.line}:${position.col}` : sourceName;
         return {
           path: '(syntax)',

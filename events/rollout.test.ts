@@ -420,3 +420,15 @@ describe('rollout: fold properties', () => {
     });
   });
 });
+
+describe('rollout: defensive edges', () => {
+  test('inputs and events outside the schemas are programming errors and throw (zod guards the boundary)', () => {
+    const state = fold(world().log);
+    expect(() => decideRollout(state, { type: 'teleport', actor: 'a', reason: 'r', at: at(1) } as never)).toThrow(
+      /unexpected command/,
+    );
+    expect(() => evolveRollout(state, { type: 'rollout-teleported', lane: null, seq: 5, at: at(1) } as never)).toThrow(
+      /unexpected event/,
+    );
+  });
+});

@@ -108,7 +108,7 @@ export function evolveRollout(state: RolloutState, event: DomainEvent): RolloutS
       return s;
     default: {
       const _exhaustive: never = event;
-      return _exhaustive;
+      throw new Error(`unexpected event: ${JSON.stringify(_exhaustive)}`);
     }
   }
 }
@@ -243,7 +243,7 @@ function decideCommand(state: RolloutState, command: OperatorCommand): readonly 
       return refuse(`${command.type} needs a lane (a device class)`);
     default: {
       const _exhaustive: never = command;
-      return _exhaustive;
+      throw new Error(`unexpected command: ${JSON.stringify(_exhaustive)}`);
     }
   }
 }
@@ -269,17 +269,9 @@ export function decideRollout(state: RolloutState, input: RolloutInput): readonl
     case 'lane-report':
       if (state.status === 'pending') return refuse('the rollout has not started');
       return decideReport(state, input);
-    case 'pause':
-    case 'resume':
-    case 'approve':
-    case 'retry':
-    case 'rollback':
-    case 'abort':
+    default:
+      // The operator commands; decideCommand's switch is the exhaustive one.
       return decideCommand(state, input);
-    default: {
-      const _exhaustive: never = input;
-      return _exhaustive;
-    }
   }
 }
 
