@@ -15,7 +15,7 @@ import { loadIngestSettings } from './settings';
 import { createSignaler } from './signaler';
 
 /** Starts the ingest and resolves when it has stopped after a signal. */
-async function main(): Promise<void> {
+export async function main(): Promise<void> {
   const log = createLogger('ingest');
   const config = loadConfig(process.env);
   const settings = loadIngestSettings(process.env);
@@ -65,7 +65,9 @@ async function main(): Promise<void> {
   await client.connection.close();
 }
 
-main().catch((err: unknown) => {
-  createLogger('ingest').fatal({ err }, 'ingest failed');
-  process.exit(1);
-});
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    createLogger('ingest').fatal({ err }, 'ingest failed');
+    process.exit(1);
+  });
+}

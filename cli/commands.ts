@@ -1,0 +1,249 @@
+/**
+ * The `rollout` commands. Each action validates its arguments, does one thing through the typed client
+ * (Temporal) or the Kafka log reader, and prints for a person or, with `--json`, for a program.
+ */
+import { readFileSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { getStatus, listRollouts, sendOperatorCommand, startRollout, type RolloutStatusView } from '../client';
+import { OPERATOR_COMMAND_TYPES, type OperatorCommandType } from '../events/domain-events';
+import { parsePlan, type RolloutPlan } from '../events/plan';
+import { createLogger } from '../observability/log';
+import { formatEventLine } from '../replay/describe';
+import { readRolloutLog } from '../replay/read-log';
+import { FleetSimulator } from '../simulator/fleet-simulator';
+import { parseScenario } from '../simulator/scenario';
+import { defaultActor, type CliContext } from './context';
+import { EXIT, UnreachableError, UserError, isKafkaUnreachable } from './errors';
+import { isFinished, renderStatus, WatchView } from './status-view';
+
+const print = (text: string) => process.stdout.write(`${text}\n`);
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UserError(
+      `cannot read ${what} ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+    );
+  }
+}
+
+/** Reads and validates a plan file; a bad plan is a UserError listing path, value and rule. */
+export function loadPlan(path: string): RolloutPlan {
+  const parsed = parsePlan(readText(path, 'plan'), path);
+  if (parsed.ok) return parsed.plan;
+  const lines = parsed.errors.map(
+    (e) => `  ${e.path}: ${e.rule}${e.value === undefined ? '' : ` (value: ${JSON.stringify(e.value)})`}`,
+  );
+  throw new UserError(`invalid plan ${path}:\n${lines.join('\n')}`, EXIT.usage);
+}
+
+/** `rollout validate <plan>`: checks a plan without starting anything. */
+export function validateCommand(path: string, opts: { json?: boolean }): void {
+  const plan = loadPlan(path);
+  if (opts.json) print(JSON.stringify({ ok: true, plan }));
+  else print(`plan ${path} is valid: release ${plan.releaseId}, classes ${plan.deviceClasses.join(', ')}`);
+}
+
+/** `rollout start <plan>`: validates the plan, starts the rollout, prints its id and the Temporal UI link. */
+export async function startCommand(
+  ctx: CliContext,
+  path: string,
+  opts: { id?: string; actor?: string; reason?: string; json?: boolean },
+): Promise<void> {
+  const plan = loadPlan(path);
+  const client = await ctx.client();
+  const started = await startRollout(client, {
+    plan,
+    ...(opts.id !== undefined && { rolloutId: opts.id }),
+    actor: opts.actor ?? defaultActor(),
+    reason: opts.reason ?? `started from ${path}`,
+    taskQueue: ctx.config.temporal.taskQueue,
+  });
+  const { namespace, uiUrl } = ctx.config.temporal;
+  const link = `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(started.workflowId)}`;
+  if (opts.json)
+    print(
+      JSON.stringify({ rolloutId: started.rolloutId, workflowId: started.workflowId, runId: started.runId, ui: link }),
+    );
+  else {
+    print(`started rollout ${started.rolloutId} (${plan.deviceClasses.length} device classes)`);
+    print(`  status:   npx rollout status ${started.rolloutId} --watch`);
+    print(`  Temporal: ${link}`);
+  }
+}
+
+/** `rollout status <id>`: the per-class table, `--json`, or the live view with `--watch`. */
+export async function statusCommand(
+  ctx: CliContext,
+  rolloutId: string,
+  opts: { json?: boolean; watch?: boolean; interval?: string },
+): Promise<void> {
+  const client = await ctx.client();
+  if (!opts.watch) {
+    const view = await getStatus(client, rolloutId);
+    print(opts.json ? JSON.stringify(view) : renderStatus(view, Date.now()));
+    return;
+  }
+  const intervalMs = Math.max(200, Number(opts.interval ?? '1000'));
+  let view: RolloutStatusView = await getStatus(client, rolloutId);
+  if (opts.json) {
+    // Watching as JSON: one line per change, for scripts.
+    let last = '';
+    for (;;) {
+      const line = JSON.stringify(view);
+      if (line !== last) print(line);
+      last = line;
+      if (isFinished(view)) return;
+      await new Promise((r) => setTimeout(r, intervalMs));
+      view = await getStatus(client, rolloutId);
+    }
+  }
+  const watch = new WatchView();
+  try {
+    for (;;) {
+      watch.update(view, Date.now());
+      if (isFinished(view)) break;
+      await new Promise((r) => setTimeout(r, intervalMs));
+      view = await getStatus(client, rolloutId);
+    }
+  } finally {
+    watch.stop();
+  }
+  print(renderStatus(view, Date.now()));
+}
+
+/** `rollout list`: rollouts known to the Temporal namespace, newest first. */
+export async function listCommand(ctx: CliContext, opts: { json?: boolean; limit?: string }): Promise<void> {
+  const limit = Number(opts.limit ?? '50');
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new UserError(`--limit must be a positive integer, got ${opts.limit}`);
+  const rollouts = await listRollouts(await ctx.client(), { limit });
+  if (opts.json) {
+    print(JSON.stringify(rollouts));
+    return;
+  }
+  if (rollouts.length === 0) {
+    print('no rollouts');
+    return;
+  }
+  const width = Math.max(10, ...rollouts.map((r) => r.rolloutId.length));
+  print(`${'ROLLOUT'.padEnd(width)}  ${'STATE'.padEnd(10)}  STARTED                   CLOSED`);
+  for (const r of rollouts) {
+    print(
+      `${r.rolloutId.padEnd(width)}  ${r.executionStatus.padEnd(10)}  ${r.startTime.padEnd(24)}  ${r.closeTime ?? '-'}`,
+    );
+  }
+}
+
+/** Operator commands that change what devices get: a reason is mandatory for the audit trail. */
+const NEEDS_REASON: ReadonlySet<OperatorCommandType> = new Set(['pause', 'retry', 'rollback', 'abort']);
+
+/** `rollout pause|resume|approve|retry|rollback|abort <id> [--class C] --reason … [--actor A]`. */
+export async function operatorCommand(
+  ctx: CliContext,
+  type: OperatorCommandType,
+  rolloutId: string,
+  opts: { class?: string; reason?: string; actor?: string; json?: boolean },
+): Promise<void> {
+  const reason = opts.reason?.trim();
+  if (!reason && NEEDS_REASON.has(type)) {
+    throw new UserError(`${type} needs --reason "…": it lands in the audit trail with the actor`);
+  }
+  const actor = opts.actor ?? defaultActor();
+  const result = await sendOperatorCommand(await ctx.client(), rolloutId, {
+    type,
+    actor,
+    reason: reason || `${type} via rollout CLI`,
+    ...(opts.class !== undefined && { lane: opts.class }),
+  });
+  if (opts.json) print(JSON.stringify({ rolloutId, command: type, lane: opts.class ?? null, actor, ...result }));
+  else
+    print(
+      `${type} accepted for ${opts.class ? `class ${opts.class} of ` : ''}rollout ${rolloutId} (${result.eventIds.length} events recorded)`,
+    );
+}
+
+export const OPERATOR_TYPES = OPERATOR_COMMAND_TYPES;
+
+/** `rollout events <id> [--follow] [--json]`: the rollout's domain event log, readable. */
+export async function eventsCommand(
+  ctx: CliContext,
+  rolloutId: string,
+  opts: { follow?: boolean; json?: boolean },
+): Promise<void> {
+  const abort = new AbortController();
+  const stop = () => abort.abort();
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    const result = await readRolloutLog(ctx.kafka(), ctx.config.topics.rolloutEvents, rolloutId, {
+      follow: opts.follow ?? false,
+      signal: abort.signal,
+      onEvent: (event) => print(opts.json ? JSON.stringify(event) : formatEventLine(event)),
+    });
+    for (const u of result.unreadable) {
+      process.stderr.write(`rollout: unreadable record at partition ${u.partition} offset ${u.offset}: ${u.reason}\n`);
+    }
+    if (result.events.length === 0 && !opts.follow) {
+      throw new UserError(
+        `no events for rollout ${rolloutId} in ${ctx.config.topics.rolloutEvents}`,
+        EXIT.unknownRollout,
+      );
+    }
+  } catch (err) {
+    if (isKafkaUnreachable(err)) throw new UnreachableError('Kafka', ctx.config.kafka.brokers.join(','), err);
+    throw err;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** `rollout simulate <scenario>`: runs the fleet simulator until SIGINT/SIGTERM (or `--duration`). */
+export async function simulateCommand(
+  ctx: CliContext,
+  path: string,
+  opts: { group?: string; truthOut?: string; duration?: string },
+): Promise<void> {
+  const parsed = parseScenario(readText(path, 'scenario'));
+  if (!parsed.ok) {
+    const lines = parsed.errors.map(
+      (e) => `  ${e.path}: ${e.rule}${e.value === undefined ? '' : ` (value: ${JSON.stringify(e.value)})`}`,
+    );
+    throw new UserError(`invalid scenario ${path}:\n${lines.join('\n')}`);
+  }
+  const durationSec = opts.duration === undefined ? undefined : Number(opts.duration);
+  if (durationSec !== undefined && !(durationSec > 0))
+    throw new UserError(`--duration must be a positive number of seconds`);
+  const logger = createLogger('simulator');
+  const simulator = new FleetSimulator({
+    config: ctx.config,
+    scenario: parsed.scenario,
+    logger,
+    ...(opts.group !== undefined && { groupId: opts.group }),
+  });
+  try {
+    await simulator.start();
+  } catch (err) {
+    if (isKafkaUnreachable(err)) throw new UnreachableError('Kafka', ctx.config.kafka.brokers.join(','), err);
+    throw err;
+  }
+  logger.info({ classes: Object.keys(parsed.scenario.classes) }, 'simulating');
+  await new Promise<void>((resolve) => {
+    const progress = setInterval(() => logger.info(simulator.currentStats(), 'progress'), 5000);
+    const done = () => {
+      if (timer) clearTimeout(timer);
+      clearInterval(progress);
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    const timer = durationSec === undefined ? undefined : setTimeout(done, durationSec * 1000);
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+  await simulator.stop();
+  if (opts.truthOut) await writeFile(opts.truthOut, JSON.stringify(simulator.truth(), null, 2));
+  print(JSON.stringify({ simulator: 'stopped', ...simulator.currentStats() }));
+}

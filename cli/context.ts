@@ -1,0 +1,57 @@
+/**
+ * What a CLI command needs from the outside world, opened lazily and closed once: configuration from
+ * the environment, the Temporal client and the Kafka client. Connection failures become
+ * `UnreachableError`s that name the address and how to start the local servers.
+ */
+import { userInfo } from 'node:os';
+import type { Client } from '@temporalio/client';
+import { loadConfig, type Config } from '../config/env';
+import { createKafka, type Kafka } from '../kafka/client';
+import { connectClient } from '../temporal/connection';
+import { isTemporalUnreachable, UnreachableError } from './errors';
+
+/** The CLI's lazily opened resources. Call `close()` when the command is done. */
+export class CliContext {
+  readonly config: Config;
+  private temporal: Client | undefined;
+  private kafkaClient: Kafka | undefined;
+
+  constructor(env: Readonly<Record<string, string | undefined>> = process.env) {
+    this.config = loadConfig(env);
+  }
+
+  /** The Temporal client, connected on first use. */
+  async client(): Promise<Client> {
+    if (!this.temporal) {
+      try {
+        this.temporal = await connectClient(this.config.temporal);
+        // A connection succeeds lazily on some transports: ask the server something cheap to be sure.
+        await this.temporal.workflowService.getSystemInfo({});
+      } catch (err) {
+        if (isTemporalUnreachable(err)) throw new UnreachableError('Temporal', this.config.temporal.address, err);
+        throw err;
+      }
+    }
+    return this.temporal;
+  }
+
+  /** The Kafka client (connections are opened by the consumers and producers made from it). */
+  kafka(): Kafka {
+    this.kafkaClient ??= createKafka(this.config.kafka, { clientId: 'bsi-rollout-cli' });
+    return this.kafkaClient;
+  }
+
+  /** Closes whatever was opened. */
+  async close(): Promise<void> {
+    await this.temporal?.connection.close();
+  }
+}
+
+/** The default actor: the OS user running the command. */
+export function defaultActor(): string {
+  try {
+    return userInfo().username || 'unknown';
+  } catch {
+    return process.env.USER ?? 'unknown';
+  }
+}

@@ -1,0 +1,168 @@
+/**
+ * The `rollout` command line: what an SRE touches to start, watch and steer rollouts, and the entry
+ * points of the engine's processes (worker, ingest, simulator, dev). Parsing is commander's; every
+ * action runs through `run()`, which turns user errors into one clear sentence and an exit code.
+ */
+import { Command, Option } from 'commander';
+import { CliContext } from './context';
+import {
+  eventsCommand,
+  listCommand,
+  operatorCommand,
+  OPERATOR_TYPES,
+  simulateCommand,
+  startCommand,
+  statusCommand,
+  validateCommand,
+} from './commands';
+import { devCommand } from './dev';
+import { EXIT, reportError } from './errors';
+
+const debug = process.argv.includes('--debug') || process.env.DEBUG === '1';
+
+/** Runs one action with a lazily opened context, and exits with the right code. */
+async function run(action: (ctx: CliContext) => Promise<void> | void): Promise<void> {
+  let ctx: CliContext | undefined;
+  let code: number = EXIT.ok;
+  try {
+    ctx = new CliContext();
+    await action(ctx);
+  } catch (err) {
+    code = reportError(err, debug);
+  } finally {
+    await ctx?.close().catch(() => undefined);
+  }
+  process.exit(code);
+}
+
+const OPERATOR_HELP: Record<(typeof OPERATOR_TYPES)[number], string> = {
+  pause: 'pause a class (--class) or every running class; exposure stops until resume',
+  resume: 'resume a paused class or rollout',
+  approve: 'approve the manual gate a class waits at',
+  retry: 'retry the current phase of a breached class with a fresh attempt',
+  rollback: 'roll a class (or the whole rollout) back',
+  abort: 'abort the rollout (or one class): no further exposure',
+};
+
+/** Builds the command tree (exported for tests of the help text). */
+export function buildProgram(): Command {
+  const program = new Command('rollout')
+    .description('Phased, per-device-class rollouts of background security fixes on Temporal and Kafka')
+    .option('--debug', 'print stack traces of unexpected errors')
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) })
+    .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT.usage));
+
+  program
+    .command('validate')
+    .description('check a plan file (YAML or JSON) without starting anything')
+    .argument('<plan>', 'plan file')
+    .option('--json', 'print the normalised plan as JSON')
+    .action((plan: string, opts: { json?: boolean }) => run(() => validateCommand(plan, opts)));
+
+  program
+    .command('start')
+    .description('validate a plan and start its rollout; prints the rollout id and the Temporal UI link')
+    .argument('<plan>', 'plan file (YAML or JSON)')
+    .option('--id <rolloutId>', 'rollout id (default: the plan’s, else <releaseId>-<random>)')
+    .option('--actor <name>', 'who starts it (default: the OS user)')
+    .option('--reason <text>', 'why (default: "started from <plan>")')
+    .option('--json', 'machine-readable output')
+    .action((plan: string, opts: { id?: string; actor?: string; reason?: string; json?: boolean }) =>
+      run((ctx) => startCommand(ctx, plan, opts)),
+    );
+
+  program
+    .command('status')
+    .description(
+      'per class: phase, exposure, installed/failed/timed out, failure rate vs threshold, verdict, waiting for',
+    )
+    .argument('<rolloutId>')
+    .option('--watch', 'live progress bars until the rollout ends')
+    .option('--interval <ms>', 'refresh interval of --watch', '1000')
+    .option('--json', 'machine-readable output (with --watch: one line per change)')
+    .action((id: string, opts: { json?: boolean; watch?: boolean; interval?: string }) =>
+      run((ctx) => statusCommand(ctx, id, opts)),
+    );
+
+  program
+    .command('list')
+    .description('rollouts in the Temporal namespace, newest first')
+    .option('--limit <n>', 'at most this many', '50')
+    .option('--json', 'machine-readable output')
+    .action((opts: { json?: boolean; limit?: string }) => run((ctx) => listCommand(ctx, opts)));
+
+  for (const type of OPERATOR_TYPES) {
+    program
+      .command(type)
+      .description(OPERATOR_HELP[type])
+      .argument('<rolloutId>')
+      .option('--class <deviceClass>', 'the device class (default: the whole rollout)')
+      .option('--reason <text>', 'why: recorded in the audit trail (required for pause, retry, rollback, abort)')
+      .option('--actor <name>', 'who (default: the OS user)')
+      .option('--json', 'machine-readable output')
+      .action((id: string, opts: { class?: string; reason?: string; actor?: string; json?: boolean }) =>
+        run((ctx) => operatorCommand(ctx, type, id, opts)),
+      );
+  }
+
+  program
+    .command('events')
+    .description('the rollout’s domain event log, one readable line per event (who, what, why)')
+    .argument('<rolloutId>')
+    .option('--follow', 'keep printing new events until Ctrl-C')
+    .option('--json', 'one JSON event per line')
+    .action((id: string, opts: { follow?: boolean; json?: boolean }) => run((ctx) => eventsCommand(ctx, id, opts)));
+
+  program
+    .command('worker')
+    .description('run a rollout worker (Temporal task-queue poller); scale out by running more')
+    .action(() =>
+      run(async () => {
+        // Loaded on demand: the worker pulls in the Temporal worker runtime, which other commands do not need.
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { main } = require('../worker/main') as { main: () => Promise<void> };
+        await main();
+      }),
+    );
+
+  program
+    .command('ingest')
+    .description('run an ingest member (Kafka consumer group on the install events); scale out by running more')
+    .action(() =>
+      run(async () => {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { main } = require('../ingest/main') as { main: () => Promise<void> };
+        await main();
+      }),
+    );
+
+  program
+    .command('simulate')
+    .description('run the fleet simulator: consumes bsi.commands, produces bsi.install-events')
+    .argument('<scenario>', 'scenario file (YAML or JSON)')
+    .option('--group <id>', 'consumer group on bsi.commands', 'bsi-simulator')
+    .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C)')
+    .option('--truth-out <file>', 'write the ground truth (per offer) here on exit')
+    .action((scenario: string, opts: { group?: string; duration?: string; truthOut?: string }) =>
+      run((ctx) => simulateCommand(ctx, scenario, opts)),
+    );
+
+  program
+    .command('dev')
+    .description('local development: start the servers, a worker and an ingest member in this terminal')
+    .addOption(new Option('--simulate <scenario>', 'also run the fleet simulator with this scenario'))
+    .option('--keep-servers', 'leave the servers running on exit')
+    .action((opts: { simulate?: string; keepServers?: boolean }) => run((ctx) => devCommand(ctx, opts)));
+
+  return program;
+}
+
+/** Parses `argv` and runs the chosen command; the process exits with the command's code. */
+export function runCli(argv: string[] = process.argv): void {
+  buildProgram()
+    .parseAsync(argv)
+    .catch((err: unknown) => process.exit(reportError(err, debug)));
+}
+
+if (require.main === module) runCli();

@@ -1,0 +1,133 @@
+/**
+ * Renders a rollout's status for a person: one table row per device class (phase, exposure, outcome
+ * counts, failure rate against its threshold, verdict, what it waits for), and the live multi-bar view
+ * of `status --watch`. `now` is passed in so the output is testable.
+ */
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+import type { LaneStatusView, RolloutStatusView } from '../client';
+import type { WaitingFor } from '../events/domain-events';
+
+const percent = (x: number | null, digits = 2): string => (x === null ? '-' : `${(x * 100).toFixed(digits)}%`);
+
+function failedOf(lane: LaneStatusView): number {
+  return Object.values(lane.counts.failedByCode).reduce((a, b) => a + b, 0);
+}
+
+function inSeconds(until: string, now: number): string {
+  const s = Math.max(0, Math.round((Date.parse(until) - now) / 1000));
+  return s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`;
+}
+
+/** What a lane waits for, in words: "bake 25s", "approval of phase 3", "operator (paused: breach)". */
+export function waitingText(lane: Pick<LaneStatusView, 'waitingFor' | 'pausedBy' | 'status'>, now: number): string {
+  const w: WaitingFor | null = lane.waitingFor;
+  if (w === null)
+    return lane.status === 'completed' || lane.status === 'rolled-back' || lane.status === 'aborted' ? 'done' : '-';
+  switch (w.kind) {
+    case 'bake':
+      return `bake ${inSeconds(w.until, now)}`;
+    case 'approval':
+      return `approval of phase ${w.phase + 1}`;
+    case 'evidence':
+      return `evidence for phase ${w.phase + 1}`;
+    case 'operator':
+      return `operator${lane.pausedBy ? ` (paused: ${lane.pausedBy})` : ''}`;
+    case 'retry-backoff':
+      return `retry ${w.attempt} in ${inSeconds(w.until, now)}`;
+    case 'rollback':
+      return `rollback (≤ ${inSeconds(w.until, now)})`;
+    default: {
+      const _exhaustive: never = w;
+      return _exhaustive;
+    }
+  }
+}
+
+/** The lane's row cells, shared by the table and the watch bars. */
+export function laneCells(lane: LaneStatusView, now: number): Record<string, string> {
+  return {
+    class: lane.lane,
+    status: lane.status,
+    phase: lane.phase < 0 ? `-/${lane.phases}` : `${lane.phase + 1}/${lane.phases}`,
+    exposed: `${lane.exposurePercent.toFixed(2)}%`,
+    installed: String(lane.counts.succeeded),
+    failed: String(failedOf(lane)),
+    timedOut: String(lane.counts.timedOut),
+    rate: `${percent(lane.failureRate)} / ${percent(lane.maxFailureRate)}`,
+    verdict: lane.verdict ?? '-',
+    waiting: waitingText(lane, now),
+  };
+}
+
+const COLUMNS: [keyof ReturnType<typeof laneCells>, string][] = [
+  ['class', 'CLASS'],
+  ['status', 'STATUS'],
+  ['phase', 'PHASE'],
+  ['exposed', 'EXPOSED'],
+  ['installed', 'INSTALLED'],
+  ['failed', 'FAILED'],
+  ['timedOut', 'TIMED OUT'],
+  ['rate', 'FAIL RATE / MAX'],
+  ['verdict', 'VERDICT'],
+  ['waiting', 'WAITING FOR'],
+];
+
+/** The status as a text table with a header line. */
+export function renderStatus(view: RolloutStatusView, now: number): string {
+  const head = [
+    `rollout ${view.rolloutId}  release ${view.releaseId ?? '-'}  ${view.status}`,
+    view.startedAt ? `  started ${view.startedAt}` : '',
+    view.halts > 0 ? `  fleet halts ${view.halts}` : '',
+    view.breachedLanes.length > 0 ? `  breached: ${view.breachedLanes.join(', ')}` : '',
+  ].join('');
+  const rows = view.lanes.map((lane) => laneCells(lane, now));
+  const widths = COLUMNS.map(([key, title]) => Math.max(title.length, ...rows.map((r) => (r[key] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells
+      .map((c, i) => c.padEnd(widths[i] ?? 0))
+      .join('  ')
+      .trimEnd();
+  return [head, line(COLUMNS.map(([, t]) => t)), ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? '')))].join('\n');
+}
+
+/** Whether the rollout has ended (nothing more will change). */
+export function isFinished(view: RolloutStatusView): boolean {
+  return view.status === 'completed' || view.status === 'aborted';
+}
+
+/**
+ * The live view of `status --watch`: one progress bar per device class (exposure of the class), with
+ * the counts, the failure rate against its threshold, the verdict and what the lane waits for.
+ */
+export class WatchView {
+  private readonly multi = new MultiBar(
+    {
+      format:
+        '{class} [{bar}] {exposed} phase {phase} | ok {installed} fail {failed} t/o {timedOut} | {rate} | {verdict} | {waiting}',
+      hideCursor: true,
+      clearOnComplete: false,
+      stopOnComplete: false,
+      barsize: 24,
+      noTTYOutput: true,
+      notTTYSchedule: 5000,
+    },
+    Presets.shades_classic,
+  );
+  private readonly bars = new Map<string, SingleBar>();
+
+  /** Updates the bars to a new status. */
+  update(view: RolloutStatusView, now: number): void {
+    const width = Math.max(...view.lanes.map((l) => l.lane.length));
+    for (const lane of view.lanes) {
+      const cells = { ...laneCells(lane, now), class: lane.lane.padEnd(width) };
+      const bar = this.bars.get(lane.lane);
+      if (bar) bar.update(lane.cohortBound, cells);
+      else this.bars.set(lane.lane, this.multi.create(10000, lane.cohortBound, cells));
+    }
+  }
+
+  /** Stops redrawing (leaves the last frame on screen). */
+  stop(): void {
+    this.multi.stop();
+  }
+}

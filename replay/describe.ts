@@ -1,0 +1,74 @@
+/**
+ * One readable line per domain event: what happened, to which class, and why — the sentence an SRE
+ * reads in `rollout events`, the timeline of `rollout replay` and the HTML report. The event itself
+ * stays the source of truth; this only renders it.
+ */
+import type { DomainEvent, OutcomeCounts } from '../events/domain-events';
+
+const pct = (bound: number): string => `${(bound / 100).toFixed(bound % 100 === 0 ? 0 : 2)}%`;
+
+function countsText(c: OutcomeCounts): string {
+  const failed = Object.values(c.failedByCode).reduce((a, b) => a + b, 0);
+  return `ok ${c.succeeded}, failed ${failed}, timed out ${c.timedOut}, in progress ${Math.max(0, c.inProgress)}`;
+}
+
+/** A one-line description of an event's meaning (without time, stream or actor: callers add those). */
+export function describeEvent(event: DomainEvent): string {
+  switch (event.type) {
+    case 'rollout-started':
+      return `rollout of ${event.data.plan.releaseId} started for ${event.data.plan.deviceClasses.join(', ')}`;
+    case 'lane-started':
+      return `lane started: build ${event.data.config.artifact.build}, ${event.data.config.phases.length} phases, policy ${event.data.config.breachPolicy.action}`;
+    case 'phase-started':
+      return `phase ${event.data.phase + 1} started: ${pct(event.data.cohortBound)} of the class`;
+    case 'exposure-issued':
+      return `exposure issued: phase ${event.data.phase + 1}, attempt ${event.data.attempt}, up to ${pct(event.data.cohortBound)}, build ${event.data.artifact.build} (offer ${event.data.offerId})`;
+    case 'bake-elapsed':
+      return `bake of phase ${event.data.phase + 1} elapsed; verdict ${event.data.verdict}`;
+    case 'health-evaluated':
+      return `health ${event.data.verdict.verdict} (${event.data.window}, phase ${event.data.phase + 1}): ${countsText(event.data.totals)}`;
+    case 'threshold-breached':
+      return `THRESHOLD BREACHED (${event.data.rule}): ${event.data.evidence.explanation} → ${event.data.response}`;
+    case 'lane-paused':
+      return `lane paused (${event.data.cause})${event.data.detail ? `: ${event.data.detail}` : ''}`;
+    case 'lane-resumed':
+      return 'lane resumed';
+    case 'retry-issued':
+      return `retry ${event.data.attempt} scheduled for phase ${event.data.phase + 1} (${event.data.trigger}) after ${event.data.backoffSec}s backoff`;
+    case 'rollback-started':
+      return `ROLLBACK started (${event.data.trigger}) for devices below ${pct(event.data.cohortBound)}`;
+    case 'rollback-completed':
+      return `rollback completed: ${countsText(event.data.totals)}`;
+    case 'rollback-failed':
+      return `ROLLBACK FAILED: ${event.data.evidence.explanation}`;
+    case 'gate-waiting':
+      return `waiting for approval before phase ${event.data.phase + 1}`;
+    case 'gate-approved':
+      return `phase ${event.data.phase + 1} approved`;
+    case 'lane-completed':
+      return `lane completed: all ${event.data.phases} phases (attempt ${event.data.attempt})`;
+    case 'lane-aborted':
+      return `lane aborted (${event.data.cause})`;
+    case 'rollout-completed':
+      return `rollout completed: ${Object.entries(event.data.lanes)
+        .map(([lane, outcome]) => `${lane} ${outcome}`)
+        .join(', ')}`;
+    case 'rollout-aborted':
+      return 'rollout aborted';
+    case 'fleet-halted':
+      return `FLEET HALT (${event.data.cause}): ${event.data.reason}; halting ${event.data.haltLanes.join(', ') || 'no running lane'}`;
+    case 'operator-command-accepted':
+      return `operator command ${event.data.command} accepted`;
+    default: {
+      const _exhaustive: never = event;
+      return _exhaustive;
+    }
+  }
+}
+
+/** `2026-11-27 12:00:01.234Z  laptop-x1  #12  <description>  [by alice: reason]` — one line of a timeline. */
+export function formatEventLine(event: DomainEvent): string {
+  const who = event.actor ? `  [by ${event.actor}${event.reason ? `: ${event.reason}` : ''}]` : '';
+  const at = event.at.replace('T', ' ');
+  return `${at}  ${(event.lane ?? '(rollout)').padEnd(14)} #${String(event.seq).padEnd(4)} ${describeEvent(event)}${who}`;
+}
