@@ -70,10 +70,12 @@ export const HealthEvidenceSchema = z
     minSample: z.number(),
     /** The rule that decided: `plain`, `sequential`, or `min-sample` when evidence was insufficient. */
     rule: z.enum(['plain', 'sequential', 'min-sample']),
-    /** For the sequential rule: log-likelihood ratio and the bound it is compared with. */
+    /** For the sequential rule: the (mixture) log-likelihood ratio and the halt bound ln(1/α) it is compared with. */
     llr: z.number().optional(),
     bound: z.number().optional(),
-    /** For the sequential rule: the lower bound at or below which the LLR accepts the build early. */
+    /** For the sequential rule: the LLR of maxFailureRate against the baseline, for early acceptance. */
+    acceptLlr: z.number().optional(),
+    /** For the sequential rule: the bound (ln β) at or below which `acceptLlr` accepts the build early. */
     acceptBound: z.number().optional(),
     /** For the sequential rule: the failure rate of its null hypothesis (a good build). */
     baselineFailureRate: z.number().optional(),
@@ -96,6 +98,17 @@ export const HealthVerdictSchema = z
   })
   .strict();
 export type HealthVerdict = z.infer<typeof HealthVerdictSchema>;
+
+/**
+ * The sequential rule's alternatives, as multiples of the odds of `maxFailureRate` (1 = the threshold
+ * itself; 3 and 10 = a spike), mixed with equal weights. See `evaluateHealth`.
+ */
+export const SEQUENTIAL_ODDS_FACTORS: readonly number[] = [1, 3, 10];
+
+// Bound once: global lookups are slow in sandboxed realms (vm contexts such as Jest's and Temporal's).
+const log = Math.log;
+const exp = Math.exp;
+const max = Math.max;
 
 /** Default type II error of the sequential rule's early acceptance (see `Thresholds.falsePassProbability`). */
 export const DEFAULT_FALSE_PASS_PROBABILITY = 0.05;
@@ -156,28 +169,33 @@ export function thresholdsProblems(thresholds: Thresholds): string[] {
  * The plain rule (what AWS IoT Jobs offers): nothing before `minSample` final outcomes, then breach when
  * the failure rate exceeds `maxFailureRate`, healthy otherwise.
  *
- * The sequential rule is a one-sided, always-valid sequential probability ratio test (Wald's SPRT with
- * Ville's bound; Robbins' "power-one" test) of H0: p = baseline (default maxFailureRate / 4) against
- * H1: p = maxFailureRate on the binomial log-likelihood ratio
- * `LLR = F·ln(p1/p0) + (n − F)·ln((1 − p1)/(1 − p0))` of F failures in n outcomes. It breaches as soon as
- * `LLR ≥ ln(1/α)`, α = `falseHaltProbability`, at any sample size. Why this rule: the likelihood ratio is
- * a non-negative martingale under H0 (a supermartingale for any p ≤ baseline), so by Ville's inequality
- * the chance that it *ever* reaches 1/α is at most α — however long the rollout runs and however often
- * it is evaluated (after every device, every delta, or replayed). Wald's two-sided SPRT with the bound
- * ln((1−β)/α) only holds its α when the test stops at the first crossing of either bound; a rollout keeps
- * watching after "looks fine", and restarting or repeatedly consulting it accumulates error; a Bayesian
- * posterior bound (P(p > max | data) > 1 − α) has no frequentist false-halt guarantee under continuous
- * monitoring at all. Choosing the simple alternative p1 = maxFailureRate makes the test fastest (largest
- * drift per device, Kullback–Leibler optimal) for the marginal bad build, the one a threshold exists
- * for; a 20% spike still halts after about four failures because every failure adds ln(p1/p0) = ln 4.
- * Builds between baseline and maxFailureRate sit in the indifference zone: no guarantee either way.
- * Early acceptance is the mirror test: healthy as soon as `LLR ≤ ln β`, β = `falsePassProbability`
- * (default 0.05), which by the same argument calls a build with p ≥ maxFailureRate healthy with
- * probability at most β. Phases are often too small for that (≈ 200 clean outcomes at the defaults), so
- * the plan's own criterion also makes a build healthy: at least `minSample` outcomes with a rate at or
- * below `maxFailureRate` and no breach. A rate above the threshold that is not yet significant is
- * `insufficient-evidence`, never a breach. The α guarantee holds per window of counts: a decider that
- * restarts counts per phase spends α once per phase (k phases, at most k·α).
+ * The sequential rule is a one-sided, always-valid mixture sequential probability ratio test (Wald's
+ * likelihood ratio with Ville's bound; Robbins' "power-one" test). H0: p = baseline (default
+ * maxFailureRate / 4) is tested against the alternatives whose odds are 1, 3 and 10 times those of
+ * maxFailureRate (2%, 5.8%, 17% at a 2% threshold), mixed with equal weights, on the binomial
+ * log-likelihood ratio `F·ln(p1/p0) + (n − F)·ln((1 − p1)/(1 − p0))` of F failures in n outcomes. It
+ * breaches as soon as the log of the mixture reaches ln(1/α), α = `falseHaltProbability`, at any sample
+ * size. Why this rule: each likelihood ratio, hence their mixture, is a non-negative martingale with mean
+ * 1 under H0 (a supermartingale for any p ≤ baseline), so by Ville's inequality the chance that it
+ * *ever* reaches 1/α is at most α — however long the rollout runs and however often it is evaluated
+ * (after every device, every delta, or replayed). Wald's two-sided SPRT (bound ln((1−β)/α)) holds its α
+ * only if the test stops at its first crossing; a rollout keeps watching after "looks fine", and
+ * restarting or re-consulting it accumulates error. A Bayesian posterior bound (P(p > max | data) >
+ * 1 − α) has no frequentist false-halt guarantee under continuous monitoring at all. The mixture, rather
+ * than the single alternative p = maxFailureRate, because how bad a bad build is is unknown: the 1×
+ * component is the most efficient test for the marginal bad build, the 3× and 10× components halt a
+ * real spike after two or three failures instead of four or five, and the price is ln 3 ≈ 1.1 nats of
+ * extra evidence at the threshold rate (bench/policy.ts measures the trade). Builds between baseline
+ * and maxFailureRate sit in the indifference zone: no guarantee either way.
+ *
+ * Early acceptance is the mirror test: healthy as soon as the simple LLR of maxFailureRate against the
+ * baseline falls to ln β, β = `falsePassProbability` (default 0.05); its inverse is a supermartingale for
+ * every p ≥ maxFailureRate, so a build that bad is called healthy this way with probability at most β.
+ * Phases are often too small for that (≈ 200 clean outcomes at the defaults), so the plan's own criterion
+ * also makes a build healthy: at least `minSample` outcomes at a rate at or below `maxFailureRate`, and
+ * no breach. A rate above the threshold that is not yet significant is `insufficient-evidence`, never a
+ * breach. The α guarantee holds per window of counts: a decider that judges k windows separately (one
+ * per phase, say) spends up to k·α on a good build, unless it passes α/k to each.
  */
 export function evaluateHealth(counts: HealthCounts, thresholds: Thresholds): HealthVerdict {
   const a = assessHealth(counts, thresholds);
@@ -199,6 +217,7 @@ export function evaluateHealth(counts: HealthCounts, thresholds: Thresholds): He
           rule: a.rule,
           llr: a.llr,
           bound: a.bound,
+          acceptLlr: a.acceptLlr,
           acceptBound: a.acceptBound,
           baselineFailureRate: a.baselineFailureRate,
           explanation: explain(a, counts, thresholds),
@@ -214,9 +233,13 @@ export interface HealthAssessment {
   failures: number;
   failureRate: number;
   ignored: number;
-  /** Sequential rule only: the log-likelihood ratio, its halt bound ln(1/α), its accept bound ln β, and H0's rate. */
+  /**
+   * Sequential rule only: the mixture log-likelihood ratio and its halt bound ln(1/α); the simple one of
+   * maxFailureRate against the baseline and its accept bound ln β; and the baseline (H0's rate).
+   */
   llr?: number;
   bound?: number;
+  acceptLlr?: number;
   acceptBound?: number;
   baselineFailureRate?: number;
 }
@@ -257,14 +280,23 @@ export function assessHealth(counts: HealthCounts, thresholds: Thresholds): Heal
   const p0 = baselineOf(thresholds);
   const p1 = thresholds.maxFailureRate;
   if (p0 >= p1) throw new RangeError(thresholdsProblems(thresholds).join('; '));
-  const llr = failures * Math.log(p1 / p0) + (sample - failures) * Math.log((1 - p1) / (1 - p0));
-  const bound = -Math.log(thresholds.falseHaltProbability);
-  const acceptBound = Math.log(thresholds.falsePassProbability ?? DEFAULT_FALSE_PASS_PROBABILITY);
+  // log of the equally weighted mixture of the alternatives' likelihood ratios (log-sum-exp, stable)
+  const odds1 = p1 / (1 - p1);
+  let top = -Infinity;
+  for (const factor of SEQUENTIAL_ODDS_FACTORS)
+    top = max(top, binomialLlr(failures, sample, p0, oddsTimes(odds1, factor)));
+  let sum = 0;
+  for (const factor of SEQUENTIAL_ODDS_FACTORS)
+    sum += exp(binomialLlr(failures, sample, p0, oddsTimes(odds1, factor)) - top);
+  const llr = top + log(sum / SEQUENTIAL_ODDS_FACTORS.length);
+  const acceptLlr = binomialLlr(failures, sample, p0, p1);
+  const bound = -log(thresholds.falseHaltProbability);
+  const acceptBound = log(thresholds.falsePassProbability ?? DEFAULT_FALSE_PASS_PROBABILITY);
   // Breach first; then early acceptance; then the plan's minimum-sample criterion; else wait.
   let verdict: HealthAssessment['verdict'] = 'insufficient-evidence';
   let decidedBy: HealthAssessment['rule'] = enough ? 'sequential' : 'min-sample';
   if (llr >= bound) [verdict, decidedBy] = ['breach', 'sequential'];
-  else if (llr <= acceptBound) [verdict, decidedBy] = ['healthy', 'sequential'];
+  else if (acceptLlr <= acceptBound) [verdict, decidedBy] = ['healthy', 'sequential'];
   else if (enough && under) [verdict, decidedBy] = ['healthy', 'plain'];
   return {
     verdict,
@@ -275,9 +307,20 @@ export function assessHealth(counts: HealthCounts, thresholds: Thresholds): Heal
     ignored,
     llr,
     bound,
+    acceptLlr,
     acceptBound,
     baselineFailureRate: p0,
   };
+}
+
+/** Log-likelihood ratio of F (possibly fractional) failures in n outcomes under p1 against p0. */
+function binomialLlr(failures: number, sample: number, p0: number, p1: number): number {
+  return failures * log(p1 / p0) + (sample - failures) * log((1 - p1) / (1 - p0));
+}
+
+/** The failure rate whose odds are `factor` times `odds`. */
+function oddsTimes(odds: number, factor: number): number {
+  return (factor * odds) / (1 + factor * odds);
 }
 
 /** The sequential rule's null hypothesis, defaulted. */
@@ -301,19 +344,22 @@ function explain(a: HealthAssessment, counts: HealthCounts, t: Thresholds): stri
   if (
     a.llr === undefined ||
     a.bound === undefined ||
+    a.acceptLlr === undefined ||
     a.acceptBound === undefined ||
     a.baselineFailureRate === undefined
   ) {
     return a.rule === 'min-sample' ? wait : `${tally} ${versus}`;
   }
-  const test = `sequential test of ${pct(t.maxFailureRate)} against ${pct(a.baselineFailureRate)}: LLR ${num(a.llr)}`;
+  const base = pct(a.baselineFailureRate);
   if (a.verdict === 'breach') {
-    return `${tally}: significantly above the ${pct(a.baselineFailureRate)} baseline (${test} ≥ ${num(a.bound)}, false-halt probability ≤ ${pct(t.falseHaltProbability)})`;
+    const guarantee = `false-halt probability ≤ ${pct(t.falseHaltProbability)}`;
+    return `${tally}: significantly above the ${base} baseline (mixture LLR ${num(a.llr)} ≥ ${num(a.bound)}, ${guarantee})`;
   }
+  const accept = `LLR(${pct(t.maxFailureRate)} vs ${base}) = ${num(a.acceptLlr)}`;
   if (a.rule === 'sequential' && a.verdict === 'healthy') {
-    return `${tally}: significantly below ${pct(t.maxFailureRate)} (${test} ≤ ${num(a.acceptBound)})`;
+    return `${tally}: significantly below ${pct(t.maxFailureRate)} (${accept} ≤ ${num(a.acceptBound)})`;
   }
-  const between = `${test}, between ${num(a.acceptBound)} and ${num(a.bound)}`;
+  const between = `mixture LLR ${num(a.llr)} < ${num(a.bound)} to halt, ${accept} > ${num(a.acceptBound)} to accept`;
   if (a.rule === 'plain') return `${tally} ${versus}; ${between}`;
   if (a.rule === 'min-sample') return `${wait}; ${between}`;
   return `${tally} ${versus} but not significant (${between})`;
