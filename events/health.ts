@@ -103,7 +103,7 @@ export type HealthVerdict = z.infer<typeof HealthVerdictSchema>;
  * The sequential rule's alternatives, as multiples of the odds of `maxFailureRate` (1 = the threshold
  * itself; 3 and 10 = a spike), mixed with equal weights. See `evaluateHealth`.
  */
-export const SEQUENTIAL_ODDS_FACTORS: readonly number[] = [1, 3, 10];
+export const SEQUENTIAL_ODDS_FACTORS: readonly number[] = Object.freeze([1, 3, 10]);
 
 // Bound once: global lookups are slow in sandboxed realms (vm contexts such as Jest's and Temporal's).
 const log = Math.log;
@@ -124,8 +124,8 @@ export function emptyCounts(): HealthCounts {
 /**
  * Adds two count records field by field (failures per error code included) and returns a new record,
  * leaving both inputs untouched. Addition is associative and commutative with `emptyCounts()` as
- * identity, so health deltas can be folded in any grouping; `inProgress` is added like the others, so a
- * delta that finishes a device carries -1 there only if the caller models it so (the judge ignores it).
+ * identity, so health deltas can be folded in any grouping. `inProgress` is summed like the rest (a
+ * delta may carry a negative value there when devices finish); the judge reports it but never judges it.
  */
 export function addCounts(a: HealthCounts, b: HealthCounts): HealthCounts {
   const failedByCode: Record<string, number> = { ...a.failedByCode };
