@@ -124,8 +124,8 @@ export function emptyCounts(): HealthCounts {
 /**
  * Adds two count records field by field (failures per error code included) and returns a new record,
  * leaving both inputs untouched. Addition is associative and commutative with `emptyCounts()` as
- * identity, so health deltas can be folded in any grouping. `inProgress` is summed like the rest (a
- * delta may carry a negative value there when devices finish); the judge reports it but never judges it.
+ * identity, so health deltas can be folded in any grouping. `inProgress` is summed like the rest; the
+ * judge reports it but never judges it.
  */
 export function addCounts(a: HealthCounts, b: HealthCounts): HealthCounts {
   const failedByCode: Record<string, number> = { ...a.failedByCode };
