@@ -1,8 +1,9 @@
 // Smoke test: the Kafka broker is real. A produce/consume round trip in a consumer group on a fresh topic, and the
 // admin calls the engine uses (create with settings, metadata, configs, group and topic offsets, delete).
 import type { Admin, Consumer, Producer } from 'kafkajs';
-import { ensureTopics, topicSpecs } from '../../kafka/topics';
+import { topicSpecs } from '../../kafka/topics';
 import { testKafka } from '../support/endpoints';
+import { createTopicsAndWait } from '../support/kafka-admin';
 import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 60_000;
@@ -56,10 +57,9 @@ describe('Kafka smoke', () => {
     async () => {
       const topic = uniqueName('smoke-log');
       topics.push(topic);
-      const created = await admin.createTopics({
-        waitForLeaders: true,
-        topics: [{ topic, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '-1' }] }],
-      });
+      const created = await createTopicsAndWait(admin, [
+        { topic, numPartitions: 3, configEntries: [{ name: 'retention.ms', value: '-1' }] },
+      ]);
       expect(created).toBe(true);
 
       const meta = await admin.fetchTopicMetadata({ topics: [topic] });
@@ -79,7 +79,7 @@ describe('Kafka smoke', () => {
   );
 
   it(
-    "provisions the engine's topics idempotently",
+    "creates the engine's topics from their specs, the event log kept forever",
     async () => {
       const names = {
         rolloutEvents: uniqueName('smoke-rollout-events'),
@@ -90,8 +90,9 @@ describe('Kafka smoke', () => {
       };
       const specs = topicSpecs(names);
       topics.push(...specs.map((s) => s.topic));
-      await ensureTopics(admin, specs);
-      await ensureTopics(admin, specs);
+      expect(await createTopicsAndWait(admin, specs)).toBe(true);
+      // A second creation of existing topics reports "nothing created" instead of failing.
+      expect(await admin.createTopics({ topics: specs })).toBe(false);
       const listed = new Set(await admin.listTopics());
       expect(specs.every((s) => listed.has(s.topic))).toBe(true);
       const configs = await admin.describeConfigs({
@@ -109,7 +110,7 @@ describe('Kafka smoke', () => {
       const topic = uniqueName('smoke-roundtrip');
       const groupId = uniqueName('smoke-group');
       topics.push(topic);
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 3 }] });
+      await createTopicsAndWait(admin, [{ topic, numPartitions: 3 }]);
 
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
       clients.push(producer);
@@ -158,7 +159,7 @@ describe('Kafka smoke', () => {
     'deletes topics',
     async () => {
       const topic = uniqueName('smoke-delete');
-      await admin.createTopics({ waitForLeaders: true, topics: [{ topic, numPartitions: 1 }] });
+      await createTopicsAndWait(admin, [{ topic, numPartitions: 1 }]);
       expect(await admin.listTopics()).toContain(topic);
       await admin.deleteTopics({ topics: [topic], timeout: 10_000 });
       // deleteTopics resolves when the controller accepted the deletion; the broker's metadata follows shortly.
