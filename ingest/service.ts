@@ -50,6 +50,17 @@ interface PartitionState {
 }
 
 const SLACK_MS = 5000;
+/** Dead-letter values above this are cut (the broker refuses records near its 1 MiB limit with headers). */
+const MAX_DLQ_VALUE_BYTES = 512 * 1024;
+/** Bytes per dead-letter produce request. */
+const MAX_DLQ_REQUEST_BYTES = 768 * 1024;
+
+/** A dead-letter record: the original bytes, the reason and the source coordinates as headers. */
+interface DeadLetter {
+  key: Buffer | null;
+  value: Buffer;
+  headers: Record<string, string>;
+}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -104,8 +115,8 @@ export class IngestService {
       minBytes: 1,
       maxBytes: 16 * 1024 * 1024,
       maxBytesPerPartition: 4 * 1024 * 1024,
-      sessionTimeout: 30_000,
-      heartbeatInterval: 3000,
+      sessionTimeout: settings.sessionTimeoutMs,
+      heartbeatInterval: Math.max(500, Math.floor(settings.sessionTimeoutMs / 10)),
     });
     this.consumer = consumer;
     consumer.on(consumer.events.REBALANCING, () => {
@@ -211,7 +222,7 @@ export class IngestService {
       }
     }
     const batchStart = Date.now();
-    const dead: { key: Buffer | null; value: Buffer; headers: Record<string, string> }[] = [];
+    const dead: DeadLetter[] = [];
     let lastResolved: string | undefined;
     for (const message of batch.messages) {
       if (!payload.isRunning() || payload.isStale()) break;
@@ -237,9 +248,7 @@ export class IngestService {
       lastResolved = message.offset;
       await payload.heartbeat();
     }
-    if (dead.length > 0) {
-      await this.producer!.send({ topic: topics.installEventsDlq, acks: -1, messages: dead });
-    }
+    if (dead.length > 0) await this.sendDeadLetters(dead);
     if (lastResolved !== undefined) {
       ps.handled = Number(lastResolved) + 1;
       if (!ps.live && ps.handled >= ps.liveFrom) {
@@ -253,11 +262,52 @@ export class IngestService {
     if (this.core.aggregator.urgent.size > 0) this.kickFlush();
   }
 
-  private deadLetter(partition: number, message: KafkaMessage, result: Extract<RecordResult, { reason: string }>) {
+  /**
+   * Appends dead letters in requests below the broker's size limit, retrying until they are acknowledged:
+   * a batch's records only count as handled once their dead letters are durable.
+   */
+  private async sendDeadLetters(dead: DeadLetter[]): Promise<void> {
+    const chunks: DeadLetter[][] = [];
+    let chunk: DeadLetter[] = [];
+    let bytes = 0;
+    for (const d of dead) {
+      const size = d.value.length + 1024;
+      if (chunk.length > 0 && bytes + size > MAX_DLQ_REQUEST_BYTES) {
+        chunks.push(chunk);
+        chunk = [];
+        bytes = 0;
+      }
+      chunk.push(d);
+      bytes += size;
+    }
+    if (chunk.length > 0) chunks.push(chunk);
+    for (const messages of chunks) {
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await this.producer!.send({ topic: this.deps.topics.installEventsDlq, acks: -1, messages });
+          break;
+        } catch (err) {
+          if (this.stopping) throw err;
+          this.deps.log.warn({ err, attempt }, 'dead-letter append failed; retrying');
+          await sleep(Math.min(5000, 100 * 2 ** attempt));
+        }
+      }
+    }
+  }
+
+  private deadLetter(
+    partition: number,
+    message: KafkaMessage,
+    result: Extract<RecordResult, { reason: string }>,
+  ): DeadLetter {
+    const original = message.value ?? Buffer.alloc(0);
+    // The original bytes, unless they would not fit a dead-letter record: then the head, marked as cut.
+    const value = original.length > MAX_DLQ_VALUE_BYTES ? original.subarray(0, MAX_DLQ_VALUE_BYTES) : original;
     return {
       key: message.key,
-      value: message.value ?? Buffer.alloc(0),
+      value,
       headers: {
+        ...(value !== original && { 'bsi-dlq-truncated-from': String(original.length) }),
         'bsi-dlq-reason': result.reason,
         'bsi-dlq-message': result.message.slice(0, 1000),
         'bsi-source-topic': this.deps.topics.installEvents,

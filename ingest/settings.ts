@@ -20,6 +20,7 @@ const EnvSchema = z.object({
   INGEST_TIMEOUT_SCAN_MS: z.coerce.number().int().min(50).max(600_000).default(1000),
   INGEST_UNKNOWN_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
   INGEST_HANDOVER_SETTLE_MS: z.coerce.number().int().min(0).max(60_000).default(300),
+  INGEST_SESSION_TIMEOUT_MS: z.coerce.number().int().min(6000).max(300_000).default(30_000),
   INGEST_MAX_WAIT_MS: z.coerce.number().int().min(1).max(10_000).default(50),
 });
 
@@ -43,6 +44,8 @@ export interface IngestSettings {
   unknownWaitMs: number;
   /** Pause before asking lanes for their marks after a partition moved here (lets the old owner's last signal land). */
   handoverSettleMs: number;
+  /** Consumer-group session timeout: how soon a crashed member's partitions move to the others. */
+  sessionTimeoutMs: number;
   /** kafkajs `maxWaitTimeInMs`: how long a fetch waits for data (latency versus batch size). */
   maxWaitMs: number;
 }
@@ -72,6 +75,7 @@ export function loadIngestSettings(env: Readonly<Record<string, string | undefin
     timeoutScanMs: e.INGEST_TIMEOUT_SCAN_MS,
     unknownWaitMs: e.INGEST_UNKNOWN_WAIT_MS,
     handoverSettleMs: e.INGEST_HANDOVER_SETTLE_MS,
+    sessionTimeoutMs: e.INGEST_SESSION_TIMEOUT_MS,
     maxWaitMs: e.INGEST_MAX_WAIT_MS,
   };
 }

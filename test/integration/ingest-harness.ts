@@ -74,6 +74,7 @@ export async function startWorld(workflowBundle: WorkflowBundle, prefix: string,
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
     INGEST_GROUP_ID: groupId,
     INGEST_METRICS_PORT: '0',
+    INGEST_SESSION_TIMEOUT_MS: '6000',
   };
   return {
     config,
