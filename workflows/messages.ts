@@ -6,8 +6,18 @@
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
 import type { OperatorRequest } from '../events/commands';
-import { HealthDeltaSchema } from '../events/domain-events';
+import {
+  ActorSchema,
+  DomainEventSchema,
+  HealthDeltaSchema,
+  ReasonSchema,
+  type DomainEvent,
+  type HealthDelta,
+} from '../events/domain-events';
 import { DeviceClassSchema, IdSchema } from '../events/install-event';
+import type { LaneState } from '../events/lane';
+import type { LaneConfig, RolloutPlan } from '../events/plan';
+import type { RolloutState } from '../events/rollout';
 
 /** Workflow id of the rollout workflow of `rolloutId`. */
 export function rolloutWorkflowId(rolloutId: string): string {
@@ -51,3 +61,90 @@ export const operatorUpdate = defineUpdate<OperatorCommandResult, [OperatorReque
 
 /** What an accepted operator command did: the ids of the events it appended. */
 export type OperatorCommandResult = { accepted: true; eventIds: string[] };
+
+/** The lane's folded state (phase, exposure bound, per-offer counts and verdicts, waiting-for…), as plain JSON. */
+export const laneStateQuery = defineQuery<LaneState>('laneState');
+
+/** The rollout's folded view: rollout status and every lane as the rollout knows it from the lanes' reports. */
+export const rolloutStatusQuery = defineQuery<RolloutState>('rolloutStatus');
+
+/**
+ * A lane reports the significant events it just appended (everything but `health-evaluated`, which is
+ * reported only when the plan has a fleet-wide failure-spike rule), so the rollout decider can apply the
+ * fleet-wide halt and see the rollout complete. Validated with `LaneReportSignalSchema` in the handler.
+ */
+export const laneReportSignal = defineSignal<[LaneReportSignal]>('laneReport');
+
+/** Payload of `laneReportSignal`: the lane and its new events, in order. */
+export const LaneReportSignalSchema = z
+  .object({ lane: DeviceClassSchema, events: z.array(DomainEventSchema).min(1).max(1000) })
+  .strict();
+export type LaneReportSignal = z.infer<typeof LaneReportSignalSchema>;
+
+/** The rollout decided a fleet-wide halt: the lane pauses if it is running (`lane-paused`, cause `fleet-halt`). */
+export const fleetHaltSignal = defineSignal<[FleetHaltSignal]>('fleetHalt');
+
+/** Payload of `fleetHaltSignal`: the sentence for the audit trail. */
+export const FleetHaltSignalSchema = z.object({ reason: z.string().min(1).max(1000) }).strict();
+export type FleetHaltSignal = z.infer<typeof FleetHaltSignalSchema>;
+
+/** The rollout was aborted by an operator: every unfinished lane aborts (`lane-aborted`, cause `rollout-aborted`). */
+export const rolloutAbortSignal = defineSignal<[RolloutAbortSignal]>('rolloutAbort');
+
+/** Payload of `rolloutAbortSignal`: who aborted the rollout and why (copied into each lane's audit trail). */
+export const RolloutAbortSignalSchema = z.object({ actor: ActorSchema, reason: ReasonSchema }).strict();
+export type RolloutAbortSignal = z.infer<typeof RolloutAbortSignalSchema>;
+
+/** What a lane workflow is started with; `carried` is set only by its own continue-as-new. */
+export interface LaneWorkflowInput {
+  rolloutId: string;
+  lane: string;
+  /** The class's effective settings (`laneConfigOf(plan, lane)`). */
+  config: LaneConfig;
+  /** Workflow id to report significant events to (the rollout); null for a lane run on its own. */
+  reportTo: string | null;
+  /** Also report every `health-evaluated` (needed by a fleet-wide failure-spike rule). */
+  reportHealth: boolean;
+  /** State handed over by continue-as-new: the folded state, undelivered inputs, and the run count. */
+  carried?: { state: LaneState; inbox: LaneInboxItem[]; runs: number };
+}
+
+/** An input a lane has received but not yet decided on (plain JSON: it survives continue-as-new). */
+export type LaneInboxItem =
+  | { kind: 'health'; offerId: string; delta: HealthDelta }
+  | { kind: 'fleet-halt'; reason: string }
+  | { kind: 'rollout-aborted'; actor: string; reason: string }
+  | { kind: 'operator'; ticket: number; request: OperatorRequest };
+
+/** How a lane workflow ended. */
+export interface LaneWorkflowResult {
+  lane: string;
+  status: LaneState['status'];
+  attempt: number;
+  cohortBound: number;
+  /** Runs of this lane (1 + continue-as-new count). */
+  runs: number;
+}
+
+/** What a rollout workflow is started with; `carried` is set only by its own continue-as-new. */
+export interface RolloutWorkflowInput {
+  rolloutId: string;
+  plan: RolloutPlan;
+  actor: string;
+  reason: string;
+  carried?: { state: RolloutState; inbox: RolloutInboxItem[]; lanesStarted: boolean; runs: number };
+}
+
+/** An input the rollout has received but not yet decided on (plain JSON). */
+export type RolloutInboxItem =
+  | { kind: 'report'; lane: string; events: DomainEvent[] }
+  | { kind: 'operator'; ticket: number; request: OperatorRequest };
+
+/** The rollout's summary: its final status and each lane's outcome (as in `rollout-completed`). */
+export interface RolloutSummary {
+  rolloutId: string;
+  status: RolloutState['status'];
+  lanes: Record<string, LaneState['status']>;
+  halts: number;
+  breachedLanes: string[];
+}

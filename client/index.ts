@@ -1,0 +1,276 @@
+/**
+ * A small typed client of the rollout workflows, for the CLI, the demo and tests: start a rollout, send an
+ * operator command (routed to the lane workflow when it names a device class, else to the rollout
+ * workflow), read the status, list rollouts. Errors a person can act on are typed: a refused command
+ * (`CommandRefusedError`, with the decider's reason), an unknown rollout (`UnknownRolloutError`), an
+ * invalid plan (`InvalidPlanError`, with path / value / rule per problem).
+ */
+import { randomBytes } from 'node:crypto';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+} from '@temporalio/client';
+import { ApplicationFailure } from '@temporalio/common';
+import { OperatorRequestSchema, type OperatorRequest } from '../events/commands';
+import type { OutcomeCounts, WaitingFor } from '../events/domain-events';
+import { currentCounts, type LaneState } from '../events/lane';
+import { validatePlan, type PlanError, type RolloutPlan } from '../events/plan';
+import type { RolloutState } from '../events/rollout';
+import {
+  laneStateQuery,
+  laneWorkflowId,
+  operatorUpdate,
+  rolloutStatusQuery,
+  rolloutWorkflowId,
+  type OperatorCommandResult,
+  type RolloutSummary,
+} from '../workflows/messages';
+import type { rolloutWorkflow } from '../workflows/rollout-workflow';
+
+/** The plan failed validation; `errors` says where, what and which rule. */
+export class InvalidPlanError extends Error {
+  constructor(readonly errors: PlanError[]) {
+    super(
+      `invalid plan:\n  ${errors.map((e) => `${e.path}: ${e.rule} (value: ${JSON.stringify(e.value)})`).join('\n  ')}`,
+    );
+    this.name = 'InvalidPlanError';
+  }
+}
+
+/** The engine refused an operator command; `reason` is the decider's sentence. Nothing was recorded. */
+export class CommandRefusedError extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'CommandRefusedError';
+  }
+}
+
+/** No rollout (or lane) workflow with this id exists. */
+export class UnknownRolloutError extends Error {
+  constructor(
+    readonly rolloutId: string,
+    readonly lane?: string,
+  ) {
+    super(lane === undefined ? `unknown rollout ${rolloutId}` : `unknown device class ${lane} in rollout ${rolloutId}`);
+    this.name = 'UnknownRolloutError';
+  }
+}
+
+/** The rollout already exists (a plan's fixed rolloutId, or a reused id). */
+export class RolloutExistsError extends Error {
+  constructor(readonly rolloutId: string) {
+    super(`rollout ${rolloutId} already exists`);
+    this.name = 'RolloutExistsError';
+  }
+}
+
+/** What `startRollout` needs. `plan` may be unvalidated input (e.g. parsed YAML); it is validated here. */
+export interface StartRolloutOptions {
+  plan: unknown;
+  /** Default: the plan's `rolloutId`, else `<releaseId>-<random>`. */
+  rolloutId?: string;
+  actor: string;
+  reason: string;
+  /** The worker's task queue (config `temporal.taskQueue`). */
+  taskQueue: string;
+}
+
+/** A started rollout. */
+export interface StartedRollout {
+  rolloutId: string;
+  workflowId: string;
+  runId: string;
+  plan: RolloutPlan;
+}
+
+/**
+ * Validates the plan and starts its rollout workflow (`rollout/<rolloutId>`). Throws `InvalidPlanError`
+ * for a bad plan and `RolloutExistsError` when the id is taken; never starts anything on error.
+ */
+export async function startRollout(client: Client, options: StartRolloutOptions): Promise<StartedRollout> {
+  const checked = validatePlan(options.plan);
+  if (!checked.ok) throw new InvalidPlanError(checked.errors);
+  const plan = checked.plan;
+  const rolloutId = options.rolloutId ?? plan.rolloutId ?? `${plan.releaseId}-${randomBytes(4).toString('hex')}`;
+  const workflowId = rolloutWorkflowId(rolloutId);
+  try {
+    const handle = await client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
+      taskQueue: options.taskQueue,
+      workflowId,
+      args: [{ rolloutId, plan, actor: options.actor, reason: options.reason }],
+    });
+    return { rolloutId, workflowId, runId: handle.firstExecutionRunId, plan };
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new RolloutExistsError(rolloutId);
+    throw err;
+  }
+}
+
+function refusalOf(err: unknown): string | undefined {
+  if (!(err instanceof WorkflowUpdateFailedError)) return undefined;
+  const cause = err.cause;
+  if (cause instanceof ApplicationFailure && cause.type === 'RolloutRejected') return cause.message;
+  return undefined;
+}
+
+/**
+ * Sends an operator command (pause, resume, approve, retry, rollback, abort, with actor and reason) as a
+ * Temporal Update: to the lane workflow when `request.lane` names a device class, else to the rollout
+ * workflow. Resolves with the ids of the events it appended; throws `CommandRefusedError` with the reason
+ * when the engine refuses (nothing enters history), `UnknownRolloutError` when there is no such workflow.
+ */
+export async function sendOperatorCommand(
+  client: Client,
+  rolloutId: string,
+  request: OperatorRequest,
+): Promise<OperatorCommandResult> {
+  const parsed = OperatorRequestSchema.safeParse(request);
+  if (!parsed.success) throw new CommandRefusedError(`invalid command: ${parsed.error.message}`);
+  const lane = parsed.data.lane ?? undefined;
+  const workflowId = lane === undefined ? rolloutWorkflowId(rolloutId) : laneWorkflowId(rolloutId, lane);
+  try {
+    return await client.workflow.getHandle(workflowId).executeUpdate(operatorUpdate, { args: [parsed.data] });
+  } catch (err) {
+    const reason = refusalOf(err);
+    if (reason !== undefined) throw new CommandRefusedError(reason);
+    if (err instanceof WorkflowNotFoundError) throw new UnknownRolloutError(rolloutId, lane);
+    if (err instanceof WorkflowUpdateFailedError && lane !== undefined) {
+      throw new CommandRefusedError(`lane ${lane} no longer takes commands (its workflow has closed)`);
+    }
+    throw err;
+  }
+}
+
+/** One lane as `status` shows it. */
+export interface LaneStatusView {
+  lane: string;
+  status: LaneState['status'];
+  /** Current phase index (-1 before the first) and the number of phases. */
+  phase: number;
+  phases: number;
+  /** Exposure bound in cohort buckets (0..10000) and as a percentage of the class. */
+  cohortBound: number;
+  exposurePercent: number;
+  attempt: number;
+  offerId: string | null;
+  /** Outcome counts of the current window (phase attempt or rollback). */
+  counts: OutcomeCounts;
+  failureRate: number | null;
+  maxFailureRate: number | null;
+  verdict: 'healthy' | 'insufficient-evidence' | 'breach' | null;
+  explanation: string | null;
+  waitingFor: WaitingFor | null;
+  pausedBy: 'operator' | 'breach' | 'fleet-halt' | null;
+  breaches: number;
+  updatedAt: string | null;
+}
+
+/** A rollout as `status` shows it. */
+export interface RolloutStatusView {
+  rolloutId: string;
+  releaseId: string | null;
+  status: RolloutState['status'];
+  startedAt: string | null;
+  updatedAt: string | null;
+  halts: number;
+  breachedLanes: string[];
+  lanes: LaneStatusView[];
+}
+
+/** The status view of one lane's folded state (pure; exported for the CLI's `--watch` and the replay). */
+export function laneStatusView(state: LaneState): LaneStatusView {
+  const rollback =
+    state.status === 'rolling-back' || state.status === 'rollback-failed' || state.status === 'rolled-back';
+  const windowId = rollback ? (state.rollback?.offerId ?? null) : state.offerId;
+  const window = windowId === null ? undefined : state.windows[windowId];
+  const counts = window?.totals ?? currentCounts(state);
+  const evidence = window?.verdict?.evidence ?? state.lastVerdict?.evidence;
+  return {
+    lane: state.lane,
+    status: state.status,
+    phase: state.phase,
+    phases: state.config?.phases.length ?? 0,
+    cohortBound: state.cohortBound,
+    exposurePercent: state.cohortBound / 100,
+    attempt: state.attempt,
+    offerId: windowId,
+    counts,
+    failureRate: evidence !== undefined ? evidence.failureRate : null,
+    maxFailureRate: state.config?.thresholds.maxFailureRate ?? null,
+    verdict: window?.verdict?.verdict ?? null,
+    explanation: evidence?.explanation ?? null,
+    waitingFor: state.waitingFor,
+    pausedBy: state.pause?.cause ?? null,
+    breaches: state.breaches,
+    updatedAt: state.updatedAt,
+  };
+}
+
+/**
+ * Reads a rollout's status: the rollout view from its workflow, and each lane's live folded state from
+ * its own workflow (falling back to what the rollout last heard when a lane cannot answer). Throws
+ * `UnknownRolloutError` when the rollout does not exist.
+ */
+export async function getStatus(client: Client, rolloutId: string): Promise<RolloutStatusView> {
+  let rollout: RolloutState;
+  try {
+    rollout = await client.workflow.getHandle(rolloutWorkflowId(rolloutId)).query(rolloutStatusQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new UnknownRolloutError(rolloutId);
+    throw err;
+  }
+  const names = rollout.plan?.deviceClasses ?? Object.keys(rollout.lanes);
+  const lanes = await Promise.all(
+    names.map(async (name) => {
+      const live = await client.workflow
+        .getHandle(laneWorkflowId(rolloutId, name))
+        .query(laneStateQuery)
+        .catch(() => undefined);
+      return laneStatusView(live ?? rollout.lanes[name]!);
+    }),
+  );
+  return {
+    rolloutId,
+    releaseId: rollout.plan?.releaseId ?? null,
+    status: rollout.status,
+    startedAt: rollout.startedAt,
+    updatedAt: rollout.updatedAt,
+    halts: rollout.halts,
+    breachedLanes: rollout.breachedLanes,
+    lanes,
+  };
+}
+
+/** One line of `rollout list`. */
+export interface RolloutListing {
+  rolloutId: string;
+  workflowId: string;
+  /** Temporal's execution status: RUNNING, COMPLETED, FAILED, TERMINATED, … */
+  executionStatus: string;
+  startTime: string;
+  closeTime: string | null;
+}
+
+/** Lists rollouts (newest first) from Temporal's visibility store, up to `limit` (default 50). */
+export async function listRollouts(client: Client, options: { limit?: number } = {}): Promise<RolloutListing[]> {
+  const limit = options.limit ?? 50;
+  const out: RolloutListing[] = [];
+  for await (const execution of client.workflow.list({ query: `WorkflowType = 'rolloutWorkflow'` })) {
+    out.push({
+      rolloutId: execution.workflowId.replace(/^rollout\//, ''),
+      workflowId: execution.workflowId,
+      executionStatus: execution.status.name,
+      startTime: execution.startTime.toISOString(),
+      closeTime: execution.closeTime?.toISOString() ?? null,
+    });
+    if (out.length >= limit) break;
+  }
+  return out;
+}
+
+/** Waits for a rollout workflow to end and returns its summary (follows continue-as-new). */
+export async function waitForRollout(client: Client, rolloutId: string): Promise<RolloutSummary> {
+  return client.workflow.getHandle<typeof rolloutWorkflow>(rolloutWorkflowId(rolloutId)).result();
+}

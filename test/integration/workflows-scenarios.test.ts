@@ -1,0 +1,406 @@
+// Rollout scenarios on Temporal's time-skipping test server (24-hour bakes pass in moments) with the real worker and
+// real Kafka: each test reads the domain events back from its own fresh event-log topic and asserts the exact
+// sequence per stream, and the fleet orders from its own command topic. Health deltas are signalled the way the
+// ingest sends them (per-offer deltas with Kafka offset ranges).
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { CommandRefusedError, getStatus, sendOperatorCommand, startRollout, waitForRollout } from '../../client';
+import type { RolloutPlanInput } from '../../events/plan';
+import { rolloutWorkflowId, laneWorkflowId } from '../../workflows/messages';
+import {
+  DeltaFeeder,
+  createHarness,
+  drive,
+  exportHistory,
+  laneReaches,
+  readEvents,
+  readOrders,
+  typesByStream,
+  workflowBundle,
+  type Behaviour,
+  type Harness,
+  type Outcome,
+} from '../support/rollout-harness';
+import { createTimeSkippingEnv } from '../support/temporal-testing';
+
+const TIMEOUT = 120_000;
+const HEALTHY: Outcome = { ok: 200, failed: 2 };
+const SPIKE: Outcome = { ok: 60, failed: 40, code: 'E_BOOTLOOP' };
+const OPERATOR = { actor: 'sre-alice', reason: 'integration test' };
+
+function plan(overrides: Partial<RolloutPlanInput> = {}): RolloutPlanInput {
+  return {
+    releaseId: 'bsi-26.3-test',
+    artifact: { build: '26.3.1' },
+    deviceClasses: ['phone-a', 'phone-b', 'tablet-c'],
+    phases: [
+      { share: 1, bake: '24h' },
+      { share: 10, bake: '24h' },
+      { share: 100, bake: 0 },
+    ],
+    thresholds: { maxFailureRate: 0.05, minSample: 50, installTimeoutSec: 600, rule: 'plain' },
+    breachPolicy: { action: 'pause' },
+    ...overrides,
+  };
+}
+
+const HEALTHY_LANE = [
+  'lane-started',
+  'phase-started',
+  'exposure-issued',
+  'health-evaluated',
+  'bake-elapsed',
+  'phase-started',
+  'exposure-issued',
+  'health-evaluated',
+  'bake-elapsed',
+  'phase-started',
+  'exposure-issued',
+  'bake-elapsed',
+  'health-evaluated',
+  'lane-completed',
+];
+
+describe('rollout workflows (time-skipping server, real Kafka)', () => {
+  let env: TestWorkflowEnvironment;
+  let h: Harness;
+
+  beforeAll(async () => {
+    env = await createTimeSkippingEnv();
+    await workflowBundle();
+  }, TIMEOUT);
+
+  afterAll(async () => {
+    await env?.teardown();
+  });
+
+  beforeEach(async () => {
+    h = await createHarness({ connection: env.nativeConnection, client: env.client, prefix: 'wf' });
+    await h.startWorker();
+  }, TIMEOUT);
+
+  afterEach(async () => {
+    await h?.close();
+  }, TIMEOUT);
+
+  const start = (rolloutId: string, p: RolloutPlanInput) =>
+    startRollout(env.client, { plan: p, rolloutId, taskQueue: h.config.temporal.taskQueue, ...OPERATOR });
+
+  const rolloutDone = (rolloutId: string) => async () =>
+    (await env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)).describe()).status.name !== 'RUNNING';
+
+  async function exportAll(name: string, rolloutId: string, lanes: string[]): Promise<void> {
+    await exportHistory(env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)), `${name}.rollout`);
+    for (const lane of lanes) {
+      await exportHistory(env.client.workflow.getHandle(laneWorkflowId(rolloutId, lane)), `${name}.lane-${lane}`);
+    }
+  }
+
+  it(
+    'a healthy 3-class rollout with 24-hour bakes completes; each lane exposes each phase once',
+    async () => {
+      const rolloutId = 'healthy-3';
+      const p = plan();
+      await start(rolloutId, p);
+      const lanes = p.deviceClasses;
+      await drive({
+        env,
+        feeder: new DeltaFeeder(env.client),
+        rolloutId,
+        lanes,
+        behaviour: () => HEALTHY,
+        done: rolloutDone(rolloutId),
+      });
+      const summary = await waitForRollout(env.client, rolloutId);
+      expect(summary).toEqual({
+        rolloutId,
+        status: 'completed',
+        lanes: { 'phone-a': 'completed', 'phone-b': 'completed', 'tablet-c': 'completed' },
+        halts: 0,
+        breachedLanes: [],
+      });
+
+      const { events, raw } = await readEvents(h);
+      expect(raw).toBe(events.length);
+      const streams = typesByStream(events);
+      expect(streams._).toEqual(['rollout-started', 'rollout-completed']);
+      for (const lane of lanes) expect(streams[lane]).toEqual(HEALTHY_LANE);
+      const completed = events.find((e) => e.type === 'rollout-completed');
+      expect(completed?.data).toEqual({ lanes: summary.lanes });
+
+      // Bakes took (virtual) days: phase 1 exposure is 24 h after phase 0.
+      const exposures = events.filter((e) => e.type === 'exposure-issued' && e.lane === 'phone-a');
+      expect(Date.parse(exposures[1]!.at) - Date.parse(exposures[0]!.at)).toBeGreaterThanOrEqual(24 * 3600 * 1000);
+
+      const orders = await readOrders(h);
+      for (const lane of lanes) {
+        expect(orders.filter((o) => o.lane === lane).map((o) => [o.kind, o.cohortBound])).toEqual([
+          ['expose', 100],
+          ['expose', 1000],
+          ['expose', 10000],
+        ]);
+      }
+      const status = await getStatus(env.client, rolloutId);
+      expect(status.lanes.map((l) => [l.lane, l.status, l.exposurePercent])).toEqual(
+        lanes.map((lane) => [lane, 'completed', 100]),
+      );
+      await exportAll('healthy-3-class', rolloutId, lanes);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'one policy per spiking class (pause; retry then rollback; rollback) while the healthy class completes',
+    async () => {
+      const rolloutId = 'spikes';
+      const p = plan({
+        deviceClasses: ['pauser', 'retrier', 'roller', 'healthy'],
+        breachPolicy: { action: 'pause' },
+        classes: {
+          retrier: { breachPolicy: { action: 'retry', attempts: 1, backoff: '10m', then: 'rollback' } },
+          roller: { breachPolicy: { action: 'rollback' } },
+        },
+        rollbackTimeout: '30m',
+      });
+      await start(rolloutId, p);
+      const behaviour: Behaviour = (lane, _state, window) => {
+        if (window.kind === 'rollback') return { ok: 100, failed: 0 };
+        return lane === 'healthy' ? HEALTHY : SPIKE;
+      };
+      const feeder = new DeltaFeeder(env.client);
+      const lanes = p.deviceClasses;
+      await drive({
+        env,
+        feeder,
+        rolloutId,
+        lanes,
+        behaviour,
+        done: async () => {
+          const pauser = await laneReaches(env.client, rolloutId, 'pauser', () => true, 'state');
+          return pauser.status === 'paused' && !(await rolloutDone(rolloutId)()) && (await othersSettled());
+        },
+      });
+      async function othersSettled(): Promise<boolean> {
+        for (const lane of ['retrier', 'roller', 'healthy']) {
+          const s = await laneReaches(env.client, rolloutId, lane, () => true, 'state');
+          if (!['rolled-back', 'completed'].includes(s.status)) return false;
+        }
+        return true;
+      }
+      // The paused class waits for a person: roll it back.
+      const paused = await laneReaches(env.client, rolloutId, 'pauser', (s) => s.status === 'paused', 'paused');
+      expect(paused.pause?.cause).toBe('breach');
+      await expect(
+        sendOperatorCommand(env.client, rolloutId, { type: 'resume', lane: 'pauser', ...OPERATOR }),
+      ).rejects.toThrow(/paused on a threshold breach/);
+      await sendOperatorCommand(env.client, rolloutId, { type: 'rollback', lane: 'pauser', ...OPERATOR });
+      await drive({ env, feeder, rolloutId, lanes, behaviour, done: rolloutDone(rolloutId) });
+
+      const summary = await waitForRollout(env.client, rolloutId);
+      expect(summary.lanes).toEqual({
+        pauser: 'rolled-back',
+        retrier: 'rolled-back',
+        roller: 'rolled-back',
+        healthy: 'completed',
+      });
+      const { events } = await readEvents(h);
+      const streams = typesByStream(events);
+      expect(streams.pauser).toEqual([
+        'lane-started',
+        'phase-started',
+        'exposure-issued',
+        'health-evaluated',
+        'threshold-breached',
+        'lane-paused',
+        'operator-command-accepted',
+        'rollback-started',
+        'health-evaluated',
+        'rollback-completed',
+      ]);
+      expect(streams.retrier).toEqual([
+        'lane-started',
+        'phase-started',
+        'exposure-issued',
+        'health-evaluated',
+        'threshold-breached',
+        'retry-issued',
+        'exposure-issued',
+        'health-evaluated',
+        'threshold-breached',
+        'rollback-started',
+        'health-evaluated',
+        'rollback-completed',
+      ]);
+      expect(streams.roller).toEqual([
+        'lane-started',
+        'phase-started',
+        'exposure-issued',
+        'health-evaluated',
+        'threshold-breached',
+        'rollback-started',
+        'health-evaluated',
+        'rollback-completed',
+      ]);
+      expect(streams.healthy).toEqual(HEALTHY_LANE);
+      expect(streams._).toEqual(['rollout-started', 'rollout-completed']);
+      const responses = events.filter((e) => e.type === 'threshold-breached').map((e) => [e.lane, e.data.response]);
+      expect(responses).toEqual(
+        expect.arrayContaining([
+          ['pauser', 'pause'],
+          ['retrier', 'retry'],
+          ['retrier', 'rollback'],
+          ['roller', 'rollback'],
+        ]),
+      );
+      const orders = await readOrders(h);
+      const kinds = (lane: string) => orders.filter((o) => o.lane === lane).map((o) => `${o.kind}:${o.offerId}`);
+      expect(kinds('retrier')).toEqual(['expose:retrier/p0a1', 'retry:retrier/p0a2', 'rollback:retrier/rb1']);
+      expect(kinds('roller')).toEqual(['expose:roller/p0a1', 'rollback:roller/rb1']);
+      expect(kinds('pauser')).toEqual(['expose:pauser/p0a1', 'rollback:pauser/rb1']);
+      await exportAll('policies', rolloutId, lanes);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'fleet-wide halt pauses the running class once two classes breached; abort then ends every lane',
+    async () => {
+      const rolloutId = 'fleet-halt';
+      const p = plan({ deviceClasses: ['bad-a', 'bad-b', 'calm'], fleetHalt: { breachedClasses: 2 } });
+      await start(rolloutId, p);
+      const lanes = p.deviceClasses;
+      await drive({
+        env,
+        feeder: new DeltaFeeder(env.client),
+        rolloutId,
+        lanes,
+        behaviour: (lane) => (lane === 'calm' ? null : SPIKE),
+        done: async () => (await laneReaches(env.client, rolloutId, 'calm', () => true, 's')).status === 'paused',
+      });
+      const calm = await laneReaches(env.client, rolloutId, 'calm', (s) => s.status === 'paused', 'halted');
+      expect(calm.pause?.cause).toBe('fleet-halt');
+      const status = await getStatus(env.client, rolloutId);
+      expect(status.halts).toBe(1);
+      expect([...status.breachedLanes].sort()).toEqual(['bad-a', 'bad-b']);
+
+      await sendOperatorCommand(env.client, rolloutId, { type: 'abort', ...OPERATOR });
+      const summary = await waitForRollout(env.client, rolloutId);
+      expect(summary).toMatchObject({
+        status: 'aborted',
+        lanes: { 'bad-a': 'aborted', 'bad-b': 'aborted', calm: 'aborted' },
+      });
+
+      const { events } = await readEvents(h);
+      const streams = typesByStream(events);
+      expect(streams._).toEqual(['rollout-started', 'fleet-halted', 'operator-command-accepted', 'rollout-aborted']);
+      for (const lane of ['bad-a', 'bad-b']) {
+        expect(streams[lane]).toEqual([
+          'lane-started',
+          'phase-started',
+          'exposure-issued',
+          'health-evaluated',
+          'threshold-breached',
+          'lane-paused',
+          'operator-command-accepted',
+          'lane-aborted',
+        ]);
+      }
+      expect(streams.calm).toEqual([
+        'lane-started',
+        'phase-started',
+        'exposure-issued',
+        'lane-paused',
+        'operator-command-accepted',
+        'lane-aborted',
+      ]);
+      const halted = events.find((e) => e.type === 'fleet-halted');
+      expect(halted?.data).toMatchObject({ cause: 'breached-classes', haltLanes: ['calm'] });
+      const aborted = events.filter((e) => e.type === 'lane-aborted');
+      expect(aborted.every((e) => e.type === 'lane-aborted' && e.data.cause === 'rollout-aborted')).toBe(true);
+      expect(aborted.every((e) => e.actor === OPERATOR.actor)).toBe(true);
+      await exportAll('fleet-halt-abort', rolloutId, lanes);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'manual gate approve, pause/resume, and refused commands (rejected with the reason, nothing recorded)',
+    async () => {
+      const rolloutId = 'gated';
+      const lane = 'phone-a';
+      const p = plan({
+        deviceClasses: [lane],
+        phases: [
+          { share: 5, bake: '1h' },
+          { share: 100, bake: 0, approval: 'manual' },
+        ],
+      });
+      await start(rolloutId, p);
+      const feeder = new DeltaFeeder(env.client);
+      const send = (type: 'pause' | 'resume' | 'approve' | 'retry' | 'rollback' | 'abort', onLane = true) =>
+        sendOperatorCommand(env.client, rolloutId, { type, ...(onLane && { lane }), ...OPERATOR });
+
+      await laneReaches(env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'bake', 'baking');
+      const before = (await readEvents(h)).events.length;
+      await expect(send('resume')).rejects.toThrow(
+        new CommandRefusedError('lane phone-a is not paused (it is running)'),
+      );
+      await expect(send('approve')).rejects.toThrow(/nothing to approve/);
+      await expect(send('retry')).rejects.toThrow(/has not breached/);
+      await expect(send('resume', false)).rejects.toThrow(/needs a lane/);
+      await expect(
+        sendOperatorCommand(env.client, rolloutId, { type: 'pause', lane: 'no-such-class', ...OPERATOR }),
+      ).rejects.toThrow(/unknown device class/);
+      expect((await readEvents(h)).events.length).toBe(before);
+
+      const paused = await send('pause');
+      expect(paused.eventIds).toEqual([`${rolloutId}/${lane}/3`, `${rolloutId}/${lane}/4`]);
+      await expect(send('pause')).rejects.toThrow(/already paused/);
+      await send('resume');
+      await feeder.send(rolloutId, lane, `${lane}/p0a1`, HEALTHY);
+      await laneReaches(env.client, rolloutId, lane, (s) => s.lastVerdict?.verdict === 'healthy', 'healthy');
+      await env.sleep(3600_000 + 1000);
+      await laneReaches(env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'approval', 'gate');
+      await send('approve');
+      await laneReaches(env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'evidence', 'evidence');
+      await feeder.send(rolloutId, lane, `${lane}/p1a1`, HEALTHY);
+      const summary = await waitForRollout(env.client, rolloutId);
+      expect(summary.lanes).toEqual({ [lane]: 'completed' });
+
+      const { events } = await readEvents(h);
+      expect(typesByStream(events)[lane]).toEqual([
+        'lane-started',
+        'phase-started',
+        'exposure-issued',
+        'operator-command-accepted',
+        'lane-paused',
+        'operator-command-accepted',
+        'lane-resumed',
+        'health-evaluated',
+        'bake-elapsed',
+        'gate-waiting',
+        'operator-command-accepted',
+        'gate-approved',
+        'phase-started',
+        'exposure-issued',
+        'bake-elapsed',
+        'health-evaluated',
+        'lane-completed',
+      ]);
+      const accepted = events.filter((e) => e.type === 'operator-command-accepted');
+      expect(
+        accepted.map((e) => [e.type === 'operator-command-accepted' && e.data.command, e.actor, e.reason]),
+      ).toEqual([
+        ['pause', OPERATOR.actor, OPERATOR.reason],
+        ['resume', OPERATOR.actor, OPERATOR.reason],
+        ['approve', OPERATOR.actor, OPERATOR.reason],
+      ]);
+      // Refused updates never entered history: only the three accepted ones did.
+      const history = await env.client.workflow.getHandle(laneWorkflowId(rolloutId, lane)).fetchHistory();
+      const acceptedType = temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED;
+      expect((history.events ?? []).filter((e) => e.eventType === acceptedType)).toHaveLength(3);
+      await exportAll('gate-pause-refusals', rolloutId, [lane]);
+    },
+    TIMEOUT,
+  );
+});

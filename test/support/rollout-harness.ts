@@ -1,0 +1,355 @@
+// Harness for the workflow scenario tests: fresh Kafka topics and a fresh task queue per test, the real worker
+// (createWorker) on the time-skipping test server or the real dev server, readers that fetch back everything on the
+// event log and the command topic, a driver that feeds realistic health deltas, and history-fixture export.
+import { mkdirSync, writeFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, type NativeConnection, type WorkflowBundle } from '@temporalio/worker';
+import type { Admin, Kafka } from 'kafkajs';
+import { loadConfig, type Config } from '../../config/env';
+import { DomainEventSchema, type DomainEvent, type OutcomeCounts } from '../../events/domain-events';
+import { FleetCommandSchema, type FleetCommand } from '../../events/fleet-commands';
+import type { LaneState } from '../../events/lane';
+import { ensureTopics, topicSpecs } from '../../kafka/topics';
+import { createLogger } from '../../observability/log';
+import { WORKFLOWS_PATH, createWorker, type RolloutWorker } from '../../worker/create-worker';
+import { healthDeltaSignal, laneStateQuery, laneWorkflowId } from '../../workflows/messages';
+import { testKafka } from './endpoints';
+import { uniqueName } from './unique-name';
+
+export const FIXTURES_DIR = path.join(__dirname, '..', 'fixtures', 'histories');
+
+let bundle: Promise<WorkflowBundle> | undefined;
+/** The workflow bundle, built once per test file (bundling takes seconds). */
+export function workflowBundle(): Promise<WorkflowBundle> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  return bundle;
+}
+
+const noop = () => undefined;
+const quietLogger = { trace: noop, debug: noop, info: noop, warn: noop, error: noop, log: noop };
+
+/** One test's world: fresh topics and task queue, a Temporal client, and a way to (re)start workers. */
+export interface Harness {
+  config: Config;
+  client: Client;
+  kafka: Kafka;
+  /** Starts a worker (running in the background) on this harness's task queue. */
+  startWorker(identity?: string): Promise<RolloutWorker>;
+  /** Stops every worker started here and deletes the topics. */
+  close(): Promise<void>;
+}
+
+/**
+ * Creates a harness on `connection` + `client` (the time-skipping env's, or the dev server's): fresh topic
+ * names via config overrides, topics provisioned, workers created by the product's own `createWorker`.
+ */
+export async function createHarness(options: {
+  connection: NativeConnection;
+  client: Client;
+  prefix: string;
+}): Promise<Harness> {
+  const base = uniqueName(options.prefix);
+  const config = loadConfig({
+    ...process.env,
+    BSI_TOPIC_ROLLOUT_EVENTS: `${base}.rollout-events`,
+    BSI_TOPIC_COMMANDS: `${base}.commands`,
+    BSI_TOPIC_INSTALL_EVENTS: `${base}.install-events`,
+    BSI_TOPIC_INSTALL_EVENTS_DLQ: `${base}.install-events.dlq`,
+    BSI_TOPIC_PARTITIONS: '3',
+    TEMPORAL_TASK_QUEUE: `${base}-tq`,
+    LOG_LEVEL: 'silent',
+  });
+  const kafka = testKafka(`${base}-harness`);
+  const admin: Admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topicSpecs(config.topics));
+  const workers: RolloutWorker[] = [];
+  const workflowBundleReady = await workflowBundle();
+  return {
+    config,
+    client: options.client,
+    kafka,
+    async startWorker(identity?: string) {
+      const worker = await createWorker(config, {
+        connection: options.connection,
+        workflowBundle: workflowBundleReady,
+        ensureTopics: false,
+        logger: createLogger('test-worker', 'silent'),
+        ...(identity !== undefined && { identity }),
+      });
+      workers.push(worker);
+      void worker.run();
+      return worker;
+    },
+    async close() {
+      await Promise.allSettled(workers.map((w) => w.shutdown()));
+      await admin
+        .deleteTopics({ topics: [config.topics.rolloutEvents, config.topics.commands, config.topics.installEvents] })
+        .catch(() => undefined);
+      await admin.disconnect();
+    },
+  };
+}
+
+/**
+ * Every record currently on `topic` (reads up to the high-water mark of each partition). Retried with a fresh
+ * consumer group when the broker is briefly unavailable (a group coordinator that is still loading).
+ */
+export async function readTopic(
+  kafka: Kafka,
+  topic: string,
+): Promise<{ value: string; headers: Record<string, string> }[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readTopicOnce(kafka, topic);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function readTopicOnce(
+  kafka: Kafka,
+  topic: string,
+): Promise<{ value: string; headers: Record<string, string> }[]> {
+  const admin = kafka.admin();
+  await admin.connect();
+  const ends = await admin.fetchTopicOffsets(topic);
+  await admin.disconnect();
+  const remaining = new Map(ends.filter((p) => BigInt(p.high) > 0n).map((p) => [p.partition, BigInt(p.high)]));
+  const records: { partition: number; offset: bigint; value: string; headers: Record<string, string> }[] = [];
+  if (remaining.size === 0) return [];
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), maxWaitTimeInMs: 100 });
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  const done = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`timed out reading ${topic}`)), 15_000);
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      clearTimeout(timer);
+      reject(payload.error);
+    });
+    consumer
+      .run({
+        eachMessage: ({ partition, message }) => {
+          const headers: Record<string, string> = {};
+          for (const [k, v] of Object.entries(message.headers ?? {})) headers[k] = String(v);
+          records.push({ partition, offset: BigInt(message.offset), value: message.value?.toString() ?? '', headers });
+          const end = remaining.get(partition);
+          if (end !== undefined && BigInt(message.offset) + 1n >= end) remaining.delete(partition);
+          if (remaining.size === 0) {
+            clearTimeout(timer);
+            resolve();
+          }
+          return Promise.resolve();
+        },
+      })
+      .catch(reject);
+  });
+  try {
+    await done;
+  } finally {
+    await consumer.disconnect();
+  }
+  return records
+    .sort((a, b) => a.partition - b.partition || (a.offset < b.offset ? -1 : 1))
+    .map(({ value, headers }) => ({ value, headers }));
+}
+
+/** The domain events on the event log, validated, in log order, with duplicates (same eventId) dropped. */
+export async function readEvents(harness: Harness): Promise<{ events: DomainEvent[]; raw: number }> {
+  const records = await readTopic(harness.kafka, harness.config.topics.rolloutEvents);
+  const seen = new Set<string>();
+  const events: DomainEvent[] = [];
+  for (const record of records) {
+    const event = DomainEventSchema.parse(JSON.parse(record.value));
+    expect(record.headers.eventId).toBe(event.eventId);
+    if (seen.has(event.eventId)) continue;
+    seen.add(event.eventId);
+    events.push(event);
+  }
+  return { events, raw: records.length };
+}
+
+/** The fleet orders on the command topic, validated, in order (duplicates kept: the caller checks them). */
+export async function readOrders(harness: Harness): Promise<FleetCommand[]> {
+  const records = await readTopic(harness.kafka, harness.config.topics.commands);
+  return records.map((record) => FleetCommandSchema.parse(JSON.parse(record.value)));
+}
+
+/** Event types per stream (`_` for rollout-level events), in order. */
+export function typesByStream(events: readonly DomainEvent[]): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const event of [...events].sort((a, b) => a.seq - b.seq)) {
+    (out[event.lane ?? '_'] ??= []).push(event.type);
+  }
+  return out;
+}
+
+/** Outcomes to send, in device counts: successes and failures (one error code). */
+export type Outcome = { ok: number; failed: number; code?: string };
+
+/** A health-delta sender that advances Kafka offsets per partition the way the ingest would. */
+export class DeltaFeeder {
+  private readonly next = new Map<number, bigint>();
+  constructor(private readonly client: Client) {}
+
+  /** Signals one delta for `offerId` to the lane, covering a fresh offset range of one partition. */
+  async send(rolloutId: string, lane: string, offerId: string, outcome: Outcome, partition = 0): Promise<void> {
+    const size = BigInt(Math.max(1, outcome.ok + outcome.failed));
+    const from = this.next.get(partition) ?? 0n;
+    this.next.set(partition, from + size);
+    const counts: OutcomeCounts = {
+      succeeded: outcome.ok,
+      failedByCode: outcome.failed > 0 ? { [outcome.code ?? 'E_INSTALL']: outcome.failed } : {},
+      timedOut: 0,
+      inProgress: 0,
+    };
+    await this.client.workflow.getHandle(laneWorkflowId(rolloutId, lane)).signal(healthDeltaSignal, {
+      lane,
+      deltas: [
+        {
+          offerId,
+          delta: { counts, ranges: [{ partition, fromOffset: String(from), toOffset: String(from + size - 1n) }] },
+        },
+      ],
+    });
+  }
+}
+
+/** Polls `probe` every 100 ms (real time) until it returns a value other than undefined. */
+export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await probe();
+      if (value !== undefined) return value;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const cause = last instanceof Error ? `: ${last.message}` : '';
+  throw new Error(`timed out waiting for ${what}${cause}`);
+}
+
+/** The lane's folded state, by query. */
+export function laneState(client: Client, rolloutId: string, lane: string): Promise<LaneState> {
+  return client.workflow.getHandle(laneWorkflowId(rolloutId, lane)).query(laneStateQuery);
+}
+
+/** Waits until the lane's state satisfies `predicate`, and returns it. */
+export function laneReaches(
+  client: Client,
+  rolloutId: string,
+  lane: string,
+  predicate: (state: LaneState) => boolean,
+  what: string,
+): Promise<LaneState> {
+  return eventually(async () => {
+    const state = await laneState(client, rolloutId, lane);
+    return predicate(state) ? state : undefined;
+  }, `${lane}: ${what}`);
+}
+
+/** What the driver sends a lane for an offer window it has not heard of yet (null: nothing). */
+export type Behaviour = (
+  lane: string,
+  state: LaneState,
+  window: { kind: 'exposure' | 'rollback'; attempt: number; phase: number },
+) => Outcome | null;
+
+/**
+ * Drives lanes on the time-skipping server until `done()`: whenever a lane has a fresh offer window (no
+ * outcome yet), it sends what `behaviour` says; when nothing is left to send, it skips virtual time to the
+ * earliest deadline any lane waits for. Returns after `done()` or `maxSteps` iterations.
+ */
+export async function drive(options: {
+  env: TestWorkflowEnvironment;
+  feeder: DeltaFeeder;
+  rolloutId: string;
+  lanes: string[];
+  behaviour: Behaviour;
+  done: () => Promise<boolean>;
+  maxSteps?: number;
+}): Promise<void> {
+  const { env, feeder, rolloutId, lanes, behaviour, done } = options;
+  const fed = new Set<string>();
+  for (let step = 0; step < (options.maxSteps ?? 60); step++) {
+    if (await done()) return;
+    let sent = false;
+    let earliest = Number.POSITIVE_INFINITY;
+    const nowMs = await env.currentTimeMs();
+    for (const lane of lanes) {
+      const state = await laneState(env.client, rolloutId, lane).catch(() => undefined);
+      if (state === undefined || state.status === 'pending') continue;
+      const offer = state.status === 'rolling-back' ? state.rollback?.offerId : state.offerId;
+      const window = offer ? state.windows[offer] : undefined;
+      const key = `${lane}/${offer}`;
+      const live = state.status === 'running' || state.status === 'rolling-back';
+      const waitingNow = state.waitingFor;
+      // A bake that is already over is about to be recorded: feed after it, so the sequence is deterministic.
+      const bakeOver = waitingNow?.kind === 'bake' && Date.parse(waitingNow.until) <= nowMs;
+      const fresh =
+        window !== undefined && window.totals.succeeded === 0 && Object.keys(window.totals.failedByCode).length === 0;
+      if (offer && window && live && fresh && !bakeOver && !fed.has(key) && waitingNow?.kind !== 'retry-backoff') {
+        fed.add(key);
+        const outcome = behaviour(lane, state, window);
+        if (outcome !== null) {
+          await feeder.send(rolloutId, lane, offer, outcome, lanes.indexOf(lane) % 3);
+          sent = true;
+        }
+      }
+      const waiting = state.waitingFor;
+      if (waiting && 'until' in waiting) earliest = Math.min(earliest, Date.parse(waiting.until));
+    }
+    if (sent) {
+      await new Promise((r) => setTimeout(r, 300));
+      continue;
+    }
+    const skip = Number.isFinite(earliest) ? Math.max(0, earliest - nowMs) + 1000 : 1000;
+    await env.sleep(skip);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`the driver did not reach the end in ${options.maxSteps ?? 60} steps`);
+}
+
+/**
+ * Exports a workflow's history as a replay fixture `test/fixtures/histories/<name>.json` when the fixture
+ * is missing or UPDATE_HISTORY_FIXTURES=1 (committed fixtures then guard determinism in replay tests).
+ */
+export async function exportHistory(handle: WorkflowHandle, name: string): Promise<void> {
+  const file = path.join(FIXTURES_DIR, `${name}.json`);
+  if (existsSync(file) && process.env.UPDATE_HISTORY_FIXTURES !== '1') return;
+  const history = await handle.fetchHistory();
+  const events = history.events ?? [];
+  const eventTypes = events.map((e) => temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType));
+  const encoded = Buffer.from(temporal.api.history.v1.History.encode(history).finish()).toString('base64');
+  const fixture: HistoryFixture = {
+    workflowId: handle.workflowId,
+    encoding: 'temporal.api.history.v1.History;base64',
+    eventTypes,
+    history: encoded,
+  };
+  mkdirSync(FIXTURES_DIR, { recursive: true });
+  writeFileSync(file, `${JSON.stringify(fixture, null, 1)}\n`);
+}
+
+/**
+ * A committed workflow history: the protobuf-encoded history (base64; the SDK's proto-JSON helpers trip over
+ * the two protobufjs copies npm installs) plus its event types for a person reading the diff.
+ */
+export interface HistoryFixture {
+  workflowId: string;
+  encoding: 'temporal.api.history.v1.History;base64';
+  eventTypes: string[];
+  history: string;
+}
+
+/** Decodes a fixture's history for `Worker.runReplayHistory`. */
+export function decodeFixture(fixture: HistoryFixture): temporal.api.history.v1.History {
+  return temporal.api.history.v1.History.decode(Buffer.from(fixture.history, 'base64'));
+}

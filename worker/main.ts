@@ -1,0 +1,36 @@
+/**
+ * Entry point of the rollout worker process: `npx tsx worker/main.ts` (or `rollout worker`). Reads the
+ * configuration from the environment, runs until SIGTERM or SIGINT, then stops polling, lets in-flight
+ * tasks finish, disconnects from Kafka and closes the Temporal connection.
+ */
+import { loadConfig } from '../config/env';
+import { createLogger } from '../observability/log';
+import { createWorker } from './create-worker';
+
+const log = createLogger('worker');
+
+/** Starts the worker and resolves when it has shut down cleanly. */
+export async function main(): Promise<void> {
+  const config = loadConfig(process.env);
+  const worker = await createWorker(config, { logger: log });
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    void worker.shutdown();
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  log.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker running');
+  await worker.run();
+  await worker.shutdown();
+  log.info('worker stopped');
+}
+
+if (require.main === module) {
+  main().catch((err: unknown) => {
+    log.error({ err }, 'worker failed');
+    process.exit(1);
+  });
+}

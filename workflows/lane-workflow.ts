@@ -1,0 +1,228 @@
+/**
+ * LaneWorkflow: one device class of one rollout, as a durable interpreter of the lane decider
+ * (`events/lane.ts`). Its state is the fold of its own events (plain JSON). It loops:
+ *
+ *   decide (every pending input, in arrival order) → append the events → act (fleet orders, report to the
+ *   rollout) → wait (for the next input, or the deadline the lane waits for).
+ *
+ * Inputs: health deltas from the ingest (signal, batched per flush), the rollout's fleet halt and abort
+ * (signals), operator commands (an Update whose validator runs the decider, so a refused command is
+ * rejected with the reason and never enters history), and timers (bake, retry backoff, rollback). Time is
+ * the workflow clock. History stays bounded: the lane continues as new with its folded state and any
+ * undelivered inputs when Temporal suggests it or the run grows past a safe bound.
+ */
+import {
+  ApplicationFailure,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { OperatorRequestSchema, isRefusal, stampCommand, type LaneInput, type Refusal } from '../events/commands';
+import type { DomainEvent } from '../events/domain-events';
+import { fleetCommandsOf } from '../events/fleet-commands';
+import { decideLane, foldLane, initialLaneState, isLaneFinished, type LaneState } from '../events/lane';
+import { MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, MAX_ITEMS_PER_ROUND, kafkaActivityOptions } from './activity-options';
+import {
+  FleetHaltSignalSchema,
+  HealthDeltaSignalSchema,
+  RolloutAbortSignalSchema,
+  fleetHaltSignal,
+  healthDeltaSignal,
+  highWaterMarksQuery,
+  laneReportSignal,
+  laneStateQuery,
+  operatorUpdate,
+  rolloutAbortSignal,
+  type LaneInboxItem,
+  type LaneWorkflowInput,
+  type LaneWorkflowResult,
+  type OperatorCommandResult,
+} from './messages';
+
+const { appendEvents, publishCommands } = proxyActivities<Activities>(kafkaActivityOptions);
+
+/** The workflow clock as an ISO timestamp (deterministic inside a workflow). */
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** Runs one lane of a rollout until it is completed, rolled back or aborted. */
+export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkflowResult> {
+  const { rolloutId, lane, config } = input;
+  let state: LaneState = input.carried?.state ?? initialLaneState(rolloutId, lane);
+  const inbox: LaneInboxItem[] = [...(input.carried?.inbox ?? [])];
+  const runs = (input.carried?.runs ?? 0) + 1;
+  const answers: Record<number, OperatorCommandResult | Refusal> = {};
+  let nextTicket = 0;
+
+  setHandler(healthDeltaSignal, (payload) => {
+    const parsed = HealthDeltaSignalSchema.safeParse(payload);
+    if (!parsed.success || parsed.data.lane !== lane) {
+      log.warn('dropped an invalid health-delta signal', { lane, issues: parsed.error?.issues.slice(0, 5) });
+      return;
+    }
+    for (const { offerId, delta } of parsed.data.deltas) inbox.push({ kind: 'health', offerId, delta });
+  });
+
+  setHandler(fleetHaltSignal, (payload) => {
+    const parsed = FleetHaltSignalSchema.safeParse(payload);
+    if (parsed.success) inbox.push({ kind: 'fleet-halt', reason: parsed.data.reason });
+    else log.warn('dropped an invalid fleet-halt signal', { lane });
+  });
+
+  setHandler(rolloutAbortSignal, (payload) => {
+    const parsed = RolloutAbortSignalSchema.safeParse(payload);
+    if (parsed.success) inbox.push({ kind: 'rollout-aborted', ...parsed.data });
+    else log.warn('dropped an invalid rollout-abort signal', { lane });
+  });
+
+  setHandler(laneStateQuery, () => state);
+  setHandler(highWaterMarksQuery, () => state.highWater);
+
+  setHandler(
+    operatorUpdate,
+    async (request) => {
+      const ticket = nextTicket++;
+      inbox.push({ kind: 'operator', ticket, request: { ...OperatorRequestSchema.parse(request), lane } });
+      await condition(() => answers[ticket] !== undefined);
+      const answer = answers[ticket];
+      delete answers[ticket];
+      if (answer === undefined || isRefusal(answer)) {
+        throw ApplicationFailure.nonRetryable(answer?.reason ?? 'no answer', 'RolloutRejected');
+      }
+      return answer;
+    },
+    {
+      validator: (request) => {
+        const parsed = OperatorRequestSchema.safeParse(request);
+        if (!parsed.success) throw ApplicationFailure.nonRetryable(parsed.error.message, 'RolloutRejected');
+        if (parsed.data.lane !== undefined && parsed.data.lane !== null && parsed.data.lane !== lane) {
+          throw ApplicationFailure.nonRetryable(
+            `command for lane ${parsed.data.lane} sent to lane ${lane}`,
+            'RolloutRejected',
+          );
+        }
+        const answer = decideLane(state, stampCommand({ ...parsed.data, lane }, now()));
+        if (isRefusal(answer)) throw ApplicationFailure.nonRetryable(answer.reason, 'RolloutRejected');
+      },
+    },
+  );
+
+  /** Turns an inbox item into a decider input, stamped with the workflow clock. */
+  function inputOf(item: LaneInboxItem, at: string): LaneInput {
+    switch (item.kind) {
+      case 'health':
+        return { type: 'health-delta', lane, offerId: item.offerId, delta: item.delta, at };
+      case 'fleet-halt':
+        return { type: 'fleet-halt', lane, reason: item.reason, at };
+      case 'rollout-aborted':
+        return { type: 'abort', lane: null, actor: item.actor, reason: item.reason, at };
+      case 'operator':
+        return stampCommand(item.request, at);
+      default: {
+        const _exhaustive: never = item;
+        return _exhaustive;
+      }
+    }
+  }
+
+  /** The timer input the lane is due for now, if its deadline has passed. */
+  function dueTimer(at: string): LaneInput | null {
+    const waiting = state.waitingFor;
+    if (waiting === null || !('until' in waiting) || Date.parse(at) < Date.parse(waiting.until)) return null;
+    if (waiting.kind !== 'bake' && waiting.kind !== 'retry-backoff' && waiting.kind !== 'rollback') return null;
+    return { type: 'timer-fired', lane, kind: waiting.kind, at };
+  }
+
+  /** Events the rollout needs to hear about. */
+  function significant(events: readonly DomainEvent[]): DomainEvent[] {
+    return events.filter((event) => event.type !== 'health-evaluated' || input.reportHealth);
+  }
+
+  /** decide → append → act, for a batch of inputs (plus any due timer) in one activity round. */
+  async function round(items: LaneInboxItem[], extra: LaneInput[] = []): Promise<number> {
+    const at = now();
+    const phaseBefore = state.phase;
+    const events: DomainEvent[] = [];
+    const accepted: { ticket: number; eventIds: string[] }[] = [];
+    const decideOne = (item: LaneInboxItem | null, next: LaneInput) => {
+      const answer = decideLane(state, next);
+      if (isRefusal(answer)) {
+        if (item?.kind === 'operator') answers[item.ticket] = answer;
+        else if (item !== null)
+          log.warn('decider refused an input; dropped', { lane, kind: item.kind, reason: answer.reason });
+        return;
+      }
+      events.push(...answer);
+      state = foldLane(answer, state);
+      if (item?.kind === 'operator') accepted.push({ ticket: item.ticket, eventIds: answer.map((e) => e.eventId) });
+    };
+    for (const item of items) decideOne(item, inputOf(item, at));
+    for (const next of extra) decideOne(null, next);
+    const timer = dueTimer(at);
+    if (timer !== null) decideOne(null, timer);
+
+    if (events.length > 0) {
+      await appendEvents(events);
+      const orders = fleetCommandsOf(events, config, phaseBefore);
+      if (orders.length > 0) await publishCommands(orders);
+      const report = significant(events);
+      if (input.reportTo !== null && report.length > 0) {
+        try {
+          await getExternalWorkflowHandle(input.reportTo).signal(laneReportSignal, { lane, events: report });
+        } catch (err) {
+          log.warn('could not report to the rollout workflow', { lane, reportTo: input.reportTo, err: String(err) });
+        }
+      }
+    }
+    for (const { ticket, eventIds } of accepted) answers[ticket] = { accepted: true, eventIds };
+    return events.length;
+  }
+
+  function historyIsLong(): boolean {
+    const info = workflowInfo();
+    return (
+      info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS || info.historySize > MAX_HISTORY_BYTES
+    );
+  }
+
+  /** Lets every in-flight Update finish (deciding what it waits for) before the run closes. */
+  async function settleHandlers(): Promise<void> {
+    while (!allHandlersFinished()) {
+      await condition(() => allHandlersFinished() || inbox.some((item) => item.kind === 'operator'));
+      if (!allHandlersFinished()) await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
+    }
+  }
+
+  if (state.status === 'pending') {
+    await round([], [{ type: 'start-lane', rolloutId, lane, config, at: now() }]);
+  }
+
+  // True when the last round ran past a deadline and changed nothing: then wait for input only.
+  let idleAtDeadline = false;
+  while (!isLaneFinished(state.status)) {
+    if (historyIsLong()) {
+      await settleHandlers();
+      if (isLaneFinished(state.status)) break;
+      log.info('continuing as new with the folded state', { lane, runs, pending: inbox.length });
+      await continueAsNew<typeof laneWorkflow>({ ...input, carried: { state, inbox: [...inbox], runs } });
+    }
+    const waiting = state.waitingFor;
+    const until = waiting !== null && 'until' in waiting ? Date.parse(waiting.until) : null;
+    if (inbox.length === 0) {
+      if (until === null || idleAtDeadline) await condition(() => inbox.length > 0 || historyIsLong());
+      else if (until > Date.now()) await condition(() => inbox.length > 0 || historyIsLong(), until - Date.now());
+    }
+    const appended = await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
+    idleAtDeadline = appended === 0 && until !== null && until <= Date.now();
+  }
+
+  await settleHandlers();
+  return { lane, status: state.status, attempt: state.attempt, cohortBound: state.cohortBound, runs };
+}

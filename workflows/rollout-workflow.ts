@@ -1,0 +1,238 @@
+/**
+ * RolloutWorkflow (id `rollout/<rolloutId>`): one BSI rollout across its device classes, as a durable
+ * interpreter of the rollout decider (`events/rollout.ts`). It decides `start-rollout`, appends
+ * `rollout-started`, and starts one LaneWorkflow child per device class with that class's settings. Lanes
+ * move on their own and report their significant events back (signal); the rollout folds them and decides
+ * what only it can see — the plan's fleet-wide halt (it then signals the running lanes to pause) and the
+ * end of the rollout (`rollout-completed` with each lane's outcome). Whole-rollout operator commands
+ * (pause = fleet halt, abort) are Updates with validators here; per-lane commands go to the lane itself.
+ *
+ * Lanes are started with ParentClosePolicy ABANDON: their lifetime is driven by the decider (abort is a
+ * signal and an event in the log), not by the parent's run, so the rollout may continue as new freely.
+ */
+import {
+  ApplicationFailure,
+  ParentClosePolicy,
+  WorkflowIdReusePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  log,
+  proxyActivities,
+  setHandler,
+  startChild,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities';
+import { OperatorRequestSchema, isRefusal, stampCommand, type Refusal, type RolloutInput } from '../events/commands';
+import type { DomainEvent } from '../events/domain-events';
+import { isLaneFinished } from '../events/lane';
+import { laneConfigOf } from '../events/plan';
+import { decideRollout, fold, initialRolloutState, stepRollout, type RolloutState } from '../events/rollout';
+import { MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, MAX_ITEMS_PER_ROUND, kafkaActivityOptions } from './activity-options';
+import { laneWorkflow } from './lane-workflow';
+import {
+  LaneReportSignalSchema,
+  fleetHaltSignal,
+  laneReportSignal,
+  laneWorkflowId,
+  operatorUpdate,
+  rolloutAbortSignal,
+  rolloutStatusQuery,
+  type OperatorCommandResult,
+  type RolloutInboxItem,
+  type RolloutSummary,
+  type RolloutWorkflowInput,
+} from './messages';
+
+const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
+
+/** How long an aborted rollout waits for its lanes to confirm they aborted before it closes anyway. */
+const ABORT_GRACE_MS = 5 * 60 * 1000;
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+/** Runs a rollout from its plan to completion (or abort) and returns its summary. */
+export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutSummary> {
+  const { rolloutId, plan } = input;
+  let state: RolloutState = input.carried?.state ?? initialRolloutState();
+  const inbox: RolloutInboxItem[] = [...(input.carried?.inbox ?? [])];
+  let lanesStarted = input.carried?.lanesStarted ?? false;
+  const runs = (input.carried?.runs ?? 0) + 1;
+  const answers: Record<number, OperatorCommandResult | Refusal> = {};
+  let nextTicket = 0;
+
+  setHandler(laneReportSignal, (payload) => {
+    const parsed = LaneReportSignalSchema.safeParse(payload);
+    if (!parsed.success) {
+      log.warn('dropped an invalid lane report', { rolloutId, issues: parsed.error.issues.slice(0, 5) });
+      return;
+    }
+    inbox.push({ kind: 'report', lane: parsed.data.lane, events: parsed.data.events });
+  });
+
+  setHandler(rolloutStatusQuery, () => state);
+
+  setHandler(
+    operatorUpdate,
+    async (request) => {
+      const ticket = nextTicket++;
+      inbox.push({ kind: 'operator', ticket, request: OperatorRequestSchema.parse(request) });
+      await condition(() => answers[ticket] !== undefined);
+      const answer = answers[ticket];
+      delete answers[ticket];
+      if (answer === undefined || isRefusal(answer)) {
+        throw ApplicationFailure.nonRetryable(answer?.reason ?? 'no answer', 'RolloutRejected');
+      }
+      return answer;
+    },
+    {
+      validator: (request) => {
+        const parsed = OperatorRequestSchema.safeParse(request);
+        if (!parsed.success) throw ApplicationFailure.nonRetryable(parsed.error.message, 'RolloutRejected');
+        if (parsed.data.lane !== undefined && parsed.data.lane !== null) {
+          throw ApplicationFailure.nonRetryable(
+            `a command for device class ${parsed.data.lane} goes to its lane workflow (${laneWorkflowId(rolloutId, parsed.data.lane)})`,
+            'RolloutRejected',
+          );
+        }
+        const answer = decideRollout(state, stampCommand(parsed.data, now()));
+        if (isRefusal(answer)) throw ApplicationFailure.nonRetryable(answer.reason, 'RolloutRejected');
+      },
+    },
+  );
+
+  function inputOf(item: RolloutInboxItem, at: string): RolloutInput {
+    return item.kind === 'report'
+      ? { type: 'lane-report', lane: item.lane, events: item.events, at }
+      : stampCommand(item.request, at);
+  }
+
+  /** decide → append → act for a batch of inputs in one activity round. */
+  async function round(items: RolloutInboxItem[]): Promise<void> {
+    const at = now();
+    const events: DomainEvent[] = [];
+    const accepted: { ticket: number; eventIds: string[] }[] = [];
+    for (const item of items) {
+      const step = stepRollout(state, inputOf(item, at));
+      if (isRefusal(step)) {
+        if (item.kind === 'operator') answers[item.ticket] = step;
+        else log.warn('rollout decider refused a lane report; dropped', { rolloutId, reason: step.reason });
+        continue;
+      }
+      state = step.state;
+      events.push(...step.events);
+      if (item.kind === 'operator') accepted.push({ ticket: item.ticket, eventIds: step.events.map((e) => e.eventId) });
+    }
+    if (events.length > 0) {
+      await appendEvents(events);
+      await act(events);
+    }
+    for (const { ticket, eventIds } of accepted) answers[ticket] = { accepted: true, eventIds };
+  }
+
+  /** Carries out what the rollout's new events ask of the lanes: pause them, or abort them. */
+  async function act(events: readonly DomainEvent[]): Promise<void> {
+    for (const event of events) {
+      if (event.type === 'fleet-halted') {
+        await Promise.all(
+          event.data.haltLanes.map((lane) =>
+            getExternalWorkflowHandle(laneWorkflowId(rolloutId, lane))
+              .signal(fleetHaltSignal, { reason: event.data.reason })
+              .catch((err: unknown) => log.warn('could not signal a lane to halt', { lane, err: String(err) })),
+          ),
+        );
+      } else if (event.type === 'rollout-aborted') {
+        const open = Object.values(state.lanes).filter((lane) => !isLaneFinished(lane.status));
+        await Promise.all(
+          open.map((lane) =>
+            getExternalWorkflowHandle(laneWorkflowId(rolloutId, lane.lane))
+              .signal(rolloutAbortSignal, {
+                actor: event.actor ?? input.actor,
+                reason: event.reason ?? 'rollout aborted',
+              })
+              .catch((err: unknown) =>
+                log.warn('could not signal a lane to abort', { lane: lane.lane, err: String(err) }),
+              ),
+          ),
+        );
+      }
+    }
+  }
+
+  function historyIsLong(): boolean {
+    const info = workflowInfo();
+    return (
+      info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS || info.historySize > MAX_HISTORY_BYTES
+    );
+  }
+
+  async function settleHandlers(): Promise<void> {
+    while (!allHandlersFinished()) {
+      await condition(() => allHandlersFinished() || inbox.some((item) => item.kind === 'operator'));
+      if (!allHandlersFinished()) await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
+    }
+  }
+
+  const allLanesFinished = () => Object.values(state.lanes).every((lane) => isLaneFinished(lane.status));
+
+  // Start: decide, append `rollout-started`, then start the lanes.
+  if (state.status === 'pending') {
+    const answer = decideRollout(state, {
+      type: 'start-rollout',
+      rolloutId,
+      plan,
+      actor: input.actor,
+      reason: input.reason,
+      at: now(),
+    });
+    if (isRefusal(answer)) throw ApplicationFailure.nonRetryable(answer.reason, 'RolloutRejected');
+    await appendEvents([...answer]);
+    state = fold(answer, state);
+  }
+  if (!lanesStarted) {
+    const reportTo = workflowInfo().workflowId;
+    const reportHealth = plan.fleetHalt?.failureSpike !== undefined;
+    for (const lane of plan.deviceClasses) {
+      await startChild(laneWorkflow, {
+        workflowId: laneWorkflowId(rolloutId, lane),
+        args: [{ rolloutId, lane, config: laneConfigOf(plan, lane), reportTo, reportHealth }],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
+      });
+    }
+    lanesStarted = true;
+  }
+
+  // Main loop: lane reports and operator commands until the rollout completes or is aborted.
+  while (state.status === 'running') {
+    if (historyIsLong()) {
+      await settleHandlers();
+      if (state.status !== 'running') break;
+      await continueAsNew<typeof rolloutWorkflow>({
+        ...input,
+        carried: { state, inbox: [...inbox], lanesStarted, runs },
+      });
+    }
+    await condition(() => inbox.length > 0 || historyIsLong());
+    await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
+  }
+
+  // Aborted: keep folding the lanes' reports until every lane confirmed (or a grace period passed).
+  if (state.status === 'aborted') {
+    const deadline = Date.now() + ABORT_GRACE_MS;
+    while (!allLanesFinished() && Date.now() < deadline) {
+      if (await condition(() => inbox.length > 0, deadline - Date.now())) {
+        await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
+      }
+    }
+  }
+  await settleHandlers();
+
+  const lanes: RolloutSummary['lanes'] = {};
+  for (const [name, lane] of Object.entries(state.lanes)) lanes[name] = lane.status;
+  return { rolloutId, status: state.status, lanes, halts: state.halts, breachedLanes: state.breachedLanes };
+}
