@@ -19,6 +19,7 @@ import {
   rollbackOfferId,
   stepLane,
   toHealthCounts,
+  windowThresholds,
 } from './lane';
 import { type BreachPolicy, type LaneConfig } from './plan';
 
@@ -1067,5 +1068,15 @@ describe('lane: wording and defensive edges', () => {
     expect(() => describeWaitingFor({ kind: 'moon' } as never)).toThrow(/unexpected waitingFor/);
     const broken = history(input.start(laneConfig({ breachPolicy: { action: 'explode' } as never })));
     expect(() => decideLane(foldLane(broken), input.bad(offer(0), 10))).toThrow(/unexpected policy/);
+  });
+});
+
+describe('the false-halt budget is the lane’s, split over its phases', () => {
+  it('judges each exposure window with falseHaltProbability / phases, and a rollback window with the whole budget', () => {
+    const config = laneConfig();
+    expect(windowThresholds(config, 'exposure').falseHaltProbability).toBeCloseTo(0.01 / 3);
+    expect(windowThresholds(config, 'rollback').falseHaltProbability).toBe(0.01);
+    const single = laneConfig({ phases: [{ share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' }] });
+    expect(windowThresholds(single, 'exposure')).toBe(single.thresholds);
   });
 });

@@ -458,6 +458,18 @@ function onBreach(d: Decision, at: string, offerId: string, window: OfferWindow,
   }
 }
 
+/**
+ * The thresholds one window is judged with. Each phase of an attempt is its own exposure window and any
+ * of them may halt, so a good build faces one false-halt chance per phase; the plan's
+ * `falseHaltProbability` is the budget for the whole lane, split evenly over its phases (Bonferroni),
+ * which keeps the lane's false-halt rate at or below what the plan says. Rollback windows are judged
+ * once, with the plan's thresholds as they are.
+ */
+export function windowThresholds(config: LaneConfig, kind: OfferWindow['kind']): LaneConfig['thresholds'] {
+  if (kind !== 'exposure' || config.phases.length <= 1) return config.thresholds;
+  return { ...config.thresholds, falseHaltProbability: config.thresholds.falseHaltProbability / config.phases.length };
+}
+
 function decideHealth(state: LaneState, input: HealthDeltaInput): readonly DomainEvent[] | Refusal {
   const window = state.windows[input.offerId];
   if (window === undefined) return refuse(`unknown offer ${input.offerId} for lane ${state.lane}`);
@@ -469,7 +481,7 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
   if (duplicate) return [];
   const config = configOf(state);
   const totals = addCounts(window.totals, input.delta.counts);
-  const verdict = evaluateHealth(toHealthCounts(totals), config.thresholds);
+  const verdict = evaluateHealth(toHealthCounts(totals), windowThresholds(config, window.kind));
   const actionable =
     window.kind === 'exposure'
       ? state.status === 'running' && window.attempt === state.attempt && state.waitingFor?.kind !== 'retry-backoff'
