@@ -176,7 +176,8 @@ async function upOne(def: ServerDef, log: (line: string) => void): Promise<Serve
   }
   for (const port of def.ports) {
     if (!(await portInUse(port))) continue;
-    if (await def.answers(def.localEndpoint)) {
+    // Someone else's server may still be starting (its ports open before it answers): give it time.
+    if (await waitUntil(() => def.answers(def.localEndpoint), 60_000)) {
       log(
         `${def.name}: a server this clone did not start answers on ${def.localEndpoint}; using it (down leaves it alone)`,
       );
