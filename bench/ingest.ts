@@ -1,0 +1,265 @@
+/**
+ * Ingest benchmark (`npm run bench:ingest`): produces ≥ 1,000,000 realistic install events for 1,000,000
+ * devices to a fresh topic, then measures (a) a bare kafkajs consumer that only `JSON.parse`s each record
+ * and (b) the full ingest (validation, dedupe, device state, deltas, signals to a real LaneWorkflow on the
+ * real worker). Prints JSON lines; the last one is the summary
+ * `{"bench":"ingest","events","rawEventsPerSec","ingestEventsPerSec","ratio","bytesPerDevice","rssMb"}`.
+ * Needs the local servers (`npx tsx scripts/servers.ts up`). BENCH_DEVICES overrides the device count.
+ */
+import crypto from 'node:crypto';
+import { loadConfig, type Config } from '../config/env';
+import { laneConfigOf, validatePlan } from '../events/plan';
+import { createMetrics } from '../ingest/metrics';
+import { IngestService } from '../ingest/service';
+import { loadIngestSettings } from '../ingest/settings';
+import { createSignaler } from '../ingest/signaler';
+import { createKafka } from '../kafka/client';
+import { ensureTopics, topicSpecs } from '../kafka/topics';
+import { createLogger } from '../observability/log';
+import { connectClient } from '../temporal/connection';
+import { createWorker } from '../worker/create-worker';
+import { laneStateQuery, laneWorkflowId, type LaneWorkflowInput } from '../workflows/messages';
+
+const DEVICES = Number(process.env.BENCH_DEVICES ?? 1_000_000);
+const PARTITIONS = 6;
+const LANE = 'phone-a';
+
+function line(record: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify(record)}\n`);
+}
+
+function fresh(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
+}
+
+/** Consumer settings shared by both measurements, so the ratio compares the work, not the tuning. */
+const FETCH = { maxWaitTimeInMs: 50, minBytes: 1, maxBytes: 16 * 1024 * 1024, maxBytesPerPartition: 4 * 1024 * 1024 };
+
+async function main(): Promise<void> {
+  const base = loadConfig(process.env);
+  const config: Config = {
+    ...base,
+    topics: {
+      rolloutEvents: fresh('bench-events'),
+      commands: fresh('bench-commands'),
+      installEvents: fresh('bench-installs'),
+      installEventsDlq: fresh('bench-dlq'),
+      partitions: PARTITIONS,
+    },
+    temporal: { ...base.temporal, taskQueue: fresh('bench-tq') },
+  };
+  const kafka = createKafka(config.kafka, { clientId: 'bench-ingest', logLevel: 'error' });
+  const admin = kafka.admin();
+  await admin.connect();
+  await ensureTopics(admin, topicSpecs(config.topics));
+
+  // The real worker and one lane exposing the whole class (one phase of 100%), judged so it never halts.
+  const worker = await createWorker(config, { ensureTopics: false, logger: createLogger('bench-worker', 'warn') });
+  const running = worker.run();
+  const client = await connectClient(config.temporal);
+  const rolloutId = fresh('r-bench');
+  const plan = validatePlan({
+    releaseId: 'rel-bench',
+    artifact: { build: '26.3.1' },
+    deviceClasses: [LANE],
+    phases: [{ share: 100, bake: '1h' }],
+    thresholds: { maxFailureRate: 0.5, minSample: 100_000_000, installTimeoutSec: 86_400, rule: 'plain' },
+    breachPolicy: { action: 'pause' },
+  });
+  if (!plan.ok) throw new Error(JSON.stringify(plan.errors));
+  const input: LaneWorkflowInput = {
+    rolloutId,
+    lane: LANE,
+    config: laneConfigOf(plan.plan, LANE),
+    reportTo: null,
+    reportHealth: false,
+  };
+  const lane = await client.workflow.start('laneWorkflow', {
+    taskQueue: config.temporal.taskQueue,
+    workflowId: laneWorkflowId(rolloutId, LANE),
+    args: [input],
+  });
+  let offerId: string | null = null;
+  while (offerId === null) {
+    offerId = (await lane.query(laneStateQuery)).offerId;
+    if (offerId === null) await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // Produce: every device reports its outcome; 15% also report install-started first, 2% fail, 1% repeat.
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  const at = new Date().toISOString();
+  let events = 0;
+  const started = Date.now();
+  const BATCH = 5000;
+  let batch: { key: string; value: string }[] = [];
+  const inflight: Promise<unknown>[] = [];
+  const push = (deviceId: string, type: string, n: number, errorCode?: string) => {
+    const value = JSON.stringify({
+      eventId: `${deviceId}/${n}`,
+      deviceId,
+      deviceClass: LANE,
+      rolloutId,
+      releaseId: 'rel-bench',
+      offerId,
+      attempt: 1,
+      type,
+      ...(errorCode !== undefined && { errorCode }),
+      osVersion: '26.3.0',
+      at,
+      schemaVersion: 1,
+    });
+    batch.push({ key: deviceId, value });
+    events++;
+  };
+  for (let d = 0; d < DEVICES; d++) {
+    const deviceId = `device-${d.toString(36).padStart(6, '0')}`;
+    const r = (Math.imul(d, 2654435761) >>> 0) / 4294967296;
+    if (r < 0.15) push(deviceId, 'install-started', 0);
+    if (r > 0.98) push(deviceId, 'failed', 1, 'E_DISK_FULL');
+    else push(deviceId, 'succeeded', 1);
+    if (r > 0.5 && r < 0.51) push(deviceId, 'succeeded', 1);
+    if (batch.length >= BATCH) {
+      inflight.push(producer.send({ topic: config.topics.installEvents, acks: 1, messages: batch }));
+      batch = [];
+      if (inflight.length >= 8) await Promise.all(inflight.splice(0));
+    }
+  }
+  if (batch.length > 0) inflight.push(producer.send({ topic: config.topics.installEvents, acks: 1, messages: batch }));
+  await Promise.all(inflight);
+  await producer.disconnect();
+  const produceSec = (Date.now() - started) / 1000;
+  line({
+    bench: 'ingest',
+    phase: 'produce',
+    events,
+    devices: DEVICES,
+    seconds: produceSec,
+    eventsPerSec: Math.round(events / produceSec),
+  });
+
+  // (a) Bare kafkajs consumer: JSON.parse only.
+  const rawConsumer = kafka.consumer({ groupId: fresh('bench-raw'), ...FETCH });
+  await rawConsumer.connect();
+  await rawConsumer.subscribe({ topic: config.topics.installEvents, fromBeginning: true });
+  let rawSeen = 0;
+  let rawFirst = 0;
+  let rawLast = 0;
+  let sink = 0;
+  const rawDone = new Promise<void>((resolve) => {
+    void rawConsumer.run({
+      autoCommit: false,
+      eachBatchAutoResolve: false,
+      eachBatch: async (payload) => {
+        if (rawFirst === 0) rawFirst = Date.now();
+        for (const message of payload.batch.messages) {
+          if (!payload.isRunning() || payload.isStale()) break;
+          const value = JSON.parse(message.value!.toString('utf8')) as { attempt: number };
+          sink += value.attempt;
+          payload.resolveOffset(message.offset);
+          await payload.heartbeat();
+        }
+        rawSeen += payload.batch.messages.length;
+        if (rawSeen >= events) {
+          rawLast = Date.now();
+          resolve();
+        }
+      },
+    });
+  });
+  await rawDone;
+  await rawConsumer.disconnect();
+  const rawSec = (rawLast - rawFirst) / 1000;
+  const rawEventsPerSec = Math.round(events / rawSec);
+  line({
+    bench: 'ingest',
+    phase: 'raw',
+    events: rawSeen,
+    seconds: rawSec,
+    eventsPerSec: rawEventsPerSec,
+    checksum: sink,
+  });
+
+  // (b) The full ingest pipeline, signalling the real lane.
+  const settings = loadIngestSettings({
+    INGEST_GROUP_ID: fresh('bench-ingest'),
+    INGEST_MAX_WAIT_MS: '50',
+    INGEST_HANDOVER_SETTLE_MS: '0',
+  });
+  const metrics = createMetrics();
+  const service = new IngestService({
+    kafka,
+    topics: config.topics,
+    settings,
+    signaler: createSignaler(client),
+    metrics,
+    log: createLogger('bench-ingest', 'warn'),
+  });
+  const heapBefore = process.memoryUsage().heapUsed;
+  await service.start();
+  let ingestFirst = 0;
+  while (ingestFirst === 0) {
+    if (service.core.table.size > 0) ingestFirst = Date.now();
+    else await new Promise((r) => setTimeout(r, 5));
+  }
+  while (!service.isLive()) await new Promise((r) => setTimeout(r, 5));
+  const ingestLast = Date.now();
+  const ingestSec = (ingestLast - ingestFirst) / 1000;
+  const ingestEventsPerSec = Math.round(events / ingestSec);
+  const table = service.core.table;
+  const bytesPerDevice = Math.round((table.byteLength / table.size) * 10) / 10;
+  const rssMb = Math.round(process.memoryUsage().rss / (1024 * 1024));
+  const heapDeltaMb = Math.round((process.memoryUsage().heapUsed - heapBefore) / (1024 * 1024));
+  // Wait until the lane counted every device (signals delivered), then report.
+  let counted = 0;
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    const totals = (await lane.query(laneStateQuery)).windows[offerId]?.totals;
+    counted = (totals?.succeeded ?? 0) + Object.values(totals?.failedByCode ?? {}).reduce((s, n) => s + n, 0);
+    if (counted >= DEVICES) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const signalledSec = (Date.now() - ingestFirst) / 1000;
+  line({
+    bench: 'ingest',
+    phase: 'ingest',
+    events,
+    seconds: ingestSec,
+    eventsPerSec: ingestEventsPerSec,
+    trackedDevices: table.size,
+    tableBytes: table.byteLength,
+    heapDeltaMb,
+    laneCountedDevices: counted,
+    secondsUntilLaneCountedAll: signalledSec,
+  });
+  await service.stop();
+  await lane.terminate('bench done');
+  await worker.shutdown();
+  await running.catch(() => undefined);
+  await client.connection.close();
+  await admin
+    .deleteTopics({
+      topics: [
+        config.topics.installEvents,
+        config.topics.installEventsDlq,
+        config.topics.rolloutEvents,
+        config.topics.commands,
+      ],
+    })
+    .catch(() => undefined);
+  await admin.disconnect();
+  line({
+    bench: 'ingest',
+    events,
+    rawEventsPerSec,
+    ingestEventsPerSec,
+    ratio: Math.round((ingestEventsPerSec / rawEventsPerSec) * 1000) / 1000,
+    bytesPerDevice,
+    rssMb,
+  });
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exit(1);
+});
