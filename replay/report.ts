@@ -1,0 +1,418 @@
+/**
+ * The postmortem of one rollout, computed from its domain log (folded with the workflow's own `fold` /
+ * `evolveLane`) and, when available, the install events of its time range: per class, the timeline of
+ * every decision with who decided, why and the evidence; the state as of any time; the blast radius; the
+ * exposure windows; the time from the first failing report to the halt; the data of the HTML charts;
+ * a fidelity check (the lane decider, re-run over the recorded inputs, reproduces the log); and, on
+ * request, a what-if. Pure: every renderer (text, JSON, HTML) reads this one structure.
+ */
+import type { DomainEvent, OutcomeCounts } from '../events/domain-events';
+import type { HealthEvidence } from '../events/health';
+import { describeWaitingFor, type LaneState } from '../events/lane';
+import type { LaneConfig, RolloutPlan } from '../events/plan';
+import { fold, type RolloutState } from '../events/rollout';
+import { describeEvent } from './describe';
+import { ChangeIndex, type CountChange, type DeviceFact } from './outcomes';
+import { haltOf, redecideLane } from './redecide';
+import { compareWhatIf, exposureOf, firstDifference, laneConfigsOf, type WhatIfReport } from './what-if';
+
+/** One decision in a class's timeline. */
+export type DecisionEntry = {
+  at: string;
+  seq: number;
+  lane: string | null;
+  type: DomainEvent['type'];
+  /** Who decided: the operator (actor) or `engine`. */
+  by: string;
+  what: string;
+  /** Why: the operator's reason, the pause detail, or the evidence's explanation. */
+  why: string | null;
+  evidence: (HealthEvidence & { counts?: OutcomeCounts }) | null;
+};
+
+/** Install-event facts of a class (absent when the install events could not be read). */
+export type ClassOutcomes = {
+  /** Devices that installed before the halt took effect (all that installed when the lane never halted). */
+  blastRadius: {
+    haltAt: string | null;
+    haltType: string | null;
+    installed: number;
+    failed: number;
+    installedAfterHalt: number;
+  };
+  exposureWindow: {
+    startedAt: string;
+    /** Class size estimated from the exposed sample: installed devices ÷ the widest exposed share. */
+    classSizeEstimate: number;
+    patched50At: string | null;
+    patched50Sec: number | null;
+    patched95At: string | null;
+    patched95Sec: number | null;
+  };
+  firstFailureToHalt: { firstFailureAt: string; haltAt: string; seconds: number } | null;
+};
+
+/** Chart data of one class: times in ms since the epoch. */
+export type ClassSeries = {
+  /** Installed devices as % of the estimated class size. */
+  exposure: [number, number][];
+  /** Exposed cohort bound in % (a step line). */
+  bound: [number, number][];
+  /** Failure rate of the judged window after each health delta, per offer. */
+  failureRate: { offerId: string; points: [number, number][] }[];
+  threshold: number | null;
+  markers: { t: number; type: string; label: string }[];
+};
+
+/** The postmortem of one class. */
+export type ClassReport = {
+  lane: string;
+  build: string | null;
+  status: LaneState['status'];
+  phase: number;
+  cohortBound: number;
+  attempt: number;
+  waitingFor: string;
+  counts: OutcomeCounts | null;
+  verdict: string | null;
+  decisions: DecisionEntry[];
+  halt: { at: string; type: string; seq: number } | null;
+  outcomes: ClassOutcomes | null;
+  series: ClassSeries;
+  /** The lane decider re-run over the recorded inputs with the recorded configuration. */
+  fidelity: {
+    identical: boolean;
+    decisions: number;
+    firstDifference: string | null;
+    rebuiltDeltas: number;
+    mismatchedDeltas: number;
+    recordedOnlyDeltas: number;
+  };
+};
+
+/** The whole postmortem. */
+export type ReplayReport = {
+  rolloutId: string;
+  releaseId: string | null;
+  status: RolloutState['status'];
+  startedAt: string | null;
+  lastEventAt: string | null;
+  /** The `--at` time, or null for the whole log. */
+  asOf: string | null;
+  events: number;
+  rolloutDecisions: DecisionEntry[];
+  classes: ClassReport[];
+  /** The folded rollout view as of `asOf` (the same fold as the workflow and `status`). */
+  state: RolloutState;
+  install: { records: number; counted: number; skipped: number } | null;
+  whatIf: WhatIfReport | null;
+};
+
+/** Install events of the rollout, as `OutcomeTracker` rebuilt them. */
+export type InstallFacts = {
+  changes: readonly CountChange[];
+  facts: ReadonlyMap<string, ReadonlyMap<string, DeviceFact>>;
+  records: number;
+  skipped: number;
+};
+
+function evidenceOf(e: DomainEvent): DecisionEntry['evidence'] {
+  switch (e.type) {
+    case 'threshold-breached':
+      return e.data.evidence;
+    case 'rollback-failed':
+      return { ...e.data.evidence, counts: e.data.totals };
+    case 'health-evaluated':
+      return { ...e.data.verdict.evidence, counts: e.data.totals };
+    case 'fleet-halted':
+      return e.data.evidence ?? null;
+    default:
+      return null;
+  }
+}
+
+function whyOf(e: DomainEvent): string | null {
+  if (e.reason !== undefined) return e.reason;
+  switch (e.type) {
+    case 'lane-paused':
+      return e.data.detail ?? e.data.cause;
+    case 'threshold-breached':
+    case 'rollback-failed':
+      return e.data.evidence.explanation;
+    case 'fleet-halted':
+      return e.data.reason;
+    case 'bake-elapsed':
+      return `verdict ${e.data.verdict} when the bake ended`;
+    case 'health-evaluated':
+      return e.data.verdict.evidence.explanation;
+    default:
+      return null;
+  }
+}
+
+/** A timeline entry for an event: who, what, why and evidence. */
+export function decisionEntry(e: DomainEvent): DecisionEntry {
+  return {
+    at: e.at,
+    seq: e.seq,
+    lane: e.lane,
+    type: e.type,
+    by: e.actor ?? 'engine',
+    what: describeEvent(e),
+    why: whyOf(e),
+    evidence: evidenceOf(e),
+  };
+}
+
+/**
+ * The decisions of a lane's stream: every event except health evaluations, which appear only where the
+ * verdict of an offer's window changed (the evidence that moved something), plus the fleet halts that
+ * halted this lane.
+ */
+export function laneTimeline(log: readonly DomainEvent[], lane: string): DecisionEntry[] {
+  const out: DecisionEntry[] = [];
+  const lastVerdict = new Map<string, string>();
+  for (const e of log) {
+    if (e.lane === null) {
+      if (e.type === 'fleet-halted' && e.data.haltLanes.includes(lane)) out.push(decisionEntry(e));
+      continue;
+    }
+    if (e.lane !== lane) continue;
+    if (e.type === 'health-evaluated') {
+      const verdict = e.data.verdict.verdict;
+      if (lastVerdict.get(e.data.offerId) === verdict) continue;
+      lastVerdict.set(e.data.offerId, verdict);
+    }
+    out.push(decisionEntry(e));
+  }
+  return out;
+}
+
+const MAX_POINTS = 400;
+
+function thin<T>(points: T[]): T[] {
+  if (points.length <= MAX_POINTS) return points;
+  const step = points.length / MAX_POINTS;
+  const out: T[] = [];
+  for (let i = 0; i < MAX_POINTS; i++) out.push(points[Math.floor(i * step)]!);
+  out.push(points[points.length - 1]!);
+  return out;
+}
+
+const MARKED = new Set<DomainEvent['type']>([
+  'phase-started',
+  'threshold-breached',
+  'lane-paused',
+  'retry-issued',
+  'rollback-started',
+  'rollback-completed',
+  'rollback-failed',
+  'lane-completed',
+  'lane-aborted',
+]);
+
+function seriesOf(
+  log: readonly DomainEvent[],
+  lane: string,
+  config: LaneConfig | null,
+  facts: ReadonlyMap<string, DeviceFact> | undefined,
+  classSize: number | null,
+): ClassSeries {
+  const laneEvents = log.filter((e) => e.lane === lane);
+  const bound: [number, number][] = [];
+  const rates = new Map<string, [number, number][]>();
+  const markers: ClassSeries['markers'] = [];
+  for (const e of laneEvents) {
+    const t = Date.parse(e.at);
+    if (e.type === 'exposure-issued') bound.push([t, e.data.cohortBound / 100]);
+    if (e.type === 'health-evaluated' && e.data.window === 'exposure') {
+      const list = rates.get(e.data.offerId) ?? [];
+      list.push([t, e.data.verdict.evidence.failureRate]);
+      rates.set(e.data.offerId, list);
+    }
+    if (MARKED.has(e.type)) markers.push({ t, type: e.type, label: describeEvent(e) });
+  }
+  for (const e of log) {
+    if (e.type === 'fleet-halted' && e.data.haltLanes.includes(lane)) {
+      markers.push({ t: Date.parse(e.at), type: e.type, label: describeEvent(e) });
+    }
+  }
+  const exposure: [number, number][] = [];
+  if (facts !== undefined && classSize !== null && classSize > 0) {
+    const times = [...facts.values()].map((f) => f.installedMs).sort((a, b) => a - b);
+    times.forEach((t, i) => exposure.push([t, ((i + 1) / classSize) * 100]));
+  }
+  return {
+    exposure: thin(exposure),
+    bound,
+    failureRate: [...rates].map(([offerId, points]) => ({ offerId, points: thin(points) })),
+    threshold: config?.thresholds.maxFailureRate ?? null,
+    markers,
+  };
+}
+
+function outcomesOf(
+  laneEvents: readonly DomainEvent[],
+  facts: ReadonlyMap<string, DeviceFact>,
+): { outcomes: ClassOutcomes; classSize: number } {
+  const exposure = exposureOf(laneEvents, laneEvents, facts);
+  const started = laneEvents.find((e) => e.type === 'lane-started');
+  const startedAt = started?.at ?? laneEvents[0]?.at ?? new Date(0).toISOString();
+  const startMs = Date.parse(startedAt);
+  let widest = 0;
+  for (const e of laneEvents) if (e.type === 'exposure-issued') widest = Math.max(widest, e.data.cohortBound);
+  const classSize = widest === 0 ? 0 : Math.round(facts.size / (widest / 10000));
+  const patched = [...facts.values()]
+    .map((f) => f.patchedMs)
+    .filter((t): t is number => t !== null)
+    .sort((a, b) => a - b);
+  const at = (share: number): [string | null, number | null] => {
+    const need = Math.ceil(classSize * share);
+    const t = need > 0 ? patched[need - 1] : undefined;
+    return t === undefined ? [null, null] : [new Date(t).toISOString(), (t - startMs) / 1000];
+  };
+  const [patched50At, patched50Sec] = at(0.5);
+  const [patched95At, patched95Sec] = at(0.95);
+  const haltMs = exposure.haltAt === null ? Infinity : Date.parse(exposure.haltAt);
+  let firstFailure = Infinity;
+  for (const f of facts.values()) if (f.failedMs !== null && f.failedMs < firstFailure) firstFailure = f.failedMs;
+  return {
+    classSize,
+    outcomes: {
+      blastRadius: {
+        haltAt: exposure.haltAt,
+        haltType: exposure.haltType,
+        installed: exposure.exposed,
+        failed: exposure.failed,
+        installedAfterHalt: facts.size - exposure.exposed,
+      },
+      exposureWindow: { startedAt, classSizeEstimate: classSize, patched50At, patched50Sec, patched95At, patched95Sec },
+      firstFailureToHalt:
+        exposure.haltAt !== null && firstFailure <= haltMs
+          ? {
+              firstFailureAt: new Date(firstFailure).toISOString(),
+              haltAt: exposure.haltAt,
+              seconds: (haltMs - firstFailure) / 1000,
+            }
+          : null,
+    },
+  };
+}
+
+/** Restricts install facts to what was known at `asOfMs`. */
+function factsAsOf(facts: ReadonlyMap<string, DeviceFact>, asOfMs: number): Map<string, DeviceFact> {
+  const out = new Map<string, DeviceFact>();
+  for (const [key, f] of facts) {
+    if (f.installedMs > asOfMs) continue;
+    out.set(key, {
+      ...f,
+      failedMs: f.failedMs !== null && f.failedMs <= asOfMs ? f.failedMs : null,
+      patchedMs: f.patchedMs !== null && f.patchedMs <= asOfMs ? f.patchedMs : null,
+    });
+  }
+  return out;
+}
+
+/** What `buildReport` needs. */
+export type ReportInput = {
+  rolloutId: string;
+  /** The rollout's whole domain log (as `readRolloutLog` returns it). */
+  events: readonly DomainEvent[];
+  install?: InstallFacts | undefined;
+  /** State as of this time (ISO); events after it are left out. */
+  at?: string | undefined;
+  /** A what-if alternative plan (already merged onto the recorded one) and where it came from. */
+  whatIf?: { plan: RolloutPlan; source: string } | undefined;
+};
+
+/**
+ * Builds the postmortem. With `at`, everything (timeline, state, blast radius, charts) is as of that time:
+ * only events with `at ≤ asOf` and install reports appended by then.
+ */
+export function buildReport(input: ReportInput): ReplayReport {
+  const asOfMs = input.at === undefined ? Infinity : Date.parse(input.at);
+  const log = input.events.filter((e) => Date.parse(e.at) <= asOfMs);
+  const state = fold(log);
+  const index =
+    input.install === undefined
+      ? undefined
+      : new ChangeIndex(input.install.changes.filter((c) => c.timestampMs <= asOfMs));
+  const changes = input.install?.changes.filter((c) => c.timestampMs <= asOfMs) ?? [];
+  const lanes = state.plan?.deviceClasses ?? Object.keys(state.lanes);
+  const configs: Record<string, LaneConfig> = {};
+  const allFacts = new Map<string, ReadonlyMap<string, DeviceFact>>();
+  const classes = lanes.map((lane): ClassReport => {
+    const laneState = state.lanes[lane];
+    const laneEvents = log.filter((e) => e.lane === lane);
+    const config = laneState?.config ?? null;
+    if (config !== null) configs[lane] = config;
+    const rawFacts = input.install?.facts.get(lane);
+    const facts = rawFacts === undefined ? undefined : asOfMs === Infinity ? rawFacts : factsAsOf(rawFacts, asOfMs);
+    if (facts !== undefined) allFacts.set(lane, facts);
+    const computed = facts === undefined || laneEvents.length === 0 ? null : outcomesOf(laneEvents, facts);
+    const haltEvent = haltOf(laneEvents);
+    const redo =
+      config === null ? null : redecideLane(log, lane, config, index === undefined ? undefined : { index, changes });
+    const diff = redo === null ? null : firstDifference(laneEvents, redo.events);
+    const windowId =
+      laneState?.status === 'rolling-back' ||
+      laneState?.status === 'rolled-back' ||
+      laneState?.status === 'rollback-failed'
+        ? (laneState.rollback?.offerId ?? null)
+        : (laneState?.offerId ?? null);
+    const window = windowId === null ? undefined : laneState?.windows[windowId];
+    return {
+      lane,
+      build: config?.artifact.build ?? null,
+      status: laneState?.status ?? 'pending',
+      phase: laneState?.phase ?? -1,
+      cohortBound: laneState?.cohortBound ?? 0,
+      attempt: laneState?.attempt ?? 1,
+      waitingFor: describeWaitingFor(laneState?.waitingFor ?? null),
+      counts: window?.totals ?? null,
+      verdict: window?.verdict?.verdict ?? null,
+      decisions: laneTimeline(log, lane),
+      halt: haltEvent === null ? null : { at: haltEvent.at, type: haltEvent.type, seq: haltEvent.seq },
+      outcomes: computed?.outcomes ?? null,
+      series: seriesOf(log, lane, config, facts, computed?.classSize ?? null),
+      fidelity: {
+        identical: redo !== null && diff === null,
+        decisions: redo === null ? 0 : redo.events.filter((e) => e.type !== 'health-evaluated').length,
+        firstDifference:
+          diff === null
+            ? null
+            : `#${diff.index}: recorded ${diff.a ? `${diff.a.at} ${diff.a.type}` : '(none)'}, re-decided ${diff.b ? `${diff.b.at} ${diff.b.type}` : '(none)'}`,
+        rebuiltDeltas: redo?.rebuiltDeltas ?? 0,
+        mismatchedDeltas: redo?.mismatchedDeltas ?? 0,
+        recordedOnlyDeltas: redo?.recordedOnlyDeltas ?? 0,
+      },
+    };
+  });
+  let whatIf: WhatIfReport | null = null;
+  if (input.whatIf !== undefined) {
+    const alternative = laneConfigsOf(input.whatIf.plan, configs);
+    const install = index === undefined ? undefined : { index, changes };
+    const runs = Object.keys(configs).map((lane) => ({
+      baseline: redecideLane(log, lane, configs[lane]!, install),
+      whatIf: redecideLane(log, lane, alternative[lane]!, install),
+    }));
+    whatIf = compareWhatIf(input.whatIf.source, log, runs, allFacts);
+  }
+  return {
+    rolloutId: input.rolloutId,
+    releaseId: state.plan?.releaseId ?? null,
+    status: state.status,
+    startedAt: state.startedAt,
+    lastEventAt: log[log.length - 1]?.at ?? null,
+    asOf: input.at ?? null,
+    events: log.length,
+    rolloutDecisions: log.filter((e) => e.lane === null).map(decisionEntry),
+    classes,
+    state,
+    install:
+      input.install === undefined
+        ? null
+        : { records: input.install.records, counted: changes.length, skipped: input.install.skipped },
+    whatIf,
+  };
+}
