@@ -22,8 +22,8 @@ deps: $(NPM_STAMP) ## Install npm dependencies if missing or older than package-
 test: deps ## Everything: servers up, lint, typecheck, unit and integration tests, servers down
 	@bash scripts/run-tests.sh
 
-demo: deps ## The guided demo
-	@echo "not yet: lands with the CLI/demo issue"
+demo: deps ## End to end on local servers: worker, ingest, simulator, the bundled rollout; postmortem in out/
+	@$(TSX) scripts/demo.ts
 
 lint: deps ## ESLint and Prettier
 	npm run --silent lint

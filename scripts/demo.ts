@@ -1,0 +1,112 @@
+/**
+ * `make demo`: the whole engine end to end on this machine. Starts (or reuses) the local Kafka and
+ * Temporal servers, runs a worker, an ingest member and the fleet simulator as real processes, starts
+ * the bundled rollout (4 device classes × 25,000 devices; laptop-x1 gets a build that fails on 6% of
+ * installs), shows the live status, and waits for the end: the bad class rolled back, the others at
+ * 100%. Writes the postmortem under out/<rolloutId>/, prints a summary line, stops everything it
+ * started, and exits 0 only if the rollout ended as expected.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { getStatus, startRollout, waitForRollout } from '../client';
+import { loadConfig } from '../config/env';
+import { parsePlan } from '../events/plan';
+import { connectClient } from '../temporal/connection';
+import { isFinished, renderStatus, WatchView } from '../cli/status-view';
+import { startEngineProcess, type EngineProcess } from './engine-process';
+import { down, up, REPO_ROOT } from './servers/index';
+
+const PLAN = join(REPO_ROOT, 'examples/plans/demo.yaml');
+const SCENARIO = join(REPO_ROOT, 'examples/scenarios/demo.yaml');
+const EXPECTED: Record<string, string> = {
+  'phone-a': 'completed',
+  'phone-b': 'completed',
+  'tablet-c': 'completed',
+  'laptop-x1': 'rolled-back',
+};
+
+const say = (line: string) => process.stdout.write(`[demo] ${line}\n`);
+
+async function main(): Promise<number> {
+  const t0 = Date.now();
+  const rolloutId = `demo-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').toLowerCase()}`;
+  const outDir = join(REPO_ROOT, 'out', rolloutId);
+  mkdirSync(join(outDir, 'logs'), { recursive: true });
+
+  say('starting Kafka and Temporal (reused when already running)');
+  const reports = await up({ log: (line) => say(line) });
+  const startedServers = reports.filter((r) => r.state === 'started').map((r) => r.name);
+  const config = loadConfig(process.env);
+  const children: EngineProcess[] = [];
+  try {
+    const spawnLogged = (name: string, args: string[], ready: RegExp) => {
+      const p = startEngineProcess(name, args, { logFile: join(outDir, 'logs', `${name}.log`), ready });
+      children.push(p);
+      return p;
+    };
+    say(`starting worker, ingest and fleet simulator (logs in ${join('out', rolloutId, 'logs')})`);
+    await Promise.all([
+      spawnLogged('worker', ['worker'], /worker running/).ready,
+      spawnLogged('ingest', ['ingest'], /"ingest":"started"/).ready,
+      spawnLogged('simulator', ['simulate', SCENARIO, '--truth-out', join(outDir, 'ground-truth.json')], /simulating/)
+        .ready,
+    ]);
+
+    const client = await connectClient(config.temporal);
+    const parsed = parsePlan(readFileSync(PLAN, 'utf8'), PLAN);
+    if (!parsed.ok) throw new Error(`bundled plan is invalid: ${JSON.stringify(parsed.errors)}`);
+    const started = await startRollout(client, {
+      plan: parsed.plan,
+      rolloutId,
+      actor: 'make-demo',
+      reason: 'bundled demo scenario',
+      taskQueue: config.temporal.taskQueue,
+    });
+    say(
+      `rollout ${started.rolloutId} started: ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(started.workflowId)}`,
+    );
+
+    const watch = process.stdout.isTTY ? new WatchView() : undefined;
+    let view = await getStatus(client, rolloutId);
+    let lastPrinted = 0;
+    while (!isFinished(view)) {
+      if (watch) watch.update(view, Date.now());
+      else if (Date.now() - lastPrinted > 10_000) {
+        process.stdout.write(`${renderStatus(view, Date.now())}\n`);
+        lastPrinted = Date.now();
+      }
+      await new Promise((r) => setTimeout(r, 1000));
+      view = await getStatus(client, rolloutId);
+    }
+    watch?.update(view, Date.now());
+    watch?.stop();
+    const summary = await waitForRollout(client, rolloutId);
+    await client.connection.close();
+    process.stdout.write(`${renderStatus(view, Date.now())}\n`);
+
+    // Let the simulator write its ground truth, then stop the engine processes.
+    await Promise.all(children.map((c) => c.stop()));
+    writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify({ summary, status: view }, null, 2)}\n`);
+
+    const asExpected = Object.entries(EXPECTED).every(([lane, outcome]) => summary.lanes[lane] === outcome);
+    const lanes = Object.entries(summary.lanes)
+      .map(([lane, outcome]) => `${lane} ${outcome}`)
+      .join(', ');
+    say(
+      `${asExpected ? 'OK' : 'UNEXPECTED'}: rollout ${rolloutId} ${summary.status} in ${Math.round((Date.now() - t0) / 1000)}s — ${lanes}; ` +
+        `postmortem in ${join('out', rolloutId)}/`,
+    );
+    return asExpected ? 0 : 1;
+  } finally {
+    await Promise.all(children.map((c) => c.stop()));
+    if (startedServers.length > 0) await down({ only: startedServers, log: (line) => say(line) });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`[demo] failed: ${err instanceof Error ? err.message : String(err)}\n`);
+    process.exit(1);
+  },
+);
