@@ -103,7 +103,7 @@ interface ServerDef {
 const SERVERS: Record<ServerName, ServerDef> = {
   kafka: {
     name: 'kafka',
-    envEndpoint: () => process.env.KAFKA_BROKERS || undefined,
+    envEndpoint: () => externalEndpoint(process.env.KAFKA_BROKERS, LOCAL_KAFKA_BROKERS.join(',')),
     localEndpoint: LOCAL_KAFKA_BROKERS.join(','),
     ports: [KAFKA_PORT, KAFKA_CONTROLLER_PORT],
     pidFile: () => kafkaFiles().pidFile,
@@ -115,7 +115,7 @@ const SERVERS: Record<ServerName, ServerDef> = {
   },
   temporal: {
     name: 'temporal',
-    envEndpoint: () => process.env.TEMPORAL_ADDRESS || undefined,
+    envEndpoint: () => externalEndpoint(process.env.TEMPORAL_ADDRESS, LOCAL_TEMPORAL_ADDRESS),
     localEndpoint: LOCAL_TEMPORAL_ADDRESS,
     ports: [TEMPORAL_PORT],
     pidFile: () => temporalFiles().pidFile,
@@ -126,6 +126,23 @@ const SERVERS: Record<ServerName, ServerDef> = {
     graceMs: 15_000,
   },
 };
+
+/**
+ * The endpoint from the environment when it names servers other than this clone's local ones; undefined when unset or
+ * when it just names the local servers (as `make test` exports it for the tests, so that `restartKafka()` inside a
+ * test still manages the local broker).
+ */
+function externalEndpoint(fromEnv: string | undefined, local: string): string | undefined {
+  if (!fromEnv) return undefined;
+  const norm = (list: string) =>
+    list
+      .split(',')
+      .map((e) => e.trim().replace(/^localhost:/, '127.0.0.1:'))
+      .filter(Boolean)
+      .sort()
+      .join(',');
+  return norm(fromEnv) === norm(local) ? undefined : fromEnv;
+}
 
 function selected(only?: readonly ServerName[]): ServerDef[] {
   return SERVER_NAMES.filter((n) => !only || only.includes(n)).map((n) => SERVERS[n]);
