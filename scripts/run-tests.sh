@@ -60,7 +60,8 @@ step() {
 step lint npm run --silent lint
 step typecheck npm run --silent typecheck
 step unit npm run --silent test:unit
-step integration npm run --silent test:integration
+# --forceExit: a test that leaks a handle must fail loudly elsewhere, not hang CI until its time limit.
+step integration npm run --silent test:integration -- --forceExit
 
 echo "==> make test in $(secs "$t_all"): $(IFS=,; echo "${results[*]}" | sed 's/,/, /g')"
 exit "$failed"
