@@ -16,6 +16,7 @@ import {
   validateCommand,
 } from './commands';
 import { devCommand } from './dev';
+import { replayCommand } from '../replay/cli-replay';
 import { EXIT, reportError } from './errors';
 
 const debug = process.argv.includes('--debug') || process.env.DEBUG === '1';
@@ -113,6 +114,32 @@ export function buildProgram(): Command {
     .option('--follow', 'keep printing new events until Ctrl-C')
     .option('--json', 'one JSON event per line')
     .action((id: string, opts: { follow?: boolean; json?: boolean }) => run((ctx) => eventsCommand(ctx, id, opts)));
+
+  program
+    .command('replay')
+    .description(
+      'postmortem of a rollout: decision timeline with evidence, state as of --at, blast radius, exposure windows, what-if',
+    )
+    .argument('<rolloutId>')
+    .option('--at <time>', 'the state as of this time (ISO-8601)')
+    .option('--format <format>', 'text, json or html (one self-contained file)', 'text')
+    .option('--out <file>', 'write the postmortem to this file instead of stdout')
+    .option('--what-if <file>', 're-decide with another plan, or only thresholds / breach policy (YAML)')
+    .option('--no-install-events', 'read only the domain log (no blast radius, exposure windows or rebuilt deltas)')
+    .option('--check-determinism', 'replay the Temporal histories against the current workflow code')
+    .action(
+      (
+        id: string,
+        opts: {
+          at?: string;
+          format?: string;
+          out?: string;
+          whatIf?: string;
+          installEvents?: boolean;
+          checkDeterminism?: boolean;
+        },
+      ) => run((ctx) => replayCommand(ctx, id, opts)),
+    );
 
   program
     .command('worker')

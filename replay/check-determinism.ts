@@ -1,0 +1,45 @@
+/**
+ * Temporal-level replay: fetches the histories of a rollout's workflows — the rollout workflow and every
+ * lane, each run of each continue-as-new chain — and replays them against the current workflow code with
+ * `Worker.runReplayHistories`. A non-determinism error means the new code would break running rollouts:
+ * check before deploying a new worker version.
+ */
+import type { Client, HistoryAndWorkflowId } from '@temporalio/client';
+
+/** The result of replaying one run. */
+export type ReplayedRun = { workflowId: string; runId: string; ok: boolean; error: string | null };
+
+/** The result of the whole check. */
+export type DeterminismResult = { ok: boolean; runs: ReplayedRun[] };
+
+/**
+ * Lists every run of the given workflow ids (continue-as-new chains included) and replays each history
+ * against the workflow code at `workflowsPath`. Throws only when a history cannot be fetched.
+ */
+export async function checkDeterminism(
+  client: Client,
+  workflowIds: readonly string[],
+  workflowsPath: string,
+): Promise<DeterminismResult> {
+  const histories: HistoryAndWorkflowId[] = [];
+  for (const workflowId of workflowIds) {
+    const escaped = workflowId.replace(/'/g, "\\'");
+    for await (const execution of client.workflow.list({ query: `WorkflowId = '${escaped}'` })) {
+      const history = await client.workflow.getHandle(workflowId, execution.runId).fetchHistory();
+      histories.push({ workflowId, history });
+    }
+  }
+  const runs: ReplayedRun[] = [];
+  // Loaded here: the worker runtime is heavy and only this check needs it.
+  const { Worker } = await import('@temporalio/worker');
+  const results = Worker.runReplayHistories({ workflowsPath, replayName: 'bsi-replay-check' }, histories);
+  for await (const result of results) {
+    runs.push({
+      workflowId: result.workflowId,
+      runId: result.runId,
+      ok: result.error === undefined,
+      error: result.error === undefined ? null : `${result.error.name}: ${result.error.message}`,
+    });
+  }
+  return { ok: runs.length > 0 && runs.every((r) => r.ok), runs };
+}
