@@ -97,9 +97,10 @@ export function exposureOf(
   return { haltAt: halt?.at ?? null, haltType: halt?.type ?? null, exposed, failed };
 }
 
-/** A decision as compared: type, data and time (ids and seq differ when the streams diverge). */
+/** A decision as compared: time, type and data. */
 function signature(e: DomainEvent): string {
-  return `${e.at} ${e.type} ${JSON.stringify(e.data)}`;
+  // A lane's start differs by its configuration only: that is the premise of a what-if, not a decision.
+  return e.type === 'lane-started' ? `${e.at} ${e.type}` : `${e.at} ${e.type} ${JSON.stringify(e.data)}`;
 }
 
 /** The first decision where two event streams differ, or null when they agree. */

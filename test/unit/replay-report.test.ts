@@ -1,0 +1,162 @@
+// Replay on a synthetic recorded rollout (the engine's deciders driving the fleet model on a simulated clock):
+// the re-decided lanes reproduce the log, blast radius and exposure windows, --at, and what-if semantics.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fold } from '../../events/rollout';
+import { parsePlan, type RolloutPlan } from '../../events/plan';
+import { parseScenario } from '../../simulator/scenario';
+import { OutcomeTracker, decodeInstallValue, offersOf } from '../../replay/outcomes';
+import { renderHtml } from '../../replay/render-html';
+import { renderText } from '../../replay/render-text';
+import { buildReport, type InstallFacts } from '../../replay/report';
+import { syntheticRollout, type SyntheticRollout } from '../../replay/synthetic-rollout';
+import { whatIfPlanOf } from '../../replay/what-if';
+
+const root = path.join(__dirname, '..', '..');
+const START = Date.parse('2026-11-27T12:00:00Z');
+
+function demoPlan(): RolloutPlan {
+  const parsed = parsePlan(readFileSync(path.join(root, 'examples/plans/demo.yaml'), 'utf8'));
+  if (!parsed.ok) throw new Error('demo plan invalid');
+  return parsed.plan;
+}
+
+let plan: RolloutPlan;
+let run: SyntheticRollout;
+let install: InstallFacts;
+
+beforeAll(() => {
+  plan = demoPlan();
+  // Small healthy classes, a full-size bad class (laptop-x1 fails 6% of installs of its build 26.3.2).
+  const text = readFileSync(path.join(root, 'examples/scenarios/demo.yaml'), 'utf8').replace(
+    /(phone-a|phone-b|tablet-c): \{ devices: 25000 \}/g,
+    '$1: { devices: 6000 }',
+  );
+  const scenario = parseScenario(text);
+  if (!scenario.ok) throw new Error('scenario invalid');
+  run = syntheticRollout({ rolloutId: 'replay-unit', plan, scenario: scenario.scenario, startMs: START });
+  const tracker = new OutcomeTracker('replay-unit', offersOf(run.events));
+  for (const record of run.installs) tracker.add(record);
+  install = { changes: tracker.changes, facts: tracker.facts, records: run.installs.length, skipped: tracker.skipped };
+});
+
+function whatIf(text: string) {
+  const parsed = whatIfPlanOf(plan, text, 'test.yaml');
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
+  return buildReport({
+    rolloutId: 'replay-unit',
+    events: run.events,
+    install,
+    whatIf: { plan: parsed.plan, source: 'test.yaml' },
+  });
+}
+
+describe('replay of a recorded rollout', () => {
+  it('re-deciding every lane over its recorded inputs reproduces the log, deltas rebuilt from install events', () => {
+    const report = buildReport({ rolloutId: 'replay-unit', events: run.events, install });
+    for (const c of report.classes) {
+      expect(c.fidelity).toMatchObject({ identical: true, mismatchedDeltas: 0, recordedOnlyDeltas: 0 });
+      expect(c.fidelity.rebuiltDeltas).toBeGreaterThan(0);
+    }
+    expect(report.state).toEqual(fold(run.events));
+  });
+
+  it('shows the bad class halting with evidence, its blast radius and the time from first failure to halt', () => {
+    const report = buildReport({ rolloutId: 'replay-unit', events: run.events, install });
+    const bad = report.classes.find((c) => c.lane === 'laptop-x1')!;
+    expect(bad.status).toBe('rolled-back');
+    expect(bad.halt?.type).toBe('threshold-breached');
+    const breach = bad.decisions.find((d) => d.type === 'threshold-breached')!;
+    expect(breach.by).toBe('engine');
+    expect(breach.evidence).toMatchObject({ rule: 'sequential', threshold: 0.03 });
+    expect(breach.evidence!.failures).toBeGreaterThan(0);
+    const o = bad.outcomes!;
+    expect(o.blastRadius.installed).toBeGreaterThan(0);
+    expect(o.blastRadius.installed).toBeLessThanOrEqual(Math.ceil(25000 * 0.01) + 10);
+    expect(o.blastRadius.failed).toBeGreaterThan(0);
+    expect(o.firstFailureToHalt!.seconds).toBeGreaterThanOrEqual(0);
+    expect(o.exposureWindow.patched50Sec).toBeNull();
+    for (const c of report.classes.filter((x) => x.lane !== 'laptop-x1')) {
+      expect(c.status).toBe('completed');
+      expect(c.halt).toBeNull();
+      expect(c.outcomes!.exposureWindow.patched50Sec).not.toBeNull();
+      expect(c.outcomes!.exposureWindow.patched95Sec!).toBeGreaterThanOrEqual(c.outcomes!.exposureWindow.patched50Sec!);
+    }
+  });
+
+  it('--at folds the log up to that time', () => {
+    const at = new Date(START + 25_000).toISOString();
+    const report = buildReport({ rolloutId: 'replay-unit', events: run.events, install, at });
+    expect(report.state).toEqual(fold(run.events.filter((e) => Date.parse(e.at) <= START + 25_000)));
+    expect(report.classes.find((c) => c.lane === 'phone-a')!.phase).toBe(1);
+  });
+
+  it('what-if with the recorded plan reports no difference', () => {
+    const report = whatIf('thresholds: { maxFailureRate: 0.05 }');
+    expect(report.whatIf!.differs).toBe(false);
+    expect(renderText(report)).toContain('no difference');
+  });
+
+  it('what-if with a stricter threshold halts earlier and exposes fewer devices (really exposed ones only)', () => {
+    const report = whatIf(
+      'classes: { laptop-x1: { thresholds: { rule: plain, minSample: 1, maxFailureRate: 0.001 } } }',
+    );
+    const bad = report.whatIf!.classes.find((c) => c.lane === 'laptop-x1')!;
+    expect(bad.differs).toBe(true);
+    expect(bad.haltEarlierSec!).toBeGreaterThan(0);
+    expect(bad.fewerExposed).toBeGreaterThan(0);
+    expect(bad.whatIf.exposed).toBeLessThan(bad.baseline.exposed);
+    expect(renderText(report)).toContain('exposure counts only exposures that really happened');
+  });
+
+  it('what-if that would not halt cannot invent exposure the recorded run never made', () => {
+    const report = whatIf('classes: { laptop-x1: { thresholds: { rule: plain, maxFailureRate: 0.5 } } }');
+    const bad = report.whatIf!.classes.find((c) => c.lane === 'laptop-x1')!;
+    expect(bad.whatIf.haltAt).toBeNull();
+    const really = install.facts.get('laptop-x1')!.size;
+    expect(bad.whatIf.exposed).toBe(really);
+    expect(bad.droppedDeltas).toBeGreaterThan(0);
+  });
+
+  it('renders a self-contained HTML report with charts, threshold lines and decision markers', () => {
+    const html = renderHtml(
+      whatIf('classes: { laptop-x1: { thresholds: { rule: plain, minSample: 1, maxFailureRate: 0.001 } } }'),
+    );
+    expect(html).not.toMatch(/<script|<link|https?:\/\/(?!www\.w3\.org\/2000\/svg)/);
+    expect(html.match(/<svg/g)!.length).toBe(2 * plan.deviceClasses.length);
+    expect(html).toMatch(/class="series exposure" d="M[\d.]+,[\d.]+L/);
+    expect(html).toMatch(/class="threshold"/);
+    expect(html).toMatch(/data-type="threshold-breached"/);
+    expect(html).toMatch(/data-type="what-if-halt"/);
+  });
+});
+
+describe('what-if files', () => {
+  it('reads a bare thresholds object, overrides, and a full plan; a bad file gets path and rule', () => {
+    const bare = whatIfPlanOf(demoPlan(), 'maxFailureRate: 0.01');
+    expect(bare.ok && bare.plan.thresholds.maxFailureRate).toBe(0.01);
+    const policy = whatIfPlanOf(demoPlan(), 'breachPolicy: { action: pause }');
+    expect(policy.ok && policy.plan.breachPolicy).toEqual({ action: 'pause' });
+    const cls = whatIfPlanOf(demoPlan(), 'classes: { laptop-x1: { thresholds: { minSample: 10 } } }');
+    expect(cls.ok && cls.plan.classes['laptop-x1']?.thresholds).toEqual({ maxFailureRate: 0.03, minSample: 10 });
+    const full = whatIfPlanOf(demoPlan(), readFileSync(path.join(root, 'examples/plans/demo.yaml'), 'utf8'));
+    expect(full.ok && full.plan.releaseId).toBe('bsi-26.3-demo');
+    const bad = whatIfPlanOf(demoPlan(), 'thresholds: { maxFailureRate: 2 }');
+    expect(bad.ok).toBe(false);
+    expect(!bad.ok && bad.errors[0]!.path).toBe('thresholds.maxFailureRate');
+  });
+});
+
+describe('install-event decoding', () => {
+  it('reads device reports and timeout markers, and skips anything else', () => {
+    const report = decodeInstallValue(JSON.stringify(JSON.parse(run.installs[0]!.value)));
+    expect(report?.kind).toBe('report');
+    const marker = decodeInstallValue(
+      JSON.stringify({ kind: 'install-timeout', v: 1, rolloutId: 'r', offerId: 'o', deviceKey: '00', attempt: 1 }),
+    );
+    expect(marker?.kind).toBe('timeout');
+    expect(decodeInstallValue('not json')).toBeNull();
+    expect(decodeInstallValue(JSON.stringify({ hello: 1 }))).toBeNull();
+    expect(decodeInstallValue(null)).toBeNull();
+  });
+});
