@@ -31,7 +31,7 @@ const REJECTED_BY_BROKER = new Set([
   'INVALID_RECORD',
   'CORRUPT_MESSAGE',
   'INVALID_REQUIRED_ACKS',
-  'UNKNOWN_TOPIC_OR_PARTITION',
+  // Not UNKNOWN_TOPIC_OR_PARTITION: a KRaft broker answers it while a new topic propagates; it is transient.
 ]);
 
 /** Largest total of record bytes sent in one request; a round's events are split into chunks below it. */

@@ -27,7 +27,15 @@ import { OperatorRequestSchema, isRefusal, stampCommand, type LaneInput, type Re
 import type { DomainEvent } from '../events/domain-events';
 import { fleetCommandsOf } from '../events/fleet-commands';
 import { decideLane, foldLane, initialLaneState, isLaneFinished, type LaneState } from '../events/lane';
-import { MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, MAX_ITEMS_PER_ROUND, kafkaActivityOptions } from './activity-options';
+import {
+  HARD_MAX_HISTORY_EVENTS,
+  MAX_CARRIED_INPUTS,
+  MAX_HISTORY_BYTES,
+  MAX_HISTORY_EVENTS,
+  MAX_INPUTS_PER_RUN,
+  MAX_ITEMS_PER_ROUND,
+  kafkaActivityOptions,
+} from './activity-options';
 import {
   FleetHaltSignalSchema,
   HealthDeltaSignalSchema,
@@ -35,6 +43,7 @@ import {
   fleetHaltSignal,
   healthDeltaSignal,
   highWaterMarksQuery,
+  lanePendingQuery,
   laneReportSignal,
   laneStateQuery,
   operatorUpdate,
@@ -60,14 +69,11 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   const runs = (input.carried?.runs ?? 0) + 1;
   const answers: Record<number, OperatorCommandResult | Refusal> = {};
   let nextTicket = 0;
+  let decidedThisRun = 0;
 
+  // Validated (zod) when a round takes it, not here: a burst of signals then costs O(1) each in one activation.
   setHandler(healthDeltaSignal, (payload) => {
-    const parsed = HealthDeltaSignalSchema.safeParse(payload);
-    if (!parsed.success || parsed.data.lane !== lane) {
-      log.warn('dropped an invalid health-delta signal', { lane, issues: parsed.error?.issues.slice(0, 5) });
-      return;
-    }
-    for (const { offerId, delta } of parsed.data.deltas) inbox.push({ kind: 'health', offerId, delta });
+    inbox.push({ kind: 'health-signal', payload });
   });
 
   setHandler(fleetHaltSignal, (payload) => {
@@ -84,6 +90,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
 
   setHandler(laneStateQuery, () => state);
   setHandler(highWaterMarksQuery, () => state.highWater);
+  setHandler(lanePendingQuery, () => pendingInputs());
 
   setHandler(
     operatorUpdate,
@@ -114,8 +121,20 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
     },
   );
 
-  /** Turns an inbox item into a decider input, stamped with the workflow clock. */
-  function inputOf(item: LaneInboxItem, at: string): LaneInput {
+  /** Turns an inbox item into decider inputs, stamped with the workflow clock; an invalid signal gives none. */
+  function inputsOf(item: LaneInboxItem, at: string): LaneInput[] {
+    if (item.kind === 'health-signal') {
+      const parsed = HealthDeltaSignalSchema.safeParse(item.payload);
+      if (!parsed.success || parsed.data.lane !== lane) {
+        log.warn('dropped an invalid health-delta signal', { lane, issues: parsed.error?.issues.slice(0, 5) });
+        return [];
+      }
+      return parsed.data.deltas.map(({ offerId, delta }) => ({ type: 'health-delta', lane, offerId, delta, at }));
+    }
+    return [inputOf(item, at)];
+  }
+
+  function inputOf(item: Exclude<LaneInboxItem, { kind: 'health-signal' }>, at: string): LaneInput {
     switch (item.kind) {
       case 'health':
         return { type: 'health-delta', lane, offerId: item.offerId, delta: item.delta, at };
@@ -152,6 +171,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
     const events: DomainEvent[] = [];
     const accepted: { ticket: number; eventIds: string[] }[] = [];
     const decideOne = (item: LaneInboxItem | null, next: LaneInput) => {
+      decidedThisRun++;
       const answer = decideLane(state, next);
       if (isRefusal(answer)) {
         if (item?.kind === 'operator') answers[item.ticket] = answer;
@@ -163,7 +183,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
       state = foldLane(answer, state);
       if (item?.kind === 'operator') accepted.push({ ticket: item.ticket, eventIds: answer.map((e) => e.eventId) });
     };
-    for (const item of items) decideOne(item, inputOf(item, at));
+    for (const item of items) for (const next of inputsOf(item, at)) decideOne(item, next);
     for (const next of extra) decideOne(null, next);
     const timer = dueTimer(at);
     if (timer !== null) decideOne(null, timer);
@@ -188,15 +208,36 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   function historyIsLong(): boolean {
     const info = workflowInfo();
     return (
-      info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS || info.historySize > MAX_HISTORY_BYTES
+      info.continueAsNewSuggested ||
+      info.historyLength > MAX_HISTORY_EVENTS ||
+      info.historySize > MAX_HISTORY_BYTES ||
+      decidedThisRun > MAX_INPUTS_PER_RUN
     );
+  }
+
+  /** The number of decider inputs an inbox item stands for (a signal carries up to 64 deltas). */
+  function weightOf(item: LaneInboxItem): number {
+    const deltas = item.kind === 'health-signal' ? (item.payload as { deltas?: unknown[] })?.deltas : undefined;
+    return Array.isArray(deltas) ? Math.max(1, deltas.length) : 1;
+  }
+
+  function pendingInputs(): number {
+    return inbox.reduce((n, item) => n + weightOf(item), 0);
+  }
+
+  /** Takes the next round's items off the inbox: whole items, about MAX_ITEMS_PER_ROUND inputs in all. */
+  function nextItems(): LaneInboxItem[] {
+    let budget = MAX_ITEMS_PER_ROUND;
+    let count = 0;
+    while (count < inbox.length && budget > 0) budget -= weightOf(inbox[count++]!);
+    return inbox.splice(0, count);
   }
 
   /** Lets every in-flight Update finish (deciding what it waits for) before the run closes. */
   async function settleHandlers(): Promise<void> {
     while (!allHandlersFinished()) {
       await condition(() => allHandlersFinished() || inbox.some((item) => item.kind === 'operator'));
-      if (!allHandlersFinished()) await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
+      if (!allHandlersFinished()) await round(nextItems());
     }
   }
 
@@ -208,6 +249,10 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   let idleAtDeadline = false;
   while (!isLaneFinished(state.status)) {
     if (historyIsLong()) {
+      // Catch up first if too much is pending to carry over (a burst of signals), within a hard bound.
+      while (pendingInputs() > MAX_CARRIED_INPUTS && workflowInfo().historyLength < HARD_MAX_HISTORY_EVENTS) {
+        await round(nextItems());
+      }
       await settleHandlers();
       if (isLaneFinished(state.status)) break;
       log.info('continuing as new with the folded state', { lane, runs, pending: inbox.length });
@@ -219,7 +264,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
       if (until === null || idleAtDeadline) await condition(() => inbox.length > 0 || historyIsLong());
       else if (until > Date.now()) await condition(() => inbox.length > 0 || historyIsLong(), until - Date.now());
     }
-    const appended = await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
+    const appended = await round(nextItems());
     idleAtDeadline = appended === 0 && until !== null && until <= Date.now();
   }
 

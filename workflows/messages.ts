@@ -65,6 +65,12 @@ export type OperatorCommandResult = { accepted: true; eventIds: string[] };
 /** The lane's folded state (phase, exposure bound, per-offer counts and verdicts, waiting-for…), as plain JSON. */
 export const laneStateQuery = defineQuery<LaneState>('laneState');
 
+/**
+ * How many inputs the lane has received but not yet decided (health deltas counted one by one). The
+ * ingest may use it as backpressure: a lane decides on the order of a thousand deltas per second.
+ */
+export const lanePendingQuery = defineQuery<number>('lanePending');
+
 /** The rollout's folded view: rollout status and every lane as the rollout knows it from the lanes' reports. */
 export const rolloutStatusQuery = defineQuery<RolloutState>('rolloutStatus');
 
@@ -112,6 +118,8 @@ export interface LaneWorkflowInput {
 /** An input a lane has received but not yet decided on (plain JSON: it survives continue-as-new). */
 export type LaneInboxItem =
   | { kind: 'health'; offerId: string; delta: HealthDelta }
+  /** A health-delta signal as received: validated when its round takes it (keeps handlers O(1)). */
+  | { kind: 'health-signal'; payload: unknown }
   | { kind: 'fleet-halt'; reason: string }
   | { kind: 'rollout-aborted'; actor: string; reason: string }
   | { kind: 'operator'; ticket: number; request: OperatorRequest };

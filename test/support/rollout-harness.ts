@@ -12,11 +12,12 @@ import { loadConfig, type Config } from '../../config/env';
 import { DomainEventSchema, type DomainEvent, type OutcomeCounts } from '../../events/domain-events';
 import { FleetCommandSchema, type FleetCommand } from '../../events/fleet-commands';
 import type { LaneState } from '../../events/lane';
-import { ensureTopics, topicSpecs } from '../../kafka/topics';
+import { topicSpecs } from '../../kafka/topics';
 import { createLogger } from '../../observability/log';
 import { WORKFLOWS_PATH, createWorker, type RolloutWorker } from '../../worker/create-worker';
 import { healthDeltaSignal, laneStateQuery, laneWorkflowId } from '../../workflows/messages';
 import { testKafka } from './endpoints';
+import { createTopicsAndWait } from './kafka-admin';
 import { uniqueName } from './unique-name';
 
 export const FIXTURES_DIR = path.join(__dirname, '..', 'fixtures', 'histories');
@@ -65,7 +66,7 @@ export async function createHarness(options: {
   const kafka = testKafka(`${base}-harness`);
   const admin: Admin = kafka.admin();
   await admin.connect();
-  await ensureTopics(admin, topicSpecs(config.topics));
+  await createTopicsAndWait(admin, topicSpecs(config.topics));
   const workers: RolloutWorker[] = [];
   const workflowBundleReady = await workflowBundle();
   return {
