@@ -27,19 +27,60 @@ export function topicSpecs(topics: Topics): ITopicConfig[] {
   ];
 }
 
+const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+
 /**
- * Creates the topics that do not exist yet and waits until their leaders are elected; topics that
- * already exist are left as they are. Safe to call from every process at start-up.
+ * Waits until every named topic is in the broker's metadata with a leader for each partition. kafkajs's own
+ * `createTopics({ waitForLeaders: true })` retries only LEADER_NOT_AVAILABLE, but a KRaft broker (Kafka 3.9 and
+ * 4.x) answers UNKNOWN_TOPIC_OR_PARTITION until it has applied the controller's record of a new topic, so that
+ * wait fails spuriously (29 of 30 four-topic creations here). This one retries both; any other error is thrown.
+ */
+export async function waitForTopics(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const meta = await admin.fetchTopicMetadata({ topics });
+      const ready = meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
+      if (ready && meta.topics.length === topics.length) return;
+    } catch (err) {
+      if (!NOT_YET.has((err as { type?: string }).type ?? '')) throw err;
+    }
+    if (Date.now() > deadline) throw new Error(`topics not ready after ${timeoutMs} ms: ${topics.join(', ')}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Creates the topics and waits until each has leaders (see {@link waitForTopics}); returns kafkajs's created flag. */
+export async function createTopicsAndWait(admin: Admin, topics: ITopicConfig[], timeoutMs = 30_000): Promise<boolean> {
+  const created = await admin.createTopics({ topics, waitForLeaders: false });
+  await waitForTopics(
+    admin,
+    topics.map((t) => t.topic),
+    timeoutMs,
+  );
+  return created;
+}
+
+/**
+ * Creates the topics that do not exist yet and waits until every one of them has leaders; topics that
+ * already exist are left as they are. Safe to call from every process at start-up, concurrently.
  */
 export async function ensureTopics(admin: Admin, specs: ITopicConfig[]): Promise<void> {
   const existing = new Set(await admin.listTopics());
   const missing = specs.filter((s) => !existing.has(s.topic));
-  if (missing.length === 0) return;
-  try {
-    await admin.createTopics({ topics: missing, waitForLeaders: true });
-  } catch (err) {
-    // Another process may have created them between listTopics and createTopics; that is success.
-    const after = new Set(await admin.listTopics());
-    if (!missing.every((s) => after.has(s.topic))) throw err;
+  if (missing.length > 0) {
+    try {
+      await admin.createTopics({ topics: missing, waitForLeaders: false });
+    } catch (err) {
+      // Another process may have created them between listTopics and createTopics; that is success.
+      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test(String(err))) {
+        const after = new Set(await admin.listTopics());
+        if (!missing.every((s) => after.has(s.topic))) throw err;
+      }
+    }
   }
+  await waitForTopics(
+    admin,
+    specs.map((s) => s.topic),
+  );
 }

@@ -29,6 +29,7 @@ export type ScheduledReport = { dueMs: number; event: Omit<InstallEvent, 'at'> }
 /** What really happened under one offer: the numbers the engine's counts must equal. */
 export type OfferTruth = {
   rolloutId: string;
+  offerId: string;
   lane: string;
   kind: FleetOrder['kind'];
   attempt: number;
@@ -107,9 +108,18 @@ export class FleetModel {
     return Object.fromEntries([...this.classes].map(([name, cls]) => [name, cls.ids.length]));
   }
 
-  /** Ground truth per offer id, for every order applied so far. */
+  /** Ground truth of every order applied so far, keyed `${rolloutId}/${offerId}` (offer ids are per rollout). */
   truth(): Record<string, OfferTruth> {
-    return Object.fromEntries([...this.truths].map(([id, t]) => [id, { ...t, failedByCode: { ...t.failedByCode } }]));
+    return Object.fromEntries([...this.truths].map(([key, t]) => [key, { ...t, failedByCode: { ...t.failedByCode } }]));
+  }
+
+  /** Ground truth of one rollout, keyed by offer id. */
+  truthOf(rolloutId: string): Record<string, OfferTruth> {
+    return Object.fromEntries(
+      Object.values(this.truth())
+        .filter((t) => t.rolloutId === rolloutId)
+        .map((t) => [t.offerId, t]),
+    );
   }
 
   /**
@@ -118,8 +128,9 @@ export class FleetModel {
    */
   apply(order: FleetOrder, nowMs: number): ScheduledReport[] {
     const cls = this.classes.get(order.lane);
-    if (!cls || this.seenOffers.has(order.offerId)) return [];
-    this.seenOffers.add(order.offerId);
+    const key = `${order.rolloutId}/${order.offerId}`;
+    if (!cls || this.seenOffers.has(key)) return [];
+    this.seenOffers.add(key);
     const buckets = this.bucketsOf(cls, order.rolloutId);
     const status = this.statusOf(cls, order.rolloutId);
     const done = this.doneOf(order.rolloutId, order.lane, cls.ids.length);
@@ -127,6 +138,7 @@ export class FleetModel {
     const osVersion = this.scenario.classes[order.lane]?.osVersion ?? 'unknown';
     const truth: OfferTruth = {
       rolloutId: order.rolloutId,
+      offerId: order.offerId,
       lane: order.lane,
       kind: order.kind,
       attempt: order.attempt,
@@ -135,7 +147,7 @@ export class FleetModel {
       failedByCode: {},
       silent: 0,
     };
-    this.truths.set(order.offerId, truth);
+    this.truths.set(key, truth);
     const reports: ScheduledReport[] = [];
     for (let i = 0; i < cls.ids.length; i++) {
       if ((buckets[i] ?? 0) >= order.cohortBound) continue;
@@ -148,7 +160,7 @@ export class FleetModel {
             : s === Status.Succeeded;
       if (!reacts) continue;
       const deviceId = cls.ids[i] ?? '';
-      const random = mulberry32(murmur3(`${order.offerId}:${deviceId}`, this.scenario.seed));
+      const random = mulberry32(murmur3(`${key}:${deviceId}`, this.scenario.seed));
       const base = { deviceId, osVersion, order };
       truth.reacted++;
       if (order.kind === 'rollback') {
@@ -245,7 +257,7 @@ function report(base: ReportBase, dueMs: number, type: InstallEventType, errorCo
   return {
     dueMs,
     event: {
-      eventId: `${order.offerId}:${base.deviceId}:${type}`,
+      eventId: `${order.rolloutId}:${order.offerId}:${base.deviceId}:${type}`,
       deviceId: base.deviceId,
       deviceClass: order.lane,
       rolloutId: order.rolloutId,

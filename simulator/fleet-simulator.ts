@@ -69,7 +69,9 @@ export class FleetSimulator {
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
     });
-    this.producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    // Devices are not idempotent producers either (duplicates are part of the model): plain producer, several
+    // requests in flight, so the fleet keeps up with tens of thousands of reports a second.
+    this.producer = kafka.producer({ maxInFlightRequests: 5 });
     this.admin = kafka.admin();
   }
 
@@ -128,7 +130,7 @@ export class FleetSimulator {
   }
 
   private async sendDue(): Promise<void> {
-    const due = this.queue.popDue(Date.now(), this.options.maxBatch ?? 5000);
+    const due = this.queue.popDue(Date.now(), this.options.maxBatch ?? 20_000);
     if (due.length === 0) return;
     try {
       await this.producer.send({
@@ -152,9 +154,14 @@ export class FleetSimulator {
     return { ...this.stats, reportsPending: this.queue.size };
   }
 
-  /** Ground truth per offer id. */
+  /** Ground truth of every order, keyed `${rolloutId}/${offerId}`. */
   truth(): Record<string, OfferTruth> {
     return this.model.truth();
+  }
+
+  /** Ground truth of one rollout, keyed by offer id. */
+  truthOf(rolloutId: string): Record<string, OfferTruth> {
+    return this.model.truthOf(rolloutId);
   }
 
   /** Resolves when every scheduled report has been sent (or after `timeoutMs`). */

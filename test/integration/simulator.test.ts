@@ -90,7 +90,7 @@ test('an expose order makes exactly the addressed devices report, as the ground 
   }
   expect(await simulator.drained(30_000)).toBe(true);
   const stats = simulator.currentStats();
-  const truth = simulator.truth()[expose.offerId];
+  const truth = simulator.truthOf('r-sim')[expose.offerId];
   await simulator.stop();
   expect(stats.ordersApplied).toBe(1);
   expect(stats.ordersRejected).toBe(1);

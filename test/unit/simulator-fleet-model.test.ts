@@ -40,7 +40,7 @@ describe('FleetModel', () => {
     const reports = fleet.apply(order(), 0);
     const devices = new Set(reports.map((r) => r.event.deviceId));
     for (const id of devices) expect(cohortOf(id, 'r1')).toBeLessThan(1000);
-    expect(devices.size).toBe(fleet.truth()['r1/phone-a/p0/a1']?.reacted);
+    expect(devices.size).toBe(fleet.truthOf('r1')['r1/phone-a/p0/a1']?.reacted);
     expect(devices.size).toBeGreaterThan(150);
     expect(devices.size).toBeLessThan(250);
   });
@@ -54,7 +54,7 @@ describe('FleetModel', () => {
     for (const r of reports)
       if (r.event.type === 'succeeded' || r.event.type === 'failed')
         finals.set(r.event.deviceId, r.event.errorCode ?? 'ok');
-    const truth = fleet.truth()['r1/phone-a/p0/a1'];
+    const truth = fleet.truthOf('r1')['r1/phone-a/p0/a1'];
     const failed = [...finals.values()].filter((c) => c !== 'ok').length;
     expect(truth?.succeeded).toBe(finals.size - failed);
     expect(Object.values(truth?.failedByCode ?? {}).reduce((a, b) => a + b, 0)).toBe(failed);
@@ -82,23 +82,34 @@ describe('FleetModel', () => {
   it('retries only failed devices, and rolls back only devices that installed', () => {
     const fleet = new FleetModel(scenario);
     fleet.apply(order({ lane: 'laptop', build: '2.0', offerId: 'x' }), 0);
-    const t0 = fleet.truth().x;
+    const t0 = fleet.truthOf('r1').x;
     const failedBefore = Object.values(t0?.failedByCode ?? {}).reduce((a, b) => a + b, 0);
     const retry = fleet.apply(order({ kind: 'retry', lane: 'laptop', build: '2.0', offerId: 'y', attempt: 2 }), 10_000);
-    expect(fleet.truth().y?.reacted).toBe(failedBefore);
+    expect(fleet.truthOf('r1').y?.reacted).toBe(failedBefore);
     expect(new Set(retry.map((r) => r.event.attempt))).toEqual(new Set([2]));
-    const succeeded = (t0?.succeeded ?? 0) + (fleet.truth().y?.succeeded ?? 0);
+    const succeeded = (t0?.succeeded ?? 0) + (fleet.truthOf('r1').y?.succeeded ?? 0);
     const rollback = fleet.apply(order({ kind: 'rollback', lane: 'laptop', build: '2.0', offerId: 'z' }), 20_000);
-    expect(fleet.truth().z?.reacted).toBe(succeeded);
+    expect(fleet.truthOf('r1').z?.reacted).toBe(succeeded);
     expect(new Set(rollback.map((r) => r.event.type))).toEqual(new Set(['rolled-back', 'rollback-failed']));
   });
 
   it('applies the per-build behaviour: the bad build fails far more often', () => {
     const fleet = new FleetModel(scenario);
     fleet.apply(order({ lane: 'laptop', build: '2.0', offerId: 'bad', cohortBound: 10000 }), 0);
-    const t = fleet.truth().bad;
+    const t = fleet.truthOf('r1').bad;
     const failed = Object.values(t?.failedByCode ?? {}).reduce((a, b) => a + b, 0);
     expect(failed / (t?.reacted ?? 1)).toBeGreaterThan(0.4);
+  });
+
+  it('keeps offers of different rollouts apart (offer ids repeat across rollouts)', () => {
+    const fleet = new FleetModel(scenario);
+    const a = fleet.apply(order(), 0);
+    const b = fleet.apply(order({ rolloutId: 'r2' }), 0);
+    expect(b.length).toBeGreaterThan(0);
+    expect(fleet.truthOf('r2')['r1/phone-a/p0/a1']?.reacted).toBe(new Set(b.map((r) => r.event.deviceId)).size);
+    expect(new Set(a.map((r) => r.event.eventId)).size + new Set(b.map((r) => r.event.eventId)).size).toBe(
+      new Set([...a, ...b].map((r) => r.event.eventId)).size,
+    );
   });
 
   it('ignores orders for classes it does not simulate', () => {
