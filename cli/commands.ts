@@ -13,6 +13,7 @@ import { readRolloutLog } from '../replay/read-log';
 import { FleetSimulator } from '../simulator/fleet-simulator';
 import { parseScenario } from '../simulator/scenario';
 import { defaultActor, type CliContext } from './context';
+import { activeRolloutsProblem, loadLimits, planFileProblem } from './limits';
 import { EXIT, UnreachableError, UserError, isKafkaUnreachable } from './errors';
 import { isFinished, renderStatus, WatchView } from './status-view';
 
@@ -30,6 +31,8 @@ function readText(path: string, what: string): string {
 
 /** Reads and validates a plan file; a bad plan is a UserError listing path, value and rule. */
 export function loadPlan(path: string): RolloutPlan {
+  const tooBig = planFileProblem(path, loadLimits().maxPlanBytes);
+  if (tooBig !== undefined) throw new UserError(tooBig, EXIT.usage);
   const parsed = parsePlan(readText(path, 'plan'), path);
   if (parsed.ok) return parsed.plan;
   const lines = parsed.errors.map(
@@ -53,6 +56,8 @@ export async function startCommand(
 ): Promise<void> {
   const plan = loadPlan(path);
   const client = await ctx.client();
+  const busy = await activeRolloutsProblem(client, loadLimits().maxActiveRollouts);
+  if (busy !== undefined) throw new UserError(busy);
   const started = await startRollout(client, {
     plan,
     ...(opts.id !== undefined && { rolloutId: opts.id }),
