@@ -31,7 +31,13 @@ export async function checkDeterminism(
   }
   const runs: ReplayedRun[] = [];
   // Loaded here: the worker runtime is heavy and only this check needs it.
-  const { Worker } = await import('@temporalio/worker');
+  const { DefaultLogger, Runtime, Worker } = await import('@temporalio/worker');
+  try {
+    // Only warnings: the bundler's and worker's progress lines are noise on a command line.
+    Runtime.install({ logger: new DefaultLogger('WARN') });
+  } catch {
+    // A runtime is already installed (e.g. inside a worker process): keep its logger.
+  }
   const results = Worker.runReplayHistories({ workflowsPath, replayName: 'bsi-replay-check' }, histories);
   for await (const result of results) {
     runs.push({

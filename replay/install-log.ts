@@ -19,7 +19,7 @@ export const SLICE_GRACE_MS = { before: 5_000, after: 120_000 };
 export function sliceOf(events: readonly DomainEvent[]): { fromMs?: number; toMs?: number } {
   const first = events[0];
   if (first === undefined) return {};
-  const last = Math.max(...events.map((e) => Date.parse(e.at)));
+  const last = events.reduce((max, e) => Math.max(max, Date.parse(e.at)), 0);
   const ended = events.some((e) => e.type === 'rollout-completed' || e.type === 'rollout-aborted');
   return {
     fromMs: Date.parse(first.at) - SLICE_GRACE_MS.before,

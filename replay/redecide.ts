@@ -179,7 +179,7 @@ function lateInputs(lane: string, changes: readonly CountChange[], covered: Set<
         to: Math.max(r?.to ?? c.offset, c.offset),
       });
     }
-    const last = Math.max(...list.map((c) => c.timestampMs));
+    const last = list.reduce((max, c) => Math.max(max, c.timestampMs), 0);
     const at = new Date(last).toISOString();
     inputs.push({
       atMs: last,
@@ -235,7 +235,7 @@ export function redecideLane(
   };
   const covered = new Set<CountChange>();
   const queue = recordedInputs(laneEvents, config, install?.index, covered, result);
-  if (install !== undefined) queue.push(...lateInputs(lane, install.changes, covered));
+  if (install !== undefined) for (const late of lateInputs(lane, install.changes, covered)) queue.push(late);
   queue.sort((a, b) => a.atMs - b.atMs || a.order - b.order);
   const timers = recordedTimers(laneEvents);
   const deferred = new Map<string, TimedInput[]>();

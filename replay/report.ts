@@ -381,7 +381,7 @@ export function buildReport(input: ReportInput): ReplayReport {
         firstDifference:
           diff === null
             ? null
-            : `#${diff.index}: recorded ${diff.a ? `${diff.a.at} ${diff.a.type}` : '(none)'}, re-decided ${diff.b ? `${diff.b.at} ${diff.b.type}` : '(none)'}`,
+            : `#${diff.index}: recorded ${diff.a ? `${diff.a.at} ${diff.a.type} ${JSON.stringify(diff.a.data).slice(0, 300)}` : '(none)'}, re-decided ${diff.b ? `${diff.b.at} ${diff.b.type} ${JSON.stringify(diff.b.data).slice(0, 300)}` : '(none)'}`,
         rebuiltDeltas: redo?.rebuiltDeltas ?? 0,
         mismatchedDeltas: redo?.mismatchedDeltas ?? 0,
         recordedOnlyDeltas: redo?.recordedOnlyDeltas ?? 0,

@@ -63,7 +63,7 @@ export function syntheticRollout(options: SyntheticOptions): SyntheticRollout {
   let rollout: RolloutState = fold([]);
   const lanes = new Map<string, LaneState>();
   const record = (list: readonly DomainEvent[]): void => {
-    events.push(...list);
+    for (const e of list) events.push(e);
     for (const [id, offer] of offersOf(list)) offers.set(id, offer);
   };
   const started = stepRollout(rollout, {
@@ -98,7 +98,7 @@ export function syntheticRollout(options: SyntheticOptions): SyntheticRollout {
         attempt: order.attempt,
         cohortBound: order.cohortBound,
       };
-      fresh.push(...model.apply(fleetOrder, nowMs));
+      for (const report of model.apply(fleetOrder, nowMs)) fresh.push(report);
     }
     if (fresh.length > 0) {
       fresh.sort((a, b) => a.dueMs - b.dueMs);

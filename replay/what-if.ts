@@ -97,10 +97,22 @@ export function exposureOf(
   return { haltAt: halt?.at ?? null, haltType: halt?.type ?? null, exposed, failed };
 }
 
+/** JSON with object keys sorted: events read back through the schema come with its key order. */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
 /** A decision as compared: time, type and data. */
 function signature(e: DomainEvent): string {
   // A lane's start differs by its configuration only: that is the premise of a what-if, not a decision.
-  return e.type === 'lane-started' ? `${e.at} ${e.type}` : `${e.at} ${e.type} ${JSON.stringify(e.data)}`;
+  return e.type === 'lane-started' ? `${e.at} ${e.type}` : `${e.at} ${e.type} ${canonicalJson(e.data)}`;
 }
 
 /** The first decision where two event streams differ, or null when they agree. */
