@@ -336,7 +336,7 @@ export async function exportHistory(handle: WorkflowHandle, name: string): Promi
     history: encoded,
   };
   mkdirSync(FIXTURES_DIR, { recursive: true });
-  writeFileSync(file, `${JSON.stringify(fixture, null, 1)}\n`);
+  writeFileSync(file, `${JSON.stringify(fixture, null, 2)}\n`);
 }
 
 /**
