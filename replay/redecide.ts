@@ -67,9 +67,16 @@ function rebuild(
   return n === 0 ? null : counts;
 }
 
-/** Where the live lane's timers fired: `${kind}|${until}` → time, and the seq of the event they caused. */
-function recordedTimers(laneEvents: readonly DomainEvent[]): Map<string, { atMs: number; order: number }> {
+/**
+ * The live lane's timers: where each fired (`${kind}|${until}` → time and the seq of the event it caused),
+ * and every deadline the live lane waited for, fired or not.
+ */
+function recordedTimers(laneEvents: readonly DomainEvent[]): {
+  fired: Map<string, { atMs: number; order: number }>;
+  deadlines: Set<string>;
+} {
   const fired = new Map<string, { atMs: number; order: number }>();
+  const deadlines = new Set<string>();
   let state: LaneState = initialLaneState();
   for (const e of laneEvents) {
     const waiting = state.waitingFor;
@@ -85,8 +92,10 @@ function recordedTimers(laneEvents: readonly DomainEvent[]): Map<string, { atMs:
       fired.set(`${kind}|${waiting.until}`, { atMs: Date.parse(e.at), order: e.seq });
     }
     state = evolveLane(state, e);
+    const timer = timerOf(state);
+    if (timer !== null) deadlines.add(`${timer.kind}|${timer.until}`);
   }
-  return fired;
+  return { fired, deadlines };
 }
 
 /** The recorded inputs of one lane (everything but timers), rebuilt from its events. */
@@ -237,7 +246,7 @@ export function redecideLane(
   const queue = recordedInputs(laneEvents, config, install?.index, covered, result);
   if (install !== undefined) for (const late of lateInputs(lane, install.changes, covered)) queue.push(late);
   queue.sort((a, b) => a.atMs - b.atMs || a.order - b.order);
-  const timers = recordedTimers(laneEvents);
+  const { fired, deadlines } = recordedTimers(laneEvents);
   const deferred = new Map<string, TimedInput[]>();
 
   let state = initialLaneState();
@@ -271,9 +280,14 @@ export function redecideLane(
     while (pending.length > 0) apply(pending.shift()!.input);
     const next = queue[i];
     const timer = timerOf(state);
-    const recorded = timer === null ? undefined : timers.get(`${timer.kind}|${timer.until}`);
-    const timerAt = timer === null ? Infinity : Math.max(recorded?.atMs ?? 0, Date.parse(timer.until));
+    const key = timer === null ? '' : `${timer.kind}|${timer.until}`;
+    const recorded = fired.get(key);
+    let timerAt = timer === null ? Infinity : Math.max(recorded?.atMs ?? 0, Date.parse(timer.until));
     const timerOrder = recorded?.order ?? Number.MAX_SAFE_INTEGER;
+    // A deadline the live lane waited for but whose timer never fired: its next input came first.
+    if (timer !== null && recorded === undefined && deadlines.has(key) && next !== undefined) {
+      timerAt = Math.max(timerAt, next.atMs);
+    }
     if (next === undefined && timer === null) break;
     if (
       timer !== null &&
