@@ -10,7 +10,7 @@ import { FleetCommandSchema, type FleetCommand } from '../events/fleet-commands'
 import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import type { Logger } from '../observability/log';
-import { FleetModel, type FleetOrder, type OfferTruth } from './fleet-model';
+import { FleetModel, type FleetOrder, type OfferTruth, type ScheduledReport } from './fleet-model';
 import { ReportQueue } from './report-queue';
 import type { Scenario } from './scenario';
 
@@ -27,7 +27,7 @@ export type SimulatorOptions = {
   logger: Logger;
   /** Consumer group on `bsi.commands`; one simulator per group. */
   groupId?: string;
-  /** Largest batch of reports sent in one produce call. */
+  /** Largest batch of reports sent in one produce request (default 1000, well under the broker's 1 MiB). */
   maxBatch?: number;
 };
 
@@ -129,9 +129,28 @@ export class FleetSimulator {
     }, 10);
   }
 
+  /**
+   * Sends every report that is due, in requests of at most `maxBatch` reports (a request over the broker's
+   * max message size would be refused whole), several requests in flight at once.
+   */
   private async sendDue(): Promise<void> {
-    const due = this.queue.popDue(Date.now(), this.options.maxBatch ?? 20_000);
-    if (due.length === 0) return;
+    const max = this.options.maxBatch ?? 1000;
+    const now = Date.now();
+    for (;;) {
+      const chunks: ScheduledReport[][] = [];
+      for (let i = 0; i < 5; i++) {
+        const due = this.queue.popDue(now, max);
+        if (due.length === 0) break;
+        chunks.push(due);
+      }
+      if (chunks.length === 0) return;
+      const results = await Promise.allSettled(chunks.map((due) => this.send(due)));
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    }
+  }
+
+  private async send(due: ScheduledReport[]): Promise<void> {
     try {
       await this.producer.send({
         topic: this.options.config.topics.installEvents,
