@@ -8,7 +8,7 @@ TSX := node_modules/.bin/tsx
 NPM_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps test demo lint typecheck test-unit test-integration \
-	servers-install servers-up servers-down servers-status servers-reset
+	servers-install servers-up servers-down servers-status servers-reset chaos
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-18s %s\n", $$1, $$2 }'
@@ -21,6 +21,9 @@ deps: $(NPM_STAMP) ## Install npm dependencies if missing or older than package-
 
 test: deps ## Everything: servers up, lint, typecheck, unit and integration tests, servers down
 	@bash scripts/run-tests.sh
+
+chaos: deps ## Chaos suite on real servers: SIGKILL worker/ingest, restart Kafka/Temporal, all four at seeded moments
+	@$(TSX) chaos/run.ts
 
 demo: deps ## End to end on local servers: worker, ingest, simulator, the bundled rollout; postmortem in out/
 	@$(TSX) scripts/demo.ts
