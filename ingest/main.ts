@@ -63,6 +63,9 @@ export async function main(): Promise<void> {
   clearInterval(liveTimer);
   server.close();
   await client.connection.close();
+  // Everything is delivered, committed and closed; stray client timers (kafkajs reconnects) must not keep
+  // a stopped member alive.
+  process.exit(0);
 }
 
 if (require.main === module) {

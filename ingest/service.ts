@@ -66,6 +66,14 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** One ingest member. `start()` joins the group; `stop()` leaves it gracefully. */
 export class IngestService {
   readonly catalogue = new RolloutCatalogue();
@@ -386,8 +394,13 @@ export class IngestService {
     }
     if (offsets.length === 0) return;
     try {
-      await this.consumer!.commitOffsets(offsets);
+      // Bounded: during a broker outage kafkajs may never settle a commit, and the flusher must go on.
+      await withTimeout(this.consumer!.commitOffsets(offsets), 10_000, 'offset commit');
     } catch (err) {
+      for (const o of offsets) {
+        const ps = this.partitions.get(o.partition);
+        if (ps !== undefined) ps.committed = Math.min(ps.committed, ps.low);
+      }
       this.deps.log.warn({ err }, 'offset commit failed (rebalance?); will commit later');
     }
   }

@@ -260,7 +260,16 @@ export async function produce(
         if (typeof v === 'string' || Buffer.isBuffer(v)) return { key: `hostile-${i}`, value: v };
         return { key: v.deviceId, value: JSON.stringify(v) };
       });
-      await producer.send({ topic: world.config.topics.installEvents, acks: -1, messages });
+      // Retried: right after a broker restart, leaders and the coordinator need a moment.
+      for (let attempt = 0; ; attempt++) {
+        try {
+          await producer.send({ topic: world.config.topics.installEvents, acks: -1, messages });
+          break;
+        } catch (err) {
+          if (attempt >= 30) throw err;
+          await sleep(1000);
+        }
+      }
       await opts.onChunk?.(c);
       if (opts.pauseMs) await sleep(opts.pauseMs);
     }

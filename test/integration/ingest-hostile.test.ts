@@ -154,7 +154,9 @@ test('10,000 hostile records all land in the DLQ with reasons; interleaved valid
         },
       });
     });
-    await Promise.race([done, new Promise((r) => setTimeout(r, 60_000))]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise((r) => (timer = setTimeout(r, 60_000)))]);
+    clearTimeout(timer);
     await new Promise((r) => setTimeout(r, 1000));
     await consumer.disconnect();
     expect(seen).toBe(HOSTILE);

@@ -116,4 +116,4 @@ test('a Kafka broker restart mid-stream loses nothing and counts nothing twice',
   } finally {
     await stopMember(member, 'SIGTERM');
   }
-});
+}, 300_000);
