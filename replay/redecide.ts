@@ -167,7 +167,12 @@ function recordedInputs(
 }
 
 /** Deltas for install-event changes no recorded delta covered (e.g. after the lane's workflow ended): one per offer and second. */
-function lateInputs(lane: string, changes: readonly CountChange[], covered: Set<CountChange>): TimedInput[] {
+function lateInputs(
+  lane: string,
+  changes: readonly CountChange[],
+  covered: Set<CountChange>,
+  notBeforeMs: number,
+): TimedInput[] {
   const groups = new Map<string, CountChange[]>();
   for (const c of changes) {
     if (c.lane !== lane || covered.has(c)) continue;
@@ -188,7 +193,8 @@ function lateInputs(lane: string, changes: readonly CountChange[], covered: Set<
         to: Math.max(r?.to ?? c.offset, c.offset),
       });
     }
-    const last = list.reduce((max, c) => Math.max(max, c.timestampMs), 0);
+    // The live lane never received these while its log was written: they arrive after its last event.
+    const last = list.reduce((max, c) => Math.max(max, c.timestampMs), notBeforeMs);
     const at = new Date(last).toISOString();
     inputs.push({
       atMs: last,
@@ -243,8 +249,9 @@ export function redecideLane(
     shiftedDeltas: 0,
   };
   const covered = new Set<CountChange>();
+  const lastMs = laneEvents.reduce((max, e) => Math.max(max, Date.parse(e.at)), 0);
   const queue = recordedInputs(laneEvents, config, install?.index, covered, result);
-  if (install !== undefined) for (const late of lateInputs(lane, install.changes, covered)) queue.push(late);
+  if (install !== undefined) for (const late of lateInputs(lane, install.changes, covered, lastMs)) queue.push(late);
   queue.sort((a, b) => a.atMs - b.atMs || a.order - b.order);
   const { fired, deadlines } = recordedTimers(laneEvents);
   const deferred = new Map<string, TimedInput[]>();
