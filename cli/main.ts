@@ -17,7 +17,7 @@ import {
 } from './commands';
 import { devCommand } from './dev';
 import { replayCommand } from '../replay/cli-replay';
-import { EXIT, reportError } from './errors';
+import { EXIT, isKafkaUnreachable, isTemporalUnreachable, reportError, UnreachableError, UserError } from './errors';
 
 const debug = process.argv.includes('--debug') || process.env.DEBUG === '1';
 
@@ -29,11 +29,19 @@ async function run(action: (ctx: CliContext) => Promise<void> | void): Promise<v
     ctx = new CliContext();
     await action(ctx);
   } catch (err) {
-    code = reportError(err, debug);
+    code = reportError(ctx ? asUnreachable(ctx, err) : err, debug);
   } finally {
     await ctx?.close().catch(() => undefined);
   }
   process.exit(code);
+}
+
+/** A connection failure from any command becomes the error that names the server and how to start it. */
+function asUnreachable(ctx: CliContext, err: unknown): unknown {
+  if (err instanceof UserError) return err;
+  if (isKafkaUnreachable(err)) return new UnreachableError('Kafka', ctx.config.kafka.brokers.join(','), err);
+  if (isTemporalUnreachable(err)) return new UnreachableError('Temporal', ctx.config.temporal.address, err);
+  return err;
 }
 
 const OPERATOR_HELP: Record<(typeof OPERATOR_TYPES)[number], string> = {

@@ -10,7 +10,7 @@ import type { WaitingFor } from '../events/domain-events';
 const percent = (x: number | null, digits = 2): string => (x === null ? '-' : `${(x * 100).toFixed(digits)}%`);
 
 function failedOf(lane: LaneStatusView): number {
-  return Object.values(lane.counts.failedByCode).reduce((a, b) => a + b, 0);
+  return Object.values(lane.total.failedByCode).reduce((a, b) => a + b, 0);
 }
 
 function inSeconds(until: string, now: number): string {
@@ -43,16 +43,23 @@ export function waitingText(lane: Pick<LaneStatusView, 'waitingFor' | 'pausedBy'
   }
 }
 
-/** The lane's row cells, shared by the table and the watch bars. */
+/**
+ * The lane's row cells, shared by the table and the watch bars. Installed / failed / timed out count the
+ * whole class (every phase and attempt); the failure rate is the one of the window being judged now.
+ */
 export function laneCells(lane: LaneStatusView, now: number): Record<string, string> {
   return {
     class: lane.lane,
     status: lane.status,
     phase: lane.phase < 0 ? `-/${lane.phases}` : `${lane.phase + 1}/${lane.phases}`,
     exposed: `${lane.exposurePercent.toFixed(2)}%`,
-    installed: String(lane.counts.succeeded),
+    installed: String(lane.total.succeeded),
     failed: String(failedOf(lane)),
-    timedOut: String(lane.counts.timedOut),
+    timedOut: String(lane.total.timedOut),
+    rolledBack:
+      lane.rolledBack + lane.rollbackFailed > 0
+        ? `${lane.rolledBack}${lane.rollbackFailed > 0 ? ` (${lane.rollbackFailed} failed)` : ''}`
+        : '-',
     rate: `${percent(lane.failureRate)} / ${percent(lane.maxFailureRate)}`,
     verdict: lane.verdict ?? '-',
     waiting: waitingText(lane, now),
@@ -67,6 +74,7 @@ const COLUMNS: [keyof ReturnType<typeof laneCells>, string][] = [
   ['installed', 'INSTALLED'],
   ['failed', 'FAILED'],
   ['timedOut', 'TIMED OUT'],
+  ['rolledBack', 'ROLLED BACK'],
   ['rate', 'FAIL RATE / MAX'],
   ['verdict', 'VERDICT'],
   ['waiting', 'WAITING FOR'],
@@ -103,7 +111,7 @@ export class WatchView {
   private readonly multi = new MultiBar(
     {
       format:
-        '{class} [{bar}] {exposed} phase {phase} | ok {installed} fail {failed} t/o {timedOut} | {rate} | {verdict} | {waiting}',
+        '{class} [{bar}] {exposed} phase {phase} | ok {installed} fail {failed} t/o {timedOut} rb {rolledBack} | {rate} | {verdict} | {waiting}',
       hideCursor: true,
       clearOnComplete: false,
       stopOnComplete: false,

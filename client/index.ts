@@ -155,8 +155,13 @@ export interface LaneStatusView {
   exposurePercent: number;
   attempt: number;
   offerId: string | null;
-  /** Outcome counts of the current window (phase attempt or rollback). */
+  /** Outcome counts of the window being judged now (the current phase attempt, or the rollback). */
   counts: OutcomeCounts;
+  /** Outcomes over every exposure window of the class (all phases and attempts): what the fleet really got. */
+  total: OutcomeCounts;
+  /** Devices rolled back, and rollbacks that failed, over every rollback of the class. */
+  rolledBack: number;
+  rollbackFailed: number;
   failureRate: number | null;
   maxFailureRate: number | null;
   verdict: 'healthy' | 'insufficient-evidence' | 'breach' | null;
@@ -180,6 +185,20 @@ export interface RolloutStatusView {
 }
 
 /** The status view of one lane's folded state (pure; exported for the CLI's `--watch` and the replay). */
+/** Sums the totals of every window of one kind (in-progress devices clamped at 0 per window). */
+function sumWindows(state: LaneState, kind: 'exposure' | 'rollback'): OutcomeCounts {
+  const sum: OutcomeCounts = { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };
+  for (const window of Object.values(state.windows)) {
+    if (window.kind !== kind) continue;
+    sum.succeeded += window.totals.succeeded;
+    sum.timedOut += window.totals.timedOut;
+    sum.inProgress += Math.max(0, window.totals.inProgress);
+    for (const [code, n] of Object.entries(window.totals.failedByCode))
+      sum.failedByCode[code] = (sum.failedByCode[code] ?? 0) + n;
+  }
+  return sum;
+}
+
 export function laneStatusView(state: LaneState): LaneStatusView {
   const rollback =
     state.status === 'rolling-back' || state.status === 'rollback-failed' || state.status === 'rolled-back';
@@ -187,6 +206,8 @@ export function laneStatusView(state: LaneState): LaneStatusView {
   const window = windowId === null ? undefined : state.windows[windowId];
   const counts = window?.totals ?? currentCounts(state);
   const evidence = window?.verdict?.evidence ?? state.lastVerdict?.evidence;
+  const total = sumWindows(state, 'exposure');
+  const rollbacks = sumWindows(state, 'rollback');
   return {
     lane: state.lane,
     status: state.status,
@@ -197,6 +218,9 @@ export function laneStatusView(state: LaneState): LaneStatusView {
     attempt: state.attempt,
     offerId: windowId,
     counts,
+    total,
+    rolledBack: rollbacks.succeeded,
+    rollbackFailed: Object.values(rollbacks.failedByCode).reduce((a, b) => a + b, 0),
     failureRate: evidence !== undefined ? evidence.failureRate : null,
     maxFailureRate: state.config?.thresholds.maxFailureRate ?? null,
     verdict: window?.verdict?.verdict ?? null,

@@ -13,6 +13,7 @@ import { loadConfig } from '../config/env';
 import { parsePlan } from '../events/plan';
 import { connectClient } from '../temporal/connection';
 import { isFinished, renderStatus, WatchView } from '../cli/status-view';
+import type { ReplayReport } from '../replay/report';
 import { startEngineProcess, type EngineProcess } from './engine-process';
 import { down, up, REPO_ROOT } from './servers/index';
 
@@ -88,13 +89,35 @@ async function main(): Promise<number> {
     await Promise.all(children.map((c) => c.stop()));
     writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify({ summary, status: view }, null, 2)}\n`);
 
+    // The postmortem, by the same `rollout replay` an SRE would run.
+    say('writing the postmortem (rollout replay)');
+    const replay = (format: string, file: string) =>
+      startEngineProcess('replay', ['replay', rolloutId, '--format', format, '--out', join(outDir, file)], {
+        logFile: join(outDir, 'logs', 'replay.log'),
+      }).exited;
+    const codes = await Promise.all([
+      replay('html', 'postmortem.html'),
+      replay('json', 'postmortem.json'),
+      replay('text', 'postmortem.txt'),
+    ]);
+    if (codes.some((c) => c !== 0))
+      throw new Error(`rollout replay failed (${codes.join(', ')}); see ${join(outDir, 'logs', 'replay.log')}`);
+    const report = JSON.parse(readFileSync(join(outDir, 'postmortem.json'), 'utf8')) as ReplayReport;
+    const halts = report.classes
+      .filter((c) => c.outcomes?.firstFailureToHalt)
+      .map(
+        (c) =>
+          `${c.lane} halted ${c.outcomes?.firstFailureToHalt?.seconds.toFixed(1)}s after its first failure report, ` +
+          `${c.outcomes?.blastRadius.installed} devices exposed (${c.outcomes?.blastRadius.failed} failed)`,
+      );
+
     const asExpected = Object.entries(EXPECTED).every(([lane, outcome]) => summary.lanes[lane] === outcome);
     const lanes = Object.entries(summary.lanes)
       .map(([lane, outcome]) => `${lane} ${outcome}`)
       .join(', ');
     say(
-      `${asExpected ? 'OK' : 'UNEXPECTED'}: rollout ${rolloutId} ${summary.status} in ${Math.round((Date.now() - t0) / 1000)}s — ${lanes}; ` +
-        `postmortem in ${join('out', rolloutId)}/`,
+      `${asExpected ? 'OK' : 'UNEXPECTED'}: rollout ${rolloutId} ${summary.status} in ${Math.round((Date.now() - t0) / 1000)}s — ${lanes}` +
+        `${halts.length > 0 ? `; ${halts.join('; ')}` : ''}; postmortem in ${join('out', rolloutId, 'postmortem.html')}`,
     );
     return asExpected ? 0 : 1;
   } finally {
