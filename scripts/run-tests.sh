@@ -41,6 +41,18 @@ else
   export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:${BSI_TEMPORAL_PORT:-7233}}"
 fi
 
+# The replay report test renders the HTML postmortem in headless Chromium (Debian's package). Install it when it is
+# missing and we may (root, as in CI); otherwise that one check says it was skipped.
+if ! command -v chromium >/dev/null 2>&1; then
+  if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "==> installing chromium (headless HTML report check)"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ||
+      echo "    chromium could not be installed; the report rendering check will be skipped" >&2
+  else
+    echo "==> chromium missing and not root: the report rendering check will be skipped" >&2
+  fi
+fi
+
 results=()
 failed=0
 step() {
