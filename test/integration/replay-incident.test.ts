@@ -183,6 +183,8 @@ describe('replay of a simulated incident', () => {
     }
     await done;
     finalStatus = await getStatus(client, rolloutId);
+    // Devices of the last phase still report after the lane completed: let the simulator deliver them.
+    await new Promise((resolve) => setTimeout(resolve, 20_000));
   });
 
   afterAll(async () => {
@@ -203,9 +205,12 @@ describe('replay of a simulated incident', () => {
     await client?.connection.close();
     const admin = kafka?.admin();
     if (admin) {
-      await admin.connect();
-      await admin.deleteTopics({ topics: topicSpecs(config.topics).map((s) => s.topic) }).catch(() => undefined);
-      await admin.disconnect();
+      // Best effort: the shared broker may be restarting under another suite.
+      await admin
+        .connect()
+        .then(() => admin.deleteTopics({ topics: topicSpecs(config.topics).map((s) => s.topic) }))
+        .catch(() => undefined)
+        .finally(() => admin.disconnect());
     }
   });
 
@@ -246,7 +251,8 @@ describe('replay of a simulated incident', () => {
     expect(bad.outcomes!.blastRadius.installed).toBeGreaterThan(0);
     expect(bad.outcomes!.blastRadius.failed).toBeGreaterThan(0);
     expect(bad.outcomes!.firstFailureToHalt!.seconds).toBeGreaterThanOrEqual(0);
-    expect(good.outcomes!.exposureWindow.patched95Sec).not.toBeNull();
+    expect(good.outcomes!.exposureWindow.classSizeEstimate).toBeGreaterThan(1000);
+    expect(good.outcomes!.exposureWindow.patched95Sec!).toBeGreaterThan(good.outcomes!.exposureWindow.patched50Sec!);
   });
 
   it('--at gives the state the live status query returned at that time', () => {
