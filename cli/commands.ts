@@ -57,7 +57,7 @@ export async function startCommand(
 ): Promise<void> {
   const plan = loadPlan(path);
   const client = await ctx.client();
-  const busy = await activeRolloutsProblem(client, loadLimits().maxActiveRollouts);
+  const busy = await activeRolloutsProblem(client, ctx.config.temporal.taskQueue, loadLimits().maxActiveRollouts);
   if (busy !== undefined) throw new UserError(busy);
   const started = await startRollout(client, {
     plan,

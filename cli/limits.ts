@@ -2,7 +2,7 @@
  * Resource limits the CLI enforces before it hands anything to the engine:
  * - a plan file larger than `BSI_MAX_PLAN_BYTES` (default 256 KiB) is refused unread — a plan is a few
  *   kilobytes, so a huge file is a mistake or an attack on the YAML parser and on the workflow's start payload;
- * - `rollout start` refuses when `BSI_MAX_ACTIVE_ROLLOUTS` (default 20) rollouts already run in the namespace,
+ * - `rollout start` refuses when `BSI_MAX_ACTIVE_ROLLOUTS` (default 20) rollouts already run on the deployment's task queue,
  *   which bounds the lane workflows, timers and ingest catalogue entries one deployment carries at once.
  */
 import { statSync } from 'node:fs';
@@ -65,11 +65,15 @@ export function planFileProblem(path: string, maxBytes: number): string | undefi
     : undefined;
 }
 
-/** How many rollout workflows run in the client's namespace (Temporal visibility; counts up to `atMost`). */
-export async function countActiveRollouts(client: Client, atMost: number): Promise<number> {
+/**
+ * How many rollout workflows run on `taskQueue` (the deployment's workers) in the client's namespace, by Temporal
+ * visibility; counts up to `atMost`.
+ */
+export async function countActiveRollouts(client: Client, taskQueue: string, atMost: number): Promise<number> {
   let n = 0;
+  const queue = taskQueue.replace(/["\\]/g, '');
   for await (const _ of client.workflow.list({
-    query: `WorkflowType = 'rolloutWorkflow' AND ExecutionStatus = 'Running'`,
+    query: `WorkflowType = 'rolloutWorkflow' AND ExecutionStatus = 'Running' AND TaskQueue = "${queue}"`,
   })) {
     if (++n >= atMost) break;
   }
@@ -80,10 +84,14 @@ export async function countActiveRollouts(client: Client, atMost: number): Promi
  * Why a new rollout may not start now (the namespace already runs `maxActive` rollouts), or undefined. Called
  * by `rollout start` before it starts the workflow; a rollout that is refused starts nothing.
  */
-export async function activeRolloutsProblem(client: Client, maxActive: number): Promise<string | undefined> {
-  const active = await countActiveRollouts(client, maxActive);
+export async function activeRolloutsProblem(
+  client: Client,
+  taskQueue: string,
+  maxActive: number,
+): Promise<string | undefined> {
+  const active = await countActiveRollouts(client, taskQueue, maxActive);
   return active >= maxActive
-    ? `${active} rollouts are already running, the limit is ${maxActive} (BSI_MAX_ACTIVE_ROLLOUTS); ` +
+    ? `${active} rollouts are already running on task queue ${taskQueue}, the limit is ${maxActive} (BSI_MAX_ACTIVE_ROLLOUTS); ` +
         'wait for one to finish or raise the limit'
     : undefined;
 }
