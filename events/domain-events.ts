@@ -44,8 +44,9 @@ const countSchema = z.number().int().min(0).max(1_000_000_000);
 
 /**
  * Outcome counts of one offer (a phase attempt, or a rollback). As a delta, `inProgress` may be negative
- * (devices that moved from installing to a final outcome); the other counts only grow. As a running total
- * `inProgress` may dip below zero transiently when deltas arrive out of order; the judge sees it clamped.
+ * (devices that moved from installing to a final outcome), and so may `timedOut`: a device counted as timed
+ * out that reports after all is corrected (timedOut −1, succeeded or failed +1). As running totals both may
+ * dip below zero transiently when deltas arrive out of order; the judge sees them clamped at zero.
  */
 export const OutcomeCountsSchema = z
   .object({
@@ -53,7 +54,7 @@ export const OutcomeCountsSchema = z
     failedByCode: z
       .record(ErrorCodeSchema, countSchema)
       .refine((codes) => Object.keys(codes).length <= 256, { message: 'at most 256 distinct error codes' }),
-    timedOut: countSchema,
+    timedOut: z.number().int().min(-1_000_000_000).max(1_000_000_000),
     inProgress: z.number().int().min(-1_000_000_000).max(1_000_000_000),
   })
   .strict();

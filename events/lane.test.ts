@@ -1080,3 +1080,20 @@ describe('the false-halt budget is the lane’s, split over its phases', () => {
     expect(windowThresholds(single, 'exposure')).toBe(single.thresholds);
   });
 });
+
+describe('lane: a timed-out device that reports after all is corrected', () => {
+  test('timedOut −1 with the late outcome +1 moves the device from timed out to its outcome', () => {
+    const timedOut = history(input.start(), input.delta(offer(0), { timedOut: 1, inProgress: -1 }, 5));
+    expect(foldLane(timedOut).windows[offer(0)]?.totals.timedOut).toBe(1);
+    const state = given(timedOut)
+      .when(input.delta(offer(0), { timedOut: -1, ok: 1 }, 6))
+      .then([{ type: 'health-evaluated', data: { totals: { timedOut: 0, succeeded: 1 } } }]);
+    expect(state.windows[offer(0)]?.totals).toMatchObject({ timedOut: 0, succeeded: 1 });
+  });
+
+  test('a correction that arrives before its timeout leaves the judge a non-negative count', () => {
+    given(started())
+      .when(input.delta(offer(0), { timedOut: -1, ok: 1 }, 5))
+      .then([{ type: 'health-evaluated', data: { totals: { timedOut: -1 }, verdict: { evidence: { sample: 1 } } } }]);
+  });
+});

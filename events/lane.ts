@@ -163,11 +163,16 @@ export function rollbackOfferId(lane: string, rollbackAttempt: number): string {
 }
 
 /**
- * Turns running totals into what the health judge accepts: `inProgress` clamped at zero (it can dip
+ * Turns running totals into what the health judge accepts: `inProgress` and `timedOut` clamped at zero (they can dip
  * below zero transiently when deltas arrive out of order).
  */
 export function toHealthCounts(totals: OutcomeCounts): HealthCounts {
-  return { ...totals, failedByCode: { ...totals.failedByCode }, inProgress: Math.max(0, totals.inProgress) };
+  return {
+    ...totals,
+    failedByCode: { ...totals.failedByCode },
+    timedOut: Math.max(0, totals.timedOut),
+    inProgress: Math.max(0, totals.inProgress),
+  };
 }
 
 function addSeconds(at: string, seconds: number): string {
