@@ -88,7 +88,7 @@ export async function scanTopic(
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       autoCommit: false,
-      eachBatchAutoResolve: false,
+      // Batches resolve automatically: the slice is read once, nothing is committed.
       partitionsConsumedConcurrently: 1,
       eachBatch: ({ batch }) => {
         const slice = todo.get(batch.partition);
