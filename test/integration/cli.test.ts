@@ -61,7 +61,7 @@ let worker: EngineProcess;
 const rolloutId = `${run}-r1`;
 
 beforeAll(async () => {
-  worker = startEngineProcess('worker', ['worker'], { env, ready: /worker running/ });
+  worker = startEngineProcess('worker', ['worker'], { env: { ...env, LOG_LEVEL: 'info' }, ready: /worker running/ });
   await worker.ready;
 });
 
