@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { getStatus, listRollouts, sendOperatorCommand, startRollout, type RolloutStatusView } from '../client';
 import { OPERATOR_COMMAND_TYPES, type OperatorCommandType } from '../events/domain-events';
-import type { RolloutPlan } from '../events/plan';
+import { parsePlan, type RolloutPlan } from '../events/plan';
 import { createLogger } from '../observability/log';
 import { formatEventLine } from '../replay/describe';
 import { readRolloutLog } from '../replay/read-log';
@@ -14,7 +14,6 @@ import { FleetSimulator } from '../simulator/fleet-simulator';
 import { parseScenario } from '../simulator/scenario';
 import { defaultActor, type CliContext } from './context';
 import { activeRolloutsProblem, loadLimits, planFileProblem } from './limits';
-import { parsePlanText } from './plan-text';
 import { EXIT, UnreachableError, UserError, isKafkaUnreachable } from './errors';
 import { isFinished, renderStatus, WatchView } from './status-view';
 
@@ -34,7 +33,7 @@ function readText(path: string, what: string): string {
 export function loadPlan(path: string): RolloutPlan {
   const tooBig = planFileProblem(path, loadLimits().maxPlanBytes);
   if (tooBig !== undefined) throw new UserError(tooBig, EXIT.usage);
-  const parsed = parsePlanText(readText(path, 'plan'), path);
+  const parsed = parsePlan(readText(path, 'plan'), path);
   if (parsed.ok) return parsed.plan;
   const lines = parsed.errors.map(
     (e) => `  ${e.path}: ${e.rule}${e.value === undefined ? '' : ` (value: ${JSON.stringify(e.value)})`}`,

@@ -276,3 +276,15 @@ describe('plan: precise errors (path, value, rule)', () => {
     expect(formatPath([0, 'a'])).toBe('[0].a');
   });
 });
+
+describe('parsePlan refuses resource-exhaustion YAML', () => {
+  test('an alias bomb is a bad plan with the reason, not an exception', () => {
+    const bomb = [
+      'a: &a [x, x, x, x, x, x, x, x, x, x]',
+      ...'bcdefgh'.split('').map((k, i) => `${k}: &${k} [${Array(10).fill(`*${'abcdefgh'[i]}`).join(', ')}]`),
+    ].join('\n');
+    const result = parsePlan(bomb, 'bomb.yaml');
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.errors[0]?.rule).toMatch(/^bomb\.yaml: .*alias/i);
+  });
+});

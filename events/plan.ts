@@ -398,7 +398,14 @@ export function parsePlan(text: string, sourceName = 'plan'): ParsePlanResult {
       }),
     };
   }
-  const input: unknown = doc.toJS({ maxAliasCount: 100 });
+  let input: unknown;
+  try {
+    input = doc.toJS({ maxAliasCount: 100 });
+  } catch (err) {
+    // The YAML library refuses alias bombs ("Excessive alias count …") by throwing: a bad plan like any other.
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, errors: [{ path: '(syntax)', value: undefined, rule: `${sourceName}: ${message}` }] };
+  }
   if (input === null || input === undefined) {
     return { ok: false, errors: [{ path: '(root)', value: input, rule: `${sourceName} is empty` }] };
   }

@@ -1,5 +1,5 @@
 // Fuzzing plan files (≥ 10,000 cases): arbitrary text, arbitrary YAML/JSON documents and mutations of a valid
-// plan go through `parsePlanText` (`parsePlan` behind a guard), the parser `rollout validate` and `rollout start` use. Each is accepted (a plan
+// plan go through `parsePlan`, the parser `rollout validate` and `rollout start` use. Each is accepted (a plan
 // that validates again, unchanged) or refused with at least one error naming a path and a rule; nothing throws,
 // and YAML alias bombs and deep nesting are refused quickly. Plus the CLI's plan-file size limit.
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
 import { validatePlan } from '../../events/plan';
-import { parsePlanText } from '../../cli/plan-text';
+import { parsePlan } from '../../events/plan';
 import { DEFAULT_MAX_PLAN_BYTES, loadLimits, planFileProblem } from '../../cli/limits';
 
 const RUNS = 10_000;
@@ -96,7 +96,7 @@ test(`${RUNS} plan texts: accepted as a valid plan, or refused with path and rul
   fc.assert(
     fc.property(planText, (text) => {
       const t0 = Date.now();
-      const result = parsePlanText(text, 'fuzz.yaml');
+      const result = parsePlan(text, 'fuzz.yaml');
       expect(Date.now() - t0).toBeLessThan(2000);
       if (result.ok) {
         tally.ok++;
