@@ -22,6 +22,7 @@
 import { performance } from 'node:perf_hooks';
 import { assessHealth, evaluateHealth, ThresholdsSchema, type HealthCounts, type Thresholds } from '../events/health';
 import { cohortOf, murmur3, phaseBound } from '../events/cohort';
+import { mulberry32 } from '../simulator/prng';
 
 // ---------- parameters ----------
 
@@ -60,17 +61,6 @@ const VERIFY_RUNS = 25;
 const PLAIN_MIN_SAMPLES = [10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000];
 
 // ---------- randomness ----------
-
-/** mulberry32: a small, fast, well-tested 32-bit PRNG; one stream per run, seeded from (seed, set, run). */
-function mulberry32(seed: number): () => number {
-  let a = seed | 0;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function runSeed(set: string, run: number): number {
   return murmur3(`${SEED}:${set}:${run}`);

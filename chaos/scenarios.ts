@@ -6,6 +6,7 @@
 import type { RolloutStatusView } from '../client';
 import { checkRollout, type CheckResult } from './checks';
 import { ensureProcesses, inject, midBake, midStream, waitFor, type FaultKind, type InjectedFault } from './faults';
+import { mulberry32 } from '../simulator/prng';
 import { ChaosWorld, EXPECTED_OUTCOMES, chaosPlan } from './world';
 
 /** One step of a scenario: wait until the moment, then inject the fault. */
@@ -25,21 +26,9 @@ export interface ChaosScenario {
   finalBakeSec: number;
 }
 
-/** mulberry32: the seeded draws of the random scenario. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** Every scenario of the full suite; `seed` places the random scenario's faults. */
 export function allScenarios(seed: number): ChaosScenario[] {
-  const draw = random(seed);
+  const draw = mulberry32(seed);
   const kinds: FaultKind[] = ['kill-worker', 'kill-ingest', 'restart-kafka', 'restart-temporal'];
   // Shuffle the order, then spread the moments over the first 30 s; the final bake (60 s) outlasts the recoveries, so the last phase's reports are all
   // counted before the lanes complete and the counts stay comparable with the ground truth.

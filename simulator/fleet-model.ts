@@ -10,6 +10,7 @@
 import { cohortOf, murmur3 } from '../events/cohort';
 import type { InstallEvent, InstallEventType } from '../events/install-event';
 import { behaviourOf, type Behaviour, type Delay, type Scenario } from './scenario';
+import { mulberry32 } from './prng';
 
 /** What the simulator needs of an order on `bsi.commands`. */
 export type FleetOrder = {
@@ -48,18 +49,6 @@ const enum Status {
   Silent = 3,
   RolledBack = 4,
   RollbackFailed = 5,
-}
-
-/** mulberry32: a small, fast, well-distributed 32-bit PRNG; enough for simulation draws. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** A log-normal draw with the given median and a spread that puts ~99% of draws below `max`, clipped at `max`. */
