@@ -18,7 +18,9 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -35,6 +37,8 @@ import {
   MAX_INPUTS_PER_RUN,
   MAX_ITEMS_PER_ROUND,
   kafkaActivityOptions,
+  kafkaLocalActivityOptions,
+  LOCAL_KAFKA_ACTIVITIES_PATCH,
 } from './activity-options';
 import {
   FleetHaltSignalSchema,
@@ -54,7 +58,10 @@ import {
   type OperatorCommandResult,
 } from './messages';
 
-const { appendEvents, publishCommands } = proxyActivities<Activities>(kafkaActivityOptions);
+const remoteKafka = proxyActivities<Activities>(kafkaActivityOptions);
+const localKafka = proxyLocalActivities<Activities>(kafkaLocalActivityOptions);
+/** The Kafka activities: local ones since the {@link LOCAL_KAFKA_ACTIVITIES_PATCH} patch (older histories replay remote). */
+const kafka = (): Activities => (patched(LOCAL_KAFKA_ACTIVITIES_PATCH) ? localKafka : remoteKafka);
 
 /** The workflow clock as an ISO timestamp (deterministic inside a workflow). */
 function now(): string {
@@ -189,9 +196,9 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
     if (timer !== null) decideOne(null, timer);
 
     if (events.length > 0) {
-      await appendEvents(events);
+      await kafka().appendEvents(events);
       const orders = fleetCommandsOf(events, config, phaseBefore);
-      if (orders.length > 0) await publishCommands(orders);
+      if (orders.length > 0) await kafka().publishCommands(orders);
       const report = significant(events);
       if (input.reportTo !== null && report.length > 0) {
         try {

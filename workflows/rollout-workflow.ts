@@ -19,7 +19,9 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
+  proxyLocalActivities,
   setHandler,
   startChild,
   workflowInfo,
@@ -30,7 +32,14 @@ import type { DomainEvent } from '../events/domain-events';
 import { isLaneFinished } from '../events/lane';
 import { laneConfigOf } from '../events/plan';
 import { decideRollout, fold, initialRolloutState, stepRollout, type RolloutState } from '../events/rollout';
-import { MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, MAX_ITEMS_PER_ROUND, kafkaActivityOptions } from './activity-options';
+import {
+  LOCAL_KAFKA_ACTIVITIES_PATCH,
+  MAX_HISTORY_BYTES,
+  MAX_HISTORY_EVENTS,
+  MAX_ITEMS_PER_ROUND,
+  kafkaActivityOptions,
+  kafkaLocalActivityOptions,
+} from './activity-options';
 import { laneWorkflow } from './lane-workflow';
 import {
   LaneReportSignalSchema,
@@ -46,7 +55,10 @@ import {
   type RolloutWorkflowInput,
 } from './messages';
 
-const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
+const remoteKafka = proxyActivities<Activities>(kafkaActivityOptions);
+const localKafka = proxyLocalActivities<Activities>(kafkaLocalActivityOptions);
+/** The Kafka activities: local ones since the {@link LOCAL_KAFKA_ACTIVITIES_PATCH} patch (older histories replay remote). */
+const kafka = (): Activities => (patched(LOCAL_KAFKA_ACTIVITIES_PATCH) ? localKafka : remoteKafka);
 
 /** How long an aborted rollout waits for its lanes to confirm they aborted before it closes anyway. */
 const ABORT_GRACE_MS = 5 * 60 * 1000;
@@ -128,7 +140,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       if (item.kind === 'operator') accepted.push({ ticket: item.ticket, eventIds: step.events.map((e) => e.eventId) });
     }
     if (events.length > 0) {
-      await appendEvents(events);
+      await kafka().appendEvents(events);
       await act(events);
     }
     for (const { ticket, eventIds } of accepted) answers[ticket] = { accepted: true, eventIds };
@@ -190,7 +202,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       at: now(),
     });
     if (isRefusal(answer)) throw ApplicationFailure.nonRetryable(answer.reason, 'RolloutRejected');
-    await appendEvents([...answer]);
+    await kafka().appendEvents([...answer]);
     state = fold(answer, state);
   }
   if (!lanesStarted) {
