@@ -4,7 +4,7 @@
  * exponential backoff) while Kafka is unavailable; failures no retry can fix are raised non-retryable by the
  * activities themselves (`InvalidDomainEvent`, `InvalidFleetCommand`, `KafkaRejected`) and fail the workflow.
  */
-import type { ActivityOptions, LocalActivityOptions } from '@temporalio/workflow';
+import type { ActivityOptions } from '@temporalio/workflow';
 
 /** Options for `appendEvents` and `publishCommands`. */
 export const kafkaActivityOptions: ActivityOptions = {
@@ -16,21 +16,6 @@ export const kafkaActivityOptions: ActivityOptions = {
     nonRetryableErrorTypes: ['InvalidDomainEvent', 'InvalidFleetCommand', 'KafkaRejected'],
   },
 };
-
-/**
- * The same calls as local activities: run by the worker inside the workflow task that decided them, so a
- * decision reaches the event log without a round trip through the task queue (the halt latency is one
- * workflow task, not three). Retries past `localRetryThreshold` back off on a durable timer, so a long Kafka
- * outage neither spins nor loses the append.
- */
-export const kafkaLocalActivityOptions: LocalActivityOptions = {
-  startToCloseTimeout: '30 seconds',
-  localRetryThreshold: '10 seconds',
-  retry: kafkaActivityOptions.retry,
-};
-
-/** Patch id of the switch to local activities; histories from before it replay on the old branch. */
-export const LOCAL_KAFKA_ACTIVITIES_PATCH = 'kafka-local-activities';
 
 /** History length at which a workflow run continues as new, well below Temporal's ~4,096-event suggestion. */
 export const MAX_HISTORY_EVENTS = 2_000;

@@ -18,9 +18,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
-  patched,
   proxyActivities,
-  proxyLocalActivities,
   setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -37,8 +35,6 @@ import {
   MAX_INPUTS_PER_RUN,
   MAX_ITEMS_PER_ROUND,
   kafkaActivityOptions,
-  kafkaLocalActivityOptions,
-  LOCAL_KAFKA_ACTIVITIES_PATCH,
 } from './activity-options';
 import {
   FleetHaltSignalSchema,
@@ -58,10 +54,7 @@ import {
   type OperatorCommandResult,
 } from './messages';
 
-const remoteKafka = proxyActivities<Activities>(kafkaActivityOptions);
-const localKafka = proxyLocalActivities<Activities>(kafkaLocalActivityOptions);
-/** The Kafka activities: local ones since the {@link LOCAL_KAFKA_ACTIVITIES_PATCH} patch (older histories replay remote). */
-const kafka = (): Activities => (patched(LOCAL_KAFKA_ACTIVITIES_PATCH) ? localKafka : remoteKafka);
+const { appendEvents, publishCommands } = proxyActivities<Activities>(kafkaActivityOptions);
 
 /** The workflow clock as an ISO timestamp (deterministic inside a workflow). */
 function now(): string {
@@ -196,9 +189,9 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
     if (timer !== null) decideOne(null, timer);
 
     if (events.length > 0) {
-      await kafka().appendEvents(events);
+      await appendEvents(events);
       const orders = fleetCommandsOf(events, config, phaseBefore);
-      if (orders.length > 0) await kafka().publishCommands(orders);
+      if (orders.length > 0) await publishCommands(orders);
       const report = significant(events);
       if (input.reportTo !== null && report.length > 0) {
         try {

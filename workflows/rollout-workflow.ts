@@ -19,9 +19,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
-  patched,
   proxyActivities,
-  proxyLocalActivities,
   setHandler,
   startChild,
   workflowInfo,
@@ -32,14 +30,7 @@ import type { DomainEvent } from '../events/domain-events';
 import { isLaneFinished } from '../events/lane';
 import { laneConfigOf } from '../events/plan';
 import { decideRollout, fold, initialRolloutState, stepRollout, type RolloutState } from '../events/rollout';
-import {
-  LOCAL_KAFKA_ACTIVITIES_PATCH,
-  MAX_HISTORY_BYTES,
-  MAX_HISTORY_EVENTS,
-  MAX_ITEMS_PER_ROUND,
-  kafkaActivityOptions,
-  kafkaLocalActivityOptions,
-} from './activity-options';
+import { MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, MAX_ITEMS_PER_ROUND, kafkaActivityOptions } from './activity-options';
 import { laneWorkflow } from './lane-workflow';
 import {
   LaneReportSignalSchema,
@@ -55,10 +46,7 @@ import {
   type RolloutWorkflowInput,
 } from './messages';
 
-const remoteKafka = proxyActivities<Activities>(kafkaActivityOptions);
-const localKafka = proxyLocalActivities<Activities>(kafkaLocalActivityOptions);
-/** The Kafka activities: local ones since the {@link LOCAL_KAFKA_ACTIVITIES_PATCH} patch (older histories replay remote). */
-const kafka = (): Activities => (patched(LOCAL_KAFKA_ACTIVITIES_PATCH) ? localKafka : remoteKafka);
+const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
 
 /** How long an aborted rollout waits for its lanes to confirm they aborted before it closes anyway. */
 const ABORT_GRACE_MS = 5 * 60 * 1000;
@@ -140,7 +128,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       if (item.kind === 'operator') accepted.push({ ticket: item.ticket, eventIds: step.events.map((e) => e.eventId) });
     }
     if (events.length > 0) {
-      await kafka().appendEvents(events);
+      await appendEvents(events);
       await act(events);
     }
     for (const { ticket, eventIds } of accepted) answers[ticket] = { accepted: true, eventIds };
@@ -202,7 +190,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       at: now(),
     });
     if (isRefusal(answer)) throw ApplicationFailure.nonRetryable(answer.reason, 'RolloutRejected');
-    await kafka().appendEvents([...answer]);
+    await appendEvents([...answer]);
     state = fold(answer, state);
   }
   if (!lanesStarted) {
