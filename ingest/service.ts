@@ -89,6 +89,8 @@ export class IngestService {
   private frozen = false;
   private stopping = false;
   private flushing: Promise<void> | undefined;
+  /** A lane turned urgent while a flush round ran: run another round right after it. */
+  private flushAgain = false;
   private timers: NodeJS.Timeout[] = [];
   private healthyFlag = false;
 
@@ -254,6 +256,8 @@ export class IngestService {
       }
       payload.resolveOffset(message.offset);
       lastResolved = message.offset;
+      // A delta that may change a verdict goes out now, not at the end of a large batch.
+      if (this.core.aggregator.urgent.size > 0) this.kickFlush();
       await payload.heartbeat();
     }
     if (dead.length > 0) await this.sendDeadLetters(dead);
@@ -326,11 +330,19 @@ export class IngestService {
     };
   }
 
-  /** Starts a flush round unless one is running, frozen by a rebalance, or stopping. */
+  /** Starts a flush round (or, while one runs, another right after it) unless frozen by a rebalance or stopping. */
   private kickFlush(): void {
-    if (this.flushing !== undefined || this.frozen || this.stopping) return;
+    if (this.frozen || this.stopping) return;
+    if (this.flushing !== undefined) {
+      this.flushAgain = true;
+      return;
+    }
     this.flushing = this.flushDue(false).finally(() => {
       this.flushing = undefined;
+      if (this.flushAgain) {
+        this.flushAgain = false;
+        this.kickFlush();
+      }
     });
   }
 
