@@ -47,20 +47,21 @@ export function parseDeviceKeyHex(hex: string): [hi: number, lo: number] {
  * keeps probing simple and costs O(n) only on a rebalance.
  */
 export class DeviceTable {
-  private mask: number;
+  // The columns (and mask) are set by `allocate`, from the constructor and on every resize.
+  private mask!: number;
   private count = 0;
-  keyHi: Uint32Array;
-  keyLo: Uint32Array;
+  keyHi!: Uint32Array;
+  keyLo!: Uint32Array;
   /** Offer slot + 1; 0 = empty. */
-  offer: Uint16Array;
-  partition: Uint16Array;
-  attempt: Uint16Array;
+  offer!: Uint16Array;
+  partition!: Uint16Array;
+  attempt!: Uint16Array;
   /** Bitmask of report types seen for `attempt` (bit = index in INSTALL_EVENT_TYPES). */
-  seen: Uint8Array;
+  seen!: Uint8Array;
   /** Final outcome (low 3 bits) | STATE_STARTED. */
-  state: Uint8Array;
+  state!: Uint8Array;
   /** Kafka append time of install-started, seconds since EPOCH_SEC. */
-  startedAt: Uint32Array;
+  startedAt!: Uint32Array;
 
   /** Creates a table with room for `initialCapacity` slots (rounded up to a power of two), growing to `maxEntries`. */
   constructor(
@@ -69,6 +70,11 @@ export class DeviceTable {
   ) {
     let capacity = 1 << 4;
     while (capacity < initialCapacity) capacity <<= 1;
+    this.allocate(capacity);
+  }
+
+  /** Replaces every column with an empty one of `capacity` slots (a power of two). */
+  private allocate(capacity: number): void {
     this.mask = capacity - 1;
     this.keyHi = new Uint32Array(capacity);
     this.keyLo = new Uint32Array(capacity);
@@ -142,15 +148,7 @@ export class DeviceTable {
 
   private resize(capacity: number, keep: (i: number) => boolean = () => true): void {
     const { keyHi, keyLo, offer, partition, attempt, seen, state, startedAt } = this;
-    this.mask = capacity - 1;
-    this.keyHi = new Uint32Array(capacity);
-    this.keyLo = new Uint32Array(capacity);
-    this.offer = new Uint16Array(capacity);
-    this.partition = new Uint16Array(capacity);
-    this.attempt = new Uint16Array(capacity);
-    this.seen = new Uint8Array(capacity);
-    this.state = new Uint8Array(capacity);
-    this.startedAt = new Uint32Array(capacity);
+    this.allocate(capacity);
     this.count = 0;
     for (let j = 0; j < offer.length; j++) {
       const o = offer[j]!;
