@@ -22,6 +22,7 @@ import { evaluateHealth, type HealthCounts } from '../events/health';
 import { windowThresholds } from '../events/lane';
 import { validatePlan, type LaneConfig } from '../events/plan';
 import { upcast } from '../events/upcast';
+import { scanTopic } from '../replay/scan-topic';
 import { createKafka } from '../kafka/client';
 import { createTopicsAndWait, topicSpecs } from '../kafka/topics';
 import { startEngineProcess, type EngineProcess } from '../scripts/engine-process';
@@ -38,42 +39,13 @@ const BAD_RATE = Number(args.get('bad-rate') ?? 0.15);
 const SEED = Number(args.get('seed') ?? 20261127);
 const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-type Rec = { partition: number; offset: string; ts: number; value: Buffer | null; key: string | null };
+type Rec = { ts: number; value: Buffer | null };
 
-/** Reads a whole topic (to its end at the time of the call). */
+/** Reads a whole topic (to its end at the time of the call) through the replay's topic scan. */
 async function readTopic(config: Config, topic: string): Promise<Rec[]> {
-  const kafka = createKafka(config.kafka, { clientId: 'bench-halt-reader' });
-  const admin = kafka.admin();
-  await admin.connect();
-  const ends = new Map((await admin.fetchTopicOffsets(topic)).map((o) => [o.partition, BigInt(o.high)]));
-  await admin.disconnect();
-  const pending = new Set([...ends].filter(([, h]) => h > 0n).map(([p]) => p));
   const recs: Rec[] = [];
-  if (pending.size === 0) return recs;
-  const consumer = kafka.consumer({ groupId: `bench-halt-read-${Date.now()}`, maxBytes: 50 * 1024 * 1024 });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      autoCommit: false,
-      eachBatch: async ({ batch }) => {
-        for (const m of batch.messages) {
-          recs.push({
-            partition: batch.partition,
-            offset: m.offset,
-            ts: Number(m.timestamp),
-            value: m.value,
-            key: m.key?.toString() ?? null,
-          });
-        }
-        const last = batch.messages[batch.messages.length - 1];
-        if (last && BigInt(last.offset) + 1n >= (ends.get(batch.partition) ?? 0n)) pending.delete(batch.partition);
-        if (pending.size === 0) resolve();
-        return Promise.resolve();
-      },
-    });
-  });
-  await consumer.disconnect();
+  const kafka = createKafka(config.kafka, { clientId: 'bench-halt-reader' });
+  await scanTopic(kafka, topic, (r) => recs.push({ ts: r.timestampMs, value: r.value }), { label: 'bench-halt' });
   return recs;
 }
 
