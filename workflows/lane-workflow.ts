@@ -12,7 +12,6 @@
  * undelivered inputs when Temporal suggests it or the run grows past a safe bound.
  */
 import {
-  ApplicationFailure,
   allHandlersFinished,
   condition,
   continueAsNew,
@@ -23,7 +22,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { OperatorRequestSchema, isRefusal, stampCommand, type LaneInput, type Refusal } from '../events/commands';
+import { isRefusal, stampCommand, type LaneInput } from '../events/commands';
 import type { DomainEvent } from '../events/domain-events';
 import { fleetCommandsOf } from '../events/fleet-commands';
 import { decideLane, foldLane, initialLaneState, isLaneFinished, type LaneState } from '../events/lane';
@@ -46,13 +45,12 @@ import {
   lanePendingQuery,
   laneReportSignal,
   laneStateQuery,
-  operatorUpdate,
   rolloutAbortSignal,
   type LaneInboxItem,
   type LaneWorkflowInput,
   type LaneWorkflowResult,
-  type OperatorCommandResult,
 } from './messages';
+import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
 const { appendEvents, publishCommands } = proxyActivities<Activities>(kafkaActivityOptions);
 
@@ -67,8 +65,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   let state: LaneState = input.carried?.state ?? initialLaneState(rolloutId, lane);
   const inbox: LaneInboxItem[] = [...(input.carried?.inbox ?? [])];
   const runs = (input.carried?.runs ?? 0) + 1;
-  const answers: Record<number, OperatorCommandResult | Refusal> = {};
-  let nextTicket = 0;
+  const answers: OperatorAnswers = {};
   let decidedThisRun = 0;
 
   // Validated (zod) when a round takes it, not here: a burst of signals then costs O(1) each in one activation.
@@ -92,33 +89,16 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   setHandler(highWaterMarksQuery, () => state.highWater);
   setHandler(lanePendingQuery, () => pendingInputs());
 
-  setHandler(
-    operatorUpdate,
-    async (request) => {
-      const ticket = nextTicket++;
-      inbox.push({ kind: 'operator', ticket, request: { ...OperatorRequestSchema.parse(request), lane } });
-      await condition(() => answers[ticket] !== undefined);
-      const answer = answers[ticket];
-      delete answers[ticket];
-      if (answer === undefined || isRefusal(answer)) {
-        throw ApplicationFailure.nonRetryable(answer?.reason ?? 'no answer', 'RolloutRejected');
+  handleOperatorUpdates(
+    answers,
+    (request) => {
+      if (request.lane !== undefined && request.lane !== null && request.lane !== lane) {
+        throw rejected(`command for lane ${request.lane} sent to lane ${lane}`);
       }
-      return answer;
+      const answer = decideLane(state, stampCommand({ ...request, lane }, now()));
+      if (isRefusal(answer)) throw rejected(answer.reason);
     },
-    {
-      validator: (request) => {
-        const parsed = OperatorRequestSchema.safeParse(request);
-        if (!parsed.success) throw ApplicationFailure.nonRetryable(parsed.error.message, 'RolloutRejected');
-        if (parsed.data.lane !== undefined && parsed.data.lane !== null && parsed.data.lane !== lane) {
-          throw ApplicationFailure.nonRetryable(
-            `command for lane ${parsed.data.lane} sent to lane ${lane}`,
-            'RolloutRejected',
-          );
-        }
-        const answer = decideLane(state, stampCommand({ ...parsed.data, lane }, now()));
-        if (isRefusal(answer)) throw ApplicationFailure.nonRetryable(answer.reason, 'RolloutRejected');
-      },
-    },
+    (ticket, request) => inbox.push({ kind: 'operator', ticket, request: { ...request, lane } }),
   );
 
   /** Turns an inbox item into decider inputs, stamped with the workflow clock; an invalid signal gives none. */

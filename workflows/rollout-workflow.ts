@@ -25,7 +25,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { OperatorRequestSchema, isRefusal, stampCommand, type Refusal, type RolloutInput } from '../events/commands';
+import { isRefusal, stampCommand, type RolloutInput } from '../events/commands';
 import type { DomainEvent } from '../events/domain-events';
 import { isLaneFinished } from '../events/lane';
 import { laneConfigOf } from '../events/plan';
@@ -37,14 +37,13 @@ import {
   fleetHaltSignal,
   laneReportSignal,
   laneWorkflowId,
-  operatorUpdate,
   rolloutAbortSignal,
   rolloutStatusQuery,
-  type OperatorCommandResult,
   type RolloutInboxItem,
   type RolloutSummary,
   type RolloutWorkflowInput,
 } from './messages';
+import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
 const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
 
@@ -62,8 +61,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const inbox: RolloutInboxItem[] = [...(input.carried?.inbox ?? [])];
   let lanesStarted = input.carried?.lanesStarted ?? false;
   const runs = (input.carried?.runs ?? 0) + 1;
-  const answers: Record<number, OperatorCommandResult | Refusal> = {};
-  let nextTicket = 0;
+  const answers: OperatorAnswers = {};
 
   setHandler(laneReportSignal, (payload) => {
     const parsed = LaneReportSignalSchema.safeParse(payload);
@@ -76,33 +74,18 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   setHandler(rolloutStatusQuery, () => state);
 
-  setHandler(
-    operatorUpdate,
-    async (request) => {
-      const ticket = nextTicket++;
-      inbox.push({ kind: 'operator', ticket, request: OperatorRequestSchema.parse(request) });
-      await condition(() => answers[ticket] !== undefined);
-      const answer = answers[ticket];
-      delete answers[ticket];
-      if (answer === undefined || isRefusal(answer)) {
-        throw ApplicationFailure.nonRetryable(answer?.reason ?? 'no answer', 'RolloutRejected');
+  handleOperatorUpdates(
+    answers,
+    (request) => {
+      if (request.lane !== undefined && request.lane !== null) {
+        throw rejected(
+          `a command for device class ${request.lane} goes to its lane workflow (${laneWorkflowId(rolloutId, request.lane)})`,
+        );
       }
-      return answer;
+      const answer = decideRollout(state, stampCommand(request, now()));
+      if (isRefusal(answer)) throw rejected(answer.reason);
     },
-    {
-      validator: (request) => {
-        const parsed = OperatorRequestSchema.safeParse(request);
-        if (!parsed.success) throw ApplicationFailure.nonRetryable(parsed.error.message, 'RolloutRejected');
-        if (parsed.data.lane !== undefined && parsed.data.lane !== null) {
-          throw ApplicationFailure.nonRetryable(
-            `a command for device class ${parsed.data.lane} goes to its lane workflow (${laneWorkflowId(rolloutId, parsed.data.lane)})`,
-            'RolloutRejected',
-          );
-        }
-        const answer = decideRollout(state, stampCommand(parsed.data, now()));
-        if (isRefusal(answer)) throw ApplicationFailure.nonRetryable(answer.reason, 'RolloutRejected');
-      },
-    },
+    (ticket, request) => inbox.push({ kind: 'operator', ticket, request }),
   );
 
   function inputOf(item: RolloutInboxItem, at: string): RolloutInput {
