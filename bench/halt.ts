@@ -14,6 +14,9 @@
  * `{"bench":"halt","spikes":…,"p50Ms":…,"p95Ms":…,"maxMs":…,"eventsPerSec":…}`.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
+import type { Client } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { temporal } from '@temporalio/proto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRollout, waitForRollout } from '../client';
@@ -27,6 +30,7 @@ import { createKafka } from '../kafka/client';
 import { createTopicsAndWait, topicSpecs } from '../kafka/topics';
 import { startEngineProcess, type EngineProcess } from '../scripts/engine-process';
 import { connectClient } from '../temporal/connection';
+import { laneWorkflowId } from '../workflows/messages';
 
 const args = new Map(
   process.argv.slice(2).flatMap((a, i, all) => (a.startsWith('--') ? [[a.slice(2), all[i + 1] ?? '']] : [])),
@@ -47,6 +51,55 @@ async function readTopic(config: Config, topic: string): Promise<Rec[]> {
   const kafka = createKafka(config.kafka, { clientId: 'bench-halt-reader' });
   await scanTopic(kafka, topic, (r) => recs.push({ ts: r.timestampMs, value: r.value }), { label: 'bench-halt' });
   return recs;
+}
+
+type Ranges = { partition: number; fromOffset: string; toOffset: string }[];
+
+/**
+ * When the Temporal server accepted the signal that carried the breaching delta (`offerId` with exactly
+ * `ranges`), and when the lane's next workflow task started: splits "evidence → decision" into the ingest's
+ * part and Temporal's. Searches every run of the lane (it may have continued as new). Nulls if not found.
+ */
+async function signalTimes(
+  client: Client,
+  rolloutId: string,
+  lane: string,
+  offerId: string,
+  ranges: Ranges,
+): Promise<{ signalledMs: number; taskStartedMs: number | null } | null> {
+  const want = JSON.stringify(ranges);
+  const T = temporal.api.enums.v1.EventType;
+  const ms = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) =>
+    Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+  // The latest run first, then its predecessors through the continued-as-new links.
+  const runs: string[] = [];
+  let next: string | undefined = (await client.workflow.getHandle(laneWorkflowId(rolloutId, lane)).describe()).runId;
+  while (next !== undefined && runs.length < 50) {
+    runs.push(next);
+    const history: temporal.api.history.v1.IHistory = await client.workflow
+      .getHandle(laneWorkflowId(rolloutId, lane), next)
+      .fetchHistory();
+    const prev: string | null | undefined =
+      history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+    next = prev ? prev : undefined;
+  }
+  for (const id of runs) {
+    const events = (await client.workflow.getHandle(laneWorkflowId(rolloutId, lane), id).fetchHistory()).events ?? [];
+    for (let i = 0; i < events.length; i++) {
+      const attrs = events[i]!.workflowExecutionSignaledEventAttributes;
+      if (events[i]!.eventType !== T.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED || attrs?.signalName !== 'healthDelta')
+        continue;
+      const payload = attrs.input?.payloads?.[0];
+      if (!payload) continue;
+      const signal = defaultPayloadConverter.fromPayload<{ deltas?: { offerId: string; delta: { ranges: Ranges } }[] }>(
+        payload,
+      );
+      if (!signal.deltas?.some((d) => d.offerId === offerId && JSON.stringify(d.delta.ranges) === want)) continue;
+      const started = events.slice(i + 1).find((e) => e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+      return { signalledMs: ms(events[i]!.eventTime), taskStartedMs: started ? ms(started.eventTime) : null };
+    }
+  }
+  return null;
 }
 
 function plan(i: number, badClass: string) {
@@ -193,7 +246,6 @@ async function main(): Promise<void> {
     out({ bench: 'halt', phase: 'rollouts-done', wallSec, outcomes: summaries.map((s) => s.lanes) });
   } finally {
     await Promise.all(children.map((c) => c.stop()));
-    await client.connection.close();
   }
 
   // Analysis: both topics as recorded.
@@ -258,6 +310,23 @@ async function main(): Promise<void> {
     }
     if (trigger === undefined) continue;
     const latencyMs = halt.ts - trigger;
+    // Where the time went: the lane decided in a round stamped with the workflow clock (`at`), together with
+    // every other input that round took (the lane's backlog); the round's append then landed at `halt.ts`.
+    const decidedAt = Date.parse(event.at);
+    const evaluated = events.find(
+      (e) => e.event.rolloutId === event.rolloutId && e.event.lane === event.lane && e.event.seq === event.seq - 1,
+    )?.event;
+    const times =
+      evaluated?.type === 'health-evaluated'
+        ? await signalTimes(client, event.rolloutId, event.lane, evaluated.data.offerId, evaluated.data.delta.ranges)
+        : null;
+    const roundInputs = events.filter(
+      (e) =>
+        e.event.rolloutId === event.rolloutId &&
+        e.event.lane === event.lane &&
+        e.event.at === event.at &&
+        e.event.type === 'health-evaluated',
+    ).length;
     spikes.push({ rolloutId: event.rolloutId, lane: event.lane, latencyMs, sample: finals.size });
     out({
       bench: 'halt',
@@ -265,10 +334,17 @@ async function main(): Promise<void> {
       rolloutId: event.rolloutId,
       lane: event.lane,
       latencyMs,
+      evidenceToDecisionMs: decidedAt - trigger,
+      // of which: ingest (evidence appended → signal accepted) and Temporal (→ the lane's workflow task started)
+      ingestMs: times ? times.signalledMs - trigger : null,
+      signalToTaskMs: times?.taskStartedMs != null ? times.taskStartedMs - times.signalledMs : null,
+      decisionToAppendMs: halt.ts - decidedAt,
+      roundInputs,
       devicesJudged: finals.size,
       breachAppendMs: breachTs,
     });
   }
+  await client.connection.close();
   const lat = spikes.map((s) => s.latencyMs).sort((a, b) => a - b);
   const q = (p: number) => lat[Math.min(lat.length - 1, Math.max(0, Math.ceil(p * lat.length) - 1))] ?? null;
   const first = installTimes[0] ?? 0;
