@@ -226,7 +226,8 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, what: s
   let last: unknown;
   while (Date.now() < deadline) {
     try {
-      const value = await probe();
+      // A probe that hangs (an RPC on a connection that went away) counts as a failed probe, not a stuck test.
+      const value = await within(Math.min(PROBE_TIMEOUT_MS, Math.max(1, deadline - Date.now())), probe(), what);
       if (value !== undefined) return value;
     } catch (err) {
       last = err;
@@ -235,6 +236,22 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, what: s
   }
   const cause = last instanceof Error ? `: ${last.message}` : '';
   throw new Error(`timed out waiting for ${what}${cause}`);
+}
+
+/** Longest one probe of {@link eventually} may take before it counts as failed. */
+const PROBE_TIMEOUT_MS = 10_000;
+
+/** `promise`, or an error naming `what` if it has not settled within `ms` (the timer never outlives the race). */
+export async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** The lane's folded state, by query. */
