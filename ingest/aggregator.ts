@@ -8,7 +8,7 @@
  */
 import type { HealthDelta, OutcomeCounts } from '../events/domain-events';
 import { assessHealth, type HealthCounts, type HealthVerdict } from '../events/health';
-import type { LaneInfo, OfferInfo } from './catalogue';
+import { offerThresholds, type LaneInfo, type OfferInfo } from './catalogue';
 
 /** Pending changes of one offer from one partition. */
 interface Pending {
@@ -148,7 +148,7 @@ export class Aggregator {
     p.to = offset;
 
     if (succeeded !== 0 || timedOut !== 0 || failedCode !== null) {
-      const thresholds = offer.lane.config?.thresholds;
+      const thresholds = offerThresholds(offer);
       if (thresholds !== undefined && !this.urgent.has(offer.lane)) {
         const verdict = assessHealth(healthCounts(totals), thresholds).verdict;
         if (verdict !== totals.verdict) this.urgent.add(offer.lane);
@@ -195,7 +195,7 @@ export class Aggregator {
       }
       deltas.push({ offerId: offer.offerId, delta: { counts, ranges } });
       const totals = this.totals[offer.slot];
-      const thresholds = lane.config?.thresholds;
+      const thresholds = offerThresholds(offer);
       if (totals !== undefined && thresholds !== undefined) {
         totals.verdict = assessHealth(healthCounts(totals), thresholds).verdict;
       }

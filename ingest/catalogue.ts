@@ -10,6 +10,7 @@
  */
 import { DomainEventSchema, type DomainEvent } from '../events/domain-events';
 import type { Thresholds } from '../events/health';
+import { windowThresholds } from '../events/lane';
 import type { LaneConfig } from '../events/plan';
 
 /** One lane (device class) of one rollout, as the ingest signals it. */
@@ -36,6 +37,8 @@ export interface OfferInfo {
   attempt: number;
   /** Devices with `cohortOf(deviceId, rolloutId) < cohortBound` may report on this offer. */
   cohortBound: number;
+  /** Cache of {@link offerThresholds} (set once the lane's config is known). */
+  thresholds?: Thresholds;
 }
 
 /** A rollout's lanes and offers. */
@@ -76,11 +79,6 @@ export class RolloutCatalogue {
       for (const lane of rollout.lanes.values()) if (!lane.finished) lanes.push(lane);
     }
     return lanes;
-  }
-
-  /** The thresholds of an offer's lane, or undefined before its `lane-started`. */
-  thresholdsOf(offer: OfferInfo): Thresholds | undefined {
-    return offer.lane.config?.thresholds;
   }
 
   /**
@@ -181,4 +179,17 @@ export class RolloutCatalogue {
     rollout.offers.set(o.offerId, offer);
     for (const listener of this.offerListeners) listener(offer);
   }
+}
+
+/**
+ * The thresholds the lane judges this offer's window with (`windowThresholds`: an exposure window gets its
+ * share of the false-halt budget), or undefined before the lane's `lane-started`. The ingest must judge with
+ * exactly these: it flushes a lane at once when an offer's verdict changes, and a looser judge would flag the
+ * change early, then send the evidence that really tips the lane only at the next periodic flush.
+ */
+export function offerThresholds(offer: OfferInfo): Thresholds | undefined {
+  if (offer.thresholds === undefined && offer.lane.config !== null) {
+    offer.thresholds = windowThresholds(offer.lane.config, offer.kind);
+  }
+  return offer.thresholds;
 }

@@ -17,7 +17,7 @@ import type { Topics } from '../config/env';
 import type { Kafka } from '../kafka/client';
 import type { Logger } from '../observability/log';
 import type { TakenLane } from './aggregator';
-import { RolloutCatalogue } from './catalogue';
+import { RolloutCatalogue, type LaneInfo } from './catalogue';
 import { CatalogueReader } from './catalogue-reader';
 import { IngestCore, type RecordResult } from './core';
 import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from './kafka-types';
@@ -86,11 +86,13 @@ export class IngestService {
   private readonly partitions = new Map<number, PartitionState>();
   private readonly inflight = new Set<TakenLane>();
   private readonly lastFlush = new Map<string, number>();
+  /** The signal each lane has in flight (one at a time per lane, so a lane's ranges arrive in order). */
+  private readonly delivering = new Map<LaneInfo, Promise<void>>();
   private frozen = false;
   private stopping = false;
-  private flushing: Promise<void> | undefined;
-  /** A lane turned urgent while a flush round ran: run another round right after it. */
-  private flushAgain = false;
+  private committing: Promise<void> | undefined;
+  /** A delivery finished while a commit ran: commit again right after it. */
+  private commitAgain = false;
   private timers: NodeJS.Timeout[] = [];
   private healthyFlag = false;
 
@@ -257,7 +259,7 @@ export class IngestService {
       payload.resolveOffset(message.offset);
       lastResolved = message.offset;
       // A delta that may change a verdict goes out now, not at the end of a large batch.
-      if (this.core.aggregator.urgent.size > 0) this.kickFlush();
+      if (this.core.aggregator.urgent.size > 0) this.flushUrgent();
       await payload.heartbeat();
     }
     if (dead.length > 0) await this.sendDeadLetters(dead);
@@ -271,7 +273,7 @@ export class IngestService {
     }
     metrics.trackedDevices.set(this.core.table.size);
     metrics.deviceTableBytes.set(this.core.table.byteLength);
-    if (this.core.aggregator.urgent.size > 0) this.kickFlush();
+    if (this.core.aggregator.urgent.size > 0) this.flushUrgent();
   }
 
   /**
@@ -330,34 +332,72 @@ export class IngestService {
     };
   }
 
-  /** Starts a flush round (or, while one runs, another right after it) unless frozen by a rebalance or stopping. */
+  /**
+   * Signals every lane that is due: urgent (a verdict may change), or dirty for `flushIntervalMs`. Lanes are
+   * independent: each has at most one signal in flight, and a slow one (a loaded Temporal, a lane workflow
+   * far away) holds up neither the others nor an urgent lane's next signal. Nothing while frozen or stopping.
+   */
   private kickFlush(): void {
     if (this.frozen || this.stopping) return;
-    if (this.flushing !== undefined) {
-      this.flushAgain = true;
+    const agg = this.core.aggregator;
+    const now = Date.now();
+    for (const lane of [...agg.dirtyLanes()]) {
+      if (agg.urgent.has(lane) || now - (this.lastFlush.get(lane.key) ?? 0) >= this.deps.settings.flushIntervalMs) {
+        this.flushLane(lane);
+      }
+    }
+  }
+
+  /** Signals the urgent lanes now (called per record while a batch is read: touches only those lanes). */
+  private flushUrgent(): void {
+    if (this.frozen || this.stopping) return;
+    for (const lane of [...this.core.aggregator.urgent]) this.flushLane(lane);
+  }
+
+  /** Takes the lane's pending deltas and signals them, unless a signal of that lane is still in flight. */
+  private flushLane(lane: LaneInfo): void {
+    if (this.delivering.has(lane)) return;
+    const taken = this.core.aggregator.takeLane(lane);
+    this.lastFlush.set(lane.key, Date.now());
+    if (taken === undefined) return;
+    const delivery = this.deliver(taken).finally(() => {
+      this.delivering.delete(lane);
+      this.requestCommit();
+      // What arrived meanwhile goes out now if it is urgent; otherwise on the interval as usual.
+      if (this.core.aggregator.urgent.has(lane) && !this.frozen && !this.stopping) this.flushLane(lane);
+    });
+    this.delivering.set(lane, delivery);
+  }
+
+  /** Commits now, or right after the commit in progress (commits never overlap). */
+  private requestCommit(): void {
+    if (this.committing !== undefined) {
+      this.commitAgain = true;
       return;
     }
-    this.flushing = this.flushDue(false).finally(() => {
-      this.flushing = undefined;
-      if (this.flushAgain) {
-        this.flushAgain = false;
-        this.kickFlush();
+    this.committing = this.commit().finally(() => {
+      this.committing = undefined;
+      if (this.commitAgain) {
+        this.commitAgain = false;
+        this.requestCommit();
       }
     });
   }
 
-  private async flushDue(all: boolean): Promise<void> {
+  /** Waits until no signal is in flight and the last commit is done. */
+  private async settle(): Promise<void> {
+    while (this.delivering.size > 0 || this.committing !== undefined) {
+      await Promise.all([...this.delivering.values(), this.committing]);
+    }
+  }
+
+  /** Stopping: waits for the signals in flight, then signals everything still pending and commits. */
+  private async flushAll(): Promise<void> {
+    await this.settle();
     const agg = this.core.aggregator;
-    const now = Date.now();
-    const due = [...agg.dirtyLanes()].filter(
-      (lane) =>
-        all || agg.urgent.has(lane) || now - (this.lastFlush.get(lane.key) ?? 0) >= this.deps.settings.flushIntervalMs,
-    );
-    if (due.length === 0) return;
     await Promise.all(
-      due.map(async (lane) => {
+      [...agg.dirtyLanes()].map(async (lane) => {
         const taken = agg.takeLane(lane);
-        this.lastFlush.set(lane.key, now);
         if (taken !== undefined) await this.deliver(taken);
       }),
     );
@@ -468,9 +508,9 @@ export class IngestService {
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
     await this.consumer?.stop();
-    await this.flushing;
     this.stopping = true;
-    if (!this.frozen) await this.flushDue(true);
+    if (this.frozen) await this.settle();
+    else await this.flushAll();
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
     await this.admin?.disconnect();
