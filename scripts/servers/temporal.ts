@@ -60,6 +60,10 @@ export async function launchTemporal(log: (line: string) => void): Promise<PidRe
     'frontend.enableUpdateWorkflowExecution=true',
     '--dynamic-config-value',
     'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
+    // Eager activity dispatch: an activity a workflow task schedules on its own task queue comes back in the
+    // task's completion response, skipping the matching round trip (the halt path's append is one such).
+    '--dynamic-config-value',
+    'system.enableActivityEagerExecution=true',
     '--log-level',
     'warn',
   ];
