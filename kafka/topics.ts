@@ -27,13 +27,22 @@ export function topicSpecs(topics: Topics): ITopicConfig[] {
   ];
 }
 
-const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE']);
+const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION']);
+
+/** A kafkajs error's protocol type, also when kafkajs wrapped it after running out of its own retries. */
+function errorType(err: unknown): string {
+  const e = err as { type?: string; cause?: { type?: string } } | null;
+  return e?.type ?? e?.cause?.type ?? '';
+}
 
 /**
  * Waits until every named topic is in the broker's metadata with a leader for each partition. kafkajs's own
  * `createTopics({ waitForLeaders: true })` retries only LEADER_NOT_AVAILABLE, but a KRaft broker (Kafka 3.9 and
  * 4.x) answers UNKNOWN_TOPIC_OR_PARTITION until it has applied the controller's record of a new topic, so that
- * wait fails spuriously (29 of 30 four-topic creations here). This one retries both; any other error is thrown.
+ * wait fails spuriously (29 of 30 four-topic creations here). Metadata naming a leader is not enough either: a
+ * freshly started broker can still answer NOT_LEADER_FOR_PARTITION to ListOffsets for a moment (the ingest died of
+ * it once at demo start-up), so the wait ends only when every topic's offsets can be listed. Those three errors
+ * are retried; any other is thrown.
  */
 export async function waitForTopics(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -41,9 +50,12 @@ export async function waitForTopics(admin: Admin, topics: string[], timeoutMs = 
     try {
       const meta = await admin.fetchTopicMetadata({ topics });
       const ready = meta.topics.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0));
-      if (ready && meta.topics.length === topics.length) return;
+      if (ready && meta.topics.length === topics.length) {
+        for (const topic of topics) await admin.fetchTopicOffsets(topic);
+        return;
+      }
     } catch (err) {
-      if (!NOT_YET.has((err as { type?: string }).type ?? '')) throw err;
+      if (!NOT_YET.has(errorType(err))) throw err;
     }
     if (Date.now() > deadline) throw new Error(`topics not ready after ${timeoutMs} ms: ${topics.join(', ')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
