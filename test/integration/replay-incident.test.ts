@@ -283,7 +283,9 @@ describe('replay of a simulated incident', () => {
     const stricter = await loadReport(ctx, rolloutId, { whatIf: path.join(dir, 'stricter.yaml') });
     const bad = stricter.whatIf!.classes.find((c) => c.lane === 'laptop-x1')!;
     expect(bad.differs).toBe(true);
-    expect(bad.haltEarlierSec!).toBeGreaterThan(0);
+    // Never later; with halts now within ~1 s of the evidence, the stricter rule can trip in the same second of
+    // report times, so the sharp claim is the exposure below.
+    expect(bad.haltEarlierSec!).toBeGreaterThanOrEqual(0);
     expect(bad.whatIf.exposed).toBeLessThan(bad.baseline.exposed);
     expect(bad.fewerExposed).toBeGreaterThan(0);
 
