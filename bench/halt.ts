@@ -71,20 +71,16 @@ async function signalTimes(
   const T = temporal.api.enums.v1.EventType;
   const ms = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) =>
     Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
-  // The latest run first, then its predecessors through the continued-as-new links.
-  const runs: string[] = [];
-  let next: string | undefined = (await client.workflow.getHandle(laneWorkflowId(rolloutId, lane)).describe()).runId;
-  while (next !== undefined && runs.length < 50) {
-    runs.push(next);
+  // The latest run first, then its predecessors through the continued-as-new links (each history fetched once).
+  const handle = client.workflow.getHandle(laneWorkflowId(rolloutId, lane));
+  let next: string | undefined = (await handle.describe()).runId;
+  for (let runs = 0; next !== undefined && runs < 50; runs++) {
     const history: temporal.api.history.v1.IHistory = await client.workflow
-      .getHandle(laneWorkflowId(rolloutId, lane), next)
+      .getHandle(handle.workflowId, next)
       .fetchHistory();
-    const prev: string | null | undefined =
-      history.events?.[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
+    const events = history.events ?? [];
+    const prev: string | null | undefined = events[0]?.workflowExecutionStartedEventAttributes?.continuedExecutionRunId;
     next = prev ? prev : undefined;
-  }
-  for (const id of runs) {
-    const events = (await client.workflow.getHandle(laneWorkflowId(rolloutId, lane), id).fetchHistory()).events ?? [];
     for (let i = 0; i < events.length; i++) {
       const attrs = events[i]!.workflowExecutionSignaledEventAttributes;
       if (events[i]!.eventType !== T.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED || attrs?.signalName !== 'healthDelta')

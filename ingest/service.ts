@@ -66,7 +66,8 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+/** `promise`, or an error naming `what` once `ms` passed first (the timer never outlives the race). */
+export function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${ms} ms`)), ms);
@@ -391,19 +392,6 @@ export class IngestService {
     }
   }
 
-  /** Stopping: waits for the signals in flight, then signals everything still pending and commits. */
-  private async flushAll(): Promise<void> {
-    await this.settle();
-    const agg = this.core.aggregator;
-    await Promise.all(
-      [...agg.dirtyLanes()].map(async (lane) => {
-        const taken = agg.takeLane(lane);
-        if (taken !== undefined) await this.deliver(taken);
-      }),
-    );
-    await this.commit();
-  }
-
   private async deliver(taken: TakenLane): Promise<void> {
     const { signaler, metrics, log } = this.deps;
     this.inflight.add(taken);
@@ -509,8 +497,12 @@ export class IngestService {
     this.timers = [];
     await this.consumer?.stop();
     this.stopping = true;
-    if (this.frozen) await this.settle();
-    else await this.flushAll();
+    // Let the signals in flight land, then signal what is still pending (unless a rebalance took the partitions).
+    await this.settle();
+    if (!this.frozen) {
+      for (const lane of [...this.core.aggregator.dirtyLanes()]) this.flushLane(lane);
+      await this.settle();
+    }
     await this.consumer?.disconnect();
     await this.producer?.disconnect();
     await this.admin?.disconnect();

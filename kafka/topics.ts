@@ -85,7 +85,7 @@ export async function ensureTopics(admin: Admin, specs: ITopicConfig[]): Promise
       await admin.createTopics({ topics: missing, waitForLeaders: false });
     } catch (err) {
       // Another process may have created them between listTopics and createTopics; that is success.
-      if ((err as { type?: string }).type !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test(String(err))) {
+      if (errorType(err) !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test(String(err))) {
         const after = new Set(await admin.listTopics());
         if (!missing.every((s) => after.has(s.topic))) throw err;
       }

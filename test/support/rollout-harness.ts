@@ -12,6 +12,7 @@ import { loadConfig, type Config } from '../../config/env';
 import { DomainEventSchema, type DomainEvent, type OutcomeCounts } from '../../events/domain-events';
 import { FleetCommandSchema, type FleetCommand } from '../../events/fleet-commands';
 import type { LaneState } from '../../events/lane';
+import { withTimeout } from '../../ingest/service';
 import { topicSpecs } from '../../kafka/topics';
 import { createLogger } from '../../observability/log';
 import { WORKFLOWS_PATH, createWorker, type RolloutWorker } from '../../worker/create-worker';
@@ -220,6 +221,9 @@ export class DeltaFeeder {
   }
 }
 
+/** Longest one probe of {@link eventually} may take before it counts as failed. */
+const PROBE_TIMEOUT_MS = 10_000;
+
 /** Polls `probe` every 100 ms (real time) until it returns a value other than undefined. */
 export async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -227,7 +231,7 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, what: s
   while (Date.now() < deadline) {
     try {
       // A probe that hangs (an RPC on a connection that went away) counts as a failed probe, not a stuck test.
-      const value = await within(Math.min(PROBE_TIMEOUT_MS, Math.max(1, deadline - Date.now())), probe(), what);
+      const value = await withTimeout(probe(), Math.min(PROBE_TIMEOUT_MS, Math.max(1, deadline - Date.now())), what);
       if (value !== undefined) return value;
     } catch (err) {
       last = err;
@@ -236,22 +240,6 @@ export async function eventually<T>(probe: () => Promise<T | undefined>, what: s
   }
   const cause = last instanceof Error ? `: ${last.message}` : '';
   throw new Error(`timed out waiting for ${what}${cause}`);
-}
-
-/** Longest one probe of {@link eventually} may take before it counts as failed. */
-const PROBE_TIMEOUT_MS = 10_000;
-
-/** `promise`, or an error naming `what` if it has not settled within `ms` (the timer never outlives the race). */
-export async function within<T>(ms: number, promise: Promise<T>, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** The lane's folded state, by query. */
