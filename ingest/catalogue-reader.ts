@@ -7,14 +7,15 @@
  */
 import crypto from 'node:crypto';
 import type { Kafka } from '../kafka/client';
+import { ResilientConsumer } from '../kafka/resilient-consumer';
 import type { Logger } from '../observability/log';
 import type { RolloutCatalogue } from './catalogue';
-import type { Admin, Consumer } from './kafka-types';
+import type { Admin } from './kafka-types';
 
 /** Reads the rollout log into a catalogue. */
 export class CatalogueReader {
   private readonly positions = new Map<number, number>();
-  private consumer: Consumer | undefined;
+  private consumer: ResilientConsumer | undefined;
   private admin: Admin | undefined;
   private waiters: (() => void)[] = [];
   /** Wall-clock time (ms) of the log-end snapshot the catalogue last caught up with. */
@@ -27,6 +28,8 @@ export class CatalogueReader {
     readonly catalogue: RolloutCatalogue,
     private readonly log: Logger,
     private readonly groupPrefix: string,
+    /** Called when its consumer crashed for good and was replaced (a metric). */
+    private readonly onReplaced: () => void = () => undefined,
   ) {}
 
   /** Starts reading from the beginning and resolves once the catalogue caught up with the log end. */
@@ -34,29 +37,38 @@ export class CatalogueReader {
     this.admin = this.kafka.admin();
     await this.admin.connect();
     const groupId = `${this.groupPrefix}.catalogue.${process.pid}.${crypto.randomBytes(4).toString('hex')}`;
-    const consumer = this.kafka.consumer({ groupId, maxWaitTimeInMs: 50, sessionTimeout: 30_000 });
-    this.consumer = consumer;
-    await consumer.connect();
-    await consumer.subscribe({ topic: this.topic, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatch: async (payload) => {
-        const batch = payload.batch;
-        for (const message of batch.messages) {
-          if (!payload.isRunning() || payload.isStale()) break;
-          if (message.value !== null && !this.catalogue.applyRaw(message.value.toString('utf8'))) {
-            this.log.warn(
-              { partition: batch.partition, offset: message.offset },
-              'ignored a record that is not a domain event',
-            );
-          }
-          this.positions.set(batch.partition, Number(message.offset) + 1);
-          payload.resolveOffset(message.offset);
-          await payload.heartbeat();
-        }
-        this.wake();
+    // A replacement re-reads from the beginning (nothing is committed): folding an event twice is harmless.
+    this.consumer = new ResilientConsumer({
+      name: 'catalogue reader',
+      log: this.log,
+      create: () => this.kafka.consumer({ groupId, maxWaitTimeInMs: 50, sessionTimeout: 30_000 }),
+      begin: async (consumer) => {
+        await consumer.connect();
+        await consumer.subscribe({ topic: this.topic, fromBeginning: true });
+        await consumer.run({
+          autoCommit: false,
+          eachBatch: async (payload) => {
+            const batch = payload.batch;
+            for (const message of batch.messages) {
+              if (!payload.isRunning() || payload.isStale()) break;
+              if (message.value !== null && !this.catalogue.applyRaw(message.value.toString('utf8'))) {
+                this.log.warn(
+                  { partition: batch.partition, offset: message.offset },
+                  'ignored a record that is not a domain event',
+                );
+              }
+              const next = Number(message.offset) + 1;
+              this.positions.set(batch.partition, Math.max(next, this.positions.get(batch.partition) ?? 0));
+              payload.resolveOffset(message.offset);
+              await payload.heartbeat();
+            }
+            this.wake();
+          },
+        });
       },
+      onRebuilt: this.onReplaced,
     });
+    await this.consumer.start();
     await this.sync(60_000);
   }
 
@@ -97,7 +109,7 @@ export class CatalogueReader {
 
   /** Stops reading and disconnects. */
   async stop(): Promise<void> {
-    await this.consumer?.disconnect();
+    await this.consumer?.stop();
     await this.admin?.disconnect();
   }
 }

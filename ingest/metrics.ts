@@ -28,6 +28,8 @@ export interface IngestMetrics {
   deviceTableBytes: Gauge;
   /** Partitions still being rebuilt (replayed up to the lanes' marks). */
   rebuilding: Gauge;
+  /** Consumers replaced after a crash kafkajs does not restart from, by consumer (ingest, catalogue). */
+  consumerReplacements: Counter<'consumer'>;
 }
 
 /** Creates the metrics on a fresh registry, with Node's default process metrics (memory, CPU, GC). */
@@ -50,6 +52,12 @@ export function createMetrics(): IngestMetrics {
       registers: [registry],
     }),
     deadLetters,
+    consumerReplacements: new Counter({
+      name: 'bsi_ingest_consumer_replacements_total',
+      help: 'Kafka consumers replaced after a crash kafkajs does not restart from',
+      labelNames: ['consumer'],
+      registers: [registry],
+    }),
     timeoutMarkers: new Counter({
       name: 'bsi_ingest_timeout_markers_total',
       help: 'Install-timeout markers appended',

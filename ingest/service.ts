@@ -15,12 +15,13 @@
  */
 import type { Topics } from '../config/env';
 import type { Kafka } from '../kafka/client';
+import { ResilientConsumer } from '../kafka/resilient-consumer';
 import type { Logger } from '../observability/log';
 import type { TakenLane } from './aggregator';
 import { RolloutCatalogue, type LaneInfo } from './catalogue';
 import { CatalogueReader } from './catalogue-reader';
 import { IngestCore, type RecordResult } from './core';
-import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from './kafka-types';
+import type { Admin, EachBatchPayload, KafkaMessage, Producer } from './kafka-types';
 import type { IngestMetrics } from './metrics';
 import type { IngestSettings } from './settings';
 import type { LaneSignaler } from './signaler';
@@ -45,9 +46,16 @@ interface PartitionState {
   /** Next offset whose record is not fully handled (counted into state/pending or dead-lettered). */
   handled: number;
   live: boolean;
-  /** Replay from `low` has been requested (seek) or was not needed. */
-  positioned: boolean;
+  /**
+   * Seeks back to `handled` (`seekedTo`, how many times): a batch that starts past `handled` (the fetch resumed
+   * from the group's committed offset, which is ahead of a replay that just began) seeks back, a few times
+   * at most (a consumer restart may undo a seek); a gap that stays is real (records deleted by retention).
+   */
+  seekedTo: number | undefined;
+  seeks: number;
 }
+
+const MAX_SEEKS = 3;
 
 const SLACK_MS = 5000;
 /** Dead-letter values above this are cut (the broker refuses records near its 1 MiB limit with headers). */
@@ -80,7 +88,9 @@ export class IngestService {
   readonly catalogue = new RolloutCatalogue();
   readonly core: IngestCore;
   private readonly reader: CatalogueReader;
-  private consumer: Consumer | undefined;
+  private group: ResilientConsumer | undefined;
+  /** Bumped when a crashed consumer is replaced: work of the old one that is still running is void. */
+  private generation = 0;
   private producer: Producer | undefined;
   private admin: Admin | undefined;
   private assigned = new Set<number>();
@@ -106,6 +116,7 @@ export class IngestService {
       this.catalogue,
       deps.log,
       deps.settings.groupId,
+      () => deps.metrics.consumerReplacements.inc({ consumer: 'catalogue' }),
     );
   }
 
@@ -122,34 +133,54 @@ export class IngestService {
     await this.admin.connect();
     this.producer = kafka.producer({ allowAutoTopicCreation: false });
     await this.producer.connect();
-    const consumer = kafka.consumer({
-      groupId: settings.groupId,
-      maxWaitTimeInMs: settings.maxWaitMs,
-      minBytes: 1,
-      maxBytes: 16 * 1024 * 1024,
-      maxBytesPerPartition: 4 * 1024 * 1024,
-      sessionTimeout: settings.sessionTimeoutMs,
-      heartbeatInterval: Math.max(500, Math.floor(settings.sessionTimeoutMs / 10)),
+    const group = new ResilientConsumer({
+      name: 'ingest',
+      log,
+      create: () => {
+        const consumer = kafka.consumer({
+          groupId: settings.groupId,
+          maxWaitTimeInMs: settings.maxWaitMs,
+          minBytes: 1,
+          maxBytes: 16 * 1024 * 1024,
+          maxBytesPerPartition: 4 * 1024 * 1024,
+          sessionTimeout: settings.sessionTimeoutMs,
+          heartbeatInterval: Math.max(500, Math.floor(settings.sessionTimeoutMs / 10)),
+        });
+        consumer.on(consumer.events.REBALANCING, () => {
+          this.frozen = true;
+        });
+        consumer.on(consumer.events.GROUP_JOIN, (event) =>
+          this.onJoin(event.payload.memberAssignment[topics.installEvents] ?? []),
+        );
+        return consumer;
+      },
+      begin: async (consumer) => {
+        await consumer.connect();
+        await consumer.subscribe({ topic: topics.installEvents, fromBeginning: true });
+        await consumer.run({
+          autoCommit: false,
+          eachBatchAutoResolve: false,
+          partitionsConsumedConcurrently: 1,
+          eachBatch: (payload) => this.eachBatch(payload),
+        });
+      },
+      // The replacement joins as a new member: everything is prepared again from the lanes' marks.
+      onRebuild: () => {
+        this.healthyFlag = false;
+        this.frozen = true;
+        this.generation++;
+        this.core.revoke(new Set(this.partitions.keys()), new Set());
+        for (const p of this.partitions.keys()) this.deps.metrics.lag.remove({ partition: String(p) });
+        this.partitions.clear();
+        this.assigned = new Set();
+        this.deps.metrics.consumerReplacements.inc({ consumer: 'ingest' });
+      },
+      onRebuilt: () => {
+        this.healthyFlag = true;
+      },
     });
-    this.consumer = consumer;
-    consumer.on(consumer.events.REBALANCING, () => {
-      this.frozen = true;
-    });
-    consumer.on(consumer.events.GROUP_JOIN, (event) =>
-      this.onJoin(event.payload.memberAssignment[topics.installEvents] ?? []),
-    );
-    consumer.on(consumer.events.CRASH, (event) => {
-      log.error({ err: event.payload.error }, 'consumer crashed');
-      this.healthyFlag = false;
-    });
-    await consumer.connect();
-    await consumer.subscribe({ topic: topics.installEvents, fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      partitionsConsumedConcurrently: 1,
-      eachBatch: (payload) => this.eachBatch(payload),
-    });
+    this.group = group;
+    await group.start();
     this.healthyFlag = true;
     this.timers.push(setInterval(() => this.kickFlush(), Math.max(10, Math.floor(settings.flushIntervalMs / 5))));
     this.timers.push(setInterval(() => void this.scanTimeouts(), settings.timeoutScanMs));
@@ -175,6 +206,7 @@ export class IngestService {
   /** Asks the lanes for their marks and fixes where replay of each newly assigned partition starts. */
   private async prepare(partitions: number[]): Promise<void> {
     const { settings, topics, signaler, log } = this.deps;
+    const gen = this.generation;
     if (settings.handoverSettleMs > 0) await sleep(settings.handoverSettleMs);
     await this.reader.sync(30_000);
     const set = new Set(partitions);
@@ -182,6 +214,7 @@ export class IngestService {
       for (let attempt = 0; ; attempt++) {
         try {
           const marks = await signaler.marks(lane.rolloutId, lane.lane);
+          if (gen !== this.generation) return;
           const rollout = this.catalogue.rollouts.get(lane.rolloutId);
           this.core.aggregator.setMarks((id) => rollout?.offers.get(id), lane.rolloutId, marks, set);
           break;
@@ -197,6 +230,7 @@ export class IngestService {
       admin.fetchTopicOffsets(topics.installEvents),
       admin.fetchOffsets({ groupId: settings.groupId, topics: [topics.installEvents] }),
     ]);
+    if (gen !== this.generation) return;
     const committedOf = new Map(
       (committed[0]?.partitions ?? []).map((c) => [c.partition, Number(c.offset) < 0 ? 0 : Number(c.offset)]),
     );
@@ -209,7 +243,8 @@ export class IngestService {
         committed: Math.max(low, committedOf.get(p) ?? 0),
         handled: low,
         live: false,
-        positioned: false,
+        seekedTo: undefined,
+        seeks: 0,
       };
       this.partitions.set(p, state);
     }
@@ -221,24 +256,32 @@ export class IngestService {
     const batch = payload.batch;
     const { settings, topics, metrics } = this.deps;
     const partition = batch.partition;
+    const gen = this.generation;
     if (!this.partitions.has(partition)) {
       const fresh = [...this.assigned].filter((p) => !this.partitions.has(p));
       await this.prepare(fresh.includes(partition) ? fresh : [...fresh, partition]);
     }
+    if (gen !== this.generation) return;
     const ps = this.partitions.get(partition)!;
     const first = batch.messages[0];
-    if (!ps.positioned) {
-      ps.positioned = true;
-      if (first !== undefined && Number(first.offset) > ps.low) {
-        this.consumer!.seek({ topic: topics.installEvents, partition, offset: String(ps.low) });
+    if (first !== undefined && Number(first.offset) > ps.handled) {
+      // Nothing may be skipped: replay starts at the first offset, and a restart resumes where handling ended.
+      if (ps.seekedTo !== ps.handled) {
+        ps.seekedTo = ps.handled;
+        ps.seeks = 0;
+      }
+      if (ps.seeks < MAX_SEEKS) {
+        ps.seeks++;
+        this.group!.current.seek({ topic: topics.installEvents, partition, offset: String(ps.handled) });
         return;
       }
+      this.deps.log.warn({ partition, from: ps.handled, to: first.offset }, 'offsets missing from the log; skipped');
     }
     const batchStart = Date.now();
     const dead: DeadLetter[] = [];
     let lastResolved: string | undefined;
     for (const message of batch.messages) {
-      if (!payload.isRunning() || payload.isStale()) break;
+      if (!payload.isRunning() || payload.isStale() || gen !== this.generation) break;
       const offset = Number(message.offset);
       if (offset < ps.handled) continue;
       let result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
@@ -250,6 +293,7 @@ export class IngestService {
         // Its exposure may still be in flight: catch the catalogue up once per batch, then decide.
 
         await this.reader.sync(settings.unknownWaitMs);
+        if (gen !== this.generation) break;
         result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
       }
       metrics.events.inc({ result: result.kind === 'ignored' ? result.why : result.kind });
@@ -264,6 +308,7 @@ export class IngestService {
       await payload.heartbeat();
     }
     if (dead.length > 0) await this.sendDeadLetters(dead);
+    if (gen !== this.generation) return;
     if (lastResolved !== undefined) {
       ps.handled = Number(lastResolved) + 1;
       if (!ps.live && ps.handled >= ps.liveFrom) {
@@ -435,7 +480,7 @@ export class IngestService {
     if (offsets.length === 0) return;
     try {
       // Bounded: during a broker outage kafkajs may never settle a commit, and the flusher must go on.
-      await withTimeout(this.consumer!.commitOffsets(offsets), 10_000, 'offset commit');
+      await withTimeout(this.group!.current.commitOffsets(offsets), 10_000, 'offset commit');
     } catch (err) {
       for (const o of offsets) {
         const ps = this.partitions.get(o.partition);
@@ -495,7 +540,7 @@ export class IngestService {
     if (this.stopping) return;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
-    await this.consumer?.stop();
+    await this.group?.stopConsuming();
     this.stopping = true;
     // Let the signals in flight land, then signal what is still pending (unless a rebalance took the partitions).
     await this.settle();
@@ -503,7 +548,7 @@ export class IngestService {
       for (const lane of [...this.core.aggregator.dirtyLanes()]) this.flushLane(lane);
       await this.settle();
     }
-    await this.consumer?.disconnect();
+    await this.group?.stop();
     await this.producer?.disconnect();
     await this.admin?.disconnect();
     await this.reader.stop();

@@ -4,11 +4,12 @@
  * reports to `bsi.install-events` (key = deviceId) when they fall due. It never reaches into the
  * engine; the engine sees it exactly as it would see a real update service and its devices.
  */
-import type { Admin, Consumer, Producer } from 'kafkajs';
+import type { Admin, Producer } from 'kafkajs';
 import type { Config } from '../config/env';
 import { FleetCommandSchema, type FleetCommand } from '../events/fleet-commands';
 import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
+import { ResilientConsumer } from '../kafka/resilient-consumer';
 import type { Logger } from '../observability/log';
 import { FleetModel, type FleetOrder, type OfferTruth, type ScheduledReport } from './fleet-model';
 import { ReportQueue } from './report-queue';
@@ -52,7 +53,7 @@ export function orderOf(command: FleetCommand): FleetOrder {
 export class FleetSimulator {
   private readonly model: FleetModel;
   private readonly queue = new ReportQueue();
-  private readonly consumer: Consumer;
+  private readonly consumer: ResilientConsumer;
   private readonly producer: Producer;
   private readonly admin: Admin;
   private readonly stats: SimulatorStats = { ordersApplied: 0, ordersRejected: 0, reportsSent: 0, reportsPending: 0 };
@@ -63,11 +64,26 @@ export class FleetSimulator {
   constructor(private readonly options: SimulatorOptions) {
     this.model = new FleetModel(options.scenario);
     const kafka = createKafka(options.config.kafka, { clientId: 'bsi-simulator' });
-    this.consumer = kafka.consumer({
-      groupId: options.groupId ?? 'bsi-simulator',
-      maxWaitTimeInMs: 100,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
+    this.consumer = new ResilientConsumer({
+      name: 'simulator orders',
+      log: options.logger,
+      create: () =>
+        kafka.consumer({
+          groupId: options.groupId ?? 'bsi-simulator',
+          maxWaitTimeInMs: 100,
+          sessionTimeout: 10_000,
+          heartbeatInterval: 1_000,
+        }),
+      begin: async (consumer) => {
+        await consumer.connect();
+        await consumer.subscribe({ topic: options.config.topics.commands, fromBeginning: true });
+        await consumer.run({
+          eachMessage: async ({ message, partition }) => {
+            this.onOrder(message.value, partition, message.offset);
+            return Promise.resolve();
+          },
+        });
+      },
     });
     // Devices are not idempotent producers either (duplicates are part of the model): plain producer, several
     // requests in flight, so the fleet keeps up with tens of thousands of reports a second.
@@ -82,15 +98,8 @@ export class FleetSimulator {
     await ensureTopics(this.admin, topicSpecs(topics));
     await this.admin.disconnect();
     await this.producer.connect();
-    await this.consumer.connect();
-    await this.consumer.subscribe({ topic: topics.commands, fromBeginning: true });
     this.running = true;
-    await this.consumer.run({
-      eachMessage: async ({ message, partition }) => {
-        this.onOrder(message.value, partition, message.offset);
-        return Promise.resolve();
-      },
-    });
+    await this.consumer.start();
     this.schedule();
   }
 
@@ -196,7 +205,7 @@ export class FleetSimulator {
     this.running = false;
     if (this.timer) clearTimeout(this.timer);
     await this.sending.catch(() => undefined);
-    await this.consumer.disconnect();
+    await this.consumer.stop();
     await this.producer.disconnect();
   }
 }
