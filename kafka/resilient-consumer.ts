@@ -17,7 +17,7 @@ export interface ResilientConsumerOptions {
   create: () => Consumer;
   /** Connects, subscribes and runs it (resolves once `run` did). */
   begin: (consumer: Consumer) => Promise<void>;
-  /** Called before a crashed consumer is replaced: drop what depended on the old one. */
+  /** Called before each attempt to replace a crashed consumer: drop what depended on the old one. */
   onRebuild?: (error: unknown) => void;
   /** Called once a replacement runs. */
   onRebuilt?: () => void;
@@ -55,8 +55,9 @@ export class ResilientConsumer {
     const consumer = this.options.create();
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       const { log, name } = this.options;
-      if (payload.restart || this.stopped || consumer !== this.consumer) {
-        log.warn({ err: payload.error, restart: payload.restart }, `${name} consumer crashed; kafkajs restarts it`);
+      if (this.stopped || consumer !== this.consumer) return;
+      if (payload.restart) {
+        log.warn({ err: payload.error }, `${name} consumer crashed; kafkajs restarts it`);
         return;
       }
       this.dead.add(consumer);
@@ -73,8 +74,9 @@ export class ResilientConsumer {
     const initial = this.options.initialBackoffMs ?? 1000;
     const max = this.options.maxBackoffMs ?? 30_000;
     this.rebuilding = (async () => {
-      this.options.onRebuild?.(error);
       for (let attempt = 0; !this.stopped; attempt++) {
+        // Before every attempt: a replacement that crashed while it started may have left state behind too.
+        this.options.onRebuild?.(error);
         await new Promise((resolve) => setTimeout(resolve, Math.min(max, initial * 2 ** attempt)));
         if (this.stopped) return;
         const old = this.consumer;
