@@ -2,8 +2,10 @@
  * The ingest service: a kafkajs consumer-group member on `bsi.install-events` that turns device reports
  * into lane health signals, exactly once in effect.
  *
- * Loop (house style): `eachBatch` with `eachBatchAutoResolve: false`; per record stop if
- * `!isRunning() || isStale()`, hand the record to the pure core, `resolveOffset`, `heartbeat`.
+ * Loop (the house style's, with its bookkeeping batched): `eachBatch` with `eachBatchAutoResolve: false`; stop
+ * if `!isRunning() || isStale()` (checked after every await: it cannot change in between); hand each record
+ * to the pure core; `resolveOffset` and `heartbeat` with every turn given back to the event loop (about every
+ * 10 ms of a batch) and at its end. Per record they cost as much as the pipeline itself.
  * Dead letters of a batch are appended (acks=all) before its records count as handled. A flusher sends
  * each lane's pending deltas at most every `flushIntervalMs` (at once when the verdict would change);
  * a partition's offset is committed only up to the first change not yet accepted by Temporal.
@@ -68,6 +70,14 @@ interface DeadLetter {
   key: Buffer | null;
   value: Buffer;
   headers: Record<string, string>;
+}
+
+/** A batch's records are handled in slices of about this long between turns of the event loop. */
+const YIELD_EVERY_MS = 10;
+
+/** Resolves after the event loop handled pending I/O (sockets, timers). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
 }
 
 function sleep(ms: number): Promise<void> {
@@ -278,10 +288,18 @@ export class IngestService {
       this.deps.log.warn({ partition, from: ps.handled, to: first.offset }, 'offsets missing from the log; skipped');
     }
     const batchStart = Date.now();
+    let sliceStart = batchStart;
+    const results = new Map<string, number>();
     const dead: DeadLetter[] = [];
     let lastResolved: string | undefined;
+    // Whether the batch may go on can only change while this loop awaits (JS runs it alone in between), so it is
+    // checked after every await, not per record (kafkajs's isStale parses offsets on every call).
+    let recheck = true;
     for (const message of batch.messages) {
-      if (!payload.isRunning() || payload.isStale() || gen !== this.generation) break;
+      if (recheck) {
+        if (!payload.isRunning() || payload.isStale() || gen !== this.generation) break;
+        recheck = false;
+      }
       const offset = Number(message.offset);
       if (offset < ps.handled) continue;
       let result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
@@ -293,20 +311,32 @@ export class IngestService {
         // Its exposure may still be in flight: catch the catalogue up once per batch, then decide.
 
         await this.reader.sync(settings.unknownWaitMs);
-        if (gen !== this.generation) break;
+        if (!payload.isRunning() || payload.isStale() || gen !== this.generation) break;
         result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
       }
-      metrics.events.inc({ result: result.kind === 'ignored' ? result.why : result.kind });
+      const kind = result.kind === 'ignored' ? result.why : result.kind;
+      results.set(kind, (results.get(kind) ?? 0) + 1);
       if ((result.kind === 'reject' || result.kind === 'unknown') && offset >= ps.committed) {
         metrics.deadLetters.inc({ reason: result.reason });
         dead.push(this.deadLetter(partition, message, result));
       }
-      payload.resolveOffset(message.offset);
       lastResolved = message.offset;
-      // A delta that may change a verdict goes out now, not at the end of a large batch.
-      if (this.core.aggregator.urgent.size > 0) this.flushUrgent();
-      await payload.heartbeat();
+      // A delta that may change a verdict goes out now, not at the end of a large batch: the signal is started
+      // and the event loop gets a turn to put it on the wire (a batch is otherwise one long synchronous run).
+      // Also now and then, so that accepted signals are seen (and a lane's next urgent delta may go); the
+      // heartbeat goes with the turn (kafkajs sends one at most every heartbeatInterval anyway), not per record.
+      const sent = this.core.aggregator.urgent.size > 0 && this.flushUrgent();
+      if (sent || Date.now() - sliceStart >= YIELD_EVERY_MS) {
+        payload.resolveOffset(lastResolved);
+        await yieldToEventLoop();
+        await payload.heartbeat();
+        sliceStart = Date.now();
+        recheck = true;
+      }
     }
+    // Per batch, not per record: kafkajs parses the offset and prom-client hashes the labels on every call.
+    if (lastResolved !== undefined) payload.resolveOffset(lastResolved);
+    for (const [result, n] of results) metrics.events.inc({ result }, n);
     if (dead.length > 0) await this.sendDeadLetters(dead);
     if (gen !== this.generation) return;
     if (lastResolved !== undefined) {
@@ -394,18 +424,20 @@ export class IngestService {
     }
   }
 
-  /** Signals the urgent lanes now (called per record while a batch is read: touches only those lanes). */
-  private flushUrgent(): void {
-    if (this.frozen || this.stopping) return;
-    for (const lane of [...this.core.aggregator.urgent]) this.flushLane(lane);
+  /** Signals the urgent lanes now (called per record while a batch is read: touches only those lanes); true if one went. */
+  private flushUrgent(): boolean {
+    if (this.frozen || this.stopping) return false;
+    let sent = false;
+    for (const lane of [...this.core.aggregator.urgent]) sent = this.flushLane(lane) || sent;
+    return sent;
   }
 
-  /** Takes the lane's pending deltas and signals them, unless a signal of that lane is still in flight. */
-  private flushLane(lane: LaneInfo): void {
-    if (this.delivering.has(lane)) return;
+  /** Takes the lane's pending deltas and signals them, unless a signal of that lane is still in flight; true if sent. */
+  private flushLane(lane: LaneInfo): boolean {
+    if (this.delivering.has(lane)) return false;
     const taken = this.core.aggregator.takeLane(lane);
     this.lastFlush.set(lane.key, Date.now());
-    if (taken === undefined) return;
+    if (taken === undefined) return false;
     const delivery = this.deliver(taken).finally(() => {
       this.delivering.delete(lane);
       this.requestCommit();
@@ -413,6 +445,7 @@ export class IngestService {
       if (this.core.aggregator.urgent.has(lane) && !this.frozen && !this.stopping) this.flushLane(lane);
     });
     this.delivering.set(lane, delivery);
+    return true;
   }
 
   /** Commits now, or right after the commit in progress (commits never overlap). */
