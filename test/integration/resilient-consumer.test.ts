@@ -67,8 +67,9 @@ test('kafkajs does not restart a consumer after a non-retriable crash (the premi
       return Promise.reject(poison());
     },
   });
-  await until('the crash', () => crashes.length > 0);
-  expect(crashes).toEqual([false]);
+  // A fresh broker may first answer "coordinator loading": kafkajs restarts after that one (restart: true).
+  await until('a crash kafkajs does not restart from', () => crashes.includes(false));
+  expect(crashes[crashes.length - 1]).toBe(false);
   // Down for good: no batch is handed out any more.
   const seen = batches;
   await new Promise((resolve) => setTimeout(resolve, 3000));
