@@ -301,7 +301,12 @@ export class IngestService {
         recheck = false;
       }
       const offset = Number(message.offset);
-      if (offset < ps.handled) continue;
+      if (offset < ps.handled) {
+        // Handled before (the fetch resumed from the committed offset): resolved, so that a batch of only
+        // such records still moves the fetch position on.
+        lastResolved = message.offset;
+        continue;
+      }
       let result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
       if (
         result.kind === 'unknown' &&
@@ -340,7 +345,7 @@ export class IngestService {
     if (dead.length > 0) await this.sendDeadLetters(dead);
     if (gen !== this.generation) return;
     if (lastResolved !== undefined) {
-      ps.handled = Number(lastResolved) + 1;
+      ps.handled = Math.max(ps.handled, Number(lastResolved) + 1);
       if (!ps.live && ps.handled >= ps.liveFrom) {
         ps.live = true;
         metrics.rebuilding.set([...this.partitions.values()].filter((s) => !s.live).length);
