@@ -183,10 +183,10 @@ export class IngestService {
         for (const p of this.partitions.keys()) this.deps.metrics.lag.remove({ partition: String(p) });
         this.partitions.clear();
         this.assigned = new Set();
-        this.deps.metrics.consumerReplacements.inc({ consumer: 'ingest' });
       },
       onRebuilt: () => {
         this.healthyFlag = true;
+        this.deps.metrics.consumerReplacements.inc({ consumer: 'ingest' });
       },
     });
     this.group = group;
