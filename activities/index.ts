@@ -15,6 +15,7 @@ import type { Message, Producer } from 'kafkajs';
 import type { Topics } from '../config/env';
 import { DomainEventSchema, type DomainEvent } from '../events/domain-events';
 import { FleetCommandSchema, fleetCommandKey, type FleetCommand } from '../events/fleet-commands';
+import { kafkaErrorType } from '../kafka/client';
 import type { Logger } from '../observability/log';
 
 /** `ApplicationFailure` types the activities raise for failures no retry can fix. */
@@ -57,15 +58,6 @@ export function createEventLogProducer(kafka: { producer(config: object): Produc
   return kafka.producer({ idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: false });
 }
 
-function errorTypeOf(err: unknown): string | undefined {
-  for (let current: unknown = err; current !== null && typeof current === 'object';) {
-    const type = (current as { type?: unknown }).type;
-    if (typeof type === 'string') return type;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
-}
-
 function chunks(messages: Message[]): Message[][] {
   const out: Message[][] = [];
   let current: Message[] = [];
@@ -95,7 +87,7 @@ export function createActivities(deps: ActivityDeps) {
     try {
       for (const chunk of chunks(messages)) await producer.send({ topic, acks: -1, messages: chunk });
     } catch (err) {
-      const type = errorTypeOf(err);
+      const type = kafkaErrorType(err);
       if (type !== undefined && REJECTED_BY_BROKER.has(type)) {
         throw ApplicationFailure.nonRetryable(
           `Kafka refused records for ${topic}: ${type}`,

@@ -9,6 +9,16 @@ import type { KafkaConfig } from '../config/env';
 
 export type { Kafka } from 'kafkajs';
 
+/** A kafkajs error's protocol type (e.g. `NOT_LEADER_FOR_PARTITION`), also when kafkajs wrapped it (`cause`). */
+export function kafkaErrorType(err: unknown): string | undefined {
+  for (let current: unknown = err; current !== null && typeof current === 'object';) {
+    const type = (current as { type?: unknown }).type;
+    if (typeof type === 'string') return type;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}
+
 // Every producer here uses kafkajs 2's default (murmur2, Java-compatible) partitioner on purpose, so the
 // one-time warning about the v1 → v2 partitioner switch is noise.
 process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';

@@ -5,6 +5,7 @@
  */
 import type { Admin, ITopicConfig } from 'kafkajs';
 import type { Topics } from '../config/env';
+import { kafkaErrorType } from './client';
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -29,12 +30,6 @@ export function topicSpecs(topics: Topics): ITopicConfig[] {
 
 const NOT_YET = new Set(['UNKNOWN_TOPIC_OR_PARTITION', 'LEADER_NOT_AVAILABLE', 'NOT_LEADER_FOR_PARTITION']);
 
-/** A kafkajs error's protocol type, also when kafkajs wrapped it after running out of its own retries. */
-function errorType(err: unknown): string {
-  const e = err as { type?: string; cause?: { type?: string } } | null;
-  return e?.type ?? e?.cause?.type ?? '';
-}
-
 /**
  * Waits until every named topic is in the broker's metadata with a leader for each partition. kafkajs's own
  * `createTopics({ waitForLeaders: true })` retries only LEADER_NOT_AVAILABLE, but a KRaft broker (Kafka 3.9 and
@@ -55,7 +50,7 @@ export async function waitForTopics(admin: Admin, topics: string[], timeoutMs = 
         return;
       }
     } catch (err) {
-      if (!NOT_YET.has(errorType(err))) throw err;
+      if (!NOT_YET.has(kafkaErrorType(err) ?? '')) throw err;
     }
     if (Date.now() > deadline) throw new Error(`topics not ready after ${timeoutMs} ms: ${topics.join(', ')}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -85,7 +80,7 @@ export async function ensureTopics(admin: Admin, specs: ITopicConfig[]): Promise
       await admin.createTopics({ topics: missing, waitForLeaders: false });
     } catch (err) {
       // Another process may have created them between listTopics and createTopics; that is success.
-      if (errorType(err) !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test(String(err))) {
+      if (kafkaErrorType(err) !== 'TOPIC_ALREADY_EXISTS' && !/already exists/i.test(String(err))) {
         const after = new Set(await admin.listTopics());
         if (!missing.every((s) => after.has(s.topic))) throw err;
       }
