@@ -15,6 +15,7 @@
  * rebuild device state, changes above it are signalled. Restarting after a crash at any point therefore
  * re-derives exactly what the lanes have not counted yet. See docs/ingest.md.
  */
+import { setImmediate as eventLoopTurn } from 'node:timers/promises';
 import type { Topics } from '../config/env';
 import type { Kafka } from '../kafka/client';
 import { ResilientConsumer } from '../kafka/resilient-consumer';
@@ -74,11 +75,6 @@ interface DeadLetter {
 
 /** A batch's records are handled in slices of about this long between turns of the event loop. */
 const YIELD_EVERY_MS = 10;
-
-/** Resolves after the event loop handled pending I/O (sockets, timers). */
-function yieldToEventLoop(): Promise<void> {
-  return new Promise((resolve) => setImmediate(resolve));
-}
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -179,9 +175,7 @@ export class IngestService {
         this.healthyFlag = false;
         this.frozen = true;
         this.generation++;
-        this.core.revoke(new Set(this.partitions.keys()), new Set());
-        for (const p of this.partitions.keys()) this.deps.metrics.lag.remove({ partition: String(p) });
-        this.partitions.clear();
+        this.dropPartitions(new Set(this.partitions.keys()));
         this.assigned = new Set();
       },
       onRebuilt: () => {
@@ -201,16 +195,20 @@ export class IngestService {
   private onJoin(assignment: number[]): void {
     const next = new Set(assignment);
     const revoked = new Set([...this.partitions.keys()].filter((p) => !next.has(p)));
-    if (revoked.size > 0) {
-      this.core.revoke(revoked, new Set([...this.partitions.keys()].filter((p) => next.has(p))));
-      for (const p of revoked) {
-        this.partitions.delete(p);
-        this.deps.metrics.lag.remove({ partition: String(p) });
-      }
-    }
+    this.dropPartitions(revoked);
     this.assigned = next;
     this.frozen = false;
     this.deps.log.info({ assigned: [...next], revoked: [...revoked] }, 'partitions assigned');
+  }
+
+  /** Forgets the partitions' device state, pending changes and replay positions (their next owner recounts). */
+  private dropPartitions(revoked: ReadonlySet<number>): void {
+    if (revoked.size === 0) return;
+    this.core.revoke(revoked, new Set([...this.partitions.keys()].filter((p) => !revoked.has(p))));
+    for (const p of revoked) {
+      this.partitions.delete(p);
+      this.deps.metrics.lag.remove({ partition: String(p) });
+    }
   }
 
   /** Asks the lanes for their marks and fixes where replay of each newly assigned partition starts. */
@@ -333,7 +331,7 @@ export class IngestService {
       const sent = this.core.aggregator.urgent.size > 0 && this.flushUrgent();
       if (sent || Date.now() - sliceStart >= YIELD_EVERY_MS) {
         payload.resolveOffset(lastResolved);
-        await yieldToEventLoop();
+        await eventLoopTurn(); // the event loop handles pending I/O (sockets, timers) first
         await payload.heartbeat();
         sliceStart = Date.now();
         recheck = true;
