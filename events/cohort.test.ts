@@ -1,5 +1,14 @@
 import fc from 'fast-check';
-import { COHORT_BUCKETS, cohortOf, isExposed, murmur3, murmur3Bytes, phaseBound } from './cohort';
+import {
+  COHORT_BUCKETS,
+  cohortOf,
+  cohortOfUtf8,
+  isExposed,
+  murmur3,
+  murmur3Bytes,
+  murmur3Range,
+  phaseBound,
+} from './cohort';
 
 const ROLLOUT = 'bsi-26.3.1-2025-11-27';
 const encoder = new TextEncoder();
@@ -67,6 +76,21 @@ describe('the hash (MurmurHash3 x86 32-bit over UTF-8)', () => {
 });
 
 describe('cohortOf', () => {
+  it('gives the same bucket for a device id passed as UTF-8 bytes inside a larger buffer', () => {
+    // First in this file, so that a 300-byte id grows the fresh scratch buffer here.
+    const long = 'd'.repeat(300);
+    expect(cohortOfUtf8(Buffer.from(`{"deviceId":"${long}"}`), 13, 313, 'r')).toBe(cohortOf(long, 'r'));
+    fc.assert(
+      fc.property(fc.string(), fc.string(), fc.string(), fc.string(), (before, device, after, rollout) => {
+        const bytes = encoder.encode(before + device + after);
+        const start = encoder.encode(before).length;
+        const end = start + encoder.encode(device).length;
+        expect(cohortOfUtf8(bytes, start, end, rollout)).toBe(cohortOf(device, rollout));
+        expect(murmur3Range(bytes, start, end, 7)).toBe(murmur3(device, 7));
+      }),
+    );
+  });
+
   it('is a deterministic integer bucket in [0, 10000), pinned for all time', () => {
     expect(COHORT_BUCKETS).toBe(10_000);
     fc.assert(

@@ -63,12 +63,18 @@ function encodeUtf8(text: string, at: number): number {
  * and other languages can reproduce cohorts byte for byte.
  */
 export function murmur3Bytes(bytes: Uint8Array, length: number = bytes.length, seed = 0): number {
+  return murmur3Range(bytes, 0, length, seed);
+}
+
+/** MurmurHash3 x86 32-bit of `bytes[start..end)` with a seed (`murmur3Bytes` of that slice, without slicing). */
+export function murmur3Range(bytes: Uint8Array, start: number, end: number, seed = 0): number {
   const c1 = 0xcc9e2d51;
   const c2 = 0x1b873593;
+  const length = end - start;
   let h = seed | 0;
-  const blocks = length & ~3;
-  let i = 0;
-  // Indices below `length` are in range (checked by the callers' contract), hence the `!`s.
+  const blocks = start + (length & ~3);
+  let i = start;
+  // Indices below `end` are in range (checked by the callers' contract), hence the `!`s.
   for (; i < blocks; i += 4) {
     let k = bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24);
     k = imul(k, c1);
@@ -112,7 +118,29 @@ export function murmur3(text: string, seed = 0): number {
 export function cohortOf(deviceId: string, rolloutId: string): number {
   const prefix = encodeUtf8(rolloutId, 0);
   scratch[prefix] = 0x3a; // ':'
-  const hash = murmur3Bytes(scratch, encodeUtf8(deviceId, prefix + 1));
+  return bucketOf(murmur3Bytes(scratch, encodeUtf8(deviceId, prefix + 1)));
+}
+
+/**
+ * `cohortOf` for a device id given as its UTF-8 bytes `utf8[start..end)` (the ingest hashes ids straight
+ * from the Kafka record, without making a string of them).
+ */
+export function cohortOfUtf8(utf8: Uint8Array, start: number, end: number, rolloutId: string): number {
+  const prefix = encodeUtf8(rolloutId, 0);
+  const length = prefix + 1 + end - start;
+  if (scratch.length < length) {
+    const grown = new Uint8Array(2 * length);
+    grown.set(scratch.subarray(0, prefix));
+    scratch = grown;
+  }
+  const out = scratch;
+  out[prefix] = 0x3a; // ':'
+  for (let i = start, j = prefix + 1; i < end; i++, j++) out[j] = utf8[i]!;
+  return bucketOf(murmur3Bytes(scratch, length));
+}
+
+/** The bucket of a 32-bit hash, scaled by multiply-high as `cohortOf` describes. */
+function bucketOf(hash: number): number {
   return floor((hash * COHORT_BUCKETS) / 4294967296);
 }
 

@@ -13,9 +13,8 @@
  * - a timeout marker turns a started device without a final outcome into `timedOut`; a final report after
  *   it corrects the count (timedOut −1, final +1) when the delta schema allows negative `timedOut`.
  */
-import { cohortOf } from '../events/cohort';
 import { OutcomeCountsSchema } from '../events/domain-events';
-import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventType } from '../events/install-event';
+import { INSTALL_EVENT_TYPES, type InstallEventType } from '../events/install-event';
 import { Aggregator } from './aggregator';
 import type { OfferInfo, RolloutCatalogue } from './catalogue';
 import { decodeRecord, type RejectReason } from './decode';
@@ -29,9 +28,9 @@ import {
   FINAL_SUCCEEDED,
   FINAL_TIMED_OUT,
   STATE_STARTED,
-  deviceKeyOf,
   parseDeviceKeyHex,
 } from './device-table';
+import { Report } from './report';
 import type { TimeoutMarker } from './timeout-marker';
 
 /** What happened to one record. */
@@ -75,6 +74,8 @@ export class IngestCore {
   readonly table: DeviceTable;
   readonly aggregator = new Aggregator();
   private readonly correctTimeouts: boolean;
+  /** The report being handled (one object, refilled per record). */
+  private readonly report = new Report();
 
   /** Builds a core over a catalogue; offers the catalogue learns later are registered with the aggregator. */
   constructor(
@@ -92,14 +93,18 @@ export class IngestCore {
    * bad input: every problem comes back as a `reject` with a reason code.
    */
   handle(partition: number, offset: number, timestampMs: number, value: Buffer | null): RecordResult {
+    const r = this.report;
+    if (value !== null && value.length <= this.options.maxMessageBytes && r.readBytes(value)) {
+      return this.handleReport(partition, offset, timestampMs, r);
+    }
     const decoded = decodeRecord(value, this.options.maxMessageBytes);
     if (decoded.kind === 'reject') return decoded;
     if (decoded.kind === 'timeout') return this.handleMarker(partition, offset, decoded.marker);
-    return this.handleEvent(partition, offset, timestampMs, decoded.event);
+    return this.handleReport(partition, offset, timestampMs, r.fromEvent(decoded.event));
   }
 
   /** Validates a device report against the catalogue and applies it to the device's state. */
-  handleEvent(partition: number, offset: number, timestampMs: number, e: InstallEvent): RecordResult {
+  private handleReport(partition: number, offset: number, timestampMs: number, e: Report): RecordResult {
     const offer = this.catalogue.offer(e.rolloutId, e.offerId);
     if (offer === undefined) {
       return this.catalogue.rollouts.has(e.rolloutId)
@@ -129,24 +134,22 @@ export class IngestCore {
     if ((offer.kind === 'exposure' && rollbackReport) || (offer.kind === 'rollback' && exposureFinal)) {
       return { kind: 'reject', reason: 'wrong-offer-kind', message: `${e.type} on ${offer.kind} offer ${e.offerId}` };
     }
-    const at = Date.parse(e.at);
-    if (at > timestampMs + this.options.maxClockSkewSec * 1000) {
+    if (e.atMs > timestampMs + this.options.maxClockSkewSec * 1000) {
       return {
         kind: 'reject',
         reason: 'clock-skew',
-        message: `at ${e.at} is ahead of the append time ${new Date(timestampMs).toISOString()}`,
+        message: `at ${e.at()} is ahead of the append time ${new Date(timestampMs).toISOString()}`,
       };
     }
-    if (cohortOf(e.deviceId, e.rolloutId) >= offer.cohortBound) {
+    if (e.cohort() >= offer.cohortBound) {
       return {
         kind: 'reject',
         reason: 'outside-cohort',
         message: `device not in cohort < ${offer.cohortBound} of ${e.offerId}`,
       };
     }
-    const [hi, lo] = deviceKeyOf(e.deviceId);
     const t = this.table;
-    const i = t.upsert(hi, lo, offer.slot, partition);
+    const i = t.upsert(e.deviceKey(0), e.deviceKey(1), offer.slot, partition);
     if (i < 0) return { kind: 'reject', reason: 'capacity', message: `device table full (${t.maxEntries} states)` };
 
     const attempt = t.attempt[i]!;

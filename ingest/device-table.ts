@@ -22,13 +22,16 @@ const MAX_LOAD = 0.75;
 /** Seconds base of `startedAt`: stored as seconds since 2020-09-13 (fits Uint32 until 2156). */
 export const EPOCH_SEC = 1_600_000_000;
 
+/** The MurmurHash3 seeds of the device key's two halves. */
+export const DEVICE_KEY_SEEDS = [0x9747b28c, 0x5bd1e995] as const;
+
 /**
  * The 64-bit table key of a device id: two MurmurHash3 values with different seeds. Deterministic across
  * processes and versions (timeout markers carry it); two devices collide with probability ~n²/2⁶⁵
  * (3·10⁻⁸ at a million devices of one offer).
  */
 export function deviceKeyOf(deviceId: string): [hi: number, lo: number] {
-  return [murmur3(deviceId, 0x9747b28c), murmur3(deviceId, 0x5bd1e995)];
+  return [murmur3(deviceId, DEVICE_KEY_SEEDS[0]), murmur3(deviceId, DEVICE_KEY_SEEDS[1])];
 }
 
 /** The 16 hex digits of a device key, as timeout markers carry it. */
