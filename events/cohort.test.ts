@@ -76,6 +76,19 @@ describe('the hash (MurmurHash3 x86 32-bit over UTF-8)', () => {
 });
 
 describe('cohortOf', () => {
+  it('hashes a long id right on the first call of a process (the scratch buffer grows before it is read)', () => {
+    const long = 'd'.repeat(200);
+    const expected = Math.floor((murmur3Bytes(encoder.encode(`r:${long}`)) * COHORT_BUCKETS) / 2 ** 32);
+    for (const call of ['cohortOf', 'murmur3'] as const) {
+      jest.isolateModules(() => {
+        // A fresh copy of the module: its scratch buffer is still the initial 256 bytes.
+        const fresh = jest.requireActual<typeof import('./cohort')>('./cohort');
+        if (call === 'cohortOf') expect(fresh.cohortOf(long, 'r')).toBe(expected);
+        else expect(fresh.murmur3(long, 3)).toBe(murmur3Bytes(encoder.encode(long), undefined, 3));
+      });
+    }
+  });
+
   it('gives the same bucket for a device id passed as UTF-8 bytes inside a larger buffer', () => {
     // First in this file, so that a 300-byte id grows the fresh scratch buffer here.
     const long = 'd'.repeat(300);

@@ -106,7 +106,8 @@ export function murmur3Range(bytes: Uint8Array, start: number, end: number, seed
  * `murmur3Bytes(new TextEncoder().encode(text))` without allocating.
  */
 export function murmur3(text: string, seed = 0): number {
-  return murmur3Bytes(scratch, encodeUtf8(text, 0), seed);
+  const length = encodeUtf8(text, 0); // first: it may replace `scratch` with a larger buffer
+  return murmur3Bytes(scratch, length, seed);
 }
 
 /**
@@ -118,25 +119,37 @@ export function murmur3(text: string, seed = 0): number {
 export function cohortOf(deviceId: string, rolloutId: string): number {
   const prefix = encodeUtf8(rolloutId, 0);
   scratch[prefix] = 0x3a; // ':'
-  return bucketOf(murmur3Bytes(scratch, encodeUtf8(deviceId, prefix + 1)));
+  const length = encodeUtf8(deviceId, prefix + 1); // first: it may replace `scratch` with a larger buffer
+  return bucketOf(murmur3Bytes(scratch, length));
 }
+
+/** `cohortOfUtf8`'s own buffer: `${rolloutId}:` of the rollout it was last asked about, then a device id. */
+let keyed = new Uint8Array(256);
+let keyedRollout: string | null = null;
+let keyedPrefix = 0;
 
 /**
  * `cohortOf` for a device id given as its UTF-8 bytes `utf8[start..end)` (the ingest hashes ids straight
- * from the Kafka record, without making a string of them).
+ * from the Kafka record, without making a string of them). The rollout's bytes are kept from call to call.
  */
 export function cohortOfUtf8(utf8: Uint8Array, start: number, end: number, rolloutId: string): number {
-  const prefix = encodeUtf8(rolloutId, 0);
-  const length = prefix + 1 + end - start;
-  if (scratch.length < length) {
-    const grown = new Uint8Array(2 * length);
-    grown.set(scratch.subarray(0, prefix));
-    scratch = grown;
+  if (rolloutId !== keyedRollout) {
+    const n = encodeUtf8(rolloutId, 0);
+    if (keyed.length <= n) keyed = new Uint8Array(2 * (n + 1));
+    keyed.set(scratch.subarray(0, n));
+    keyed[n] = 0x3a; // ':'
+    keyedPrefix = n + 1;
+    keyedRollout = rolloutId;
   }
-  const out = scratch;
-  out[prefix] = 0x3a; // ':'
-  for (let i = start, j = prefix + 1; i < end; i++, j++) out[j] = utf8[i]!;
-  return bucketOf(murmur3Bytes(scratch, length));
+  const length = keyedPrefix + end - start;
+  if (keyed.length < length) {
+    const grown = new Uint8Array(2 * length);
+    grown.set(keyed.subarray(0, keyedPrefix));
+    keyed = grown;
+  }
+  const out = keyed;
+  for (let i = start, j = keyedPrefix; i < end; i++, j++) out[j] = utf8[i]!;
+  return bucketOf(murmur3Range(out, 0, length));
 }
 
 /** The bucket of a 32-bit hash, scaled by multiply-high as `cohortOf` describes. */
