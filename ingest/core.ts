@@ -18,18 +18,7 @@ import { INSTALL_EVENT_TYPES, type InstallEventType } from '../events/install-ev
 import { Aggregator } from './aggregator';
 import type { OfferInfo, RolloutCatalogue } from './catalogue';
 import { decodeRecord, type RejectReason } from './decode';
-import {
-  DeviceTable,
-  EPOCH_SEC,
-  FINAL_FAILED,
-  FINAL_NONE,
-  FINAL_ROLLBACK_FAILED,
-  FINAL_ROLLED_BACK,
-  FINAL_SUCCEEDED,
-  FINAL_TIMED_OUT,
-  STATE_STARTED,
-  parseDeviceKeyHex,
-} from './device-table';
+import { DeviceTable, parseDeviceKeyHex } from './device-table';
 import { Report } from './report';
 import type { TimeoutMarker } from './timeout-marker';
 
@@ -48,6 +37,20 @@ export interface CoreOptions {
   /** Apply timedOut −1 corrections (default: whether the delta schema accepts a negative timedOut). */
   correctTimeouts?: boolean;
 }
+
+// The state byte of a (device, offer) slot. Module constants, not imports: the engine runs through tsx,
+// whose CommonJS output turns every use of an imported binding into a getter call, and these are read per record.
+/** Final outcome codes (low 3 bits). */
+const FINAL_NONE = 0;
+const FINAL_SUCCEEDED = 1;
+const FINAL_FAILED = 2;
+const FINAL_ROLLED_BACK = 3;
+const FINAL_ROLLBACK_FAILED = 4;
+const FINAL_TIMED_OUT = 5;
+/** Flag: the device's install-started is counted in `inProgress`. */
+const STATE_STARTED = 8;
+/** Seconds base of `startedAt`: stored as seconds since 2020-09-13 (fits Uint32 until 2156). */
+const EPOCH_SEC = 1_600_000_000;
 
 const TYPE_BIT: Record<InstallEventType, number> = Object.fromEntries(
   INSTALL_EVENT_TYPES.map((type, i) => [type, 1 << i]),

@@ -2,25 +2,13 @@
  * Per-device install state in compact memory: an open-addressing hash table (linear probing) over
  * parallel typed arrays, keyed by (64-bit device key, offer slot). About 20 bytes per slot and at most
  * 75% load, so a million devices fit in ~40 MB with no per-device JavaScript object for the collector to
- * walk. The state machine that turns reports into count changes lives in `transitions.ts`; this file only
- * stores and finds.
+ * walk. The state machine that turns reports into count changes, and the encoding of its state bytes, live
+ * in `core.ts`; this file only stores and finds.
  */
 import { murmur3 } from '../events/cohort';
 
-/** Final outcome codes stored per slot (3 bits). */
-export const FINAL_NONE = 0;
-export const FINAL_SUCCEEDED = 1;
-export const FINAL_FAILED = 2;
-export const FINAL_ROLLED_BACK = 3;
-export const FINAL_ROLLBACK_FAILED = 4;
-export const FINAL_TIMED_OUT = 5;
-/** Flag in the state byte: the device's install-started is counted in `inProgress`. */
-export const STATE_STARTED = 8;
-
 const EMPTY = 0;
 const MAX_LOAD = 0.75;
-/** Seconds base of `startedAt`: stored as seconds since 2020-09-13 (fits Uint32 until 2156). */
-export const EPOCH_SEC = 1_600_000_000;
 
 /** The MurmurHash3 seeds of the device key's two halves. */
 export const DEVICE_KEY_SEEDS = [0x9747b28c, 0x5bd1e995] as const;
@@ -61,9 +49,9 @@ export class DeviceTable {
   attempt!: Uint16Array;
   /** Bitmask of report types seen for `attempt` (bit = index in INSTALL_EVENT_TYPES). */
   seen!: Uint8Array;
-  /** Final outcome (low 3 bits) | STATE_STARTED. */
+  /** Final outcome (low 3 bits) | STATE_STARTED (see core.ts). */
   state!: Uint8Array;
-  /** Kafka append time of install-started, seconds since EPOCH_SEC. */
+  /** Kafka append time of install-started, seconds since core.ts's EPOCH_SEC. */
   startedAt!: Uint32Array;
 
   /** Creates a table with room for `initialCapacity` slots (rounded up to a power of two), growing to `maxEntries`. */

@@ -15,6 +15,13 @@ import { cohortOf, cohortOfUtf8, murmur3, murmur3Range } from '../events/cohort'
 import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventType } from '../events/install-event';
 import { DEVICE_KEY_SEEDS } from './device-table';
 
+// Bound once: the engine runs through tsx, whose CommonJS output turns every use of an imported binding into
+// a getter call, and these are used per record.
+const [SEED_HI, SEED_LO] = DEVICE_KEY_SEEDS;
+const TYPES = INSTALL_EVENT_TYPES;
+const hashRange = murmur3Range;
+const cohortOfBytes = cohortOfUtf8;
+
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
@@ -61,7 +68,7 @@ const STRING_BYTE = new Uint8Array(256).map((_, c) =>
   c === QUOTE ? END : c === 0x20 ? SPACE : c === BACKSLASH || c < 0x20 || c > 0x7e ? INVALID : PLAIN,
 );
 const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
-const TYPE_BYTES = INSTALL_EVENT_TYPES.map((t) => Buffer.from(t, 'latin1'));
+const TYPE_BYTES = TYPES.map((t) => Buffer.from(t, 'latin1'));
 
 function isWhitespace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -257,6 +264,8 @@ export class Report {
   private bytes: Buffer = Buffer.alloc(0);
   private readonly starts = new Int32Array(KEYS.length);
   private readonly ends = new Int32Array(KEYS.length);
+  /** The key that followed each key (index + 1; 0: the first key) in the last record read, -1 when unknown. */
+  private readonly follows = new Int8Array(KEYS.length + 1).fill(-1);
 
   /** Takes a report the general path decoded. */
   fromEvent(e: InstallEvent): this {
@@ -276,9 +285,10 @@ export class Report {
    * JSON (the caller then decodes it the general way, which also explains a rejection).
    */
   readBytes(b: Buffer): boolean {
-    const { starts, ends } = this;
+    const { starts, ends, follows } = this;
     const n = b.length;
     let seen = 0;
+    let previous = -1;
     let attempt = 0;
     // Whether a string value held a space (ids may not); other characters are checked while scanning.
     let spaced = 0;
@@ -288,10 +298,21 @@ export class Report {
     for (;;) {
       if (i >= n || b[i] !== QUOTE) return false;
       const keyStart = ++i;
-      while (i < n && b[i] !== QUOTE) i++;
-      const key = keyIndex(b, keyStart, i);
+      // Producers write their keys in one order: try the key that came after this one last time first.
+      let key = follows[previous + 1]!;
+      const guess = key >= 0 ? KEY_BYTES[key]! : null;
+      if (guess !== null && keyStart + guess.length < n && equalBytes(b, keyStart, keyStart + guess.length, guess)) {
+        i = keyStart + guess.length;
+      }
+      if (guess === null || b[i] !== QUOTE) {
+        i = keyStart;
+        while (i < n && b[i] !== QUOTE) i++;
+        key = keyIndex(b, keyStart, i);
+        if (key >= 0) follows[previous + 1] = key;
+      }
       if (key < 0 || (seen & (1 << key)) !== 0) return false;
       seen |= 1 << key;
+      previous = key;
       i = skipWhitespace(b, i + 1, n);
       if (i >= n || b[i] !== COLON) return false;
       i = skipWhitespace(b, i + 1, n);
@@ -349,7 +370,7 @@ export class Report {
     if (osLength < 1 || osLength > 64) return false;
     const atMs = isoMillis(b, starts[AT]!, ends[AT]!);
     if (Number.isNaN(atMs)) return false;
-    const typeName = INSTALL_EVENT_TYPES[type]!;
+    const typeName = TYPES[type]!;
     let errorCode: string | undefined;
     if ((seen & (1 << ERROR_CODE)) !== 0) {
       if (typeName !== 'failed' && typeName !== 'rollback-failed') return false;
@@ -376,13 +397,13 @@ export class Report {
   /** The device's cohort bucket in the report's rollout (`cohortOf`). */
   cohort(): number {
     if (this.event !== null) return cohortOf(this.event.deviceId, this.rolloutId);
-    return cohortOfUtf8(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, this.rolloutId);
+    return cohortOfBytes(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, this.rolloutId);
   }
 
   /** One half (0: high, 1: low) of the device's 64-bit table key (`deviceKeyOf`). */
   deviceKey(half: 0 | 1): number {
-    const seed = DEVICE_KEY_SEEDS[half];
+    const seed = half === 0 ? SEED_HI : SEED_LO;
     if (this.event !== null) return murmur3(this.event.deviceId, seed);
-    return murmur3Range(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, seed);
+    return hashRange(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, seed);
   }
 }
