@@ -7,9 +7,10 @@
  * Pure: records in, changes and facts out. Offers come from the domain log (`exposure-issued`,
  * `rollback-started`), exactly what the ingest's catalogue reads, so the same records are accepted.
  */
-import { cohortOf, murmur3 } from '../events/cohort';
+import { cohortOf } from '../events/cohort';
 import { OutcomeCountsSchema, type DomainEvent, type OutcomeCounts } from '../events/domain-events';
 import type { InstallEventType } from '../events/install-event';
+import { deviceKeyHex, deviceKeyOf } from '../ingest/device-table';
 
 /** An offer the rollout issued, as the log records it. */
 export type OfferInfo = {
@@ -90,12 +91,9 @@ const FINAL_ROLLBACK_FAILED = 5;
 
 type DeviceState = { attempt: number; seen: number; started: boolean; final: number };
 
-/** The 16 hex digits the ingest names a device by in timeout markers (two murmur3 halves of the id). */
-export function deviceKeyOf(deviceId: string): string {
-  return (
-    murmur3(deviceId, 0x9747b28c).toString(16).padStart(8, '0') +
-    murmur3(deviceId, 0x5bd1e995).toString(16).padStart(8, '0')
-  );
+/** The 16 hex digits the ingest names a device by in timeout markers. */
+function deviceKeyHexOf(deviceId: string): string {
+  return deviceKeyHex(...deviceKeyOf(deviceId));
 }
 
 /** The offers of a rollout, from its domain log (`exposure-issued` and `rollback-started`). */
@@ -228,7 +226,7 @@ export class OutcomeTracker {
     }
     let device = this.devices.get(e.deviceId);
     if (device === undefined) {
-      device = { bucket: cohortOf(e.deviceId, e.rolloutId), key: deviceKeyOf(e.deviceId) };
+      device = { bucket: cohortOf(e.deviceId, e.rolloutId), key: deviceKeyHexOf(e.deviceId) };
       this.devices.set(e.deviceId, device);
     }
     if (device.bucket >= offer.cohortBound) {
