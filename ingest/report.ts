@@ -301,11 +301,10 @@ export class Report {
       // Producers write their keys in one order: try the key that came after this one last time first.
       let key = follows[previous + 1]!;
       const guess = key >= 0 ? KEY_BYTES[key]! : null;
-      if (guess !== null && keyStart + guess.length < n && equalBytes(b, keyStart, keyStart + guess.length, guess)) {
-        i = keyStart + guess.length;
-      }
-      if (guess === null || b[i] !== QUOTE) {
-        i = keyStart;
+      const keyEnd = guess === null ? -1 : keyStart + guess.length;
+      if (guess !== null && keyEnd < n && b[keyEnd] === QUOTE && equalBytes(b, keyStart, keyEnd, guess)) {
+        i = keyEnd;
+      } else {
         while (i < n && b[i] !== QUOTE) i++;
         key = keyIndex(b, keyStart, i);
         if (key >= 0) follows[previous + 1] = key;

@@ -59,6 +59,18 @@ const record = fc.oneof(
   fc
     .tuple(plainEvent, fc.constantFrom('attempt', 'at', 'type', 'deviceId', 'schemaVersion', 'x'), fc.jsonValue())
     .map(([event, key, value]) => render([...Object.entries(event), [key, value]], '')),
+  // A key renamed: to nothing, a prefix or extension of a real key, a real key in other case, anything.
+  fc
+    .tuple(
+      plainEvent,
+      fc.nat(),
+      fc.oneof(fc.constantFrom('', 'device', 'deviceIdX', 'deviceid', 'a', 'att', 'rolloutId ', 'type"'), fc.string()),
+    )
+    .map(([event, k, name]) => {
+      const entries: [string, unknown][] = Object.entries(event);
+      entries[k % entries.length]![0] = name;
+      return render(entries, '');
+    }),
   // Lengths at and just past each field's limit.
   fc
     .tuple(
@@ -148,6 +160,11 @@ describe('Report.readBytes', () => {
     const text = JSON.stringify(base);
     expect(r.readBytes(Buffer.from(text))).toBe(true);
     for (const variant of [
+      // After the valid record, the reader expects its key order: a renamed key must not pass for the expected one.
+      text.replace('"deviceId"', '""'),
+      text.replace('"deviceId"', '"device"'),
+      text.replace('"deviceId"', '"deviceIdX"'),
+      text.replace('"at"', '"a"'),
       text.replace('"d1"', '"d\\u0031"'),
       JSON.stringify({ ...base, osVersion: 'Gerät 1' }),
       text.replace('"attempt":1', '"attempt":1,"attempt":1'),
