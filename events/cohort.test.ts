@@ -1,4 +1,5 @@
 import fc from 'fast-check';
+import type * as Cohort from './cohort';
 import {
   COHORT_BUCKETS,
   cohortOf,
@@ -82,7 +83,7 @@ describe('cohortOf', () => {
     for (const call of ['cohortOf', 'murmur3'] as const) {
       jest.isolateModules(() => {
         // A fresh copy of the module: its scratch buffer is still the initial 256 bytes.
-        const fresh = jest.requireActual<typeof import('./cohort')>('./cohort');
+        const fresh = jest.requireActual<typeof Cohort>('./cohort');
         if (call === 'cohortOf') expect(fresh.cohortOf(long, 'r')).toBe(expected);
         else expect(fresh.murmur3(long, 3)).toBe(murmur3Bytes(encoder.encode(long), undefined, 3));
       });
