@@ -124,7 +124,7 @@ export function cohortOf(deviceId: string, rolloutId: string): number {
 }
 
 /** `cohortOfUtf8`'s own buffer: `${rolloutId}:` of the rollout it was last asked about, then a device id. */
-let keyed = new Uint8Array(256);
+let keyed = new Uint8Array(0);
 let keyedRollout: string | null = null;
 let keyedPrefix = 0;
 
@@ -134,11 +134,9 @@ let keyedPrefix = 0;
  */
 export function cohortOfUtf8(utf8: Uint8Array, start: number, end: number, rolloutId: string): number {
   if (rolloutId !== keyedRollout) {
-    const n = encodeUtf8(rolloutId, 0);
-    if (keyed.length <= n) keyed = new Uint8Array(2 * (n + 1));
-    keyed.set(scratch.subarray(0, n));
-    keyed[n] = 0x3a; // ':'
-    keyedPrefix = n + 1;
+    keyedPrefix = encodeUtf8(rolloutId, 0) + 1;
+    scratch[keyedPrefix - 1] = 0x3a; // ':'
+    keyed = scratch.slice(0, keyedPrefix + 256);
     keyedRollout = rolloutId;
   }
   const length = keyedPrefix + end - start;

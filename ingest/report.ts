@@ -85,44 +85,6 @@ function equalBytes(b: Uint8Array, start: number, end: number, expected: Uint8Ar
   return true;
 }
 
-/** The key index of the bytes `b[start..end)`, or -1: picked by length and one letter, then compared. */
-function keyIndex(b: Uint8Array, start: number, end: number): number {
-  let key: number;
-  switch (end - start) {
-    case 2:
-      key = AT;
-      break;
-    case 4:
-      key = TYPE;
-      break;
-    case 7:
-      key = b[start] === 0x65 ? EVENT_ID : b[start] === 0x6f ? OFFER_ID : ATTEMPT;
-      break;
-    case 8:
-      key = DEVICE_ID;
-      break;
-    case 9:
-      key =
-        b[start] === 0x6f
-          ? OS_VERSION
-          : b[start] === 0x65
-            ? ERROR_CODE
-            : b[start + 1] === 0x6f
-              ? ROLLOUT_ID
-              : RELEASE_ID;
-      break;
-    case 11:
-      key = DEVICE_CLASS;
-      break;
-    case 13:
-      key = SCHEMA_VERSION;
-      break;
-    default:
-      return -1;
-  }
-  return equalBytes(b, start, end, KEY_BYTES[key]!) ? key : -1;
-}
-
 /** The index in `candidates` of the bytes `b[start..end)`, or -1. */
 function indexOf(b: Uint8Array, start: number, end: number, candidates: readonly Uint8Array[]): number {
   for (let k = 0; k < candidates.length; k++) if (equalBytes(b, start, end, candidates[k]!)) return k;
@@ -306,7 +268,7 @@ export class Report {
         i = keyEnd;
       } else {
         while (i < n && b[i] !== QUOTE) i++;
-        key = keyIndex(b, keyStart, i);
+        key = indexOf(b, keyStart, i, KEY_BYTES);
         if (key >= 0) follows[previous + 1] = key;
       }
       if (key < 0 || (seen & (1 << key)) !== 0) return false;
