@@ -76,7 +76,7 @@ interface DeadLetter {
 /** A batch's records are handled in slices of about this long between turns of the event loop. */
 const YIELD_EVERY_MS = 10;
 /** The clock is read every 16th record (a mask), which is plenty to keep turns near YIELD_EVERY_MS. */
-const CLOCK_EVERY = 15;
+const CLOCK_MASK = 15;
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -336,7 +336,7 @@ export class IngestService {
       // Also now and then, so that accepted signals are seen (and a lane's next urgent delta may go); the
       // heartbeat goes with the turn (kafkajs sends one at most every heartbeatInterval anyway), not per record.
       const sent = this.core.aggregator.urgent.size > 0 && this.flushUrgent();
-      if (sent || ((++sinceClock & CLOCK_EVERY) === 0 && Date.now() - sliceStart >= YIELD_EVERY_MS)) {
+      if (sent || ((++sinceClock & CLOCK_MASK) === 0 && Date.now() - sliceStart >= YIELD_EVERY_MS)) {
         payload.resolveOffset(lastResolved);
         await eventLoopTurn(); // the event loop handles pending I/O (sockets, timers) first
         await payload.heartbeat();
