@@ -91,11 +91,6 @@ const FINAL_ROLLBACK_FAILED = 5;
 
 type DeviceState = { attempt: number; seen: number; started: boolean; final: number };
 
-/** The 16 hex digits the ingest names a device by in timeout markers. */
-function deviceKeyHexOf(deviceId: string): string {
-  return deviceKeyHex(...deviceKeyOf(deviceId));
-}
-
 /** The offers of a rollout, from its domain log (`exposure-issued` and `rollback-started`). */
 export function offersOf(events: readonly DomainEvent[]): Map<string, OfferInfo> {
   const offers = new Map<string, OfferInfo>();
@@ -226,7 +221,7 @@ export class OutcomeTracker {
     }
     let device = this.devices.get(e.deviceId);
     if (device === undefined) {
-      device = { bucket: cohortOf(e.deviceId, e.rolloutId), key: deviceKeyHexOf(e.deviceId) };
+      device = { bucket: cohortOf(e.deviceId, e.rolloutId), key: deviceKeyHex(...deviceKeyOf(e.deviceId)) };
       this.devices.set(e.deviceId, device);
     }
     if (device.bucket >= offer.cohortBound) {
