@@ -123,6 +123,8 @@ export const StartRolloutSchema = z
     type: z.literal('start-rollout'),
     rolloutId: IdSchema,
     plan: RolloutPlanSchema,
+    /** The rules version to run under (default: the current `RULES_VERSION`; a workflow replaying an older history passes 1). */
+    rulesVersion: z.number().int().min(1).optional(),
     actor: ActorSchema,
     reason: ReasonSchema,
     at: TimestampSchema,

@@ -110,7 +110,16 @@ function rolloutEvent<T extends string, D extends z.ZodType>(type: T, data: D) {
 const phaseIndex = z.number().int().min(0);
 const attempt = z.number().int().min(1);
 
-export const RolloutStartedSchema = rolloutEvent('rollout-started', z.object({ plan: RolloutPlanSchema }).strict());
+export const RolloutStartedSchema = rolloutEvent(
+  'rollout-started',
+  z
+    .object({
+      plan: RolloutPlanSchema,
+      /** The judging rules the rollout and its lanes run under (absent: version 1, see `RULES_VERSION`). */
+      rulesVersion: z.number().int().min(2).optional(),
+    })
+    .strict(),
+);
 export const LaneStartedSchema = laneEvent('lane-started', z.object({ config: LaneConfigSchema }).strict());
 export const PhaseStartedSchema = laneEvent(
   'phase-started',

@@ -15,7 +15,7 @@ const config: LaneConfig = {
     maxFailureRate: 0.05,
     minSample: 50,
     installTimeoutSec: 60,
-    errorCodes: { ignore: [], weigh: {} },
+    errorCodes: { ignore: [], criteria: [] },
     rule: 'plain',
     falseHaltProbability: 0.01,
   },

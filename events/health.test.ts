@@ -1,362 +1,289 @@
+// The health judge of rules version 2, as specifications: what counts, when it halts, when a phase may pass, and
+// the false-halt promise checked by simulation (seeded, so a failure reproduces).
 import fc from 'fast-check';
+import { mulberry32 } from '../simulator/prng';
 import {
-  addCounts,
-  assessHealth,
-  emptyCounts,
-  evaluateHealth,
-  HealthCountsSchema,
   HealthVerdictSchema,
+  LANE_CRITERION,
   SEQUENTIAL_ODDS_FACTORS,
   ThresholdsSchema,
+  assessFleetSpike,
+  assessHealth,
+  breachBoundary,
+  evaluateHealth,
+  guaranteeSentence,
+  overturnMargin,
+  planThresholdsProblems,
   thresholdsProblems,
   type HealthCounts,
   type Thresholds,
 } from './health';
 
-/** Thresholds as a plan would give them after parsing: 2% max, judge after 100, 1% false halts. */
-function thresholds(over: Partial<Thresholds> = {}): Thresholds {
-  return ThresholdsSchema.parse({ maxFailureRate: 0.02, minSample: 100, installTimeoutSec: 900, ...over });
+/** Thresholds as a plan gives them after parsing: 2% max, pass after 50, 1% false halts. */
+function thresholds(over: Record<string, unknown> = {}): Thresholds {
+  return ThresholdsSchema.parse({ maxFailureRate: 0.02, minSample: 50, installTimeoutSec: 900, ...over });
 }
 
 function counts(succeeded: number, failedByCode: Record<string, number> = {}, timedOut = 0, inProgress = 0) {
-  return HealthCountsSchema.parse({ succeeded, failedByCode, timedOut, inProgress });
+  return { succeeded, failedByCode, timedOut, inProgress };
 }
 
-const plain = thresholds({ rule: 'plain' });
 const sequential = thresholds();
+const plain = thresholds({ rule: 'plain' });
+const bootLoop = thresholds({
+  errorCodes: { ignore: ['LOW_BATTERY'], criteria: [{ name: 'boot-loop', codes: ['E_BOOT'], maxFailureRate: 0.001 }] },
+});
 
 describe('thresholds', () => {
-  it('default to the sequential rule with a 1% false-halt probability and a baseline of a quarter of the max', () => {
-    expect(sequential.rule).toBe('sequential');
-    expect(sequential.falseHaltProbability).toBe(0.01);
-    expect(sequential.errorCodes).toEqual({ ignore: [], weigh: {} });
-    expect(evaluateHealth(counts(10), sequential).evidence.baselineFailureRate).toBe(0.005);
+  it('default to the sequential rule, 1% false halts, no ignored code and no criterion', () => {
+    expect(sequential).toMatchObject({ rule: 'sequential', falseHaltProbability: 0.01 });
+    expect(sequential.errorCodes).toEqual({ ignore: [], criteria: [] });
   });
 
-  it('refuse a baseline at or above the max failure rate, in words and when judging', () => {
-    const bad = thresholds({ baselineFailureRate: 0.02 });
-    expect(thresholdsProblems(bad)).toEqual([expect.stringContaining('must be below maxFailureRate 0.02')]);
-    expect(thresholdsProblems(sequential)).toEqual([]);
-    expect(() => evaluateHealth(counts(10), bad)).toThrow(RangeError);
-    // The plain rule has no baseline, so the same thresholds judge fine under it.
-    expect(evaluateHealth(counts(100), { ...bad, rule: 'plain' }).verdict).toBe('healthy');
+  it('refuse criteria that overlap each other or the ignored codes', () => {
+    const t = thresholds({
+      errorCodes: {
+        ignore: ['A'],
+        criteria: [
+          { codes: ['A'], maxFailureRate: 0.01 },
+          { name: 'x', codes: ['B'], maxFailureRate: 0.01 },
+          { name: 'x', codes: ['B'], maxFailureRate: 0.01 },
+        ],
+      },
+    });
+    expect(thresholdsProblems(t)).toEqual([
+      'error code A is both ignored and judged by criterion "A"',
+      'criterion name "x" is used twice',
+      'error code B is in two criteria ("x" and "x")',
+    ]);
+    expect(thresholdsProblems(bootLoop)).toEqual([]);
+  });
+
+  it('say what a version 1 key becomes: a weight w is a criterion at maxFailureRate / w', () => {
+    const old = thresholds({ baselineFailureRate: 0.005, errorCodes: { weigh: { E_NET: 0.5, E_BOOT: 4 } } });
+    const problems = planThresholdsProblems(old);
+    expect(problems.map((p) => p.key)).toEqual(['errorCodes.weigh', 'baselineFailureRate']);
+    expect(problems[0]?.message).toContain(
+      '[{ codes: [E_NET], maxFailureRate: 0.04 }, { codes: [E_BOOT], maxFailureRate: 0.005 }]',
+    );
   });
 
   it('refuse an unknown rule (a corrupted or future plan) instead of guessing', () => {
-    expect(() => evaluateHealth(counts(10), { ...sequential, rule: 'bayes' as never })).toThrow(
-      'unknown health rule bayes',
-    );
+    expect(() => evaluateHealth(counts(10), { ...sequential, rule: 'bayes' as never })).toThrow('unknown health rule');
   });
 });
 
-describe('counts', () => {
-  it('start empty and add field by field, per error code, without touching the inputs', () => {
-    const a = counts(3, { E1: 1 }, 1, 2);
-    const b = counts(4, { E1: 2, E2: 5 }, 0, 1);
-    expect(addCounts(emptyCounts(), a)).toEqual(a);
-    expect(addCounts(a, b)).toEqual(counts(7, { E1: 3, E2: 5 }, 1, 3));
-    expect(a).toEqual(counts(3, { E1: 1 }, 1, 2));
-    expect(HealthCountsSchema.parse(emptyCounts())).toEqual(emptyCounts());
+describe('what counts', () => {
+  it('timeouts are failures of the lane criterion; ignored codes are neither failure nor success', () => {
+    const a = assessHealth(counts(90, { LOW_BATTERY: 5, E_X: 3 }, 2), bootLoop);
+    expect(a).toMatchObject({ sample: 95, failures: 5, ignored: 5, criterionFailures: [5, 0] });
   });
 
-  it('add associatively and commutatively, so deltas fold in any grouping', () => {
-    const arbCounts = fc.record({
-      succeeded: fc.nat(1000),
-      failedByCode: fc.dictionary(fc.constantFrom('E1', 'E2', 'E3'), fc.nat(50)),
-      timedOut: fc.nat(50),
-      inProgress: fc.nat(50),
-    });
+  it('a code with its own criterion counts toward that criterion only, never twice', () => {
+    const a = assessHealth(counts(100, { E_BOOT: 2, E_X: 1 }), bootLoop);
+    expect(a.criterionFailures).toEqual([1, 2]);
+    expect(a.failures).toBe(3);
+    // Every device counts once in the sample, whatever its code: no failure count can exceed the sample.
     fc.assert(
-      fc.property(arbCounts, arbCounts, arbCounts, (a, b, c) => {
-        expect(addCounts(addCounts(a, b), c)).toEqual(addCounts(a, addCounts(b, c)));
-        expect(addCounts(a, b)).toEqual(addCounts(b, a));
+      fc.property(fc.nat(500), fc.nat(500), fc.nat(500), fc.nat(50), (ok, boot, other, timedOut) => {
+        const x = assessHealth(counts(ok, { E_BOOT: boot, E_X: other }, timedOut), bootLoop);
+        return x.criterionFailures.every((f) => f <= x.sample) && x.failures <= x.sample;
       }),
     );
   });
 });
 
-describe('what counts as a failure', () => {
-  it('given no final outcome, nothing is judged: insufficient evidence, under either rule', () => {
-    for (const t of [plain, sequential]) {
-      const { verdict, evidence } = evaluateHealth(counts(0, {}, 0, 7), t);
-      expect(verdict).toBe('insufficient-evidence');
-      expect(evidence).toMatchObject({ sample: 0, failures: 0, failureRate: 0, rule: 'min-sample', inProgress: 7 });
-      expect(evidence.explanation).toContain('no final outcomes yet [7 in progress]');
-    }
-  });
-
-  it('timeouts count as failures of weight 1 (a crashed device reports nothing)', () => {
-    const { evidence } = evaluateHealth(counts(95, { E1: 2 }, 3), plain);
-    expect(evidence).toMatchObject({ sample: 100, failures: 5, failureRate: 0.05, timedOut: 3 });
-    expect(evidence.explanation).toContain('[3 timed out]');
-  });
-
-  it('ignored error codes are neither failures nor successes', () => {
-    const t = thresholds({ rule: 'plain', errorCodes: { ignore: ['LOW_BATTERY'], weigh: {} } });
-    const { verdict, evidence } = evaluateHealth(counts(99, { LOW_BATTERY: 40, E1: 1 }), t);
-    expect(evidence).toMatchObject({ sample: 100, failures: 1, ignored: 40 });
-    expect(verdict).toBe('healthy');
-    expect(evidence.explanation).toContain('[40 ignored]');
-    // An ignored code that is also weighed stays ignored.
-    const both = thresholds({ errorCodes: { ignore: ['LOW_BATTERY'], weigh: { LOW_BATTERY: 3 } } });
-    expect(evaluateHealth(counts(99, { LOW_BATTERY: 40 }), both).evidence.failures).toBe(0);
-  });
-
-  it('weighted error codes count as fractional or multiple failures, and the rate uses them', () => {
-    const t = thresholds({ rule: 'plain', errorCodes: { ignore: [], weigh: { NET: 0.5, BOOTLOOP: 3 } } });
-    const { verdict, evidence } = evaluateHealth(counts(96, { NET: 3, BOOTLOOP: 1 }), t);
-    expect(evidence.sample).toBe(100);
-    expect(evidence.failures).toBeCloseTo(4.5);
-    expect(evidence.failureRate).toBeCloseTo(0.045);
-    expect(verdict).toBe('breach');
-    expect(evidence.explanation).toMatch(/^4\.5 of 100 failed \(4\.5%\) > 2% after ≥ 100$/);
-  });
-
-  it('a weight of 0 makes a code count like a success', () => {
-    const t = thresholds({ rule: 'plain', errorCodes: { ignore: [], weigh: { BENIGN: 0 } } });
-    expect(evaluateHealth(counts(50, { BENIGN: 50 }), t)).toMatchObject({
-      verdict: 'healthy',
-      evidence: { sample: 100, failures: 0 },
+describe('the sequential rule: a mixture SPRT of the threshold against 1.5× … 10× its odds', () => {
+  it('breaches when the log of the equally weighted mixture reaches ln(k/α)', () => {
+    const [f, n] = [9, 100];
+    const p0 = 0.02;
+    const terms = SEQUENTIAL_ODDS_FACTORS.map((factor) => {
+      const p1 = (factor * (p0 / (1 - p0))) / (1 + factor * (p0 / (1 - p0)));
+      return Math.exp(f * Math.log(p1 / p0) + (n - f) * Math.log((1 - p1) / (1 - p0)));
     });
+    const llr = Math.log(terms.reduce((s, x) => s + x, 0) / terms.length);
+    const a = assessHealth(counts(n - f, { E: f }), sequential);
+    expect(a.llrs?.[0]).toBeCloseTo(llr, 10);
+    expect(a.bounds?.[0]).toBeCloseTo(Math.log(100), 12);
+    expect(a.verdict).toBe(llr >= Math.log(100) ? 'breach' : 'healthy');
+    // With a code criterion the budget is split: each criterion is tested at α / 2.
+    expect(assessHealth(counts(100), bootLoop).bounds).toEqual([Math.log(200), Math.log(200)]);
   });
 
-  it('a code the device did not give is a plain failure', () => {
-    expect(evaluateHealth(counts(97, { unknown: 3 }), plain).evidence.failures).toBe(3);
-  });
-});
-
-describe('the plain rule (rate over threshold once the minimum sample is reached)', () => {
-  it('given fewer final outcomes than minSample, waits, however bad the rate', () => {
-    const { verdict, evidence } = evaluateHealth(counts(49, { E1: 50 }), plain);
-    expect(verdict).toBe('insufficient-evidence');
-    expect(evidence.rule).toBe('min-sample');
-    expect(evidence.explanation).toBe('50 of 99 failed (50.51%); judged after ≥ 100 outcomes');
-    expect(evidence.llr).toBeUndefined();
+  it('halts a spike after a handful of devices, and never on one early failure', () => {
+    expect(evaluateHealth(counts(0, { E: 1 }), sequential).verdict).not.toBe('breach');
+    expect(evaluateHealth(counts(6, { E: 4 }), sequential).verdict).toBe('breach');
+    expect(breachBoundary(sequential, 10)).toBe(4);
+    expect(breachBoundary(sequential, 1000)).toBeGreaterThan(0.02 * 1000);
   });
 
-  it('at exactly minSample and exactly the threshold, is healthy (the rule is "over")', () => {
-    const { verdict, evidence } = evaluateHealth(counts(98, { E1: 2 }), plain);
-    expect(verdict).toBe('healthy');
-    expect(evidence).toMatchObject({ rule: 'plain', sample: 100, failureRate: 0.02, threshold: 0.02, minSample: 100 });
-    expect(evidence.explanation).toBe('2 of 100 failed (2%) ≤ 2% after ≥ 100');
-  });
-
-  it('at minSample and over the threshold, breaches', () => {
-    const { verdict, evidence } = evaluateHealth(counts(97, { E1: 3 }), plain);
-    expect(verdict).toBe('breach');
-    expect(evidence.explanation).toBe('3 of 100 failed (3%) > 2% after ≥ 100');
-  });
-
-  it('reads like the audit trail example', () => {
-    const t = thresholds({ rule: 'plain', maxFailureRate: 0.05, minSample: 400 });
-    expect(evaluateHealth(counts(381, { E1: 31 }), t).evidence.explanation).toBe(
-      '31 of 412 failed (7.52%) > 5% after ≥ 400',
-    );
-  });
-});
-
-describe('the sequential rule (always-valid mixture SPRT of the baseline against the max failure rate)', () => {
-  const halt = Math.log(100); // ln(1/α), α = 1%
-  const step = { failure: Math.log(4), success: Math.log(0.98 / 0.995) };
-  /** The binomial LLR of p1 against p0, and the equal mixture over odds 1×, 3×, 10× those of p1. */
-  const llrOf = (f: number, n: number, p0: number, p1: number) =>
-    f * Math.log(p1 / p0) + (n - f) * Math.log((1 - p1) / (1 - p0));
-  const mixtureOf = (f: number, n: number, p0: number, p1: number) => {
-    const odds = p1 / (1 - p1);
-    const ratios = SEQUENTIAL_ODDS_FACTORS.map((k) => Math.exp(llrOf(f, n, p0, (k * odds) / (1 + k * odds))));
-    return Math.log(ratios.reduce((a, b) => a + b, 0) / ratios.length);
-  };
-
-  it('mixes the alternatives 1×, 3× and 10× the threshold odds, compares with ln(1/α); accepts on ln β', () => {
-    expect(SEQUENTIAL_ODDS_FACTORS).toEqual([1, 3, 10]);
-    const { evidence } = evaluateHealth(counts(50, { E1: 2 }), sequential);
-    expect(evidence.llr).toBeCloseTo(mixtureOf(2, 52, 0.005, 0.02), 12);
-    expect(evidence.acceptLlr).toBeCloseTo(2 * step.failure + 50 * step.success, 12);
-    expect(evidence.bound).toBeCloseTo(halt, 12);
-    expect(evidence.acceptBound).toBeCloseTo(Math.log(0.05), 12);
-  });
-
-  it('stays numerically stable at very large samples (log-sum-exp)', () => {
-    const { verdict, evidence } = evaluateHealth(counts(9_000_000, { E1: 1_000_000 }), sequential);
-    expect(verdict).toBe('breach');
-    expect(Number.isFinite(evidence.llr)).toBe(true);
-  });
-
-  it('halts a real spike at a small sample, long before the plain minimum sample', () => {
-    // 20% failing: three failures among the first fifteen devices.
-    const { verdict, evidence } = evaluateHealth(counts(12, { E1: 3 }), sequential);
-    expect(verdict).toBe('breach');
-    expect(evidence.rule).toBe('sequential');
-    expect(evidence.sample).toBeLessThan(sequential.minSample);
-    expect(evidence.explanation).toBe(
-      '3 of 15 failed (20%): significantly above the 0.5% baseline (mixture LLR 7.48 ≥ 4.61, false-halt probability ≤ 1%)',
-    );
-  });
-
-  it('halts on timeouts alone: devices that crash and go silent', () => {
-    expect(evaluateHealth(counts(16, {}, 4, 30), sequential).verdict).toBe('breach');
-  });
-
-  it('does not halt one early failure, nor a few failures spread over many devices: that happens to good builds', () => {
-    const { verdict, evidence } = evaluateHealth(counts(0, { E1: 1 }), sequential);
-    expect(verdict).toBe('insufficient-evidence');
-    expect(evidence.rule).toBe('min-sample');
-    expect(evidence.explanation).toBe(
-      '1 of 1 failed (100%); judged after ≥ 100 outcomes; ' +
-        'mixture LLR 2.8 < 4.61 to halt, LLR(2% vs 0.5%) = 1.39 > -3 to accept',
-    );
-    expect(evaluateHealth(counts(57, { E1: 3 }), sequential).verdict).toBe('insufficient-evidence');
-  });
-
-  it('does not halt a good build at its expected rate, at any size', () => {
-    for (const n of [200, 1000, 10_000, 1_000_000]) {
-      expect(evaluateHealth(counts(n * 0.995, { E1: n * 0.005 }), sequential).verdict).toBe('healthy');
+  it('a build at the threshold never breaches on its expected counts, at any size', () => {
+    for (const n of [50, 100, 1000, 10_000, 1_000_000]) {
+      expect(evaluateHealth(counts(n * 0.98, { E: n * 0.02 }), sequential).verdict).not.toBe('breach');
     }
   });
 
-  it('accepts a clean build early, before minSample, when the LLR falls to ln β', () => {
-    const t = thresholds({ minSample: 1000 });
-    const { verdict, evidence } = evaluateHealth(counts(200), t);
-    expect(verdict).toBe('healthy');
-    expect(evidence.rule).toBe('sequential');
-    expect(evidence.explanation).toBe('0 of 200 failed (0%): significantly below 2% (LLR(2% vs 0.5%) = -3.04 ≤ -3)');
-    expect(evaluateHealth(counts(150), t).verdict).toBe('insufficient-evidence');
-    expect(evaluateHealth(counts(150), { ...t, falsePassProbability: 0.2 }).verdict).toBe('healthy');
+  it('halts a build at twice the threshold once the evidence accumulates', () => {
+    expect(evaluateHealth(counts(960, { E: 40 }), sequential).verdict).toBe('breach');
   });
 
-  it('also calls a build healthy by the plan criterion: ≥ minSample outcomes at or under the rate', () => {
-    const { verdict, evidence } = evaluateHealth(counts(99, { E1: 1 }), sequential);
-    expect(verdict).toBe('healthy');
-    expect(evidence.rule).toBe('plain');
-    expect(evidence.explanation).toBe(
-      '1 of 100 failed (1%) ≤ 2% after ≥ 100; mixture LLR -1.16 < 4.61 to halt, LLR(2% vs 0.5%) = -0.12 > -3 to accept',
+  it('a per-code criterion halts on its own codes long before the lane criterion would', () => {
+    const v = evaluateHealth(counts(992, { E_BOOT: 8 }), bootLoop);
+    expect(v.verdict).toBe('breach');
+    expect(v.evidence.breachedBy).toBe('boot-loop');
+    expect(v.evidence.explanation).toMatch(/boot-loop failures 8 \(0.8%\) significantly above 0.1%/);
+    expect(evaluateHealth(counts(992, { E_X: 8 }), bootLoop).verdict).not.toBe('breach');
+  });
+
+  it('the evidence of every breach states the guarantee', () => {
+    const v = evaluateHealth(counts(6, { E: 4 }), bootLoop);
+    expect(v.evidence.guarantee).toBe(
+      'For every true failure rate at or below 2% and at or below 0.1% for boot-loop, the probability that this lane ' +
+        'is ever halted by the rule is at most 1%, over its whole life.',
     );
+    expect(guaranteeSentence(plain)).toMatch(/promises no false-halt probability/);
+    expect(HealthVerdictSchema.parse(v)).toEqual(v);
+  });
+});
+
+describe('a phase may pass only on evidence that cannot be overturned', () => {
+  it('waits for minSample outcomes of the attempt, then for one of the phase’s own', () => {
+    expect(evaluateHealth(counts(49), sequential).evidence.waitingOn).toBe('min-sample');
+    expect(evaluateHealth(counts(50), sequential, { phaseOutcomes: 0 }).evidence.waitingOn).toBe('phase-outcomes');
+    expect(evaluateHealth(counts(50), sequential, { phaseOutcomes: 1 }).verdict).toBe('healthy');
   });
 
-  it('waits when the rate is over the threshold but not significant: no halt on noise', () => {
-    const { verdict, evidence } = evaluateHealth(counts(97, { E1: 3 }), sequential);
-    expect(verdict).toBe('insufficient-evidence');
-    expect(evidence.rule).toBe('sequential');
-    expect(evidence.explanation).toBe(
-      '3 of 100 failed (3%) > 2% after ≥ 100 but not significant ' +
-        '(mixture LLR 2.02 < 4.61 to halt, LLR(2% vs 0.5%) = 2.69 > -3 to accept)',
-    );
-    // The plain rule with the same numbers halts.
-    expect(evaluateHealth(counts(97, { E1: 3 }), plain).verdict).toBe('breach');
+  it('waits while counting every device still installing as failed would breach', () => {
+    const margin = overturnMargin(sequential, 1, 100);
+    expect(margin).toBeGreaterThan(0);
+    expect(evaluateHealth(counts(99, { E: 1 }, 0, margin), sequential).verdict).toBe('healthy');
+    const v = evaluateHealth(counts(99, { E: 1 }, 0, margin + 1), sequential);
+    expect(v).toMatchObject({ verdict: 'insufficient-evidence', evidence: { waitingOn: 'in-progress' } });
+    expect(v.evidence.explanation).toMatch(/devices still installing could overturn it/);
+    expect(overturnMargin(sequential, 10, 10)).toBe(-1);
   });
 
-  it('halts a build at the max failure rate once the evidence accumulates', () => {
-    expect(evaluateHealth(counts(980, { E1: 20 }), sequential).verdict).toBe('breach');
+  it('the plain rule waits the same way: its rate with the devices still out must stay at or under the threshold', () => {
+    expect(evaluateHealth(counts(100, {}, 0, 2), plain).verdict).toBe('healthy');
+    expect(evaluateHealth(counts(100, {}, 0, 3), plain).verdict).toBe('insufficient-evidence');
+    expect(evaluateHealth(counts(97, { E: 3 }), plain).verdict).toBe('breach');
+  });
+});
+
+/**
+ * Simulates a build failing at `rate` (some of it through silent devices that time out, some codes ignored, some
+ * in a criterion at its own maximum), judged after every `every` devices (an eager ingest's deltas), for
+ * `devices` outcomes. Returns whether the rule ever breached.
+ */
+function everHalts(t: Thresholds, rate: number, bootRate: number, devices: number, seed: number, every = 1): boolean {
+  const rand = mulberry32(seed);
+  const c: HealthCounts = {
+    succeeded: 0,
+    failedByCode: { E_X: 0, E_BOOT: 0, LOW_BATTERY: 0 },
+    timedOut: 0,
+    inProgress: 0,
+  };
+  for (let i = 0; i < devices; i++) {
+    const r = rand();
+    if (r < bootRate) c.failedByCode.E_BOOT! += 1;
+    else if (r < bootRate + rate / 2) c.failedByCode.E_X! += 1;
+    else if (r < bootRate + rate) c.timedOut += 1;
+    else if (r < bootRate + rate + 0.01) c.failedByCode.LOW_BATTERY! += 1;
+    else c.succeeded += 1;
+    if (i % every === every - 1 && assessHealth(c, t).verdict === 'breach') return true;
+  }
+  return false;
+}
+
+describe('the promise: P(ever halted) ≤ α for every rate at or below the threshold', () => {
+  it('holds at the threshold itself, judged after every device, with timeouts, ignored codes and a criterion', () => {
+    const runs = 1000;
+    let halts = 0;
+    for (let run = 0; run < runs; run++)
+      if (everHalts(bootLoop, 0.02, 0.001, 2000, 1000 + run, run % 2 ? 1 : 7)) halts++;
+    // α = 1%; the binomial 99.9% upper margin over 1,000 runs is ≈ 1 point.
+    expect(halts / runs).toBeLessThanOrEqual(0.01 + 3.1 * Math.sqrt((0.01 * 0.99) / runs));
   });
 
-  it('takes fractional failures from weights', () => {
-    const t = thresholds({ errorCodes: { ignore: [], weigh: { NET: 0.5 } } });
-    const { evidence } = evaluateHealth(counts(50, { NET: 3 }), t);
-    expect(evidence.acceptLlr).toBeCloseTo(1.5 * step.failure + 51.5 * step.success, 12);
-    expect(evidence.llr).toBeCloseTo(mixtureOf(1.5, 53, 0.005, 0.02), 12);
-    expect(evidence.explanation).toMatch(/^1\.5 of 53 failed/);
+  it('a build just below the threshold is rarely halted, and a 3× build always', () => {
+    let good = 0;
+    let bad = 0;
+    const ignoring = thresholds({ errorCodes: { ignore: ['LOW_BATTERY'] } });
+    for (let run = 0; run < 200; run++) {
+      if (everHalts(ignoring, 0.018, 0, 2000, 5000 + run, 5)) good++;
+      if (everHalts(ignoring, 0.06, 0, 2000, 9000 + run, 5)) bad++;
+    }
+    expect(good).toBeLessThanOrEqual(5);
+    expect(bad).toBe(200);
+  });
+});
+
+describe('the fleet-spike rule: every class against its own threshold, pooled', () => {
+  const high = thresholds({ maxFailureRate: 0.05 });
+  it('halts a moderate rise across classes that no class alone shows', () => {
+    const lanes = [0, 1, 2, 3, 4, 5].map(() => ({ counts: counts(930, { E: 70 }), thresholds: high, handled: false }));
+    expect(lanes.every((l) => evaluateHealth(l.counts, l.thresholds).verdict !== 'breach')).toBe(true);
+    expect(assessFleetSpike(lanes, 0.01).breach).toBe(true);
   });
 
-  it('uses a plan-given baseline and false-halt probability', () => {
-    const t = thresholds({ baselineFailureRate: 0.001, falseHaltProbability: 0.001 });
-    const { evidence } = evaluateHealth(counts(10, { E1: 1 }), t);
-    expect(evidence.acceptLlr).toBeCloseTo(Math.log(20) + 10 * Math.log(0.98 / 0.999), 12);
-    expect(evidence.llr).toBeCloseTo(mixtureOf(1, 11, 0.001, 0.02), 12);
-    expect(evidence.bound).toBeCloseTo(Math.log(1000), 12);
-    expect(evidence.baselineFailureRate).toBe(0.001);
+  it('does not mix normal rates: a class at its own (higher) threshold does not halt a calm fleet', () => {
+    const atThreshold = { counts: counts(9500, { E: 500 }), thresholds: high, handled: false };
+    const calm = { counts: counts(9990, { E: 10 }), thresholds: sequential, handled: false };
+    expect(assessFleetSpike([atThreshold, calm, calm], 0.01).breach).toBe(false);
   });
 
-  it('keeps its false-halt promise when a good build is judged after every device (Monte Carlo)', () => {
-    // 2,000 good builds at the baseline rate, 3,000 devices each, judged after every device — a success only
-    // lowers the LLR, so only the devices that fail need the judge.
-    let state = 12345;
-    const uniform = () => {
-      state = (state + 0x6d2b79f5) | 0;
-      let r = Math.imul(state ^ (state >>> 15), 1 | state);
-      r = (r + Math.imul(r ^ (r >>> 7), 61 | r)) ^ r;
-      return ((r ^ (r >>> 14)) >>> 0) / 4294967296;
-    };
-    let halted = 0;
-    const logSurvive = Math.log(1 - 0.005);
-    for (let run = 0; run < 2000; run++) {
-      const c = emptyCounts();
-      // Successes before the next failure are geometric: jump from failure to failure.
-      for (;;) {
-        c.succeeded += Math.floor(Math.log(1 - uniform()) / logSurvive);
-        if (c.succeeded + (c.failedByCode.E1 ?? 0) >= 3000) break;
-        c.failedByCode.E1 = (c.failedByCode.E1 ?? 0) + 1;
-        if (assessHealth(c, sequential).verdict === 'breach') {
-          halted++;
+  it('a breach already handled never counts toward a fleet halt, though its clean evidence still may clear it', () => {
+    const breached = { counts: counts(60, { E: 40 }), thresholds: sequential, handled: true };
+    const quiet = { counts: counts(1000, { E: 20 }), thresholds: sequential, handled: false };
+    expect(assessFleetSpike([{ ...breached, handled: false }, quiet], 0.01).breach).toBe(true);
+    expect(assessFleetSpike([breached, quiet], 0.01).breach).toBe(false);
+    expect(assessFleetSpike([breached, quiet], 0.01).llr).toBe(assessFleetSpike([quiet], 0.01).llr);
+  });
+
+  it('keeps its promise when every class sits at its own threshold (simulation)', () => {
+    const rand = mulberry32(77);
+    let halts = 0;
+    const runs = 400;
+    const t = [sequential, high, thresholds({ maxFailureRate: 0.01 })];
+    for (let run = 0; run < runs; run++) {
+      const lanes = t.map((th) => ({ counts: counts(0, { E: 0 }), thresholds: th, handled: false }));
+      for (let step = 0; step < 1000; step++) {
+        for (const lane of lanes) {
+          if (rand() < lane.thresholds.maxFailureRate) lane.counts.failedByCode.E! += 1;
+          else lane.counts.succeeded += 1;
+        }
+        if (step % 10 === 9 && assessFleetSpike(lanes, 0.01).breach) {
+          halts++;
           break;
         }
       }
     }
-    expect(halted / 2000).toBeLessThanOrEqual(0.01);
-    expect(halted).toBeGreaterThan(0); // the simulation does reach the bound sometimes: not vacuous
+    expect(halts / runs).toBeLessThanOrEqual(0.01 + 3.1 * Math.sqrt((0.01 * 0.99) / runs));
   });
 });
 
 describe('properties', () => {
-  const arbThresholds = fc
-    .record({
-      maxFailureRate: fc.double({ min: 0.001, max: 0.5, noNaN: true }),
-      minSample: fc.integer({ min: 1, max: 2000 }),
-      rule: fc.constantFrom('plain' as const, 'sequential' as const),
-      falseHaltProbability: fc.double({ min: 0.0001, max: 0.2, noNaN: true }),
-      weight: fc.double({ min: 0, max: 5, noNaN: true }),
-    })
-    .map(({ weight, ...t }) => thresholds({ ...t, errorCodes: { ignore: ['IGN'], weigh: { W: weight } } }));
-  const arbCounts = fc.record({
-    succeeded: fc.nat(5000),
-    failedByCode: fc.record({ E1: fc.nat(300), W: fc.nat(300), IGN: fc.nat(300) }),
-    timedOut: fc.nat(300),
-    inProgress: fc.nat(300),
-  });
-  const rank = { healthy: 0, 'insufficient-evidence': 1, breach: 2 } as const;
-
-  it('more failures never turn a breach into anything else', () => {
+  it('more failures never turn a breach into anything else; more successes never make a breach of a pass', () => {
     fc.assert(
-      fc.property(arbThresholds, arbCounts, fc.nat(50), fc.nat(50), (t, c, extraFail, extraTimeout) => {
-        if (evaluateHealth(c, t).verdict !== 'breach') return;
-        const worse: HealthCounts = {
-          ...c,
-          failedByCode: { ...c.failedByCode, E1: (c.failedByCode.E1 ?? 0) + extraFail },
-          timedOut: c.timedOut + extraTimeout,
-        };
-        expect(evaluateHealth(worse, t).verdict).toBe('breach');
+      fc.property(fc.nat(2000), fc.nat(200), fc.nat(50), (ok, fail, more) => {
+        const before = assessHealth(counts(ok, { E: fail }), sequential).verdict;
+        const worse = assessHealth(counts(ok, { E: fail + more }), sequential).verdict;
+        return before !== 'breach' || worse === 'breach';
       }),
     );
   });
 
-  it('more successes never make the verdict worse for the sequential rule', () => {
+  it('is deterministic and valid against its schema; the lane criterion comes first in the evidence', () => {
     fc.assert(
-      fc.property(arbThresholds, arbCounts, fc.nat(500), (t, c, extra) => {
-        const s = { ...t, rule: 'sequential' as const };
-        const before = evaluateHealth(c, s).verdict;
-        const after = evaluateHealth({ ...c, succeeded: c.succeeded + extra }, s).verdict;
-        expect(rank[after]).toBeLessThanOrEqual(rank[before]);
-      }),
-    );
-  });
-
-  it('is deterministic, valid against its schema, and agrees with assessHealth', () => {
-    fc.assert(
-      fc.property(arbThresholds, arbCounts, (t, c) => {
-        const v = evaluateHealth(c, t);
-        expect(evaluateHealth(structuredClone(c), structuredClone(t))).toEqual(v);
+      fc.property(fc.nat(3000), fc.nat(100), fc.nat(100), fc.nat(20), (ok, fail, boot, out) => {
+        const c = counts(ok, { E_X: fail, E_BOOT: boot }, 0, out);
+        const v = evaluateHealth(c, bootLoop, { phaseOutcomes: 1 });
+        expect(evaluateHealth(c, bootLoop, { phaseOutcomes: 1 })).toEqual(v);
         expect(HealthVerdictSchema.parse(v)).toEqual(v);
-        const a = assessHealth(c, t);
-        expect(a.verdict).toBe(v.verdict);
-        expect(a.rule).toBe(v.evidence.rule);
+        expect(v.evidence.criteria?.[0]?.name).toBe(LANE_CRITERION);
+        expect(v.verdict).toBe(assessHealth(c, bootLoop, { phaseOutcomes: 1 }).verdict);
       }),
-    );
-  });
-
-  it('in-progress devices never change the verdict', () => {
-    fc.assert(
-      fc.property(arbThresholds, arbCounts, fc.nat(1000), (t, c, n) => {
-        expect(evaluateHealth({ ...c, inProgress: n }, t).verdict).toBe(evaluateHealth(c, t).verdict);
-      }),
+      { numRuns: 200 },
     );
   });
 });

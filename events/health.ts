@@ -1,49 +1,75 @@
 /**
- * The health judge: given the outcome counts of one lane (device class) in its current phase and the
- * plan's thresholds, says whether the build is healthy, whether there is not yet enough evidence, or
- * whether a failure threshold has been breached — always with the evidence behind the verdict.
+ * The health judge: given one lane's outcome counts for the current attempt (every phase of it so far) and the
+ * plan's thresholds, says whether the build must halt, whether there is not yet enough evidence, or whether the
+ * evidence lets the current phase pass — always with the evidence behind the verdict.
  *
- * Pure: no I/O, no clock, no randomness. CONTRACT FILE shared by the decider and the policy benchmark:
- * the exported names and shapes below are relied on elsewhere; extend, do not rename.
+ * The promise (rules version 2): for every true failure rate at or below the class's `maxFailureRate` (and every
+ * error-code criterion's rate at or below its own maximum), the probability that the lane is ever halted by the
+ * rule is at most `falseHaltProbability`, over the lane's whole life. `guaranteeSentence` words it for a class.
+ *
+ * Pure: no I/O, no clock, no randomness. Lanes that started under rules version 1 are judged by `health-v1.ts`.
  */
 import { z } from 'zod';
 
-/** How failures of one error code are treated: counted (weight 1), ignored, or weighed. */
+/** One error-code criterion: failures with these codes are judged on their own, against their own maximum rate. */
+export const ErrorCriterionSchema = z
+  .object({
+    /** A name for the audit trail; defaults to the codes joined by `+`. */
+    name: z.string().min(1).max(64).optional(),
+    /** The error codes this criterion judges (each code belongs to at most one criterion). */
+    codes: z.array(z.string().min(1).max(128)).min(1).max(50),
+    /** The failure rate of these codes above which a build is bad (0..1), e.g. 0.001 for a boot loop. */
+    maxFailureRate: z.number().gt(0).lt(1),
+  })
+  .strict();
+export type ErrorCriterion = z.infer<typeof ErrorCriterionSchema>;
+
+/** How failures are sorted: ignored, judged by their own criterion, or (every other code and timeouts) by the lane's. */
 export const ErrorCodePolicySchema = z
   .object({
     /** Error codes that are not the build's fault (e.g. low battery): neither failure nor success. */
     ignore: z.array(z.string().min(1)).default([]),
-    /** Error codes that count with another weight than 1 (e.g. 0.5 for a flaky network class, 3 for a boot loop). */
-    weigh: z.record(z.string().min(1), z.number().min(0).max(100)).default({}),
+    /**
+     * Per-code criteria (AWS IoT Jobs' per-failure-type abort criteria): a code listed here counts toward its own
+     * criterion only. The false-halt budget is split evenly over the lane's criterion and these.
+     */
+    criteria: z.array(ErrorCriterionSchema).max(10).default([]),
+    /**
+     * Rules version 1 only (lanes started before the change): failure weights. Weights broke the false-halt
+     * guarantee (a weight-3 code let one device count as three failures), so plan files may no longer use them;
+     * `planThresholdsProblems` says what to write instead. Stored events keep them and are judged as they were.
+     */
+    weigh: z.record(z.string().min(1), z.number().min(0).max(100)).optional(),
   })
   .strict();
+export type ErrorCodePolicy = z.infer<typeof ErrorCodePolicySchema>;
 
 /** The thresholds of a lane: the plan's `thresholds`, after per-class overrides are merged. */
 export const ThresholdsSchema = z
   .object({
-    /** Failure rate above which a build is bad (0..1). The plain rule halts when the observed rate exceeds it. */
+    /** Failure rate above which a build is bad (0..1): a build at or below it passes, one above it is halted. */
     maxFailureRate: z.number().gt(0).lt(1),
-    /** Devices with a final outcome needed before the plain rule may judge. */
+    /**
+     * Final outcomes of the current attempt (every phase so far) a phase needs before it may pass; the plain rule
+     * judges only from there on.
+     */
     minSample: z.number().int().min(1),
     /** Seconds after install-started without a final report before a device counts as failed (timed out). */
     installTimeoutSec: z.number().positive(),
-    errorCodes: ErrorCodePolicySchema.default({ ignore: [], weigh: {} }),
-    /** Which rule judges: `plain` (rate over threshold once minSample is reached) or `sequential` (see evaluateHealth). */
+    errorCodes: ErrorCodePolicySchema.default({ ignore: [], criteria: [] }),
+    /** Which rule judges: `sequential` (the guarantee above) or `plain` (rate over threshold; no guarantee). */
     rule: z.enum(['plain', 'sequential']).default('sequential'),
-    /** Probability the statistical rule may halt a good build (type I error). */
+    /** The most the sequential rule may halt a build at or below the threshold, over the lane's life (α). */
     falseHaltProbability: z.number().gt(0).lt(0.5).default(0.01),
-    /** Failure rate a good build is expected to show (the statistical rule's null hypothesis); default maxFailureRate / 4. */
+    /** Rules version 1 only (stored events): the old rule's null hypothesis. Refused in plan files. */
     baselineFailureRate: z.number().gt(0).lt(1).optional(),
-    /**
-     * Probability the sequential rule calls a build healthy although its failure rate is at or above
-     * maxFailureRate (type II error of its early acceptance); default 0.05.
-     */
+    /** Rules version 1 only (stored events): the old rule's early-acceptance error. Refused in plan files. */
     falsePassProbability: z.number().gt(0).lt(0.5).optional(),
   })
   .strict();
 export type Thresholds = z.infer<typeof ThresholdsSchema>;
 
-/** Outcome counts of one lane for the window being judged (usually the current phase and attempt). */
+/** Outcome counts of one lane for what is judged (the current attempt's windows, summed). */
 export const HealthCountsSchema = z
   .object({
     /** Devices whose install succeeded. */
@@ -52,17 +78,32 @@ export const HealthCountsSchema = z
     failedByCode: z.record(z.string(), z.number().int().min(0)),
     /** Devices that started installing and went silent past installTimeoutSec. */
     timedOut: z.number().int().min(0),
-    /** Devices that started and have not reported a final outcome yet (not judged). */
+    /** Devices that started and have not reported a final outcome yet. */
     inProgress: z.number().int().min(0),
   })
   .strict();
 export type HealthCounts = z.infer<typeof HealthCountsSchema>;
 
+/** One criterion's numbers in a verdict's evidence. */
+export const CriterionEvidenceSchema = z
+  .object({
+    name: z.string(),
+    /** Failures this criterion counts (its codes; for the lane's own criterion every other code and timeouts). */
+    failures: z.number().min(0),
+    failureRate: z.number().min(0),
+    threshold: z.number(),
+    /** Sequential rule: the mixture log-likelihood ratio against the threshold, and its halt bound ln(k/α). */
+    llr: z.number().optional(),
+    bound: z.number().optional(),
+  })
+  .strict();
+export type CriterionEvidence = z.infer<typeof CriterionEvidenceSchema>;
+
 export const HealthEvidenceSchema = z
   .object({
     /** Devices with a final outcome that counts (ignored error codes excluded). */
     sample: z.number().min(0),
-    /** Weighted failures, including timeouts (weight 1). */
+    /** Failures, including timeouts (for rules version 1, weighted). */
     failures: z.number().min(0),
     /** failures / sample (0 when sample is 0). */
     failureRate: z.number().min(0),
@@ -70,22 +111,32 @@ export const HealthEvidenceSchema = z
     minSample: z.number(),
     /** The rule that decided: `plain`, `sequential`, or `min-sample` when evidence was insufficient. */
     rule: z.enum(['plain', 'sequential', 'min-sample']),
-    /** For the sequential rule: the (mixture) log-likelihood ratio and the halt bound ln(1/α) it is compared with. */
+    /** The lane's criterion: the mixture LLR and the halt bound it is compared with. */
     llr: z.number().optional(),
     bound: z.number().optional(),
-    /** For the sequential rule: the LLR of maxFailureRate against the baseline, for early acceptance. */
+    /** Rules version 1 only. */
     acceptLlr: z.number().optional(),
-    /** For the sequential rule: the bound (ln β) at or below which `acceptLlr` accepts the build early. */
     acceptBound: z.number().optional(),
-    /** For the sequential rule: the failure rate of its null hypothesis (a good build). */
     baselineFailureRate: z.number().optional(),
-    /** Devices that timed out (counted as failures, weight 1). */
+    /** Devices that timed out (counted as failures). */
     timedOut: z.number().min(0).optional(),
     /** Devices whose error code is ignored (neither failure nor success). */
     ignored: z.number().min(0).optional(),
-    /** Devices still installing (not judged). */
+    /** Devices still installing. */
     inProgress: z.number().min(0).optional(),
-    /** A sentence a person reads in the audit trail, e.g. "31 of 412 failed (7.5%) > 5% after ≥ 400". */
+    /** Rules version 2: what was judged (`attempt`: every phase of the current attempt so far). */
+    scope: z.enum(['attempt', 'window']).optional(),
+    /** Rules version 2: final outcomes of the current phase's own devices. */
+    phaseOutcomes: z.number().min(0).optional(),
+    /** Rules version 2: every criterion's numbers, the lane's first. */
+    criteria: z.array(CriterionEvidenceSchema).optional(),
+    /** Rules version 2: the criterion that breached. */
+    breachedBy: z.string().optional(),
+    /** Rules version 2: what a healthy-looking verdict still waits for (`min-sample`, `phase-outcomes`, `in-progress`). */
+    waitingOn: z.enum(['min-sample', 'phase-outcomes', 'in-progress']).optional(),
+    /** Rules version 2: the promise in one sentence (see `guaranteeSentence`). */
+    guarantee: z.string().optional(),
+    /** A sentence a person reads in the audit trail. */
     explanation: z.string(),
   })
   .strict();
@@ -100,18 +151,16 @@ export const HealthVerdictSchema = z
 export type HealthVerdict = z.infer<typeof HealthVerdictSchema>;
 
 /**
- * The sequential rule's alternatives, as multiples of the odds of `maxFailureRate` (1 = the threshold
- * itself; 3 and 10 = a spike), mixed with equal weights. See `evaluateHealth`.
+ * The sequential rule's alternatives, as multiples of the odds of the threshold (1.5× to 10×), mixed with equal
+ * weights. Chosen with `bench/policy.ts`: the 1.5× and 2× components make a marginally bad build halt within
+ * ~1.2× the devices Wald's SPRT needs for a known 2× build, the 5× and 10× ones halt a spike after two or three
+ * failures.
  */
-export const SEQUENTIAL_ODDS_FACTORS: readonly number[] = Object.freeze([1, 3, 10]);
+export const SEQUENTIAL_ODDS_FACTORS: readonly number[] = Object.freeze([1.5, 2, 3, 5, 10]);
 
 // Bound once: global lookups are slow in sandboxed realms (vm contexts such as Jest's and Temporal's).
 const log = Math.log;
 const exp = Math.exp;
-const max = Math.max;
-
-/** Default type II error of the sequential rule's early acceptance (see `Thresholds.falsePassProbability`). */
-export const DEFAULT_FALSE_PASS_PROBABILITY = 0.05;
 
 /**
  * Returns counts with nothing in them: the starting point of a lane's health window, so aggregators and
@@ -124,8 +173,7 @@ export function emptyCounts(): HealthCounts {
 /**
  * Adds two count records field by field (failures per error code included) and returns a new record,
  * leaving both inputs untouched. Addition is associative and commutative with `emptyCounts()` as
- * identity, so health deltas can be folded in any grouping. `inProgress` is summed like the rest; the
- * judge reports it but never judges it.
+ * identity, so health deltas can be folded in any grouping.
  */
 export function addCounts(a: HealthCounts, b: HealthCounts): HealthCounts {
   const failedByCode: Record<string, number> = { ...a.failedByCode };
@@ -138,94 +186,135 @@ export function addCounts(a: HealthCounts, b: HealthCounts): HealthCounts {
   };
 }
 
+/** The name of the lane's own criterion in evidence: every failure no code criterion claims, and timeouts. */
+export const LANE_CRITERION = 'all failures';
+
+/** The name a criterion shows in evidence. */
+export function criterionName(criterion: ErrorCriterion): string {
+  return criterion.name ?? criterion.codes.join('+');
+}
+
 /**
- * Lists the threshold combinations a plan validator must refuse that the schema alone cannot express
- * (a zod refinement on `ThresholdsSchema` would forbid `.partial()` for per-class overrides, so the check
- * lives here). Today that is one rule: the sequential rule's baseline must lie strictly below
- * `maxFailureRate`, or its two hypotheses coincide. Returns one sentence per problem, empty when sound;
- * `evaluateHealth` throws a `RangeError` with the same sentence when called with such thresholds.
+ * Lists the threshold combinations a validator must refuse that the schema alone cannot express (a zod
+ * refinement would forbid the per-class override shape): an ignored code that a criterion also judges, a code in
+ * two criteria, two criteria with one name. One sentence per problem; empty when sound.
  */
 export function thresholdsProblems(thresholds: Thresholds): string[] {
-  const baseline = baselineOf(thresholds);
-  if (baseline >= thresholds.maxFailureRate) {
-    return [
-      `baselineFailureRate ${baseline} must be below maxFailureRate ${thresholds.maxFailureRate}: ` +
-        'the sequential rule tests the one against the other',
-    ];
+  const problems: string[] = [];
+  const owner = new Map<string, string>();
+  const names = new Set<string>();
+  for (const criterion of thresholds.errorCodes.criteria) {
+    const name = criterionName(criterion);
+    if (names.has(name) || name === LANE_CRITERION) problems.push(`criterion name "${name}" is used twice`);
+    names.add(name);
+    for (const code of criterion.codes) {
+      if (thresholds.errorCodes.ignore.includes(code)) {
+        problems.push(`error code ${code} is both ignored and judged by criterion "${name}"`);
+      }
+      const first = owner.get(code);
+      if (first !== undefined) problems.push(`error code ${code} is in two criteria ("${first}" and "${name}")`);
+      owner.set(code, name);
+    }
   }
-  return [];
+  return problems;
 }
 
 /**
- * Judges one lane's counts against its thresholds. `healthy` means the evidence supports the build
- * (enough sample and no breach); `insufficient-evidence` means keep waiting (it never passes a phase);
- * `breach` means the class's breach policy must fire now.
- *
- * What counts: every final outcome is one device of the sample, except failures whose error code is
- * ignored (neither failure nor success). A failure weighs 1 unless its code has a weight (0.5, 3, …),
- * timeouts weigh 1 (a crashed device reports nothing), devices in progress are not judged. With weights
- * the failure count may be fractional; both rules use it as is.
- *
- * The plain rule (what AWS IoT Jobs offers): nothing before `minSample` final outcomes, then breach when
- * the failure rate exceeds `maxFailureRate`, healthy otherwise.
- *
- * The sequential rule is a one-sided, always-valid mixture sequential probability ratio test (Wald's
- * likelihood ratio with Ville's bound; Robbins' "power-one" test). H0: p = baseline (default
- * maxFailureRate / 4) is tested against the alternatives whose odds are 1, 3 and 10 times those of
- * maxFailureRate (2%, 5.8%, 17% at a 2% threshold), mixed with equal weights, on the binomial
- * log-likelihood ratio `F·ln(p1/p0) + (n − F)·ln((1 − p1)/(1 − p0))` of F failures in n outcomes. It
- * breaches as soon as the log of the mixture reaches ln(1/α), α = `falseHaltProbability`, at any sample
- * size. Why this rule: each likelihood ratio, hence their mixture, is a non-negative martingale with mean
- * 1 under H0 (a supermartingale for any p ≤ baseline), so by Ville's inequality the chance that it
- * *ever* reaches 1/α is at most α — however long the rollout runs and however often it is evaluated
- * (after every device, every delta, or replayed). Wald's two-sided SPRT (bound ln((1−β)/α)) holds its α
- * only if the test stops at its first crossing; a rollout keeps watching after "looks fine", and
- * restarting or re-consulting it accumulates error. A Bayesian posterior bound (P(p > max | data) >
- * 1 − α) has no frequentist false-halt guarantee under continuous monitoring at all. The mixture, rather
- * than the single alternative p = maxFailureRate, because how bad a bad build is is unknown: the 1×
- * component is the most efficient test for the marginal bad build, the 3× and 10× components halt a
- * real spike after two or three failures instead of four or five, and the price is ln 3 ≈ 1.1 nats of
- * extra evidence at the threshold rate (bench/policy.ts measures the trade). Builds between baseline
- * and maxFailureRate sit in the indifference zone: no guarantee either way.
- *
- * Early acceptance is the mirror test: healthy as soon as the simple LLR of maxFailureRate against the
- * baseline falls to ln β, β = `falsePassProbability` (default 0.05); its inverse is a supermartingale for
- * every p ≥ maxFailureRate, so a build that bad is called healthy this way with probability at most β.
- * Phases are often too small for that (≈ 200 clean outcomes at the defaults), so the plan's own criterion
- * also makes a build healthy: at least `minSample` outcomes at a rate at or below `maxFailureRate`, and
- * no breach. A rate above the threshold that is not yet significant is `insufficient-evidence`, never a
- * breach. The α guarantee holds per window of counts: a decider that judges k windows separately (one
- * per phase, say) spends up to k·α on a good build, unless it passes α/k to each.
+ * What a plan file may no longer say (rules version 1 keys, kept in the schema only so stored events still read),
+ * each with what to write instead. `weigh: { CODE: w }` meant "a failure with CODE counts w times", so a code's
+ * failures could reach the threshold at maxFailureRate / w: that is the criterion suggested.
  */
-export function evaluateHealth(counts: HealthCounts, thresholds: Thresholds): HealthVerdict {
-  const a = assessHealth(counts, thresholds);
-  const common = {
-    sample: a.sample,
-    failures: a.failures,
-    failureRate: a.failureRate,
-    threshold: thresholds.maxFailureRate,
-    minSample: thresholds.minSample,
-    timedOut: counts.timedOut,
-    ignored: a.ignored,
-    inProgress: counts.inProgress,
-  };
-  const evidence: HealthEvidence =
-    a.llr === undefined
-      ? { ...common, rule: a.rule, explanation: explain(a, counts, thresholds) }
-      : {
-          ...common,
-          rule: a.rule,
-          llr: a.llr,
-          bound: a.bound,
-          acceptLlr: a.acceptLlr,
-          acceptBound: a.acceptBound,
-          baselineFailureRate: a.baselineFailureRate,
-          explanation: explain(a, counts, thresholds),
-        };
-  return { verdict: a.verdict, evidence };
+export function planThresholdsProblems(thresholds: Thresholds): { key: string; message: string }[] {
+  const problems: { key: string; message: string }[] = [];
+  const weigh = thresholds.errorCodes.weigh;
+  if (weigh !== undefined && Object.keys(weigh).length > 0) {
+    const suggestion = Object.entries(weigh)
+      .map(([code, w]) =>
+        w === 0
+          ? `ignore ${code} (weight 0)`
+          : `{ codes: [${code}], maxFailureRate: ${Number(Math.min(0.99, thresholds.maxFailureRate / w).toPrecision(3))} }`,
+      )
+      .join(', ');
+    problems.push({
+      key: 'errorCodes.weigh',
+      message:
+        'weights were removed: a weighted failure could count more than one device, which broke the false-halt ' +
+        `guarantee. Give such codes their own criterion instead: errorCodes.criteria: [${suggestion}]`,
+    });
+  }
+  if (thresholds.baselineFailureRate !== undefined) {
+    problems.push({
+      key: 'baselineFailureRate',
+      message:
+        'no longer used: the sequential rule now tests against maxFailureRate itself, so a build at or below it ' +
+        'passes; remove the key',
+    });
+  }
+  if (thresholds.falsePassProbability !== undefined) {
+    problems.push({
+      key: 'falsePassProbability',
+      message: 'no longer used: a phase passes on evidence that cannot be overturned (see README); remove the key',
+    });
+  }
+  return problems;
 }
 
-/** The numbers behind a verdict, without the sentence: what `assessHealth` returns. */
+/** A criterion ready to judge: its codes, threshold, and precomputed sequential-rule constants. */
+interface Judged {
+  name: string;
+  threshold: number;
+  /** Per alternative k: ln(p1/p0) and ln((1−p1)/(1−p0)). */
+  failLog: number[];
+  passLog: number[];
+  bound: number;
+}
+
+function judgedOf(name: string, threshold: number, alpha: number): Judged {
+  const failLog: number[] = [];
+  const passLog: number[] = [];
+  const odds = threshold / (1 - threshold);
+  for (const factor of SEQUENTIAL_ODDS_FACTORS) {
+    const p1 = (factor * odds) / (1 + factor * odds);
+    failLog.push(log(p1 / threshold));
+    passLog.push(log((1 - p1) / (1 - threshold)));
+  }
+  return { name, threshold, failLog, passLog, bound: -log(alpha) };
+}
+
+/** The compiled thresholds: the lane's criterion first, then the code criteria (cached per thresholds object). */
+const compiled = new WeakMap<Thresholds, Judged[]>();
+
+function criteriaOf(t: Thresholds): Judged[] {
+  let judged = compiled.get(t);
+  if (judged === undefined) {
+    const k = 1 + t.errorCodes.criteria.length;
+    const alpha = t.falseHaltProbability / k;
+    judged = [judgedOf(LANE_CRITERION, t.maxFailureRate, alpha)];
+    for (const c of t.errorCodes.criteria) judged.push(judgedOf(criterionName(c), c.maxFailureRate, alpha));
+    compiled.set(t, judged);
+  }
+  return judged;
+}
+
+/**
+ * The log of the equally weighted mixture of the alternatives' likelihood ratios, for F failures in n outcomes:
+ * log Σₖ wₖ exp(F·ln(p1ₖ/p0) + (n−F)·ln((1−p1ₖ)/(1−p0))), computed stably (log-sum-exp).
+ */
+function mixtureLlr(j: Judged, failures: number, sample: number): number {
+  const k = j.failLog.length;
+  let top = -Infinity;
+  const terms: number[] = new Array<number>(k);
+  for (let i = 0; i < k; i++) {
+    const term = failures * j.failLog[i]! + (sample - failures) * j.passLog[i]!;
+    terms[i] = term;
+    if (term > top) top = term;
+  }
+  let sum = 0;
+  for (let i = 0; i < k; i++) sum += exp(terms[i]! - top);
+  return top + log(sum / k);
+}
+
+/** The numbers of one judgement, without sentences: what `assessHealth` returns. */
 export interface HealthAssessment {
   verdict: HealthVerdict['verdict'];
   rule: HealthEvidence['rule'];
@@ -233,26 +322,65 @@ export interface HealthAssessment {
   failures: number;
   failureRate: number;
   ignored: number;
+  /** Failures per criterion, the lane's first (same order as `criteriaNames`). */
+  criterionFailures: number[];
+  /** Sequential rule: mixture LLR per criterion. */
+  llrs?: number[];
+  bounds?: number[];
+  /** Index of the criterion that breached, if any. */
+  breachedBy?: number;
+  waitingOn?: HealthEvidence['waitingOn'];
+}
+
+/** Whether one criterion breaches at F failures in n outcomes (the rule's core test). */
+function breaches(t: Thresholds, j: Judged, failures: number, sample: number): boolean {
+  if (t.rule === 'plain') return sample >= t.minSample && failures > j.threshold * sample;
+  return mixtureLlr(j, failures, sample) >= j.bound;
+}
+
+/** Options of one judgement beyond the counts. */
+export interface JudgeContext {
   /**
-   * Sequential rule only: the mixture log-likelihood ratio and its halt bound ln(1/α); the simple one of
-   * maxFailureRate against the baseline and its accept bound ln β; and the baseline (H0's rate).
+   * Final outcomes of the current phase's own devices (those offered the build in this phase). A phase passes
+   * only with at least one of its own: evidence from earlier phases says nothing about an offer nobody answered.
+   * Omitted: not checked (a rollback window, or a caller judging counts alone).
    */
-  llr?: number;
-  bound?: number;
-  acceptLlr?: number;
-  acceptBound?: number;
-  baselineFailureRate?: number;
+  phaseOutcomes?: number;
 }
 
 /**
- * The verdict of `evaluateHealth` and the numbers behind it, without building the evidence sentence:
- * the same judgement (evaluateHealth is this plus formatting), cheap enough to run after every device
- * in hot loops such as the what-if replay and the policy benchmark. See `evaluateHealth` for the rules.
+ * Judges one lane's counts for the current attempt. `breach`: a criterion's failures are significantly above its
+ * threshold; the breach policy fires now. `healthy`: no breach, at least `minSample` outcomes (and one of the
+ * phase's own), and counting every device still in progress as failed would not breach either — so no device
+ * still out can overturn the verdict. Anything else is `insufficient-evidence`: wait, never pass.
+ *
+ * The sequential rule is a one-sided, always-valid mixture sequential probability ratio test per criterion. H0:
+ * p = threshold; alternatives: odds 1.5, 2, 3, 5 and 10 times the threshold's, mixed with equal weights, on the
+ * binomial likelihood ratio of F failures in n outcomes. It breaches as soon as the log of the mixture reaches
+ * ln(k/α), with α = `falseHaltProbability` and k the number of criteria. For any true rate p ≤ threshold each
+ * likelihood ratio, hence their mixture, is a non-negative supermartingale with mean at most 1 (the factor of one
+ * outcome has mean p·p1/p0 + (1−p)(1−p1)/(1−p0) ≤ 1, as p1 > p0), so by Ville's inequality the chance that it
+ * ever reaches k/α is at most α/k — however long the lane runs, however often it is judged (after every device,
+ * every delta, replayed, across continue-as-new: the counts are the state), and whatever the phases. Over k
+ * criteria the chance is at most α (union bound). Timeouts count as failures at once; a later report that
+ * corrects one only lowers the statistic, so the bound holds for the rate of "failed or silent past the
+ * timeout". The guarantee assumes what any sampling judge assumes: the order devices report in does not depend
+ * on their outcome beyond what the install timeout catches.
+ *
+ * The plain rule (what AWS IoT Jobs offers): from `minSample` outcomes on, breach when a criterion's observed rate
+ * exceeds its threshold. Judged continuously it halts a build at the threshold far more often than its numbers
+ * suggest; `bench/policy.ts` measures it.
  */
-export function assessHealth(counts: HealthCounts, thresholds: Thresholds): HealthAssessment {
-  const { ignore, weigh } = thresholds.errorCodes;
+export function assessHealth(counts: HealthCounts, t: Thresholds, context: JudgeContext = {}): HealthAssessment {
+  if (t.rule !== 'plain' && t.rule !== 'sequential') {
+    const _exhaustive: never = t.rule;
+    throw new RangeError(`unknown health rule ${String(_exhaustive)}`);
+  }
+  const judged = criteriaOf(t);
+  const { ignore, criteria } = t.errorCodes;
+  const criterionFailures = new Array<number>(judged.length).fill(0);
+  criterionFailures[0] = counts.timedOut;
   let reported = 0;
-  let weighted = 0;
   let ignored = 0;
   for (const code in counts.failedByCode) {
     const n = counts.failedByCode[code] ?? 0;
@@ -261,75 +389,131 @@ export function assessHealth(counts: HealthCounts, thresholds: Thresholds): Heal
       continue;
     }
     reported += n;
-    weighted += n * (weigh[code] ?? 1);
+    let index = 0;
+    for (let c = 0; c < criteria.length; c++) if (criteria[c]!.codes.includes(code)) index = c + 1;
+    criterionFailures[index]! += n;
   }
   const sample = counts.succeeded + reported + counts.timedOut;
-  const failures = weighted + counts.timedOut;
+  const failures = reported + counts.timedOut;
   const failureRate = sample > 0 ? failures / sample : 0;
-  const enough = sample >= thresholds.minSample;
-  const under = failureRate <= thresholds.maxFailureRate;
-  const rule = thresholds.rule;
-  if (rule === 'plain') {
-    const verdict = !enough ? 'insufficient-evidence' : under ? 'healthy' : 'breach';
-    return { verdict, rule: enough ? 'plain' : 'min-sample', sample, failures, failureRate, ignored };
+  const base = { sample, failures, failureRate, ignored, criterionFailures };
+  const sequential = t.rule === 'sequential';
+  const llrs = sequential ? judged.map((j, i) => mixtureLlr(j, criterionFailures[i]!, sample)) : undefined;
+  const bounds = sequential ? judged.map((j) => j.bound) : undefined;
+  const stats = { ...base, ...(llrs ? { llrs, bounds } : {}) };
+  for (let i = 0; i < judged.length; i++) {
+    if (breaches(t, judged[i]!, criterionFailures[i]!, sample)) {
+      return { ...stats, verdict: 'breach', rule: t.rule, breachedBy: i };
+    }
   }
-  if (rule !== 'sequential') {
-    const _exhaustive: never = rule;
-    throw new RangeError(`unknown health rule ${String(_exhaustive)}`);
+  const wait = (waitingOn: NonNullable<HealthAssessment['waitingOn']>): HealthAssessment => ({
+    ...stats,
+    verdict: 'insufficient-evidence',
+    rule: waitingOn === 'in-progress' ? t.rule : 'min-sample',
+    waitingOn,
+  });
+  if (sample < t.minSample) return wait('min-sample');
+  if (context.phaseOutcomes !== undefined && context.phaseOutcomes < 1) return wait('phase-outcomes');
+  // Would the devices still out breach the lane's criterion if every one of them failed?
+  const out = counts.inProgress;
+  if (out > 0 && breaches(t, judged[0]!, criterionFailures[0] + out, sample + out)) return wait('in-progress');
+  return { ...stats, verdict: 'healthy', rule: t.rule };
+}
+
+/**
+ * The most devices that may still be installing for a phase to pass at F failures in n outcomes: the largest m
+ * such that m more failures would not breach the lane's criterion. Used by the preview (`rollout validate
+ * --explain`) and the status view to say what a phase waits for.
+ */
+export function overturnMargin(t: Thresholds, failures: number, sample: number): number {
+  const j = criteriaOf(t)[0]!;
+  if (breaches(t, j, failures, sample)) return -1;
+  let lo = 0;
+  let hi = 1;
+  while (!breaches(t, j, failures + hi, sample + hi) && hi < 1e7) [lo, hi] = [hi, hi * 2];
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (breaches(t, j, failures + mid, sample + mid)) hi = mid;
+    else lo = mid;
   }
-  const p0 = baselineOf(thresholds);
-  const p1 = thresholds.maxFailureRate;
-  if (p0 >= p1) throw new RangeError(thresholdsProblems(thresholds).join('; '));
-  // log of the equally weighted mixture of the alternatives' likelihood ratios (log-sum-exp, stable)
-  const odds1 = p1 / (1 - p1);
-  let top = -Infinity;
-  for (const factor of SEQUENTIAL_ODDS_FACTORS)
-    top = max(top, binomialLlr(failures, sample, p0, oddsTimes(odds1, factor)));
-  let sum = 0;
-  for (const factor of SEQUENTIAL_ODDS_FACTORS)
-    sum += exp(binomialLlr(failures, sample, p0, oddsTimes(odds1, factor)) - top);
-  const llr = top + log(sum / SEQUENTIAL_ODDS_FACTORS.length);
-  const acceptLlr = binomialLlr(failures, sample, p0, p1);
-  const bound = -log(thresholds.falseHaltProbability);
-  const acceptBound = log(thresholds.falsePassProbability ?? DEFAULT_FALSE_PASS_PROBABILITY);
-  // Breach first; then early acceptance; then the plan's minimum-sample criterion; else wait.
-  let verdict: HealthAssessment['verdict'] = 'insufficient-evidence';
-  let decidedBy: HealthAssessment['rule'] = enough ? 'sequential' : 'min-sample';
-  if (llr >= bound) [verdict, decidedBy] = ['breach', 'sequential'];
-  else if (acceptLlr <= acceptBound) [verdict, decidedBy] = ['healthy', 'sequential'];
-  else if (enough && under) [verdict, decidedBy] = ['healthy', 'plain'];
-  return {
-    verdict,
-    rule: decidedBy,
-    sample,
-    failures,
-    failureRate,
-    ignored,
-    llr,
-    bound,
-    acceptLlr,
-    acceptBound,
-    baselineFailureRate: p0,
+  return lo;
+}
+
+/**
+ * The fewest failures among n outcomes at which the lane's criterion breaches (n + 1 when none can): the rule's
+ * boundary, for the preview's exact binomial model and the status view.
+ */
+export function breachBoundary(t: Thresholds, sample: number): number {
+  const j = criteriaOf(t)[0]!;
+  if (!breaches(t, j, sample, sample)) return sample + 1;
+  let lo = -1;
+  let hi = sample;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >>> 1;
+    if (breaches(t, j, mid, sample)) hi = mid;
+    else lo = mid;
+  }
+  return hi;
+}
+
+/**
+ * The promise of the thresholds in one sentence, as the README, `rollout validate --explain` and every breach's
+ * evidence say it. The plain rule makes no such promise, and the sentence says so.
+ */
+export function guaranteeSentence(t: Thresholds): string {
+  const codes = t.errorCodes.criteria
+    .map((c) => ` and at or below ${pct(c.maxFailureRate)} for ${criterionName(c)}`)
+    .join('');
+  if (t.rule === 'plain') {
+    return (
+      `The plain rule halts once ${t.minSample} outcomes show a failure rate above ${pct(t.maxFailureRate)}${codes}; ` +
+      'it promises no false-halt probability (a build at the threshold is halted often).'
+    );
+  }
+  return (
+    `For every true failure rate at or below ${pct(t.maxFailureRate)}${codes}, the probability that this lane is ` +
+    `ever halted by the rule is at most ${pct(t.falseHaltProbability)}, over its whole life.`
+  );
+}
+
+/**
+ * Judges one lane's counts (see `assessHealth`) and adds the evidence a person reads: every criterion's numbers,
+ * the sentence of the audit trail and, on a breach, the guarantee sentence.
+ */
+export function evaluateHealth(counts: HealthCounts, t: Thresholds, context: JudgeContext = {}): HealthVerdict {
+  const a = assessHealth(counts, t, context);
+  const judged = criteriaOf(t);
+  const criteria: CriterionEvidence[] = judged.map((j, i) => ({
+    name: j.name,
+    failures: a.criterionFailures[i]!,
+    failureRate: a.sample > 0 ? a.criterionFailures[i]! / a.sample : 0,
+    threshold: j.threshold,
+    ...(a.llrs && a.bounds ? { llr: a.llrs[i]!, bound: a.bounds[i]! } : {}),
+  }));
+  const evidence: HealthEvidence = {
+    sample: a.sample,
+    failures: a.failures,
+    failureRate: a.failureRate,
+    threshold: t.maxFailureRate,
+    minSample: t.minSample,
+    rule: a.rule,
+    ...(a.llrs && a.bounds ? { llr: a.llrs[0]!, bound: a.bounds[0]! } : {}),
+    timedOut: counts.timedOut,
+    ignored: a.ignored,
+    inProgress: counts.inProgress,
+    scope: 'attempt',
+    ...(context.phaseOutcomes !== undefined ? { phaseOutcomes: context.phaseOutcomes } : {}),
+    criteria,
+    ...(a.breachedBy !== undefined ? { breachedBy: judged[a.breachedBy]!.name } : {}),
+    ...(a.waitingOn !== undefined ? { waitingOn: a.waitingOn } : {}),
+    ...(a.verdict === 'breach' ? { guarantee: guaranteeSentence(t) } : {}),
+    explanation: explain(a, counts, t, criteria),
   };
-}
-
-/** Log-likelihood ratio of F (possibly fractional) failures in n outcomes under p1 against p0. */
-function binomialLlr(failures: number, sample: number, p0: number, p1: number): number {
-  return failures * log(p1 / p0) + (sample - failures) * log((1 - p1) / (1 - p0));
-}
-
-/** The failure rate whose odds are `factor` times `odds`. */
-function oddsTimes(odds: number, factor: number): number {
-  return (factor * odds) / (1 + factor * odds);
-}
-
-/** The sequential rule's null hypothesis, defaulted. */
-function baselineOf(thresholds: Thresholds): number {
-  return thresholds.baselineFailureRate ?? thresholds.maxFailureRate / 4;
+  return { verdict: a.verdict, evidence };
 }
 
 /** The sentence of the audit trail for an assessment. */
-function explain(a: HealthAssessment, counts: HealthCounts, t: Thresholds): string {
+function explain(a: HealthAssessment, counts: HealthCounts, t: Thresholds, criteria: CriterionEvidence[]): string {
   const extras: string[] = [];
   if (counts.timedOut > 0) extras.push(`${counts.timedOut} timed out`);
   if (a.ignored > 0) extras.push(`${a.ignored} ignored`);
@@ -338,31 +522,36 @@ function explain(a: HealthAssessment, counts: HealthCounts, t: Thresholds): stri
   const tally =
     a.sample === 0
       ? `no final outcomes yet${more}`
-      : `${num(a.failures)} of ${a.sample} failed (${pct(a.failureRate)})${more}`;
-  const versus = `${a.failureRate > t.maxFailureRate ? '>' : '≤'} ${pct(t.maxFailureRate)} after ≥ ${t.minSample}`;
-  const wait = `${tally}; judged after ≥ ${t.minSample} outcomes`;
-  if (
-    a.llr === undefined ||
-    a.bound === undefined ||
-    a.acceptLlr === undefined ||
-    a.acceptBound === undefined ||
-    a.baselineFailureRate === undefined
-  ) {
-    return a.rule === 'min-sample' ? wait : `${tally} ${versus}`;
-  }
-  const base = pct(a.baselineFailureRate);
+      : `${a.failures} of ${a.sample} failed (${pct(a.failureRate)})${more}`;
+  const lead = `${tally} in this attempt`;
   if (a.verdict === 'breach') {
-    const guarantee = `false-halt probability ≤ ${pct(t.falseHaltProbability)}`;
-    return `${tally}: significantly above the ${base} baseline (mixture LLR ${num(a.llr)} ≥ ${num(a.bound)}, ${guarantee})`;
+    const c = criteria[a.breachedBy ?? 0]!;
+    const what = c.name === LANE_CRITERION ? 'failures' : `${c.name} failures`;
+    const test =
+      c.llr !== undefined && c.bound !== undefined
+        ? `mixture LLR ${num(c.llr)} ≥ ${num(c.bound)}`
+        : `plain rule, after ≥ ${t.minSample} outcomes`;
+    return `${lead}: ${what} ${c.failures} (${pct(c.failureRate)}) significantly above ${pct(c.threshold)} (${test})`;
   }
-  const accept = `LLR(${pct(t.maxFailureRate)} vs ${base}) = ${num(a.acceptLlr)}`;
-  if (a.rule === 'sequential' && a.verdict === 'healthy') {
-    return `${tally}: significantly below ${pct(t.maxFailureRate)} (${accept} ≤ ${num(a.acceptBound)})`;
+  const lane = criteria[0]!;
+  const versus =
+    lane.llr !== undefined && lane.bound !== undefined
+      ? `mixture LLR ${num(lane.llr)} < ${num(lane.bound)} to halt`
+      : `${pct(a.failureRate)} ${a.failureRate > t.maxFailureRate ? '>' : '≤'} ${pct(t.maxFailureRate)}`;
+  switch (a.waitingOn) {
+    case 'min-sample':
+      return `${lead}; no breach (${versus}); a phase passes after ≥ ${t.minSample} outcomes`;
+    case 'phase-outcomes':
+      return `${lead}; no breach (${versus}); waiting for a first outcome of this phase's own devices`;
+    case 'in-progress':
+      return `${lead}; no breach yet (${versus}), but the ${counts.inProgress} devices still installing could overturn it`;
+    case undefined:
+      return `${lead}; no breach (${versus}), and the devices still out cannot overturn it`;
+    default: {
+      const _exhaustive: never = a.waitingOn;
+      return _exhaustive;
+    }
   }
-  const between = `mixture LLR ${num(a.llr)} < ${num(a.bound)} to halt, ${accept} > ${num(a.acceptBound)} to accept`;
-  if (a.rule === 'plain') return `${tally} ${versus}; ${between}`;
-  if (a.rule === 'min-sample') return `${wait}; ${between}`;
-  return `${tally} ${versus} but not significant (${between})`;
 }
 
 /** A number with at most two decimals, trailing zeros dropped. */
@@ -371,6 +560,61 @@ function num(x: number): string {
 }
 
 /** A rate as a percentage with at most two decimals: 0.075 → "7.5%". */
-function pct(rate: number): string {
+export function pct(rate: number): string {
   return `${num(rate * 100)}%`;
+}
+
+/** One stretch of evidence the fleet-spike rule pools: a lane attempt's counts, judged against its class's thresholds. */
+export interface SpikeSegment {
+  counts: HealthCounts;
+  thresholds: Thresholds;
+  /**
+   * True when this evidence was already acted on (its attempt breached, or the lane left by a rollback or abort):
+   * it may still clear the fleet, never incriminate it — its log-likelihood ratio counts only while negative.
+   */
+  handled: boolean;
+}
+
+/** The fleet-spike rule's numbers: the pooled mixture LLR, its bound, and the pooled counts. */
+export interface SpikeAssessment {
+  breach: boolean;
+  llr: number;
+  bound: number;
+  sample: number;
+  failures: number;
+  segments: number;
+}
+
+/**
+ * The fleet-wide spike rule (rules version 2). H0: every class fails at or below its own `maxFailureRate`; the
+ * alternatives raise every class's odds by one common factor (1.5× … 10×, mixed equally). The statistic is the log
+ * of the mixture of the products of each lane attempt's binomial likelihood ratio against its own class threshold
+ * (the lane's criterion: every failure no code criterion claims, and timeouts). Under H0 that product is a
+ * supermartingale; an attempt that stopped contributes its frozen value (a stopped supermartingale), and a handled
+ * one contributes min(ratio, 1), which is smaller still — so by Ville's inequality the rule halts a fleet at or
+ * below every threshold with probability at most `falseHaltProbability`, and a breach a lane already acted on never
+ * counts toward a fleet halt. Pure.
+ */
+export function assessFleetSpike(segments: readonly SpikeSegment[], falseHaltProbability: number): SpikeAssessment {
+  const totals = new Array<number>(SEQUENTIAL_ODDS_FACTORS.length).fill(0);
+  let sample = 0;
+  let failures = 0;
+  for (const segment of segments) {
+    const a = assessHealth(segment.counts, segment.thresholds);
+    const j = criteriaOf(segment.thresholds)[0]!;
+    const f = a.criterionFailures[0]!;
+    sample += a.sample;
+    failures += f;
+    for (let i = 0; i < totals.length; i++) {
+      const llr = f * j.failLog[i]! + (a.sample - f) * j.passLog[i]!;
+      totals[i]! += segment.handled ? Math.min(0, llr) : llr;
+    }
+  }
+  let top = -Infinity;
+  for (const t of totals) if (t > top) top = t;
+  let sum = 0;
+  for (const t of totals) sum += exp(t - top);
+  const llr = top + log(sum / totals.length);
+  const bound = -log(falseHaltProbability);
+  return { breach: llr >= bound, llr, bound, sample, failures, segments: segments.length };
 }

@@ -44,12 +44,13 @@ function laneConfig(overrides: Partial<LaneConfig> = {}): LaneConfig {
       maxFailureRate: 0.1,
       minSample: 10,
       installTimeoutSec: 600,
-      errorCodes: { ignore: [], weigh: {} },
+      errorCodes: { ignore: [], criteria: [] },
       rule: 'plain',
       falseHaltProbability: 0.01,
     },
     breachPolicy: { action: 'pause' },
     rollbackTimeoutSec: 120,
+    rulesVersion: 2,
     ...overrides,
   };
 }
@@ -1071,15 +1072,114 @@ describe('lane: wording and defensive edges', () => {
   });
 });
 
-describe('the false-halt budget is the lane’s, split over its phases', () => {
-  it('judges each exposure window with falseHaltProbability / phases, and a rollback window with the whole budget', () => {
+describe('rules version 2: evidence accumulates over the attempt, and no pass that devices still out could overturn', () => {
+  it('judges every window with the plan thresholds as they are (one always-valid test, no split budget)', () => {
     const config = laneConfig();
-    expect(windowThresholds(config, 'exposure').falseHaltProbability).toBeCloseTo(0.01 / 3);
-    expect(windowThresholds(config, 'rollback').falseHaltProbability).toBe(0.01);
-    const single = laneConfig({ phases: [{ share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' }] });
+    expect(windowThresholds(config, 'exposure')).toBe(config.thresholds);
+    expect(windowThresholds(config, 'rollback')).toBe(config.thresholds);
+  });
+
+  it('evidence builds up across phases: phase 1 breaches on the attempt before it has a minSample of its own', () => {
+    // 1 of 10 failed in phase 0 (10% ≤ 10%: healthy), then phase 1 brings 1 of 5 (alone: too few to judge):
+    // the attempt has 2 of 15 = 13% > 10% after ≥ 10 outcomes.
+    const log = history(...inPhase1Inputs(), input.delta(offer(0), { ok: 0 }, 110));
+    const state = given(log)
+      .when(input.delta(offer(1), { ok: 4, fail: 1 }, 120))
+      .then([
+        { type: 'health-evaluated', data: { offerId: offer(1), verdict: { verdict: 'breach' } } },
+        { type: 'threshold-breached' },
+        { type: 'lane-paused', data: { cause: 'breach' } },
+      ]);
+    expect(state.status).toBe('paused');
+    const evidence = state.windows[offer(1)]?.verdict?.evidence;
+    expect(evidence).toMatchObject({ scope: 'attempt', sample: 15, failures: 2, phaseOutcomes: 5 });
+    expect(evidence?.guarantee).toMatch(/plain rule/);
+  });
+
+  it('a phase does not pass while counting its devices still installing as failed would breach', () => {
+    // Phase 0 baked with 10 clean outcomes and 5 devices still installing: 5 of 15 would be 33% > 10%.
+    const waiting = given(history(input.start(), input.delta(offer(0), { ok: 10, inProgress: 5 }, 10)))
+      .when(input.timer('bake', 60))
+      .then([{ type: 'bake-elapsed', data: { verdict: 'insufficient-evidence' } }]);
+    expect(waiting.waitingFor).toEqual({ kind: 'evidence', phase: 0 });
+    expect(waiting.windows[offer(0)]?.verdict?.evidence.waitingOn).toBe('in-progress');
+    // Four report success (1 still out: 1 of 15 ≤ 10%): the phase passes to the manual gate.
+    const log = history(input.start(), input.delta(offer(0), { ok: 10, inProgress: 5 }, 10), input.timer('bake', 60));
+    given(log)
+      .when(input.delta(offer(0), { ok: 4, inProgress: -4 }, 70))
+      .then([{ type: 'health-evaluated', data: { verdict: { verdict: 'healthy' } } }, { type: 'gate-waiting' }]);
+  });
+
+  it('silent devices of a bake shorter than the install timeout: no pass, and the halt comes in that phase', () => {
+    const log = history(input.start(), input.delta(offer(0), { ok: 10, inProgress: 6 }, 10), input.timer('bake', 60));
+    expect(foldLane(log).phase).toBe(0);
+    // The install timeout passes: the six silent devices count as failed, in phase 0.
+    const state = given(log)
+      .when(input.delta(offer(0), { timedOut: 6, inProgress: -6 }, 600))
+      .then([
+        { type: 'health-evaluated' },
+        { type: 'threshold-breached', data: { phase: 0 } },
+        { type: 'lane-paused' },
+      ]);
+    expect(state.cohortBound).toBe(100);
+  });
+
+  it('a phase passes only with one outcome of its own devices, however strong the earlier evidence', () => {
+    const log = history(...inPhase1Inputs());
+    const baked = given(log)
+      .when(input.timer('bake', 160))
+      .then([{ type: 'bake-elapsed', data: { phase: 1, verdict: 'none' } }]);
+    expect(baked.waitingFor).toEqual({ kind: 'evidence', phase: 1 });
+    // A late phase-0 report judges the attempt but is no outcome of phase 1: still waiting.
+    const late = given(history(...inPhase1Inputs(), input.timer('bake', 160)))
+      .when(input.delta(offer(0), { ok: 1 }, 170))
+      .then([{ type: 'health-evaluated', data: { verdict: { verdict: 'insufficient-evidence' } } }]);
+    expect(late.windows[offer(0)]?.verdict?.evidence.waitingOn).toBe('phase-outcomes');
+    given(history(...inPhase1Inputs(), input.timer('bake', 160)))
+      .when(input.delta(offer(1), { ok: 1 }, 170))
+      .then([{ type: 'health-evaluated' }, { type: 'phase-started', data: { phase: 2 } }, { type: 'exposure-issued' }]);
+  });
+
+  it('a retry is judged on fresh outcomes: the breached attempt does not count against it', () => {
+    const config = laneConfig({ breachPolicy: { action: 'retry', attempts: 1, backoff: 30, then: 'pause' } });
+    const log = history(input.start(config), input.bad(offer(0), 10), input.timer('retry-backoff', 40));
+    const state = given(log)
+      .when(input.delta(offer(0, 2), { ok: 10 }, 50))
+      .then([{ type: 'health-evaluated' }]);
+    expect(state.windows[offer(0, 2)]?.verdict?.evidence).toMatchObject({ sample: 10, failures: 0 });
+  });
+
+  it('a lane started under rules version 1 keeps them: each window alone, at falseHaltProbability / phases', () => {
+    const v1 = laneConfig({ rulesVersion: undefined });
+    expect(windowThresholds(v1, 'exposure').falseHaltProbability).toBeCloseTo(0.01 / 3);
+    expect(windowThresholds(v1, 'rollback').falseHaltProbability).toBe(0.01);
+    const single = laneConfig({
+      rulesVersion: undefined,
+      phases: [{ share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' }],
+    });
     expect(windowThresholds(single, 'exposure')).toBe(single.thresholds);
+    // The failures that halt a version 2 lane leave a version 1 lane's phase 1 window waiting for its own minSample.
+    const inputs = inPhase1Inputs(v1);
+    const state = given(history(...inputs, input.delta(offer(0), { ok: 0 }, 110)))
+      .when(input.delta(offer(1), { ok: 4, fail: 1 }, 120))
+      .then([{ type: 'health-evaluated', data: { verdict: { verdict: 'insufficient-evidence' } } }]);
+    expect(state.status).toBe('running');
+    // …and a version 1 lane passes a bake with devices still installing.
+    given(history(input.start(v1), input.delta(offer(0), { ok: 10, inProgress: 5 }, 10)))
+      .when(input.timer('bake', 60))
+      .then([{ type: 'bake-elapsed', data: { verdict: 'healthy' } }, { type: 'gate-waiting' }]);
   });
 });
+
+/** Inputs up to phase 1 exposed: phase 0 had 9 of 10 succeed (one failure), baked, and its gate was approved. */
+function inPhase1Inputs(config = laneConfig()): LaneInput[] {
+  return [
+    input.start(config),
+    input.delta(offer(0), { ok: 9, fail: 1 }, 10),
+    input.timer('bake', 60),
+    input.command('approve', 100),
+  ];
+}
 
 describe('lane: a timed-out device that reports after all is corrected', () => {
   test('timedOut −1 with the late outcome +1 moves the device from timed out to its outcome', () => {

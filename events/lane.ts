@@ -5,12 +5,16 @@
  * (pause; retry with backoff, then escalate; roll back — including a rollback that fails).
  *
  * Rules worth knowing:
- * - A phase passes only when its bake is over AND the verdict of the current attempt's window is
- *   `healthy`. When the bake ends on anything else the lane records `bake-elapsed` and waits for evidence;
- *   the first healthy verdict afterwards moves it on. Insufficient evidence never passes a phase.
- * - Outcomes are counted per offer window (phase × attempt, or a rollback), so a retry is judged on fresh
- *   outcomes. Late outcomes of a superseded attempt are still recorded (`actionable: false`) for replay.
- *   A breach in an earlier phase's window of the current attempt still fires the policy: evidence is evidence.
+ * - A phase passes only when its bake is over AND the verdict is `healthy`. When the bake ends on anything else
+ *   the lane records `bake-elapsed` and waits for evidence; the first healthy verdict afterwards moves it on.
+ *   Insufficient evidence never passes a phase.
+ * - Outcomes are counted per offer window (phase × attempt, or a rollback). Under rules version 2 (`health.ts`)
+ *   the verdict judges the current attempt's windows summed — evidence accumulates across phases, since cohorts
+ *   nest and every phase samples the same class — and a phase passes only when the devices still installing could
+ *   not overturn it and at least one of its own devices has reported. A retry is judged on fresh outcomes. Rules
+ *   version 1 lanes (started before) judge each window alone (`health-v1.ts`). Late outcomes of a superseded
+ *   attempt are still recorded (`actionable: false`) for replay. A breach in an earlier phase's window of the
+ *   current attempt still fires the policy: evidence is evidence.
  * - Idempotence: a delta whose every Kafka range is at or below the lane's high-water mark for that offer and
  *   partition is dropped (no events). Marks are per offer because the ingest cuts one Kafka batch into one
  *   delta per offer, all covering the same offsets. A delta that is partly above is applied whole — the ingest aligns deltas to its
@@ -39,8 +43,16 @@ import {
   WaitingForSchema,
   makeEvent,
 } from './domain-events';
-import { HealthVerdictSchema, addCounts, evaluateHealth, type HealthCounts, type HealthVerdict } from './health';
-import { LaneConfigSchema, type LaneConfig } from './plan';
+import {
+  HealthVerdictSchema,
+  addCounts,
+  emptyCounts,
+  evaluateHealth,
+  type HealthCounts,
+  type HealthVerdict,
+} from './health';
+import { evaluateHealthV1 } from './health-v1';
+import { LaneConfigSchema, rulesVersionOf, type LaneConfig } from './plan';
 
 export const LANE_STATUSES = [
   'pending',
@@ -464,15 +476,81 @@ function onBreach(d: Decision, at: string, offerId: string, window: OfferWindow,
 }
 
 /**
- * The thresholds one window is judged with. Each phase of an attempt is its own exposure window and any
- * of them may halt, so a good build faces one false-halt chance per phase; the plan's
- * `falseHaltProbability` is the budget for the whole lane, split evenly over its phases (Bonferroni),
- * which keeps the lane's false-halt rate at or below what the plan says. Rollback windows are judged
- * once, with the plan's thresholds as they are.
+ * The thresholds one window is judged with. Rules version 2 judges the attempt's accumulated evidence with one
+ * always-valid test, so every window gets the plan's thresholds as they are. Rules version 1 judged each phase's
+ * window alone and split the plan's `falseHaltProbability` evenly over the phases (Bonferroni); its rollback windows
+ * got the plan's thresholds as they are.
  */
 export function windowThresholds(config: LaneConfig, kind: OfferWindow['kind']): LaneConfig['thresholds'] {
-  if (kind !== 'exposure' || config.phases.length <= 1) return config.thresholds;
+  if (rulesVersionOf(config) >= 2 || kind !== 'exposure' || config.phases.length <= 1) return config.thresholds;
   return { ...config.thresholds, falseHaltProbability: config.thresholds.falseHaltProbability / config.phases.length };
+}
+
+/** Final outcomes in a window's totals (devices that reported or timed out, ignored codes included). */
+function finalOutcomes(totals: OutcomeCounts): number {
+  let failed = 0;
+  for (const code in totals.failedByCode) failed += totals.failedByCode[code] ?? 0;
+  return totals.succeeded + failed + Math.max(0, totals.timedOut);
+}
+
+/**
+ * The counts of one exposure attempt: every phase window of that attempt summed, with `replace` standing in for
+ * the window of the same offer id (the totals a delta is about to give it).
+ */
+export function attemptCounts(
+  state: LaneState,
+  attempt: number,
+  replace?: { offerId: string; totals: OutcomeCounts },
+): HealthCounts {
+  let sum: HealthCounts = emptyCounts();
+  for (const [offerId, window] of Object.entries(state.windows)) {
+    if (window.kind !== 'exposure' || window.attempt !== attempt) continue;
+    sum = addCounts(sum, offerId === replace?.offerId ? replace.totals : window.totals);
+  }
+  if (replace !== undefined && !(replace.offerId in state.windows)) sum = addCounts(sum, replace.totals);
+  return toHealthCounts(sum);
+}
+
+/**
+ * The verdict of a window after its totals become `totals`. Rules version 2: an exposure window is judged on its
+ * attempt's accumulated counts, with the current phase's own outcomes (a phase passes only with one of its own);
+ * a rollback window on its own counts. Rules version 1: every window alone, at its `windowThresholds`.
+ */
+export function verdictOf(
+  state: LaneState,
+  offerId: string,
+  window: OfferWindow,
+  totals: OutcomeCounts,
+): HealthVerdict {
+  const config = configOf(state);
+  if (rulesVersionOf(config) < 2) {
+    return evaluateHealthV1(toHealthCounts(totals), windowThresholds(config, window.kind));
+  }
+  if (window.kind === 'rollback') return evaluateHealth(toHealthCounts(totals), config.thresholds);
+  const counts = attemptCounts(state, window.attempt, { offerId, totals });
+  const phaseOffer = exposureOfferId(state.lane, state.phase, window.attempt);
+  const phaseTotals = phaseOffer === offerId ? totals : state.windows[phaseOffer]?.totals;
+  const phaseOutcomes = phaseTotals === undefined ? 0 : finalOutcomes(phaseTotals);
+  return evaluateHealth(counts, config.thresholds, { phaseOutcomes });
+}
+
+/** The verdict the current phase would pass on now (null before any evidence): what a bake's end consults. */
+function currentVerdict(state: LaneState): HealthVerdict | null {
+  if (state.offerId === null) return null;
+  const window = state.windows[state.offerId];
+  // No delta for the phase's own offer yet: nothing of its own to pass on (recorded as verdict `none`).
+  if (window === undefined || window.verdict === null) return null;
+  if (rulesVersionOf(configOf(state)) < 2) return window.verdict;
+  return verdictOf(state, state.offerId, window, window.totals);
+}
+
+/**
+ * Whether a healthy verdict from this window may pass the current phase: under rules version 2 any window of the
+ * current attempt (the verdict judges the attempt), under version 1 only the current phase's own window.
+ */
+function passesOn(state: LaneState, window: OfferWindow): boolean {
+  if (rulesVersionOf(configOf(state)) < 2) return window.phase === state.phase;
+  return window.attempt === state.attempt;
 }
 
 function decideHealth(state: LaneState, input: HealthDeltaInput): readonly DomainEvent[] | Refusal {
@@ -484,9 +562,8 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
     return mark !== undefined && BigInt(range.toOffset) <= BigInt(mark);
   });
   if (duplicate) return [];
-  const config = configOf(state);
   const totals = addCounts(window.totals, input.delta.counts);
-  const verdict = evaluateHealth(toHealthCounts(totals), windowThresholds(config, window.kind));
+  const verdict = verdictOf(state, input.offerId, window, totals);
   const actionable =
     window.kind === 'exposure'
       ? state.status === 'running' && window.attempt === state.attempt && state.waitingFor?.kind !== 'retry-backoff'
@@ -511,7 +588,7 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
   }
   if (verdict.verdict === 'breach') {
     onBreach(d, input.at, input.offerId, window, verdict);
-  } else if (verdict.verdict === 'healthy' && state.waitingFor?.kind === 'evidence' && window.phase === state.phase) {
+  } else if (verdict.verdict === 'healthy' && state.waitingFor?.kind === 'evidence' && passesOn(state, window)) {
     advance(d, input.at);
   }
   return d.events;
@@ -521,7 +598,7 @@ function decideTimer(state: LaneState, input: TimerFired): readonly DomainEvent[
   const waiting = state.waitingFor;
   const d = new Decision(state, input.at);
   if (input.kind === 'bake' && waiting?.kind === 'bake' && reached(input.at, waiting.until)) {
-    const verdict = state.offerId === null ? null : (state.windows[state.offerId]?.verdict ?? null);
+    const verdict = currentVerdict(state);
     d.emit('bake-elapsed', { phase: waiting.phase, attempt: state.attempt, verdict: verdict?.verdict ?? 'none' });
     if (verdict?.verdict === 'healthy') advance(d, input.at);
   } else if (input.kind === 'retry-backoff' && waiting?.kind === 'retry-backoff' && reached(input.at, waiting.until)) {

@@ -60,7 +60,7 @@ describe('plan: valid plans', () => {
     expect(phone.phases.map((p) => p.approval)).toEqual(['none', 'manual', 'none', 'manual']);
     expect(phone.phases[0]?.cohortBound).toBe(50);
     expect(laneConfigOf(result.plan, 'tablet-c').phases.map((p) => p.share)).toEqual([1, 100]);
-    expect(result.plan.fleetHalt?.failureSpike?.rule).toBe('plain');
+    expect(result.plan.fleetHalt?.failureSpike).toEqual({ falseHaltProbability: 0.01 });
     expect(result.plan.rollbackTimeout).toBe(7200);
   });
 
@@ -205,15 +205,36 @@ describe('plan: precise errors (path, value, rule)', () => {
       path: 'thresholds.maxFailureRate',
       value: 1.5,
     });
+    const twice = { codes: ['E_BOOT'], maxFailureRate: 0.001 };
     const unsound = errorsOf({
       ...minimal,
-      classes: { 'laptop-x1': { thresholds: { baselineFailureRate: 0.2 } } },
-      fleetHalt: { failureSpike: { ...minimal.thresholds, baselineFailureRate: 0.5 } },
+      thresholds: { ...minimal.thresholds, errorCodes: { ignore: ['E_BOOT'], criteria: [twice] } },
+      classes: { 'laptop-x1': { thresholds: { errorCodes: { criteria: [twice, { ...twice, name: 'again' }] } } } },
     });
-    expect(unsound.map((e) => e.path)).toEqual(['fleetHalt.failureSpike', 'classes.laptop-x1.thresholds']);
-    expect(unsound[1]?.rule).toMatch(/baselineFailureRate 0.2 must be below maxFailureRate 0.05/);
-    expect(errorsOf({ ...minimal, thresholds: { ...minimal.thresholds, baselineFailureRate: 0.06 } })[0]?.path).toBe(
-      'thresholds',
+    expect(unsound.map((e) => e.path)).toEqual(['thresholds', 'classes.laptop-x1.thresholds']);
+    expect(unsound[0]?.rule).toMatch(/E_BOOT is both ignored and judged by criterion "E_BOOT"/);
+    expect(unsound[1]?.rule).toMatch(/E_BOOT is in two criteria \("E_BOOT" and "again"\)/);
+  });
+
+  test('rules version 1 keys are refused in plan files, each with what to write instead', () => {
+    const errors = errorsOf({
+      ...minimal,
+      thresholds: { ...minimal.thresholds, baselineFailureRate: 0.01, errorCodes: { weigh: { E_NET: 0.5, E_OK: 0 } } },
+      classes: { 'laptop-x1': { thresholds: { falsePassProbability: 0.05 } } },
+      fleetHalt: { failureSpike: { ...minimal.thresholds } },
+    });
+    expect(errors.map((e) => e.path)).toEqual([
+      'thresholds.errorCodes.weigh',
+      'thresholds.baselineFailureRate',
+      'classes.laptop-x1.thresholds.falsePassProbability',
+      'fleetHalt.failureSpike',
+    ]);
+    expect(errors[0]).toMatchObject({ value: { E_NET: 0.5, E_OK: 0 } });
+    expect(errors[0]?.rule).toMatch(/\{ codes: \[E_NET\], maxFailureRate: 0.1 \}, ignore E_OK \(weight 0\)/);
+    expect(errors[3]?.rule).toMatch(/falseHaltProbability/);
+    // An empty weigh (what rules version 1 wrote as its default) is harmless and accepted.
+    expect(validatePlan({ ...minimal, thresholds: { ...minimal.thresholds, errorCodes: { weigh: {} } } }).ok).toBe(
+      true,
     );
   });
 

@@ -14,9 +14,13 @@
  *   - { share: 1, bake: 10m }
  *   - { share: 10, bake: 1h, approval: manual }   # gate: an operator approves before this phase starts
  *   - { share: 100, bake: 0 }
- * thresholds: { maxFailureRate: 0.02, minSample: 200, installTimeoutSec: 1800 }
+ * thresholds:                  # a build at or below maxFailureRate passes; one above it is halted
+ *   maxFailureRate: 0.02
+ *   minSample: 200             # outcomes of the attempt before a phase may pass
+ *   installTimeoutSec: 1800
+ *   errorCodes: { ignore: [E_LOW_BATTERY], criteria: [{ codes: [E_BOOT_LOOP], maxFailureRate: 0.001 }] }
  * breachPolicy: { action: retry, attempts: 2, backoff: 5m, then: rollback }   # or { action: pause } / { action: rollback }
- * fleetHalt: { breachedClasses: 2 }                                          # and/or failureSpike: <thresholds>
+ * fleetHalt: { breachedClasses: 2 }                     # and/or failureSpike: { falseHaltProbability: 0.01 }
  * rollbackTimeout: 30m
  * classes:                     # per-class overrides
  *   laptop-x1: { artifact: { build: 26.3.2 }, thresholds: { maxFailureRate: 0.01 } }
@@ -24,7 +28,8 @@
  */
 import { z } from 'zod';
 import YAML from 'yaml';
-import { ThresholdsSchema, thresholdsProblems, type Thresholds } from './health';
+import { ThresholdsSchema, planThresholdsProblems, thresholdsProblems, type Thresholds } from './health';
+import { thresholdsProblemsV1 } from './health-v1';
 import { DeviceClassSchema, IdSchema } from './install-event';
 
 /** The number of cohort buckets per percent of a class: a share of `s`% exposes buckets `[0, s × 100)`. */
@@ -172,13 +177,28 @@ export const BreachPolicySchema = z.discriminatedUnion(
 );
 export type BreachPolicy = z.infer<typeof BreachPolicySchema>;
 
+/**
+ * The fleet-wide spike rule (rules version 2): every class's outcomes pooled, each judged against its own
+ * maxFailureRate, so a moderate rise across many classes halts the fleet before any one class is significant.
+ */
+export const FailureSpikeSchema = z
+  .object({
+    /** The most the spike rule may halt a fleet whose every class is at or below its threshold (α). */
+    falseHaltProbability: z.number().gt(0).lt(0.5).default(0.01),
+  })
+  .strict();
+export type FailureSpike = z.infer<typeof FailureSpikeSchema>;
+
 /** When the whole rollout halts: after N classes breached, and/or on a fleet-wide failure spike. */
 export const FleetHaltSchema = z
   .object({
     /** Halt every running lane once this many device classes have breached their thresholds. */
     breachedClasses: z.number().int().min(1).optional(),
-    /** Judge the fleet's summed outcomes (all classes) with these thresholds; a breach halts every lane. */
-    failureSpike: ThresholdsSchema.optional(),
+    /**
+     * A fleet-wide failure spike halts every lane. Rules version 1 stored a thresholds object here (the fleet's
+     * summed outcomes judged against it); plan files now give `{ falseHaltProbability }`.
+     */
+    failureSpike: z.union([FailureSpikeSchema, ThresholdsSchema]).optional(),
   })
   .strict()
   .refine((rule) => rule.breachedClasses !== undefined || rule.failureSpike !== undefined, {
@@ -236,7 +256,10 @@ export const RolloutPlanSchema = z
       for (const message of thresholdsProblems(thresholds)) issues.push({ path, message });
     };
     sound(plan.thresholds, ['thresholds']);
-    if (plan.fleetHalt?.failureSpike) sound(plan.fleetHalt.failureSpike, ['fleetHalt', 'failureSpike']);
+    const spike = plan.fleetHalt?.failureSpike;
+    if (spike !== undefined && 'maxFailureRate' in spike) {
+      for (const message of thresholdsProblemsV1(spike)) issues.push({ path: ['fleetHalt', 'failureSpike'], message });
+    }
     for (const [name, override] of Object.entries(plan.classes)) {
       if (!plan.deviceClasses.includes(name)) {
         issues.push({
@@ -263,6 +286,15 @@ export type RolloutPlan = z.infer<typeof RolloutPlanSchema>;
 /** What a plan file may contain before defaults and duration parsing. */
 export type RolloutPlanInput = z.input<typeof RolloutPlanSchema>;
 
+/**
+ * The judging rules new rollouts run under. A lane records its version in `lane-started` (`LaneConfig.rulesVersion`)
+ * and keeps it for life, so a worker deploy never changes how a running lane is judged. Version 1: each phase
+ * window judged alone at α / phases against maxFailureRate / 4, weighted codes, pooled fleet spike. Version 2:
+ * evidence accumulates over the attempt's phases, tested against maxFailureRate itself (`health.ts`), per-code
+ * criteria, no pass that devices still out could overturn, per-class fleet spike.
+ */
+export const RULES_VERSION = 2;
+
 /** One phase as a lane runs it: cohort bound in buckets and bake in seconds. */
 export const LanePhaseSchema = z
   .object({
@@ -285,16 +317,24 @@ export const LaneConfigSchema = z
     thresholds: ThresholdsSchema,
     breachPolicy: BreachPolicySchema,
     rollbackTimeoutSec: z.number().int().min(0),
+    /** The judging rules the lane runs under (absent: version 1, for lanes started before version 2). */
+    rulesVersion: z.number().int().min(2).max(RULES_VERSION).optional(),
   })
   .strict();
 export type LaneConfig = z.infer<typeof LaneConfigSchema>;
 
+/** The rules version of a lane: what its `lane-started` config says, 1 when it says nothing. */
+export function rulesVersionOf(config: Pick<LaneConfig, 'rulesVersion'>): number {
+  return config.rulesVersion ?? 1;
+}
+
 /**
  * Resolves the effective settings of one device class: the class's artifact, phases, thresholds (plan
- * thresholds with the override's keys replaced) and breach policy. Pure; throws only when the class is
- * not in the plan, which is a programming error (the plan was validated).
+ * thresholds with the override's keys replaced), breach policy and the rules version its lane runs under
+ * (the rollout's; version 1 configs carry no `rulesVersion`, as they were stored). Pure; throws only when the
+ * class is not in the plan, which is a programming error (the plan was validated).
  */
-export function laneConfigOf(plan: RolloutPlan, deviceClass: string): LaneConfig {
+export function laneConfigOf(plan: RolloutPlan, deviceClass: string, rulesVersion = RULES_VERSION): LaneConfig {
   if (!plan.deviceClasses.includes(deviceClass)) {
     throw new Error(`device class ${deviceClass} is not in plan ${plan.releaseId}`);
   }
@@ -312,6 +352,7 @@ export function laneConfigOf(plan: RolloutPlan, deviceClass: string): LaneConfig
     thresholds: ThresholdsSchema.parse({ ...plan.thresholds, ...override.thresholds }),
     breachPolicy: override.breachPolicy ?? plan.breachPolicy,
     rollbackTimeoutSec: plan.rollbackTimeout,
+    ...(rulesVersion >= 2 ? { rulesVersion } : {}),
   };
 }
 
@@ -351,12 +392,55 @@ function ruleOf(issue: z.core.$ZodIssue, value: unknown): string {
 }
 
 /**
- * Validates an already-parsed plan object (e.g. from a CLI flag or a workflow input) and returns the plan
- * or every problem with its path, value and rule. Unknown fields are reported one by one.
+ * The rules version 1 keys a plan file may no longer use (the schema still reads them in stored events), each with
+ * its path, value and what to write instead: `errorCodes.weigh`, `baselineFailureRate`, `falsePassProbability`, and
+ * a thresholds-shaped `fleetHalt.failureSpike`.
  */
-export function validatePlan(input: unknown): ParsePlanResult {
+function retiredKeys(plan: RolloutPlan, input: unknown): PlanError[] {
+  const errors: PlanError[] = [];
+  const check = (thresholds: Partial<Thresholds> | undefined, at: (string | number)[]) => {
+    if (thresholds === undefined) return;
+    const full = { maxFailureRate: plan.thresholds.maxFailureRate, ...thresholds } as Thresholds;
+    const seen = { ...full, errorCodes: { ignore: [], criteria: [], ...thresholds.errorCodes } };
+    for (const problem of planThresholdsProblems(seen)) {
+      const path = [...at, ...problem.key.split('.')];
+      errors.push({ path: formatPath(path), value: valueAt(input, path), rule: problem.message });
+    }
+  };
+  check(plan.thresholds, ['thresholds']);
+  for (const [name, override] of Object.entries(plan.classes)) {
+    if (override.thresholds === undefined) continue;
+    const merged = {
+      ...override.thresholds,
+      maxFailureRate: override.thresholds.maxFailureRate ?? plan.thresholds.maxFailureRate,
+    };
+    check(merged, ['classes', name, 'thresholds']);
+  }
+  const spike = plan.fleetHalt?.failureSpike;
+  if (spike !== undefined && 'maxFailureRate' in spike) {
+    const path = ['fleetHalt', 'failureSpike'];
+    errors.push({
+      path: formatPath(path),
+      value: valueAt(input, path),
+      rule:
+        'failureSpike now judges every class against its own maxFailureRate (pooled over the fleet): give only ' +
+        '{ falseHaltProbability: 0.01 }',
+    });
+  }
+  return errors;
+}
+
+/**
+ * Validates an already-parsed plan object (e.g. from a CLI flag or a workflow input) and returns the plan
+ * or every problem with its path, value and rule. Unknown fields are reported one by one, and so are the keys
+ * rules version 2 retired (`retiredKeys`), unless `allowRetiredKeys` (a what-if over a recorded version 1 plan).
+ */
+export function validatePlan(input: unknown, options: { allowRetiredKeys?: boolean } = {}): ParsePlanResult {
   const result = RolloutPlanSchema.safeParse(input);
-  if (result.success) return { ok: true, plan: result.data };
+  if (result.success) {
+    const retired = options.allowRetiredKeys === true ? [] : retiredKeys(result.data, input);
+    return retired.length === 0 ? { ok: true, plan: result.data } : { ok: false, errors: retired };
+  }
   const errors: PlanError[] = [];
   for (const issue of result.error.issues) {
     if (issue.code === 'unrecognized_keys') {

@@ -17,9 +17,11 @@
 import { z } from 'zod';
 import { type LaneReport, type OperatorCommand, type Refusal, type RolloutInput, refuse } from './commands';
 import { type DomainEvent, type EventOf, OutcomeCountsSchema, makeEvent } from './domain-events';
-import { addCounts, evaluateHealth } from './health';
+import { addCounts, assessFleetSpike, pct, type SpikeSegment } from './health';
+import { evaluateHealthV1 } from './health-v1';
 import {
   LaneStateSchema,
+  attemptCounts,
   decideLane,
   evolveLane,
   initialLaneState,
@@ -27,7 +29,8 @@ import {
   toHealthCounts,
   type LaneState,
 } from './lane';
-import { RolloutPlanSchema } from './plan';
+import { RULES_VERSION, RolloutPlanSchema, type RolloutPlan } from './plan';
+import type { HealthEvidence } from './health';
 
 export const RolloutStatusSchema = z.enum(['pending', 'running', 'completed', 'aborted']);
 export type RolloutStatus = z.infer<typeof RolloutStatusSchema>;
@@ -51,6 +54,8 @@ export const RolloutStateSchema = z
     /** Fleet halts so far, and whether the failure-spike rule has fired. */
     halts: z.number().int().min(0),
     spikeHalted: z.boolean(),
+    /** The judging rules the rollout runs under; absent in states carried by runs from before version 2 (= 1). */
+    rulesVersion: z.number().int().min(1).optional(),
   })
   .strict();
 export type RolloutState = z.infer<typeof RolloutStateSchema>;
@@ -96,7 +101,16 @@ export function evolveRollout(state: RolloutState, event: DomainEvent): RolloutS
     case 'rollout-started': {
       const lanes: Record<string, LaneState> = {};
       for (const name of event.data.plan.deviceClasses) lanes[name] = initialLaneState(event.rolloutId, name);
-      return { ...s, rolloutId: event.rolloutId, status: 'running', plan: event.data.plan, startedAt: event.at, lanes };
+      const rulesVersion = event.data.rulesVersion ?? 1;
+      return {
+        ...s,
+        rolloutId: event.rolloutId,
+        status: 'running',
+        plan: event.data.plan,
+        startedAt: event.at,
+        lanes,
+        rulesVersion,
+      };
     }
     case 'fleet-halted':
       return { ...s, halts: s.halts + 1, spikeHalted: s.spikeHalted || event.data.cause === 'failure-spike' };
@@ -156,6 +170,52 @@ function runningLanes(state: RolloutState): string[] {
     .map((lane) => lane.lane);
 }
 
+/**
+ * The spike rule's breach, or null. Version 2 pools every started lane's exposure attempts (`assessFleetSpike`):
+ * an earlier attempt (it breached), or the current one of a lane paused on a breach, rolled back or aborted, counts
+ * as handled. Version 1 judges the fleet's summed exposure outcomes with the thresholds stored in the plan.
+ */
+function fleetSpike(
+  state: RolloutState,
+  rule: NonNullable<NonNullable<RolloutPlan['fleetHalt']>['failureSpike']>,
+): { explanation: string; evidence?: HealthEvidence } | null {
+  if ('maxFailureRate' in rule) {
+    const verdict = evaluateHealthV1(toHealthCounts(state.fleetTotals), rule);
+    return verdict.verdict === 'breach'
+      ? { explanation: verdict.evidence.explanation, evidence: verdict.evidence }
+      : null;
+  }
+  if ((state.rulesVersion ?? 1) < 2) return null;
+  const segments: SpikeSegment[] = [];
+  for (const lane of Object.values(state.lanes)) {
+    if (lane.config === null) continue;
+    const attempts = new Set(
+      Object.values(lane.windows)
+        .filter((w) => w.kind === 'exposure')
+        .map((w) => w.attempt),
+    );
+    const acted =
+      (lane.status === 'paused' && lane.pause?.cause === 'breach') ||
+      !(lane.status === 'running' || lane.status === 'paused' || lane.status === 'completed');
+    for (const attempt of attempts) {
+      segments.push({
+        counts: attemptCounts(lane, attempt),
+        thresholds: lane.config.thresholds,
+        handled: attempt !== lane.attempt || acted,
+      });
+    }
+  }
+  const a = assessFleetSpike(segments, rule.falseHaltProbability);
+  if (!a.breach) return null;
+  const rate = a.sample > 0 ? a.failures / a.sample : 0;
+  return {
+    explanation:
+      `${a.failures} of ${a.sample} failed (${pct(rate)}) over ${a.segments} lane attempts, each judged against its ` +
+      `class's own threshold: pooled mixture LLR ${a.llr.toFixed(2)} ≥ ${a.bound.toFixed(2)} (false-halt ` +
+      `probability ≤ ${pct(rule.falseHaltProbability)} while every class is at or below its threshold)`,
+  };
+}
+
 function decideReport(state: RolloutState, input: LaneReport): readonly DomainEvent[] | Refusal {
   if (!(input.lane in state.lanes)) return refuse(`unknown device class ${input.lane}`);
   const foreign = input.events.find((event) => event.lane !== input.lane || event.rolloutId !== state.rolloutId);
@@ -182,15 +242,15 @@ function decideReport(state: RolloutState, input: LaneReport): readonly DomainEv
     }
   }
   if (!halted && halt?.failureSpike !== undefined && !after.spikeHalted && after.fleetTotals !== state.fleetTotals) {
-    const verdict = evaluateHealth(toHealthCounts(after.fleetTotals), halt.failureSpike);
-    if (verdict.verdict === 'breach') {
+    const spike = fleetSpike(after, halt.failureSpike);
+    if (spike !== null) {
       const haltLanes = runningLanes(after);
       out.emit('fleet-halted', {
         cause: 'failure-spike',
-        reason: `fleet-wide failure spike: ${verdict.evidence.explanation}`,
+        reason: `fleet-wide failure spike: ${spike.explanation}`,
         breachedLanes: after.breachedLanes,
         haltLanes,
-        evidence: verdict.evidence,
+        ...(spike.evidence ? { evidence: spike.evidence } : {}),
       });
     }
   }
@@ -263,7 +323,12 @@ export function decideRollout(state: RolloutState, input: RolloutInput): readonl
         return refuse(`the plan fixes rolloutId ${input.plan.rolloutId}, not ${input.rolloutId}`);
       }
       const out = emitter({ ...state, rolloutId: input.rolloutId }, input.at);
-      out.emit('rollout-started', { plan: input.plan }, { actor: input.actor, reason: input.reason });
+      const rulesVersion = input.rulesVersion ?? RULES_VERSION;
+      out.emit(
+        'rollout-started',
+        { plan: input.plan, ...(rulesVersion >= 2 ? { rulesVersion } : {}) },
+        { actor: input.actor, reason: input.reason },
+      );
       return out.events;
     }
     case 'lane-report':

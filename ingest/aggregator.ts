@@ -3,11 +3,13 @@
  * from, taken per lane at flush time as one signal's worth of `{ offerId, delta }`. It also keeps the
  * lanes' high-water marks (offer → partition → last counted offset): a change at or below its mark was
  * already counted by the lane and only updates device state, so the ingest never sends a delta whose
- * range straddles a mark. Running totals per offer let a change that would move the lane's verdict
- * flush its lane at once (that is what makes halts fast).
+ * range straddles a mark. Running totals per offer — and, for lanes under rules version 2, per exposure attempt,
+ * the sum the lane judges — let a change that would move the lane's verdict flush its lane at once (that is what
+ * makes halts fast).
  */
 import type { HealthDelta, OutcomeCounts } from '../events/domain-events';
 import { assessHealth, type HealthCounts, type HealthVerdict } from '../events/health';
+import { rulesVersionOf } from '../events/plan';
 import { offerThresholds, type LaneInfo, type OfferInfo } from './catalogue';
 
 /** Pending changes of one offer from one partition. */
@@ -44,6 +46,10 @@ export interface TakenLane {
 export class Aggregator {
   private readonly pending: (Map<number, Pending> | undefined)[] = [];
   private readonly totals: (Totals | undefined)[] = [];
+  /** Per offer slot: the totals the lane judges it by (its attempt's, under rules version 2; else its own). */
+  private readonly judged: (Totals | undefined)[] = [];
+  /** Attempt totals of rules version 2 lanes: `${lane.key}\0${attempt}`. */
+  private readonly attempts = new Map<string, Totals>();
   private readonly marks: (Map<number, number> | undefined)[] = [];
   /** Marks reported by lanes for offers the catalogue does not know yet: `${rolloutId}\0${offerId}`. */
   private readonly earlyMarks = new Map<string, Map<number, number>>();
@@ -113,8 +119,15 @@ export class Aggregator {
     const slot = offer.slot;
     let totals = this.totals[slot];
     if (totals === undefined) {
-      totals = { succeeded: 0, timedOut: 0, inProgress: 0, failedByCode: {}, verdict: null };
+      totals = emptyTotals();
       this.totals[slot] = totals;
+    }
+    const judged = this.judged[slot] ?? this.judgedTotals(offer, totals);
+    if (judged !== totals) {
+      judged.succeeded += succeeded;
+      judged.timedOut += timedOut;
+      judged.inProgress += inProgress;
+      if (failedCode !== null) judged.failedByCode[failedCode] = (judged.failedByCode[failedCode] ?? 0) + 1;
     }
     totals.succeeded += succeeded;
     totals.timedOut += timedOut;
@@ -150,10 +163,27 @@ export class Aggregator {
     if (succeeded !== 0 || timedOut !== 0 || failedCode !== null) {
       const thresholds = offerThresholds(offer);
       if (thresholds !== undefined && !this.urgent.has(offer.lane)) {
-        const verdict = assessHealth(healthCounts(totals), thresholds).verdict;
-        if (verdict !== totals.verdict) this.urgent.add(offer.lane);
+        const verdict = assessHealth(healthCounts(judged), thresholds).verdict;
+        if (verdict !== judged.verdict) this.urgent.add(offer.lane);
       }
     }
+  }
+
+  /**
+   * The totals an offer is judged by: under rules version 2 an exposure offer's attempt totals (every phase of the
+   * attempt, shared by its offers), otherwise the offer's own. Resolved once per slot, when the lane's config is known.
+   */
+  private judgedTotals(offer: OfferInfo, own: Totals): Totals {
+    const config = offer.lane.config;
+    if (config === null) return own;
+    let judged = own;
+    if (offer.kind === 'exposure' && rulesVersionOf(config) >= 2) {
+      const key = `${offer.lane.key}\u0000${offer.attempt}`;
+      judged = this.attempts.get(key) ?? emptyTotals();
+      this.attempts.set(key, judged);
+    }
+    this.judged[offer.slot] = judged;
+    return judged;
   }
 
   /** Lanes with pending changes. */
@@ -194,7 +224,7 @@ export class Aggregator {
         floors.set(partition, Math.min(floors.get(partition) ?? Infinity, p.from));
       }
       deltas.push({ offerId: offer.offerId, delta: { counts, ranges } });
-      const totals = this.totals[offer.slot];
+      const totals = this.judged[offer.slot] ?? this.totals[offer.slot];
       const thresholds = offerThresholds(offer);
       if (totals !== undefined && thresholds !== undefined) {
         totals.verdict = assessHealth(healthCounts(totals), thresholds).verdict;
@@ -244,6 +274,10 @@ export class Aggregator {
       inProgress: t.inProgress,
     };
   }
+}
+
+function emptyTotals(): Totals {
+  return { succeeded: 0, timedOut: 0, inProgress: 0, failedByCode: {}, verdict: null };
 }
 
 function healthCounts(t: Totals): HealthCounts {

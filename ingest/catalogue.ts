@@ -182,10 +182,11 @@ export class RolloutCatalogue {
 }
 
 /**
- * The thresholds the lane judges this offer's window with (`windowThresholds`: an exposure window gets its
- * share of the false-halt budget), or undefined before the lane's `lane-started`. The ingest must judge with
- * exactly these: it flushes a lane at once when an offer's verdict changes, and a looser judge would flag the
- * change early, then send the evidence that really tips the lane only at the next periodic flush.
+ * The thresholds the lane judges this offer's window with (`windowThresholds`: the plan's under rules version 2;
+ * a share of the false-halt budget for a version 1 exposure window), or undefined before the lane's
+ * `lane-started`. The ingest must judge with exactly these: it flushes a lane at once when an offer's verdict
+ * changes, and a looser judge would flag the change early, then send the evidence that really tips the lane only
+ * at the next periodic flush.
  */
 export function offerThresholds(offer: OfferInfo): Thresholds | undefined {
   if (offer.thresholds === undefined && offer.lane.config !== null) {

@@ -10,7 +10,14 @@
 import YAML from 'yaml';
 import type { DomainEvent } from '../events/domain-events';
 import { ThresholdsSchema } from '../events/health';
-import { laneConfigOf, validatePlan, type LaneConfig, type PlanError, type RolloutPlan } from '../events/plan';
+import {
+  laneConfigOf,
+  rulesVersionOf,
+  validatePlan,
+  type LaneConfig,
+  type PlanError,
+  type RolloutPlan,
+} from '../events/plan';
 import type { DeviceFact } from './outcomes';
 import { decisionsOf, haltOf, issuedOffers, type Redecision } from './redecide';
 
@@ -41,6 +48,7 @@ export function whatIfPlanOf(recorded: RolloutPlan, text: string, sourceName = '
   }
   const input = raw as Record<string, unknown>;
   if (PLAN_KEYS.every((key) => key in input)) return validatePlan({ rolloutId: recorded.rolloutId, ...input });
+  // The recorded plan may be a rules version 1 plan: its retired keys are what it ran with.
   const thresholdKeys = Object.keys(ThresholdsSchema.shape);
   const overrides = Object.keys(input).every((key) => thresholdKeys.includes(key)) ? { thresholds: input } : input;
   const classes: Record<string, unknown> = { ...recorded.classes };
@@ -50,12 +58,15 @@ export function whatIfPlanOf(recorded: RolloutPlan, text: string, sourceName = '
     const thresholds = { ...(before.thresholds as object), ...(override?.thresholds as object) };
     classes[name] = { ...before, ...override, ...(Object.keys(thresholds).length > 0 ? { thresholds } : {}) };
   }
-  return validatePlan({
-    ...recorded,
-    ...overrides,
-    thresholds: { ...recorded.thresholds, ...(overrides.thresholds as object) },
-    classes,
-  });
+  return validatePlan(
+    {
+      ...recorded,
+      ...overrides,
+      thresholds: { ...recorded.thresholds, ...(overrides.thresholds as object) },
+      classes,
+    },
+    { allowRetiredKeys: true },
+  );
 }
 
 /** How many devices a lane's decisions exposed, counting only devices that really installed. */
@@ -219,7 +230,7 @@ export function compareWhatIf(
 export function laneConfigsOf(plan: RolloutPlan, recorded: Record<string, LaneConfig>): Record<string, LaneConfig> {
   const out: Record<string, LaneConfig> = {};
   for (const [lane, config] of Object.entries(recorded)) {
-    out[lane] = plan.deviceClasses.includes(lane) ? laneConfigOf(plan, lane) : config;
+    out[lane] = plan.deviceClasses.includes(lane) ? laneConfigOf(plan, lane, rulesVersionOf(config)) : config;
   }
   return out;
 }

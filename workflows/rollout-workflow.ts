@@ -19,6 +19,7 @@ import {
   continueAsNew,
   getExternalWorkflowHandle,
   log,
+  patched,
   proxyActivities,
   setHandler,
   startChild,
@@ -28,7 +29,7 @@ import type { Activities } from '../activities';
 import { isRefusal, stampCommand, type RolloutInput } from '../events/commands';
 import type { DomainEvent } from '../events/domain-events';
 import { isLaneFinished } from '../events/lane';
-import { laneConfigOf } from '../events/plan';
+import { RULES_VERSION, laneConfigOf } from '../events/plan';
 import { decideRollout, fold, initialRolloutState, stepRollout, type RolloutState } from '../events/rollout';
 import { MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, MAX_ITEMS_PER_ROUND, kafkaActivityOptions } from './activity-options';
 import { laneWorkflow } from './lane-workflow';
@@ -46,6 +47,9 @@ import {
 import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
 const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
+
+/** The patch marker of rules version 2 (see `RULES_VERSION`): rollouts that started before it keep version 1. */
+const RULES_PATCH = 'rules-version-2';
 
 /** How long an aborted rollout waits for its lanes to confirm they aborted before it closes anyway. */
 const ABORT_GRACE_MS = 5 * 60 * 1000;
@@ -162,12 +166,15 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   const allLanesFinished = () => Object.values(state.lanes).every((lane) => isLaneFinished(lane.status));
 
-  // Start: decide, append `rollout-started`, then start the lanes.
+  // Start: decide, append `rollout-started`, then start the lanes. The rules version is fixed here for the
+  // rollout's life: a history recorded before version 2 has no marker, replays as version 1 and decides as it did.
   if (state.status === 'pending') {
+    const rulesVersion = patched(RULES_PATCH) ? RULES_VERSION : 1;
     const answer = decideRollout(state, {
       type: 'start-rollout',
       rolloutId,
       plan,
+      rulesVersion,
       actor: input.actor,
       reason: input.reason,
       at: now(),
@@ -182,7 +189,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     for (const lane of plan.deviceClasses) {
       await startChild(laneWorkflow, {
         workflowId: laneWorkflowId(rolloutId, lane),
-        args: [{ rolloutId, lane, config: laneConfigOf(plan, lane), reportTo, reportHealth }],
+        args: [{ rolloutId, lane, config: laneConfigOf(plan, lane, state.rulesVersion ?? 1), reportTo, reportHealth }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });

@@ -1,6 +1,6 @@
 // The ingest flushes a lane at once when an offer's verdict changes. It must judge with exactly the thresholds the
 // lane judges that window with, or the evidence that really tips the lane waits for the next periodic flush.
-import { evaluateHealth } from '../../events/health';
+import { addCounts, emptyCounts, evaluateHealth } from '../../events/health';
 import { windowThresholds } from '../../events/lane';
 import { laneConfigOf, validatePlan } from '../../events/plan';
 import { Aggregator } from '../../ingest/aggregator';
@@ -43,35 +43,44 @@ function exposureOffer(): { lane: LaneInfo; offer: OfferInfo } {
   return { lane, offer };
 }
 
-test('an exposure offer is judged with its window share of the false-halt budget', () => {
-  const { offer } = exposureOffer();
-  expect(offerThresholds(offer)).toEqual(windowThresholds(config, 'exposure'));
-  expect(offerThresholds(offer)?.falseHaltProbability).toBeCloseTo(0.0025);
+test('an exposure offer is judged with the plan thresholds (rules version 2), or its window share (version 1)', () => {
+  const { offer, lane } = exposureOffer();
+  expect(offerThresholds(offer)).toBe(config.thresholds);
   expect(offerThresholds({ ...offer, thresholds: undefined, kind: 'rollback' })).toEqual(config.thresholds);
+  const v1 = { ...config, rulesVersion: undefined };
+  const v1Offer = { ...offer, thresholds: undefined, lane: { ...lane, config: v1 } };
+  expect(offerThresholds(v1Offer)).toEqual(windowThresholds(v1, 'exposure'));
+  expect(offerThresholds(v1Offer)?.falseHaltProbability).toBeCloseTo(0.0025);
 });
 
-test('the record that tips the lane into breach is the one that makes the lane urgent', () => {
+test('the record that tips the attempt into breach is the one that makes the lane urgent, across phases', () => {
   const { lane, offer } = exposureOffer();
+  const phase1: OfferInfo = { ...offer, slot: 1, offerId: 'phone-a/p1a1', phase: 1, cohortBound: 1000 };
   const agg = new Aggregator();
   agg.registerOffer(offer);
-  const laneVerdict = () => evaluateHealth(agg.totalsOf(0)!, windowThresholds(config, 'exposure')).verdict;
-  const wholeLaneVerdict = () => evaluateHealth(agg.totalsOf(0)!, config.thresholds).verdict;
-  let looseBreachFirst: number | null = null;
+  agg.registerOffer(phase1);
+  // Phase 0 ends with 5 failures in 40 (not yet significant); phase 1's reports then fail at 25%.
+  for (let offset = 0; offset < 40; offset++)
+    agg.add(offer, 0, offset, offset < 5 ? 0 : 1, offset < 5 ? 'E_BOOT' : null, 0, 0);
+  agg.takeLane(lane);
+  const attempt = () => addCounts(agg.totalsOf(0)!, agg.totalsOf(1) ?? emptyCounts());
+  expect(evaluateHealth(attempt(), config.thresholds).verdict).not.toBe('breach');
   let tipped: number | null = null;
-  for (let offset = 0; offset < 2000 && tipped === null; offset++) {
-    const failed = offset % 4 === 0; // a 25% failure spike
-    agg.add(offer, 0, offset, failed ? 0 : 1, failed ? 'E_BOOT' : null, 0, 0);
-    if (looseBreachFirst === null && wholeLaneVerdict() === 'breach') looseBreachFirst = offset;
+  let aloneTipped: number | null = null;
+  for (let offset = 40; offset < 2000 && tipped === null; offset++) {
+    const failed = offset % 4 === 0;
+    agg.add(phase1, 0, offset, failed ? 0 : 1, failed ? 'E_BOOT' : null, 0, 0);
+    if (aloneTipped === null && evaluateHealth(agg.totalsOf(1)!, config.thresholds).verdict === 'breach') {
+      aloneTipped = offset;
+    }
     const urgent = agg.urgent.has(lane);
-    if (laneVerdict() === 'breach') {
+    if (evaluateHealth(attempt(), config.thresholds).verdict === 'breach') {
       tipped = offset;
       expect(urgent).toBe(true);
     }
     if (urgent) agg.takeLane(lane); // the flush the urgency triggers
   }
   expect(tipped).not.toBeNull();
-  // The whole-lane thresholds would have called it earlier: judged with those, the ingest would have spent its
-  // urgent flush too soon and sent the tipping record only on the interval.
-  expect(looseBreachFirst).not.toBeNull();
-  expect(looseBreachFirst!).toBeLessThan(tipped!);
+  // Phase 1's window alone would tip later: judged on it, the ingest would send the tipping record only on the interval.
+  expect(aloneTipped === null || aloneTipped > tipped!).toBe(true);
 });

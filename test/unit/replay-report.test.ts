@@ -110,7 +110,9 @@ describe('replay of a recorded rollout', () => {
   });
 
   it('what-if that would not halt cannot invent exposure the recorded run never made', () => {
-    const report = whatIf('classes: { laptop-x1: { thresholds: { rule: plain, maxFailureRate: 0.5 } } }');
+    const report = whatIf(
+      'classes: { laptop-x1: { thresholds: { rule: plain, maxFailureRate: 0.5, errorCodes: { criteria: [] } } } }',
+    );
     const bad = report.whatIf!.classes.find((c) => c.lane === 'laptop-x1')!;
     expect(bad.whatIf.haltAt).toBeNull();
     const really = install.facts.get('laptop-x1')!.size;
