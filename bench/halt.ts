@@ -23,7 +23,7 @@ import { startRollout, waitForRollout } from '../client';
 import { loadConfig, type Config } from '../config/env';
 import { evaluateHealth, type HealthCounts } from '../events/health';
 import { windowThresholds } from '../events/lane';
-import { validatePlan, type LaneConfig } from '../events/plan';
+import { rulesVersionOf, validatePlan, type LaneConfig } from '../events/plan';
 import { upcast } from '../events/upcast';
 import { scanTopic } from '../replay/scan-topic';
 import { createKafka } from '../kafka/client';
@@ -287,7 +287,14 @@ async function main(): Promise<void> {
     const laneConfig = configs.get(`${event.rolloutId}/${event.lane}`);
     if (!halt || !laneConfig) continue;
     const thresholds = windowThresholds(laneConfig, 'exposure');
-    const reports = (byOffer.get(`${event.rolloutId}/${event.data.offerId}`) ?? []).sort((a, b) => a.ts - b.ts);
+    // The lane judges the attempt's evidence over all its phases (rules version 2): replay every offer of it.
+    const attemptOffers = [...byOffer.keys()].filter(
+      (key) =>
+        key.startsWith(`${event.rolloutId}/${event.lane}/p`) &&
+        key.endsWith(`a${event.data.attempt}`) &&
+        (rulesVersionOf(laneConfig) >= 2 || key === `${event.rolloutId}/${event.data.offerId}`),
+    );
+    const reports = attemptOffers.flatMap((key) => byOffer.get(key) ?? []).sort((a, b) => a.ts - b.ts);
     const seen = new Set<string>();
     const finals = new Set<string>();
     const counts: HealthCounts = { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };

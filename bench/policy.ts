@@ -1,278 +1,270 @@
 /**
- * Policy benchmark: how many devices a bad build reaches before the health judge halts it, under the
- * statistical (sequential) rule and under the plain rule tuned to the same false-halt rate.
+ * Policy benchmark: the operating characteristic of the engine's own lane decider. One device class of 20,000
+ * devices (`simulator/lane-sim.ts`: phases 5 / 10 / 25 / 50 / 100 % with 1 h bakes, check-ins over 4 h,
+ * installs of 5–20 min, silent crashes that time out, slow devices whose timeout is corrected, ignored codes, one
+ * automatic retry) runs through `decideLane` for builds failing at 0 … 10 × maxFailureRate, under the sequential
+ * rule and under the plain rule tuned to the same worst-case false-halt rate.
  *
- * A pure, seeded simulation of one device class (10,000 devices, phases 1% / 5% / 25% / 100% by cohort
- * bucket). Devices check in one by one in random order; a phase bounds how far arrivals may go. Each
- * arriving device starts installing and (most often) reports its outcome at once; a device that crashes
- * reports nothing and counts as timed out `timeoutArrivals` arrivals later, or when the phase's bake ends.
- * The judge (`assessHealth` from events/health.ts, the kernel of `evaluateHealth`) sees the lane's running
- * counts after every arrival and once more at the end of each phase's bake. Blast radius = devices that
- * had started installing when the halt was decided (all 10,000 if it never halts).
+ * For each true rate: the share of lanes halted (first `threshold-breached`), with a Wilson 95 % interval, and the
+ * mean devices exposed before the halt (devices that had started installing; every device that started when the
+ * lane never halted), with a 95 % interval. Nothing is dropped: a lane still waiting at the horizon counts with what
+ * it exposed, and its count is printed (`horizon`).
  *
- * Fairness to the plain rule: for each minimum sample on a grid, its threshold is the smallest one whose
- * false-halt count on the tuning good-build runs does not exceed the sequential rule's on the same runs
- * (common random numbers); of those, the configuration that makes the plain rule look best against the
- * sequential rule (the largest blastRadiusRatio) is reported. Its false-halt rate is then re-measured
- * out of sample on fresh good-build runs, and every reported number comes from the real judge.
+ * The plain rule: for each minimum sample of a grid (up to the first phase's 1,000 devices: a larger one can never be
+ * reached there, and the lane would wait forever), the smallest threshold whose false-halt count at 1 × on the same
+ * seeds (common random numbers) does not exceed the sequential rule's worst count over the good rates. "Tuned" is
+ * the configuration with the least mean exposure over the bad rates (what one plan would set); "oracle", per bad
+ * rate, the configuration best for that very rate. Wald's SPRT (p0 = max, p1 = 2 · max, the sequential rule's α and
+ * its measured β at 2 ×) gives the average sample number a test that knew the alternative would need.
  *
- * Usage: npm run bench:policy [-- --seed N --good-runs N --bad-runs N]. Prints JSON lines; the last is
- * the summary `{"bench":"policy","falseHaltRate":…,"blastRadiusRatio":…,…}`.
+ * Usage: npm run bench:policy [-- --seed N --good-runs N --bad-runs N --devices N --workers N --out DIR
+ * --rules-version 1|2]; version 1 runs the sequential rule of lanes started before version 2, for comparison. JSON lines
+ * on stdout (the last is the summary), the table on stderr; out/bench-policy.{json,md,svg}.
  */
-import { performance } from 'node:perf_hooks';
-import { assessHealth, evaluateHealth, ThresholdsSchema, type HealthCounts, type Thresholds } from '../events/health';
-import { cohortOf, murmur3, phaseBound } from '../events/cohort';
-import { mulberry32 } from '../simulator/prng';
+import { fork } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { laneConfigOf, validatePlan, type LaneConfig, type RolloutPlanInput } from '../events/plan';
+import { murmur3 } from '../events/cohort';
+import { DEFAULT_CLASS_MODEL, classCohorts, simulateLane, type LaneRun } from '../simulator/lane-sim';
 
 // ---------- parameters ----------
 
-function argOf(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const raw = i >= 0 ? process.argv[i + 1] : undefined;
-  const value = raw === undefined ? fallback : Number(raw);
-  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} must be a non-negative integer, got ${raw}`);
+const MAX_RATE = 0.02;
+const ALPHA = 0.01;
+const GOOD_MULTIPLES = [0, 0.25, 0.5, 0.75, 1];
+const BAD_MULTIPLES = [1.25, 1.5, 2, 3, 5, 10];
+const PLAIN_MIN_SAMPLES = [10, 20, 50, 100, 200, 500, 1000];
+/** The phases of the class (percent), 1 h bakes: the first one offers 1,000 devices of the default 20,000. */
+const PHASE_SHARES = [5, 10, 25, 50, 100];
+const ROLLOUT_ID = 'bench-policy';
+
+/** The plan a user would write for this class; the plain configurations change only the rule and its numbers. */
+function planOf(thresholds: Record<string, unknown>): RolloutPlanInput {
+  return {
+    releaseId: 'bench-policy',
+    artifact: { build: '26.3.1' },
+    deviceClasses: ['class-a'],
+    phases: PHASE_SHARES.map((share, i, all) => ({ share, bake: i === all.length - 1 ? 0 : '1h' })),
+    thresholds: {
+      maxFailureRate: MAX_RATE,
+      minSample: 50,
+      installTimeoutSec: 1800,
+      errorCodes: { ignore: [DEFAULT_CLASS_MODEL.ignoredCode] },
+      falseHaltProbability: ALPHA,
+      ...thresholds,
+    },
+    breachPolicy: { action: 'retry', attempts: 1, backoff: '10m', then: 'pause' },
+  };
+}
+
+function configOf(thresholds: Record<string, unknown>): LaneConfig {
+  const parsed = validatePlan(planOf(thresholds));
+  if (!parsed.ok) throw new Error(`bench plan invalid: ${JSON.stringify(parsed.errors)}`);
+  return laneConfigOf(parsed.plan, 'class-a', RULES);
+}
+
+// ---------- work: a batch of seeded runs, in this process or a worker ----------
+
+/** A batch: one configuration at one true rate, runs [from, to); stops early once `stopAfterHalts` lanes halted. */
+interface Batch {
+  thresholds: Record<string, unknown>;
+  rate: number;
+  rateKey: string;
+  from: number;
+  to: number;
+  stopAfterHalts?: number;
+  /** Record, per minimum sample of the plain grid, each run's largest failure rate after that many outcomes. */
+  track?: boolean;
+}
+
+/** Compact results of a batch: per run, exposed devices, outcomes at halt (-1: none) and how it ended. */
+interface BatchResult {
+  exposed: number[];
+  outcomesAtHalt: number[];
+  ends: LaneRun['end'][];
+  breachesAfterRetry: number;
+  decisions: number;
+  stopped: boolean;
+  /** With `track`: per run, the largest failure rate after each grid minimum sample (see `LaneRun.maxRateAfter`). */
+  maxRates: number[][];
+}
+
+let cohorts: ReturnType<typeof classCohorts> | undefined;
+
+function runBatch(batch: Batch): BatchResult {
+  const config = configOf(batch.thresholds);
+  const out = emptyResult();
+  let halts = 0;
+  for (let run = batch.from; run < batch.to; run++) {
+    // Common random numbers: run r at a rate sees the same fleet under every rule.
+    const seed = murmur3(`${SEED}:${batch.rateKey}:${run}`);
+    const track = batch.track === true ? PLAIN_MIN_SAMPLES : [];
+    cohorts ??= classCohorts(MODEL.devices, ROLLOUT_ID);
+    const r = simulateLane(config, batch.rate, seed, MODEL, cohorts, track);
+    if (batch.track === true) out.maxRates.push(r.maxRateAfter);
+    out.exposed.push(r.exposed);
+    out.outcomesAtHalt.push(r.outcomesAtHalt);
+    out.ends.push(r.end);
+    out.decisions += r.decisions;
+    if (r.breaches > 1) out.breachesAfterRetry++;
+    if (r.haltMin >= 0 && ++halts > (batch.stopAfterHalts ?? Infinity)) {
+      out.stopped = true;
+      break;
+    }
+  }
+  return out;
+}
+
+// ---------- arguments ----------
+
+const { values: args } = parseArgs({
+  options: {
+    seed: { type: 'string', default: '20261201' },
+    'good-runs': { type: 'string', default: '2000' },
+    'bad-runs': { type: 'string', default: '500' },
+    devices: { type: 'string', default: '20000' },
+    workers: { type: 'string', default: '2' },
+    'rules-version': { type: 'string', default: '2' },
+    out: { type: 'string', default: 'out' },
+    worker: { type: 'boolean', default: false },
+  },
+  strict: true,
+});
+
+function count(name: keyof typeof args, min: number): number {
+  const raw = String(args[name]);
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min) {
+    throw new Error(`--${String(name)} must be a whole number ≥ ${min}, got ${raw}`);
+  }
   return value;
 }
 
-const SEED = argOf('seed', 20251127);
-const GOOD_RUNS = argOf('good-runs', 4000); // per good-build set (tuning, then out-of-sample validation)
-const BAD_RUNS = argOf('bad-runs', 1000); // per bad-build failure rate
-const CLASS_SIZE = 10_000;
-const PHASE_SHARES = [0.01, 0.05, 0.25, 1];
-const GOOD_RATE = 0.005;
-const BAD_RATES = [0.02, 0.05, 0.2];
-/** Share of failing devices that crash and go silent (counted as timed out later). */
-const SILENT_SHARE = 0.25;
-/** The install timeout expressed in arrivals: a silent device counts as failed this many arrivals later. */
-const TIMEOUT_ARRIVALS = 25;
-/** Devices that report an ignored error code (low battery), whatever the build. */
-const IGNORED_RATE = 0.003;
+const SEED = count('seed', 0);
+const GOOD_RUNS = count('good-runs', 1);
+const BAD_RUNS = count('bad-runs', 1);
+const WORKERS = count('workers', 0);
+const RULES = count('rules-version', 1);
+const MODEL = { ...DEFAULT_CLASS_MODEL, devices: count('devices', 100) };
 
-const SEQUENTIAL: Thresholds = ThresholdsSchema.parse({
-  maxFailureRate: 0.02,
-  minSample: 50,
-  installTimeoutSec: 1800,
-  errorCodes: { ignore: ['LOW_BATTERY'] },
-  rule: 'sequential',
-  falseHaltProbability: 0.01,
-});
-/** Runs per set judged both after every tick and at candidate ticks only, to check they agree. */
-const VERIFY_RUNS = 25;
-const PLAIN_MIN_SAMPLES = [10, 20, 30, 50, 75, 100, 150, 200, 300, 400, 500, 750, 1000, 1500, 2000, 3000];
+// ---------- a pool of worker processes (each runs whole batches) ----------
 
-// ---------- randomness ----------
-
-function runSeed(set: string, run: number): number {
-  return murmur3(`${SEED}:${set}:${run}`);
-}
-
-// ---------- the class and its phases (cohorts from events/cohort.ts) ----------
-
-const ROLLOUT_ID = `bench-policy-${SEED}`;
-const bounds = PHASE_SHARES.map(phaseBound);
-const phaseEnds: number[] = (() => {
-  const perPhase = new Array<number>(bounds.length).fill(0);
-  for (let d = 0; d < CLASS_SIZE; d++) {
-    const bucket = cohortOf(`device-${String(d).padStart(5, '0')}`, ROLLOUT_ID);
-    const phase = bounds.findIndex((b) => bucket < b);
-    perPhase[phase] = (perPhase[phase] ?? 0) + 1;
-  }
-  let sum = 0;
-  return perPhase.map((n) => (sum += n));
-})();
-
-// ---------- one run: the lane's running counts after every tick ----------
-
-/** Per-tick snapshots of the lane's counts (a tick is an arrival, or the end of a phase's bake). */
-class Trajectory {
-  readonly capacity = CLASS_SIZE + PHASE_SHARES.length;
-  ticks = 0;
-  readonly arrivals = new Int32Array(this.capacity);
-  readonly succeeded = new Int32Array(this.capacity);
-  readonly installFailed = new Int32Array(this.capacity);
-  readonly verifyFailed = new Int32Array(this.capacity);
-  readonly lowBattery = new Int32Array(this.capacity);
-  readonly timedOut = new Int32Array(this.capacity);
-  readonly inProgress = new Int32Array(this.capacity);
-  /** Phase (0-based) a tick belongs to, and whether it is the end-of-bake tick. */
-  readonly phase = new Int8Array(this.capacity);
-  readonly bakeEnd = new Uint8Array(this.capacity);
-  /** The judge's view: final outcomes that count, and failures (timeouts included). */
-  readonly sample = new Int32Array(this.capacity);
-  readonly failures = new Int32Array(this.capacity);
-
-  /** Simulates one rollout of a build failing with probability `rate`, all the way to full exposure. */
-  simulate(rate: number, seed: number): this {
-    const rand = mulberry32(seed);
-    const due = new Int32Array(CLASS_SIZE); // silent devices' timeout arrival, a FIFO (due times increase)
-    let head = 0;
-    let tail = 0;
-    let succeeded = 0;
-    let installFailed = 0;
-    let verifyFailed = 0;
-    let lowBattery = 0;
-    let timedOut = 0;
-    let phase = 0;
-    this.ticks = 0;
-    const record = (arrivals: number, bakeEnd: boolean) => {
-      const t = this.ticks++;
-      this.arrivals[t] = arrivals;
-      this.succeeded[t] = succeeded;
-      this.installFailed[t] = installFailed;
-      this.verifyFailed[t] = verifyFailed;
-      this.lowBattery[t] = lowBattery;
-      this.timedOut[t] = timedOut;
-      this.inProgress[t] = tail - head;
-      this.phase[t] = phase;
-      this.bakeEnd[t] = bakeEnd ? 1 : 0;
-      this.sample[t] = succeeded + installFailed + verifyFailed + timedOut;
-      this.failures[t] = installFailed + verifyFailed + timedOut;
-    };
-    for (let a = 1; a <= CLASS_SIZE; a++) {
-      if (rand() < IGNORED_RATE) lowBattery++;
-      else if (rand() >= rate) succeeded++;
-      else if (rand() < SILENT_SHARE) due[tail++] = a + TIMEOUT_ARRIVALS;
-      else if (rand() < 0.5) installFailed++;
-      else verifyFailed++;
-      while (head < tail && (due[head] ?? 0) <= a) {
-        head++;
-        timedOut++;
-      }
-      record(a, false);
-      if (a === phaseEnds[phase]) {
-        // The bake: every device still silent times out before the phase may pass.
-        timedOut += tail - head;
-        head = tail;
-        record(a, true);
-        phase++;
-      }
+type Job = { id: number; batch: Batch };
+class Pool {
+  private readonly children: ReturnType<typeof fork>[] = [];
+  private readonly waiting = new Map<number, (r: BatchResult) => void>();
+  private next = 0;
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) {
+      const argv = [
+        '--worker',
+        '--seed',
+        String(SEED),
+        '--devices',
+        String(MODEL.devices),
+        '--rules-version',
+        String(RULES),
+      ];
+      const child = fork(__filename, argv, { execArgv: process.execArgv });
+      child.on('message', (m: { id: number; result: BatchResult }) => {
+        this.waiting.get(m.id)?.(m.result);
+        this.waiting.delete(m.id);
+      });
+      this.children.push(child);
     }
-    return this;
   }
-
-  /** The counts of tick `t`, written into a reused object (the judge reads, never keeps, it). */
-  countsAt(t: number, into: HealthCounts, since = -1): HealthCounts {
-    const minus = (arr: Int32Array) => (since >= 0 ? (arr[since] ?? 0) : 0);
-    into.succeeded = (this.succeeded[t] ?? 0) - minus(this.succeeded);
-    into.failedByCode.E_INSTALL = (this.installFailed[t] ?? 0) - minus(this.installFailed);
-    into.failedByCode.E_VERIFY = (this.verifyFailed[t] ?? 0) - minus(this.verifyFailed);
-    into.failedByCode.LOW_BATTERY = (this.lowBattery[t] ?? 0) - minus(this.lowBattery);
-    into.timedOut = (this.timedOut[t] ?? 0) - minus(this.timedOut);
-    into.inProgress = this.inProgress[t] ?? 0;
-    return into;
+  /** Runs the runs of `batch` split over the workers (or here, without workers) and merges them in run order. */
+  async run(batch: Batch): Promise<BatchResult> {
+    if (this.children.length === 0) return runBatch(batch);
+    const n = this.children.length;
+    const size = Math.ceil((batch.to - batch.from) / n);
+    const parts = await Promise.all(
+      this.children.map((child, i) => {
+        const part = { ...batch, from: batch.from + i * size, to: Math.min(batch.to, batch.from + (i + 1) * size) };
+        if (part.from >= part.to) return Promise.resolve(emptyResult());
+        const id = this.next++;
+        return new Promise<BatchResult>((resolve) => {
+          this.waiting.set(id, resolve);
+          child.send({ id, batch: part } satisfies Job);
+        });
+      }),
+    );
+    return parts.reduce((a, b) => ({
+      exposed: [...a.exposed, ...b.exposed],
+      outcomesAtHalt: [...a.outcomesAtHalt, ...b.outcomesAtHalt],
+      ends: [...a.ends, ...b.ends],
+      breachesAfterRetry: a.breachesAfterRetry + b.breachesAfterRetry,
+      decisions: a.decisions + b.decisions,
+      stopped: a.stopped || b.stopped,
+      maxRates: [...a.maxRates, ...b.maxRates],
+    }));
+  }
+  close(): void {
+    for (const child of this.children) child.kill();
   }
 }
 
-function freshCounts(): HealthCounts {
-  return { succeeded: 0, failedByCode: { E_INSTALL: 0, E_VERIFY: 0, LOW_BATTERY: 0 }, timedOut: 0, inProgress: 0 };
-}
-
-interface JudgedRun {
-  /** Tick of the halt, -1 if none. */
-  haltTick: number;
-  /** Devices that had started installing when the halt was decided (CLASS_SIZE if never). */
-  exposed: number;
-  /** Verdict at the end of each phase's bake (for phases reached). */
-  phaseEndVerdicts: string[];
-}
-
-/**
- * Runs the real judge on the lane's running counts after every tick of a trajectory. Between two ticks
- * that add no failure neither rule can newly breach (the failure rate and the log-likelihood ratio only
- * fall as successes arrive), so unless `everyTick` is set the judge is consulted only at ticks that add a
- * failure, at the first tick with `minSample` outcomes, and at each phase's end of bake; `verifySkipping`
- * checks that this gives exactly the same result as judging every tick.
- */
-function judge(tr: Trajectory, thresholds: Thresholds, counts: HealthCounts, everyTick = false): JudgedRun {
-  const phaseEndVerdicts: string[] = [];
-  const minSampleTick = firstTickWithSample(tr, thresholds.minSample);
-  for (let t = 0; t < tr.ticks; t++) {
-    const candidate =
-      everyTick || tr.bakeEnd[t] === 1 || t === minSampleTick || tr.failures[t] !== (t > 0 ? tr.failures[t - 1] : 0);
-    if (!candidate) continue;
-    const { verdict } = assessHealth(tr.countsAt(t, counts), thresholds);
-    if (tr.bakeEnd[t] === 1) phaseEndVerdicts.push(verdict);
-    if (verdict === 'breach') return { haltTick: t, exposed: tr.arrivals[t] ?? 0, phaseEndVerdicts };
-  }
-  return { haltTick: -1, exposed: CLASS_SIZE, phaseEndVerdicts };
-}
-
-let verifiedRuns = 0;
-
-/** Judges a run both ways (skipping and every tick) and fails loudly if they differ. */
-function verifySkipping(tr: Trajectory, thresholds: Thresholds, counts: HealthCounts): void {
-  const fast = judge(tr, thresholds, counts);
-  const full = judge(tr, thresholds, counts, true);
-  if (JSON.stringify(fast) !== JSON.stringify(full)) {
-    throw new Error(`judging only candidate ticks changed a result: ${JSON.stringify({ fast, full })}`);
-  }
-  verifiedRuns++;
-}
-
-/**
- * The lane decider's windowing (events/lane.ts counts outcomes per phase window, and every window of the
- * attempt can breach): the sequential judge on each phase's own counts, at ticks that add a failure (the
- * only ones where it can newly breach). Returns whether any window breached.
- */
-function judgePerPhase(tr: Trajectory, thresholds: Thresholds, counts: HealthCounts): boolean {
-  let start = -1;
-  for (let t = 0; t < tr.ticks; t++) {
-    const candidate = tr.failures[t] !== (t > 0 ? tr.failures[t - 1] : 0);
-    if (candidate && assessHealth(tr.countsAt(t, counts, start), thresholds).verdict === 'breach') return true;
-    if (tr.bakeEnd[t] === 1) start = t;
-  }
-  return false;
-}
-
-// ---------- the plain rule's fast path, for tuning only ----------
-
-/** For each minimum sample of the grid: the largest failure rate the run shows once that sample is reached. */
-function supRates(tr: Trajectory, out: Float64Array): void {
-  const suffixMax = new Float64Array(tr.ticks + 1);
-  suffixMax[tr.ticks] = -1;
-  for (let t = tr.ticks - 1; t >= 0; t--) {
-    const s = tr.sample[t] ?? 0;
-    const rate = s > 0 ? (tr.failures[t] ?? 0) / s : 0;
-    suffixMax[t] = Math.max(rate, suffixMax[t + 1] ?? -1);
-  }
-  PLAIN_MIN_SAMPLES.forEach((m, i) => {
-    const first = firstTickWithSample(tr, m);
-    out[i] = first < 0 ? -1 : (suffixMax[first] ?? -1);
-  });
-}
-
-function firstTickWithSample(tr: Trajectory, m: number): number {
-  let lo = 0;
-  let hi = tr.ticks; // sample is non-decreasing over ticks
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if ((tr.sample[mid] ?? 0) >= m) hi = mid;
-    else lo = mid + 1;
-  }
-  return lo < tr.ticks ? lo : -1;
-}
-
-/** Devices exposed when the plain rule (m, threshold) halts, by a direct scan of the trajectory. */
-function plainExposed(tr: Trajectory, m: number, threshold: number): number {
-  const first = firstTickWithSample(tr, m);
-  if (first < 0) return CLASS_SIZE;
-  for (let t = first; t < tr.ticks; t++) {
-    if ((tr.failures[t] ?? 0) > threshold * (tr.sample[t] ?? 0)) return tr.arrivals[t] ?? 0;
-  }
-  return CLASS_SIZE;
+function emptyResult(): BatchResult {
+  return {
+    exposed: [],
+    outcomesAtHalt: [],
+    ends: [],
+    breachesAfterRetry: 0,
+    decisions: 0,
+    stopped: false,
+    maxRates: [],
+  };
 }
 
 // ---------- statistics ----------
 
-function summarize(exposed: number[], halted: number) {
-  const sorted = [...exposed].sort((a, b) => a - b);
-  const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.ceil(p * sorted.length) - 1)] ?? 0;
-  const mean = exposed.reduce((s, x) => s + x, 0) / exposed.length;
+/** Wilson score interval (95 %) of a binomial share. */
+function wilson(k: number, n: number): [number, number] {
+  if (n === 0) return [0, 1];
+  const z = 1.96;
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = p + (z * z) / (2 * n);
+  const h = z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n));
+  return [round((c - h) / d, 5), round((c + h) / d, 5)];
+}
+
+interface Row {
+  rule: string;
+  multiple: number;
+  rate: number;
+  runs: number;
+  halted: number;
+  haltShare: number;
+  haltCi95: [number, number];
+  meanExposed: number;
+  exposedCi95: [number, number];
+  meanOutcomesAtHalt: number | null;
+  horizon: number;
+  breachedAgainAfterRetry: number;
+}
+
+function rowOf(rule: string, multiple: number, r: BatchResult): Row {
+  const n = r.exposed.length;
+  const halts = r.outcomesAtHalt.filter((x) => x >= 0);
+  const mean = r.exposed.reduce((s, x) => s + x, 0) / n;
+  const sd = Math.sqrt(r.exposed.reduce((s, x) => s + (x - mean) ** 2, 0) / Math.max(1, n - 1));
+  const half = (1.96 * sd) / Math.sqrt(n);
   return {
-    haltProbability: round(halted / exposed.length, 4),
+    rule,
+    multiple,
+    rate: round(multiple * MAX_RATE, 5),
+    runs: n,
+    halted: halts.length,
+    haltShare: round(halts.length / n, 5),
+    haltCi95: wilson(halts.length, n),
     meanExposed: round(mean, 1),
-    medianExposed: q(0.5),
-    p95Exposed: q(0.95),
+    exposedCi95: [round(mean - half, 1), round(mean + half, 1)],
+    meanOutcomesAtHalt: halts.length > 0 ? round(halts.reduce((s, x) => s + x, 0) / halts.length, 1) : null,
+    horizon: r.ends.filter((e) => e === 'horizon').length,
+    breachedAgainAfterRetry: r.breachesAfterRetry,
   };
 }
 
@@ -280,205 +272,242 @@ function round(x: number, digits: number): number {
   return Number(x.toFixed(digits));
 }
 
-function emit(line: object): void {
-  process.stdout.write(`${JSON.stringify(line)}\n`);
+/** Wald's SPRT average sample number under p1 for p0 vs p1 at errors α, β (Wald's approximation). */
+export function waldAsn(p0: number, p1: number, alpha: number, beta: number): number {
+  const kl = p1 * Math.log(p1 / p0) + (1 - p1) * Math.log((1 - p1) / (1 - p0));
+  const a = (1 - beta) * Math.log((1 - beta) / alpha);
+  const b = beta > 0 ? beta * Math.log(beta / (1 - alpha)) : 0;
+  return (a + b) / kl;
 }
 
-// ---------- main ----------
+// ---------- the run ----------
 
-function main(): void {
-  const started = performance.now();
-  const tr = new Trajectory();
-  const counts = freshCounts();
-  const plainOf = (minSample: number, threshold: number): Thresholds => ({
-    ...SEQUENTIAL,
-    rule: 'plain',
-    minSample,
-    maxFailureRate: threshold,
+async function main(): Promise<void> {
+  const started = Date.now();
+  const pool = new Pool(WORKERS);
+  const emit = (line: Record<string, unknown>) =>
+    process.stdout.write(`${JSON.stringify({ bench: 'policy', ...line })}\n`);
+  const multiples = [...GOOD_MULTIPLES, ...BAD_MULTIPLES];
+  const runsOf = (m: number) => (m <= 1 ? GOOD_RUNS : BAD_RUNS);
+  const batchOf = (thresholds: Record<string, unknown>, m: number, stopAfterHalts?: number): Batch => ({
+    thresholds,
+    rate: m * MAX_RATE,
+    rateKey: String(m),
+    from: 0,
+    to: runsOf(m),
+    ...(stopAfterHalts !== undefined ? { stopAfterHalts } : {}),
   });
+  try {
+    // 1. The sequential rule (the plan's default).
+    const sequential: Row[] = [];
+    for (const m of multiples) {
+      const row = rowOf('sequential', m, await pool.run(batchOf({}, m)));
+      sequential.push(row);
+      emit({ kind: 'rate', ...row });
+    }
+    const worstGood = sequential.filter((r) => r.multiple <= 1).reduce((a, b) => (b.haltShare > a.haltShare ? b : a));
+    const target = worstGood.halted;
+    if (RULES < 2) {
+      // The rules a lane started before version 2 keeps: its sequential rule's characteristic, for comparison.
+      process.stderr.write(`${tableOf(sequential)}\n`);
+      emit({ kind: 'rules-version-1', maxFalseHaltRate: worstGood.haltShare, falseHaltCi95: worstGood.haltCi95 });
+      return;
+    }
 
-  emit({ bench: 'policy', kind: 'seed', seed: SEED });
-  emit({
-    bench: 'policy',
-    kind: 'parameters',
-    judge:
-      'events/health.ts (assessHealth, the kernel of evaluateHealth) on the lane running counts; not the lane decider',
-    evaluation:
-      'after every arrival, and once more at the end of each phase bake (ticks that add no failure are skipped: ' +
-      'no rule can newly breach there; verified equal to judging every tick on verifiedRuns runs)',
-    blastRadius: 'devices that had started installing when the halt was decided; 10000 if never halted',
-    classSize: CLASS_SIZE,
-    phaseShares: PHASE_SHARES,
-    phaseEnds,
-    goodFailureRate: GOOD_RATE,
-    badFailureRates: BAD_RATES,
-    silentShareOfFailures: SILENT_SHARE,
-    timeoutArrivals: TIMEOUT_ARRIVALS,
-    ignoredCodeRate: IGNORED_RATE,
-    goodRunsTuning: GOOD_RUNS,
-    goodRunsValidation: GOOD_RUNS,
-    badRunsPerRate: BAD_RUNS,
-    sequential: {
-      maxFailureRate: SEQUENTIAL.maxFailureRate,
-      baselineFailureRate: SEQUENTIAL.maxFailureRate / 4,
-      falseHaltProbability: SEQUENTIAL.falseHaltProbability,
-      minSample: SEQUENTIAL.minSample,
-    },
-    plainMinSampleGrid: PLAIN_MIN_SAMPLES,
-  });
-
-  // 1. Good builds, tuning set: the sequential rule's false halts, and each plain minimum sample's sup rate.
-  let seqHaltsTuning = 0;
-  let perPhaseHalts = 0;
-  let perPhaseHaltsSplit = 0;
-  const split: Thresholds = { ...SEQUENTIAL, falseHaltProbability: SEQUENTIAL.falseHaltProbability / bounds.length };
-  const phaseHealthy = new Array<number>(bounds.length).fill(0);
-  const sups = PLAIN_MIN_SAMPLES.map(() => new Float64Array(GOOD_RUNS));
-  const sup = new Float64Array(PLAIN_MIN_SAMPLES.length);
-  for (let r = 0; r < GOOD_RUNS; r++) {
-    tr.simulate(GOOD_RATE, runSeed('good-tuning', r));
-    if (r < VERIFY_RUNS) verifySkipping(tr, SEQUENTIAL, counts);
-    const run = judge(tr, SEQUENTIAL, counts);
-    if (run.haltTick >= 0) seqHaltsTuning++;
-    run.phaseEndVerdicts.forEach((v, p) => {
-      if (v === 'healthy') phaseHealthy[p] = (phaseHealthy[p] ?? 0) + 1;
-    });
-    if (judgePerPhase(tr, SEQUENTIAL, counts)) perPhaseHalts++;
-    if (judgePerPhase(tr, split, counts)) perPhaseHaltsSplit++;
-    supRates(tr, sup);
-    sups.forEach((s, i) => (s[r] = sup[i] ?? -1));
-  }
-
-  // 2. The plain rule's tightest threshold per minimum sample at no more false halts than the sequential rule.
-  const grid = PLAIN_MIN_SAMPLES.map((m, i) => {
-    const sorted = Float64Array.from(sups[i] ?? [])
-      .sort()
-      .reverse();
-    const threshold = Math.max(0, sorted[seqHaltsTuning] ?? 0); // count(sup > threshold) ≤ seqHaltsTuning
-    const falseHalts = Array.from(sups[i] ?? []).filter((s) => s > threshold).length;
-    return { minSample: m, threshold, falseHalts, exposedByRate: [] as number[][] };
-  });
-
-  // 3. Bad builds: the sequential rule through the judge, every plain candidate by the fast scan.
-  const seqExposed = BAD_RATES.map(() => [] as number[]);
-  const seqHalted = BAD_RATES.map(() => 0);
-  const examples: object[] = [];
-  for (const [c, rate] of BAD_RATES.entries()) {
-    for (const g of grid) g.exposedByRate[c] = [];
-    for (let r = 0; r < BAD_RUNS; r++) {
-      tr.simulate(rate, runSeed(`bad-${rate}`, r));
-      if (r < VERIFY_RUNS) verifySkipping(tr, SEQUENTIAL, counts);
-      const run = judge(tr, SEQUENTIAL, counts);
-      seqExposed[c]?.push(run.exposed);
-      if (run.haltTick >= 0) {
-        seqHalted[c] = (seqHalted[c] ?? 0) + 1;
-        if (examples.length === c) {
-          const evidence = evaluateHealth(tr.countsAt(run.haltTick, freshCounts()), SEQUENTIAL).evidence;
-          examples.push({ failureRate: rate, run: r, exposed: run.exposed, explanation: evidence.explanation });
-        }
+    // 2. The plain rule: per minimum sample, the smallest threshold with at most `target` false halts at 1 ×. One
+    // pass of the good runs under a plain rule that never halts records each run's largest rate after m outcomes;
+    // the (target + 1)-th largest is the candidate threshold (those runs would halt above it). Phases pass a little
+    // later under a tight threshold, so the candidate is then checked on the same seeds in the real lane and raised
+    // in small steps until it holds.
+    const probe = await pool.run({ ...batchOf({ rule: 'plain', minSample: 1, maxFailureRate: 0.6 }, 1), track: true });
+    const grid: { minSample: number; threshold: number; falseHalts: number; checks: number; rows: Row[] }[] = [];
+    for (const [i, minSample] of PLAIN_MIN_SAMPLES.entries()) {
+      const rates = probe.maxRates.map((r) => r[i]!).sort((a, b) => b - a);
+      // Gallop up from the candidate until the real lanes hold the target, then bisect back down three times.
+      const check = async (t: number) => {
+        checks++;
+        const r = await pool.run(batchOf({ rule: 'plain', minSample, maxFailureRate: t }, 1, target));
+        return r.stopped ? Infinity : r.outcomesAtHalt.filter((x) => x >= 0).length;
+      };
+      let checks = 0;
+      let low = MAX_RATE;
+      let threshold = round(Math.max(MAX_RATE, rates[target] ?? MAX_RATE), 5);
+      let falseHalts = await check(threshold);
+      for (let step = 0.02; falseHalts > target; step *= 2) {
+        low = threshold;
+        threshold = round(Math.min(0.6, threshold * (1 + step)), 5);
+        falseHalts = await check(threshold);
       }
-      for (const g of grid) g.exposedByRate[c]?.push(plainExposed(tr, g.minSample, g.threshold));
+      if (checks === 1) low = round(threshold * 0.95, 5); // held at once: the candidate may be a little loose
+      for (let i = 0; i < 3 && low < threshold; i++) {
+        const mid = round(Math.sqrt(low * threshold), 5);
+        const halts = await check(mid);
+        if (halts <= target) [threshold, falseHalts] = [mid, halts];
+        else low = mid;
+      }
+      const thresholds = { rule: 'plain', minSample, maxFailureRate: threshold };
+      const rows: Row[] = [];
+      for (const m of BAD_MULTIPLES) rows.push(rowOf('plain', m, await pool.run(batchOf(thresholds, m))));
+      grid.push({ minSample, threshold, falseHalts, checks, rows });
+      emit({
+        kind: 'plain-grid',
+        minSample,
+        threshold,
+        falseHaltsAt1x: falseHalts,
+        checks,
+        meanExposedByMultiple: Object.fromEntries(rows.map((r) => [r.multiple, r.meanExposed])),
+      });
     }
-  }
-  const mean = (xs: number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
-  const seqMeans = seqExposed.map(mean);
-  const ratioAgainst = (plainMeans: number[]) => mean(plainMeans.map((p, c) => (seqMeans[c] ?? 0) / p));
-  for (const g of grid) {
-    const plainMeans = g.exposedByRate.map(mean);
-    emit({
-      bench: 'policy',
-      kind: 'plain-tuning',
-      minSample: g.minSample,
-      threshold: round(g.threshold, 6),
-      falseHalts: g.falseHalts,
-      goodRuns: GOOD_RUNS,
-      meanExposedByRate: Object.fromEntries(BAD_RATES.map((rate, c) => [rate, round(plainMeans[c] ?? 0, 1)])),
-      blastRadiusRatio: round(ratioAgainst(plainMeans), 4),
+    const meanOverBad = (rows: Row[]) => rows.reduce((s, r) => s + r.meanExposed, 0) / rows.length;
+    const tunedEntry = grid.reduce((a, b) => (meanOverBad(b.rows) < meanOverBad(a.rows) ? b : a));
+    const tunedThresholds = { rule: 'plain', minSample: tunedEntry.minSample, maxFailureRate: tunedEntry.threshold };
+    const tuned: Row[] = [];
+    for (const m of GOOD_MULTIPLES) tuned.push(rowOf('plain-tuned', m, await pool.run(batchOf(tunedThresholds, m))));
+    tuned.push(...tunedEntry.rows.map((r) => ({ ...r, rule: 'plain-tuned' })));
+    for (const row of tuned)
+      emit({ kind: 'rate', ...row, minSample: tunedEntry.minSample, threshold: tunedEntry.threshold });
+    const oracle = BAD_MULTIPLES.map((m, i) => {
+      const best = grid.reduce((a, b) => (b.rows[i]!.meanExposed < a.rows[i]!.meanExposed ? b : a));
+      return {
+        ...best.rows[i]!,
+        rule: 'plain-oracle',
+        minSample: best.minSample,
+        threshold: best.threshold,
+        multiple: m,
+      };
     });
-  }
-  const best = grid.reduce((a, b) =>
-    ratioAgainst(b.exposedByRate.map(mean)) > ratioAgainst(a.exposedByRate.map(mean)) ? b : a,
-  );
-  const plain = plainOf(best.minSample, best.threshold);
+    for (const row of oracle) emit({ kind: 'rate', ...row });
 
-  // 4. The chosen plain configuration through the real judge, on the same bad runs (and it must agree).
-  const plainExposedByRate = BAD_RATES.map(() => [] as number[]);
-  const plainHalted = BAD_RATES.map(() => 0);
-  let disagreements = 0;
-  for (const [c, rate] of BAD_RATES.entries()) {
-    for (let r = 0; r < BAD_RUNS; r++) {
-      tr.simulate(rate, runSeed(`bad-${rate}`, r));
-      if (r < VERIFY_RUNS) verifySkipping(tr, plain, counts);
-      const run = judge(tr, plain, counts);
-      plainExposedByRate[c]?.push(run.exposed);
-      if (run.haltTick >= 0) plainHalted[c] = (plainHalted[c] ?? 0) + 1;
-      if (run.exposed !== best.exposedByRate[c]?.[r]) disagreements++;
-    }
+    // 3. The summary.
+    const at = (rows: Row[], m: number) => rows.find((r) => r.multiple === m)!;
+    const seq2 = at(sequential, 2);
+    const beta = 1 - seq2.haltShare;
+    const asn = waldAsn(MAX_RATE, 2 * MAX_RATE, ALPHA, beta);
+    const worstOracle = BAD_MULTIPLES.filter((m) => m >= 2).reduce(
+      (worst, m) => Math.max(worst, at(sequential, m).meanExposed / at(oracle, m).meanExposed),
+      0,
+    );
+    const summary = {
+      maxFalseHaltRate: worstGood.haltShare,
+      falseHaltCi95: worstGood.haltCi95,
+      exposure2x: seq2.meanExposed,
+      exposure5x: at(sequential, 5).meanExposed,
+      ratio2x: round(seq2.meanExposed / at(tuned, 2).meanExposed, 3),
+      ratio5x: round(at(sequential, 5).meanExposed / at(tuned, 5).meanExposed, 3),
+      worstOracleRatio: round(worstOracle, 3),
+      waldRatio2x: round(seq2.meanExposed / asn, 3),
+    };
+    const details = {
+      waldAsn2x: round(asn, 1),
+      waldBeta: round(beta, 5),
+      tunedPlain: { minSample: tunedEntry.minSample, threshold: tunedEntry.threshold },
+      classSize: MODEL.devices,
+      goodRuns: GOOD_RUNS,
+      badRuns: BAD_RUNS,
+      seed: SEED,
+      seconds: Math.round((Date.now() - started) / 1000),
+    };
+    await writeOutputs([...sequential, ...tuned, ...oracle], grid, summary, details);
+    emit({ kind: 'details', ...details });
+    emit(summary);
+  } finally {
+    pool.close();
   }
-  if (disagreements > 0) throw new Error(`plain fast scan and judge disagree on ${disagreements} runs`);
-
-  // 5. Good builds, validation set: both rules out of sample.
-  let seqHaltsValidation = 0;
-  let plainHaltsValidation = 0;
-  let plainHaltsTuning = 0;
-  for (let r = 0; r < GOOD_RUNS; r++) {
-    tr.simulate(GOOD_RATE, runSeed('good-validation', r));
-    if (r < VERIFY_RUNS) {
-      verifySkipping(tr, SEQUENTIAL, counts);
-      verifySkipping(tr, plain, counts);
-    }
-    if (judge(tr, SEQUENTIAL, counts).haltTick >= 0) seqHaltsValidation++;
-    if (judge(tr, plain, counts).haltTick >= 0) plainHaltsValidation++;
-  }
-  for (let r = 0; r < GOOD_RUNS; r++) {
-    tr.simulate(GOOD_RATE, runSeed('good-tuning', r));
-    if (judge(tr, plain, counts).haltTick >= 0) plainHaltsTuning++;
-  }
-
-  // 6. The case table.
-  const ratios: number[] = [];
-  for (const [c, rate] of BAD_RATES.entries()) {
-    const s = summarize(seqExposed[c] ?? [], seqHalted[c] ?? 0);
-    const p = summarize(plainExposedByRate[c] ?? [], plainHalted[c] ?? 0);
-    ratios.push(s.meanExposed / p.meanExposed);
-    emit({ bench: 'policy', kind: 'case', failureRate: rate, rule: 'sequential', runs: BAD_RUNS, ...s });
-    emit({ bench: 'policy', kind: 'case', failureRate: rate, rule: 'plain', runs: BAD_RUNS, ...p });
-  }
-  const goodRuns = 2 * GOOD_RUNS;
-  const falseHaltRate = (seqHaltsTuning + seqHaltsValidation) / goodRuns;
-  const plainFalseHaltRate = (plainHaltsTuning + plainHaltsValidation) / goodRuns;
-  emit({
-    bench: 'policy',
-    kind: 'good-build',
-    failureRate: GOOD_RATE,
-    sequential: { tuningHalts: seqHaltsTuning, validationHalts: seqHaltsValidation, runsPerSet: GOOD_RUNS },
-    plain: { tuningHalts: plainHaltsTuning, validationHalts: plainHaltsValidation, runsPerSet: GOOD_RUNS },
-    sequentialHealthyAtPhaseEnd: phaseHealthy.map((n) => round(n / GOOD_RUNS, 4)),
-  });
-  emit({
-    bench: 'policy',
-    kind: 'per-phase-windows',
-    note: 'events/lane.ts judges each phase window separately and any window may breach: alpha is spent per window',
-    falseHaltRateAtAlpha: round(perPhaseHalts / GOOD_RUNS, 4),
-    falseHaltRateAtAlphaOverPhases: round(perPhaseHaltsSplit / GOOD_RUNS, 4),
-    runs: GOOD_RUNS,
-  });
-  for (const example of examples) emit({ bench: 'policy', kind: 'example-halt', ...example });
-  emit({
-    bench: 'policy',
-    falseHaltRate: round(falseHaltRate, 5),
-    blastRadiusRatio: round(mean(ratios), 4),
-    ratioByRate: Object.fromEntries(BAD_RATES.map((rate, c) => [rate, round(ratios[c] ?? 0, 4)])),
-    plainFalseHaltRate: round(plainFalseHaltRate, 5),
-    plainFalseHaltRateOutOfSample: round(plainHaltsValidation / GOOD_RUNS, 5),
-    plain: { minSample: best.minSample, threshold: round(best.threshold, 6) },
-    verifiedRuns,
-    sequential: 'always-valid mixture SPRT: odds 1x/3x/10x of 2% vs 0.5%, alpha 0.01',
-    goodRuns,
-    badRunsPerRate: BAD_RUNS,
-    seed: SEED,
-    seconds: round((performance.now() - started) / 1000, 1),
-  });
 }
 
-main();
+// ---------- outputs: JSON, a markdown table, a picture ----------
+
+async function writeOutputs(
+  rows: Row[],
+  grid: { minSample: number; threshold: number; falseHalts: number; checks: number }[],
+  summary: Record<string, unknown>,
+  details: Record<string, unknown>,
+): Promise<void> {
+  const dir = String(args.out);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'bench-policy.json'), `${JSON.stringify({ summary, details, grid, rows }, null, 2)}\n`);
+  const table = tableOf(rows);
+  writeFileSync(path.join(dir, 'bench-policy.md'), `${table}\n`);
+  process.stderr.write(`${table}\n`);
+  writeFileSync(path.join(dir, 'bench-policy.svg'), await pictureOf(rows));
+}
+
+/** The operating-characteristic table: per true rate, halt share and mean exposure for each rule. */
+export function tableOf(rows: readonly Row[]): string {
+  const rules = ['sequential', 'plain-tuned', 'plain-oracle'];
+  const head = '| true rate | × max | ' + rules.map((r) => `${r}: halted (95 % CI) | mean exposed`).join(' | ') + ' |';
+  const line = '|' + ' --- |'.repeat(2 + 2 * rules.length);
+  const multiples = [...new Set(rows.map((r) => r.multiple))].sort((a, b) => a - b);
+  const body = multiples.map((m) => {
+    const cells = rules.map((rule) => {
+      const r = rows.find((x) => x.rule === rule && x.multiple === m);
+      if (r === undefined) return '— | —';
+      const share = `${(r.haltShare * 100).toFixed(2)} % (${(r.haltCi95[0] * 100).toFixed(2)}–${(r.haltCi95[1] * 100).toFixed(2)})`;
+      return `${share} | ${r.meanExposed.toFixed(0)} ± ${((r.exposedCi95[1] - r.exposedCi95[0]) / 2).toFixed(0)}`;
+    });
+    return `| ${(m * MAX_RATE * 100).toFixed(2)} % | ${m} | ${cells.join(' | ')} |`;
+  });
+  return [head, line, ...body].join('\n');
+}
+
+/** The curves as an SVG (Vega-Lite): halt share and mean exposure against the true rate, per rule. */
+async function pictureOf(rows: readonly Row[]): Promise<string> {
+  const vega = await import('vega');
+  const vl = await import('vega-lite');
+  const values = rows.map((r) => ({
+    rule: r.rule,
+    multiple: Math.max(r.multiple, 0.1),
+    haltShare: r.haltShare,
+    meanExposed: r.meanExposed,
+  }));
+  const x = {
+    field: 'multiple',
+    type: 'quantitative',
+    scale: { type: 'log' },
+    title: 'true failure rate ÷ maxFailureRate',
+  } as const;
+  const color = { field: 'rule', type: 'nominal', title: 'rule' } as const;
+  const spec = vl.compile({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: `Operating characteristic, ${MODEL.devices} devices, maxFailureRate ${MAX_RATE * 100} %, α ${ALPHA * 100} %`,
+    data: { values },
+    hconcat: [
+      {
+        width: 360,
+        height: 260,
+        mark: { type: 'line', point: true },
+        encoding: { x, y: { field: 'haltShare', type: 'quantitative', title: 'share of lanes halted' }, color },
+      },
+      {
+        width: 360,
+        height: 260,
+        mark: { type: 'line', point: true },
+        encoding: {
+          x,
+          y: {
+            field: 'meanExposed',
+            type: 'quantitative',
+            scale: { type: 'log' },
+            title: 'mean devices exposed before the halt',
+          },
+          color,
+        },
+      },
+    ],
+  }).spec;
+  const view = new vega.View(vega.parse(spec), { renderer: 'none' });
+  return view.toSVG();
+}
+
+// ---------- entry ----------
+
+if (args.worker) {
+  process.on('message', (job: Job) => {
+    process.send?.({ id: job.id, result: runBatch(job.batch) });
+  });
+} else {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exit(1);
+  });
+}

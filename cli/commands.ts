@@ -7,12 +7,14 @@ import { writeFile } from 'node:fs/promises';
 import { getStatus, listRollouts, sendOperatorCommand, startRollout, type RolloutStatusView } from '../client';
 import { OPERATOR_COMMAND_TYPES, type OperatorCommandType } from '../events/domain-events';
 import { parsePlan, type RolloutPlan } from '../events/plan';
+import { previewPlan } from '../events/preview';
 import { createLogger } from '../observability/log';
 import { formatEventLine } from '../replay/describe';
 import { readRolloutLog } from '../replay/read-log';
 import { FleetSimulator } from '../simulator/fleet-simulator';
 import { parseScenario } from '../simulator/scenario';
 import { defaultActor, type CliContext } from './context';
+import { renderPreview } from './explain-view';
 import { activeRolloutsProblem, loadLimits, planFileProblem } from './limits';
 import { EXIT, UnreachableError, UserError, isKafkaUnreachable } from './errors';
 import { isFinished, renderStatus, WatchView } from './status-view';
@@ -41,11 +43,63 @@ export function loadPlan(path: string): RolloutPlan {
   throw new UserError(`invalid plan ${path}:\n${lines.join('\n')}`, EXIT.usage);
 }
 
-/** `rollout validate <plan>`: checks a plan without starting anything. */
-export function validateCommand(path: string, opts: { json?: boolean }): void {
+/**
+ * Parses `--class-size` values: `N` (every class) or `class=N`, each a whole number of devices for a class of the
+ * plan. A bad value is a UserError naming it.
+ */
+export function parseClassSizes(values: readonly string[], plan: RolloutPlan): Record<string, number> | undefined {
+  if (values.length === 0) return undefined;
+  const sizes: Record<string, number> = {};
+  for (const value of values) {
+    const match = /^(?:([^=]+)=)?(\d{1,10})$/.exec(value.trim());
+    const n = match ? Number(match[2]) : NaN;
+    if (!match || !Number.isSafeInteger(n) || n < 1 || n > 1e9) {
+      throw new UserError(
+        `--class-size ${JSON.stringify(value)}: expected N or <class>=N with 1 ≤ N ≤ 10⁹`,
+        EXIT.usage,
+      );
+    }
+    const name = match[1];
+    if (name !== undefined && !plan.deviceClasses.includes(name)) {
+      throw new UserError(
+        `--class-size ${JSON.stringify(value)}: unknown device class ${name} (classes: ${plan.deviceClasses.join(', ')})`,
+        EXIT.usage,
+      );
+    }
+    for (const cls of name === undefined ? plan.deviceClasses : [name]) sizes[cls] = n;
+  }
+  return sizes;
+}
+
+/**
+ * `rollout validate <plan>`: checks a plan without starting anything. With `--explain`, previews each class (the
+ * guarantee, what bad builds cost, what each phase needs, the plan's traps); `--strict` turns warnings into exit 2.
+ */
+export function validateCommand(
+  path: string,
+  opts: { json?: boolean; explain?: boolean; classSize?: string[]; strict?: boolean },
+): void {
   const plan = loadPlan(path);
-  if (opts.json) print(JSON.stringify({ ok: true, plan }));
-  else print(`plan ${path} is valid: release ${plan.releaseId}, classes ${plan.deviceClasses.join(', ')}`);
+  if (!opts.explain && !opts.strict) {
+    if (opts.json) print(JSON.stringify({ ok: true, plan }));
+    else print(`plan ${path} is valid: release ${plan.releaseId}, classes ${plan.deviceClasses.join(', ')}`);
+    return;
+  }
+  const previews = previewPlan(plan, parseClassSizes(opts.classSize ?? [], plan));
+  const warnings = previews.reduce((n, p) => n + p.warnings.length, 0);
+  if (opts.json) print(JSON.stringify({ ok: true, plan, preview: previews, warnings }));
+  else {
+    print(`plan ${path} is valid: release ${plan.releaseId}, classes ${plan.deviceClasses.join(', ')}`);
+    if (opts.explain) print(`\n${renderPreview(previews)}`);
+    else if (warnings > 0)
+      for (const p of previews) for (const w of p.warnings) print(`warning: ${p.deviceClass}: ${w}`);
+  }
+  if (opts.strict && warnings > 0) {
+    throw new UserError(
+      `${warnings} warning(s) and --strict: the plan is valid but not safe to run as written`,
+      EXIT.usage,
+    );
+  }
 }
 
 /** `rollout start <plan>`: validates the plan, starts the rollout, prints its id and the Temporal UI link. */

@@ -66,8 +66,16 @@ export function buildProgram(): Command {
     .command('validate')
     .description('check a plan file (YAML or JSON) without starting anything')
     .argument('<plan>', 'plan file')
-    .option('--json', 'print the normalised plan as JSON')
-    .action((plan: string, opts: { json?: boolean }) => run(() => validateCommand(plan, opts)));
+    .option('--json', 'print the normalised plan as JSON (with --explain: and the preview)')
+    .option('--explain', 'preview each class: the guarantee, what a bad build costs, what each phase needs, warnings')
+    .option('--class-size <n...>', 'devices per class for --explain: N for every class, or <class>=N')
+    .option(
+      '--strict',
+      'exit 2 when the preview warns (a phase that can never pass, a bake shorter than the timeout, …)',
+    )
+    .action((plan: string, opts: { json?: boolean; explain?: boolean; classSize?: string[]; strict?: boolean }) =>
+      run(() => validateCommand(plan, opts)),
+    );
 
   program
     .command('start')

@@ -302,15 +302,14 @@ function criteriaOf(t: Thresholds): Judged[] {
  */
 function mixtureLlr(j: Judged, failures: number, sample: number): number {
   const k = j.failLog.length;
+  const passes = sample - failures;
   let top = -Infinity;
-  const terms: number[] = new Array<number>(k);
   for (let i = 0; i < k; i++) {
-    const term = failures * j.failLog[i]! + (sample - failures) * j.passLog[i]!;
-    terms[i] = term;
+    const term = failures * j.failLog[i]! + passes * j.passLog[i]!;
     if (term > top) top = term;
   }
   let sum = 0;
-  for (let i = 0; i < k; i++) sum += exp(terms[i]! - top);
+  for (let i = 0; i < k; i++) sum += exp(failures * j.failLog[i]! + passes * j.passLog[i]! - top);
   return top + log(sum / k);
 }
 
@@ -395,29 +394,47 @@ export function assessHealth(counts: HealthCounts, t: Thresholds, context: Judge
   }
   const sample = counts.succeeded + reported + counts.timedOut;
   const failures = reported + counts.timedOut;
-  const failureRate = sample > 0 ? failures / sample : 0;
-  const base = { sample, failures, failureRate, ignored, criterionFailures };
-  const sequential = t.rule === 'sequential';
-  const llrs = sequential ? judged.map((j, i) => mixtureLlr(j, criterionFailures[i]!, sample)) : undefined;
-  const bounds = sequential ? judged.map((j) => j.bound) : undefined;
-  const stats = { ...base, ...(llrs ? { llrs, bounds } : {}) };
-  for (let i = 0; i < judged.length; i++) {
-    if (breaches(t, judged[i]!, criterionFailures[i]!, sample)) {
-      return { ...stats, verdict: 'breach', rule: t.rule, breachedBy: i };
+  const a: HealthAssessment = {
+    verdict: 'healthy',
+    rule: t.rule,
+    sample,
+    failures,
+    failureRate: sample > 0 ? failures / sample : 0,
+    ignored,
+    criterionFailures,
+  };
+  if (t.rule === 'sequential') {
+    a.llrs = [];
+    a.bounds = [];
+    for (let i = 0; i < judged.length; i++) {
+      const llr = mixtureLlr(judged[i]!, criterionFailures[i]!, sample);
+      a.llrs.push(llr);
+      a.bounds.push(judged[i]!.bound);
+      if (llr >= judged[i]!.bound && a.breachedBy === undefined) a.breachedBy = i;
+    }
+  } else {
+    for (let i = 0; i < judged.length && a.breachedBy === undefined; i++) {
+      if (breaches(t, judged[i]!, criterionFailures[i]!, sample)) a.breachedBy = i;
     }
   }
-  const wait = (waitingOn: NonNullable<HealthAssessment['waitingOn']>): HealthAssessment => ({
-    ...stats,
-    verdict: 'insufficient-evidence',
-    rule: waitingOn === 'in-progress' ? t.rule : 'min-sample',
-    waitingOn,
-  });
-  if (sample < t.minSample) return wait('min-sample');
-  if (context.phaseOutcomes !== undefined && context.phaseOutcomes < 1) return wait('phase-outcomes');
-  // Would the devices still out breach the lane's criterion if every one of them failed?
-  const out = counts.inProgress;
-  if (out > 0 && breaches(t, judged[0]!, criterionFailures[0] + out, sample + out)) return wait('in-progress');
-  return { ...stats, verdict: 'healthy', rule: t.rule };
+  if (a.breachedBy !== undefined) {
+    a.verdict = 'breach';
+    return a;
+  }
+  let waitingOn: HealthAssessment['waitingOn'];
+  if (sample < t.minSample) waitingOn = 'min-sample';
+  else if (context.phaseOutcomes !== undefined && context.phaseOutcomes < 1) waitingOn = 'phase-outcomes';
+  else if (counts.inProgress > 0) {
+    // Would the devices still out breach the lane's criterion if every one of them failed?
+    const out = counts.inProgress;
+    if (breaches(t, judged[0]!, criterionFailures[0] + out, sample + out)) waitingOn = 'in-progress';
+  }
+  if (waitingOn !== undefined) {
+    a.verdict = 'insufficient-evidence';
+    a.waitingOn = waitingOn;
+    if (waitingOn !== 'in-progress') a.rule = 'min-sample';
+  }
+  return a;
 }
 
 /**
@@ -437,6 +454,11 @@ export function overturnMargin(t: Thresholds, failures: number, sample: number):
     else lo = mid;
   }
   return lo;
+}
+
+/** Whether F failures (timeouts and codes no criterion claims) in n outcomes breach the lane's own criterion. */
+export function laneBreaches(t: Thresholds, failures: number, sample: number): boolean {
+  return breaches(t, criteriaOf(t)[0]!, failures, sample);
 }
 
 /**

@@ -1,0 +1,222 @@
+/**
+ * The pre-launch preview of a plan (`rollout validate --explain`): per device class, what the judge promises, how
+ * many outcomes a bad build needs before it is halted, what each phase needs to pass, and the plan's traps (a phase
+ * that can never gather its evidence, a bake shorter than the install timeout, a class too small to catch a
+ * marginally bad build).
+ *
+ * The numbers come from the judge itself (`breachBoundary`, `overturnMargin` in `health.ts`) on the exact binomial
+ * model: outcomes arrive one at a time and each fails independently at the true rate. Exposure before a halt is
+ * these outcomes plus the devices still installing at that moment (`bench:policy` measures both in a full
+ * simulation of the lane). Pure: no I/O.
+ */
+import { breachBoundary, guaranteeSentence, laneBreaches, overturnMargin, pct, type Thresholds } from './health';
+import { laneConfigOf, rulesVersionOf, type LaneConfig, type RolloutPlan } from './plan';
+
+/** What a bad build of one multiple of the threshold costs before it is halted. */
+export interface BadBuildPreview {
+  /** The true failure rate ÷ maxFailureRate. */
+  multiple: number;
+  /** Probability that the rule halts it before the class is used up. */
+  haltProbability: number;
+  /** Expected final outcomes before the halt (capped at the class size: a lane that never halts uses them all). */
+  expectedOutcomes: number;
+  /** The phase (0-based) whose cumulative share first covers the expected outcomes; null without a class size. */
+  haltPhase: number | null;
+}
+
+/** What one phase needs to pass at a good build's rate. */
+export interface PhasePreview {
+  phase: number;
+  share: number;
+  bakeSec: number;
+  /** Devices the phase newly offers (null without a class size). */
+  newDevices: number | null;
+  /** Outcomes of its own devices the phase needs before it may pass, at half the threshold rate (null: never). */
+  outcomesToPass: number | null;
+  /** Of those devices, how many may still be installing when it passes. */
+  mayStillInstall: number | null;
+}
+
+/** The preview of one class. */
+export interface ClassPreview {
+  deviceClass: string;
+  classSize: number | null;
+  rule: Thresholds['rule'];
+  rulesVersion: number;
+  guarantee: string;
+  /** Plain rule only: the chance a build at exactly the threshold is halted over the class (no guarantee). */
+  falseHaltAtThreshold: number | null;
+  badBuilds: BadBuildPreview[];
+  phases: PhasePreview[];
+  warnings: string[];
+}
+
+/** The horizon of the binomial model when the class size is unknown. */
+const DEFAULT_HORIZON = 100_000;
+
+/**
+ * Previews every class of a plan. `classSizes` gives the devices per class (one number for all, or per class);
+ * without it the phase checks that need a size are skipped and the model runs to 100,000 outcomes.
+ */
+export function previewPlan(
+  plan: RolloutPlan,
+  classSizes: Record<string, number> | number | undefined,
+): ClassPreview[] {
+  return plan.deviceClasses.map((name) => {
+    const size = typeof classSizes === 'number' ? classSizes : classSizes?.[name];
+    return previewClass(laneConfigOf(plan, name), size ?? null);
+  });
+}
+
+/** Previews one class's settings for a class of `classSize` devices (null: unknown). */
+export function previewClass(config: LaneConfig, classSize: number | null): ClassPreview {
+  const t = config.thresholds;
+  const horizon = classSize ?? DEFAULT_HORIZON;
+  const warnings: string[] = [];
+  const cumulative = config.phases.map((p) => (classSize === null ? null : Math.floor((classSize * p.share) / 100)));
+  const badBuilds = [2, 5].map((multiple) => {
+    const rate = Math.min(0.999, multiple * t.maxFailureRate);
+    const { haltProbability, expectedOutcomes } = haltModel(t, rate, horizon);
+    const covering = cumulative.findIndex((n) => n !== null && n >= expectedOutcomes);
+    return {
+      multiple,
+      haltProbability: round(haltProbability, 4),
+      expectedOutcomes: Math.round(expectedOutcomes),
+      haltPhase: classSize === null ? null : covering >= 0 ? covering : config.phases.length - 1,
+    };
+  });
+  const two = badBuilds[0]!;
+  if (two.haltProbability < 0.5) {
+    warnings.push(
+      `a build failing at twice the threshold (${pct(2 * t.maxFailureRate)}) is halted with probability only ` +
+        `${pct(two.haltProbability)} over ${horizon} outcomes: the class is too small to tell it from a good one`,
+    );
+  }
+  const phases: PhasePreview[] = [];
+  let before = 0;
+  config.phases.forEach((phase, index) => {
+    const total = cumulative[index] ?? null;
+    const newDevices = total === null ? null : total - (cumulative[index - 1] ?? 0);
+    let outcomesToPass: number | null = null;
+    let mayStillInstall: number | null = null;
+    if (newDevices !== null && total !== null) {
+      const need = passNeed(t, before, newDevices);
+      if (need === null) {
+        const why =
+          newDevices < 1
+            ? `it offers no device of its own (${phase.share}% of ${classSize} devices)`
+            : `its ${total} devices (with the phases before) cannot give minSample ${t.minSample} outcomes`;
+        warnings.push(
+          `phase ${index} (${phase.share}%) can never pass: ${why}; the lane would wait for evidence forever`,
+        );
+      } else {
+        [outcomesToPass, mayStillInstall] = [need, newDevices - need];
+      }
+      before = total;
+    }
+    if (phase.bakeSec < t.installTimeoutSec && index < config.phases.length - 1) {
+      warnings.push(
+        `phase ${index} bakes ${phase.bakeSec} s, less than installTimeoutSec ${t.installTimeoutSec} s: a device ` +
+          'that dies silently counts as failed only after the timeout, so the phase waits for its devices past the bake',
+      );
+    }
+    phases.push({
+      phase: index,
+      share: phase.share,
+      bakeSec: phase.bakeSec,
+      newDevices,
+      outcomesToPass,
+      mayStillInstall,
+    });
+  });
+  let falseHaltAtThreshold: number | null = null;
+  if (t.rule === 'plain') {
+    falseHaltAtThreshold = round(haltModel(t, t.maxFailureRate, horizon).haltProbability, 4);
+    warnings.push(
+      `the plain rule halts a build at exactly the threshold with probability ≈ ${pct(falseHaltAtThreshold)} ` +
+        `over ${horizon} outcomes; the sequential rule bounds it by falseHaltProbability (${pct(t.falseHaltProbability)})`,
+    );
+  }
+  return {
+    deviceClass: config.deviceClass,
+    classSize,
+    rule: t.rule,
+    rulesVersion: rulesVersionOf(config),
+    guarantee: guaranteeSentence(t),
+    falseHaltAtThreshold,
+    badBuilds,
+    phases,
+    warnings,
+  };
+}
+
+/**
+ * The phase's own outcomes needed to pass at half the threshold rate: at least one, the attempt's minSample, and
+ * few enough devices still installing that all of them failing could not breach. Null when the phase cannot get
+ * there with its `newDevices`.
+ */
+function passNeed(t: Thresholds, before: number, newDevices: number): number | null {
+  const rate = t.maxFailureRate / 2;
+  for (let own = Math.max(1, t.minSample - before); own <= newDevices; own++) {
+    const n = before + own;
+    const margin = overturnMargin(t, Math.round(rate * n), n);
+    if (margin >= newDevices - own) return own;
+  }
+  return null;
+}
+
+/**
+ * The exact binomial model of the rule on its lane criterion: outcomes one at a time, each failing at `rate`, the
+ * rule consulted after every one, for at most `horizon` outcomes. Returns the halt probability and the expected
+ * outcomes until the halt (the horizon when it does not halt). Once a breach is possible the boundary never falls
+ * as outcomes grow (one more success only lowers the statistic), so it is walked up; mass below 1e-14 is dropped.
+ */
+export function haltModel(
+  t: Thresholds,
+  rate: number,
+  horizon: number,
+): { haltProbability: number; expectedOutcomes: number } {
+  let size = 64;
+  let mass = new Float64Array(size);
+  let next = new Float64Array(size);
+  mass[0] = 1;
+  let [lo, hi] = [0, 0];
+  let boundary = 1;
+  let possible = false;
+  let halted = 0;
+  let expected = 0;
+  for (let n = 1; n <= horizon && 1 - halted > 1e-12 && lo <= hi; n++) {
+    if (!laneBreaches(t, n, n)) [boundary, possible] = [n + 1, false];
+    else if (!possible) [boundary, possible] = [breachBoundary(t, n), true];
+    else while (!laneBreaches(t, boundary, n)) boundary++;
+    if (hi + 2 > size) {
+      size *= 2;
+      const grown = new Float64Array(size);
+      grown.set(mass);
+      mass = grown;
+      next = new Float64Array(size);
+    }
+    next.fill(0, lo, hi + 2);
+    for (let f = lo; f <= hi; f++) {
+      const m = mass[f]!;
+      next[f]! += m * (1 - rate);
+      next[f + 1]! += m * rate;
+    }
+    let newHi = hi + 1;
+    for (let f = Math.max(lo, boundary); f <= newHi; f++) {
+      halted += next[f]!;
+      expected += next[f]! * n;
+      next[f] = 0;
+    }
+    newHi = Math.min(newHi, boundary - 1);
+    while (lo <= newHi && next[lo]! < 1e-14) lo++;
+    while (newHi >= lo && next[newHi]! < 1e-14) newHi--;
+    hi = newHi;
+    [mass, next] = [next, mass];
+  }
+  return { haltProbability: halted, expectedOutcomes: expected + Math.max(0, 1 - halted) * horizon };
+}
+
+function round(x: number, digits: number): number {
+  return Number(x.toFixed(digits));
+}
