@@ -464,7 +464,7 @@ async function pictureOf(rows: readonly Row[]): Promise<string> {
     field: 'multiple',
     type: 'quantitative',
     scale: { type: 'log' },
-    title: 'true failure rate ÷ maxFailureRate',
+    title: 'true failure rate ÷ maxFailureRate (0 drawn at 0.1)',
   } as const;
   const color = { field: 'rule', type: 'nominal', title: 'rule' } as const;
   const spec = vl.compile({
