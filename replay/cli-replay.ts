@@ -12,6 +12,7 @@ import type { Kafka } from 'kafkajs';
 import { EXIT, UserError } from '../cli/errors';
 import type { Config } from '../config/env';
 import type { RolloutPlan } from '../events/plan';
+import { deviceKeysOf } from '../ingest/device-key-secret';
 import { laneWorkflowId, rolloutWorkflowId } from '../workflows/messages';
 import { checkDeterminism } from './check-determinism';
 import { readInstallFacts } from './install-log';
@@ -88,7 +89,9 @@ export async function loadReport(ctx: ReplayContext, rolloutId: string, opts: Re
   }
   let install: InstallFacts | undefined;
   if (opts.installEvents !== false) {
-    install = await readInstallFacts(kafka, ctx.config.topics.installEvents, rolloutId, log.events);
+    // The deployment's device-key secret: timeout markers name devices by their keyed hash.
+    const keys = deviceKeysOf(ctx.config.deviceKeys);
+    install = await readInstallFacts(kafka, ctx.config.topics.installEvents, rolloutId, log.events, keys);
   }
   return buildReport({ rolloutId, events: log.events, install, at, whatIf });
 }
