@@ -190,6 +190,12 @@ export async function eventsCommand(
     for (const u of result.unreadable) {
       process.stderr.write(`rollout: unreadable record at partition ${u.partition} offset ${u.offset}: ${u.reason}\n`);
     }
+    for (const c of result.conflicts) {
+      process.stderr.write(
+        `rollout: warning: event ${c.eventId} appears with two contents (partition ${c.first.partition} offset ${c.first.offset} is shown; ` +
+          `offset ${c.second.offset} differs: ${c.diff.join('; ')})\n`,
+      );
+    }
     if (result.events.length === 0 && !opts.follow) {
       throw new UserError(
         `no events for rollout ${rolloutId} in ${ctx.config.topics.rolloutEvents}`,

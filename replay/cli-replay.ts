@@ -15,6 +15,7 @@ import type { RolloutPlan } from '../events/plan';
 import { deviceKeysOf } from '../ingest/device-key-secret';
 import { laneWorkflowId, rolloutWorkflowId } from '../workflows/messages';
 import { checkDeterminism } from './check-determinism';
+import { formatConflicts } from './event-conflicts';
 import { readInstallFacts } from './install-log';
 import { readRolloutLog } from './read-log';
 import { renderHtml } from './render-html';
@@ -66,6 +67,12 @@ export async function loadReport(ctx: ReplayContext, rolloutId: string, opts: Re
     throw new UserError(
       `unknown rollout ${rolloutId}: no events on ${ctx.config.topics.rolloutEvents}`,
       EXIT.unknownRollout,
+    );
+  }
+  if (log.conflicts.length > 0) {
+    process.stderr.write(
+      `rollout: warning: ${log.conflicts.length} event id(s) appear with two contents in the log (the first is used; ` +
+        `--check-determinism lists them)\n`,
     );
   }
   const started = log.events.find((e) => e.type === 'rollout-started');
@@ -127,6 +134,8 @@ export async function replayCommand(
     const result = await checkDeterminism(await ctx.client(), ids, workflowsPath);
     if (result.runs.length === 0)
       throw new UserError(`unknown rollout ${rolloutId}: no workflow history`, EXIT.unknownRollout);
+    // The log itself: one event id with two contents means two runs of the deciders disagreed.
+    process.stdout.write(formatConflicts(log.conflicts));
     for (const run of result.runs) {
       process.stdout.write(
         `${run.ok ? 'ok  ' : 'FAIL'} ${run.workflowId} ${run.runId}${run.error ? `: ${run.error}` : ''}\n`,
@@ -137,7 +146,16 @@ export async function replayCommand(
         ? `deterministic: ${result.runs.length} runs replay against the current workflow code\n`
         : 'NOT deterministic: the current workflow code cannot replay these histories\n',
     );
-    if (!result.ok) throw new UserError('determinism check failed', EXIT.failure);
+    if (log.conflicts.length > 0) {
+      process.stdout.write(
+        `NOT deterministic: ${log.conflicts.length} event id(s) in the log have two contents: ${log.conflicts.map((c) => c.eventId).join(', ')}\n`,
+      );
+    } else {
+      process.stdout.write(
+        `log consistent: no event id has two contents (${log.duplicates} exact duplicates dropped)\n`,
+      );
+    }
+    if (!result.ok || log.conflicts.length > 0) throw new UserError('determinism check failed', EXIT.failure);
     return;
   }
   const format = (opts.format ?? 'text') as (typeof FORMATS)[number];
