@@ -2,14 +2,19 @@
  * Activities: the workflows' only side effects, thin adapters to Kafka. Created by `createActivities(deps)`
  * so the worker injects a connected producer (and tests may inject their own). Both activities are safe to
  * repeat: a retried call republishes records with the same deterministic ids (`eventId` for domain events,
- * `orderId` for fleet orders), which every reader uses to drop duplicates, and the idempotent producer
+ * `orderId` for fleet orders), which every reader uses to drop exact duplicates, and the idempotent producer
  * (`acks: -1`) removes the duplicates its own internal retries would cause.
  *
  * Failures are classified by `ApplicationFailure` type, never by `instanceof` across the workflow sandbox:
  * input that can never succeed (a malformed event or order, a record the broker refuses as too large or
  * corrupt) is non-retryable (`InvalidDomainEvent`, `InvalidFleetCommand`, `KafkaRejected`); everything else
  * (broker down, leader election, timeouts) is thrown as is and retried by the workflow's retry policy.
+ *
+ * Conflicts: `appendEvents` refuses (`EventConflict`, non-retryable, nothing sent) an event whose id this
+ * activities instance has already appended with another content (`AppendedEvents`). What that guarantees,
+ * and what it does not, is said at `AppendedEvents`.
  */
+import crypto from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Message, Producer } from 'kafkajs';
 import type { Topics } from '../config/env';
@@ -23,7 +28,49 @@ export const NON_RETRYABLE_FAILURES = {
   invalidEvent: 'InvalidDomainEvent',
   invalidCommand: 'InvalidFleetCommand',
   kafkaRejected: 'KafkaRejected',
+  eventConflict: 'EventConflict',
 } as const;
+
+/** Most event ids `AppendedEvents` remembers (the oldest are forgotten first): ~100 bytes each. */
+export const APPENDED_EVENTS_REMEMBERED = 200_000;
+
+/**
+ * The ids and content hashes (SHA-256 of the schema-parsed event's JSON) of the events one worker process
+ * appended, the most recent `limit` of them. Guarantees: while an id is remembered, this process never
+ * publishes a second content for it — a lane restarted from folded state, a reset workflow or a changed
+ * decider that re-issues a seq with other content is refused before anything reaches the log. An activity
+ * retry cannot conflict (Temporal retries with the same input). Not guaranteed: a conflicting append from
+ * another worker process, or after this process restarted or forgot the id; reading the log back on every
+ * append would cost a consumer-group join (seconds) on the halt path. Those conflicts are caught by the
+ * readers instead (`readRolloutLog` reports them, `rollout replay --check-determinism` fails on them).
+ */
+export class AppendedEvents {
+  private readonly hashes = new Map<string, string>();
+
+  /** Remembers at most `limit` ids. */
+  constructor(private readonly limit = APPENDED_EVENTS_REMEMBERED) {}
+
+  /** The content hash of an event, in the canonical form the schema parsed. */
+  static hashOf(event: DomainEvent): string {
+    return crypto.createHash('sha256').update(JSON.stringify(event)).digest('base64');
+  }
+
+  /** The hash remembered for `eventId` when it differs from `hash` (a conflict), else undefined. */
+  conflictOf(eventId: string, hash: string): string | undefined {
+    const known = this.hashes.get(eventId);
+    return known !== undefined && known !== hash ? known : undefined;
+  }
+
+  /** Remembers an appended event (refreshing its age). */
+  remember(eventId: string, hash: string): void {
+    this.hashes.delete(eventId);
+    this.hashes.set(eventId, hash);
+    if (this.hashes.size > this.limit) {
+      const oldest = this.hashes.keys().next();
+      if (!oldest.done) this.hashes.delete(oldest.value);
+    }
+  }
+}
 
 /** Kafka protocol errors that mean "this record will never be accepted", so retrying is pointless. */
 const REJECTED_BY_BROKER = new Set([
@@ -43,6 +90,8 @@ export interface ActivityDeps {
   producer: Producer;
   topics: Pick<Topics, 'rolloutEvents' | 'commands'>;
   logger?: Logger;
+  /** The events this process appended (default: a fresh `AppendedEvents`, one per `createActivities`). */
+  appended?: AppendedEvents;
 }
 
 /** Result of an activity call: how many records went to Kafka. */
@@ -82,6 +131,7 @@ function chunks(messages: Message[]): Message[][] {
  */
 export function createActivities(deps: ActivityDeps) {
   const { producer, topics, logger } = deps;
+  const appended = deps.appended ?? new AppendedEvents();
 
   async function send(topic: string, messages: Message[]): Promise<void> {
     try {
@@ -103,9 +153,12 @@ export function createActivities(deps: ActivityDeps) {
     /**
      * Appends domain events to the rollout log (`bsi.rollout-events`), in order, keyed by rollout id (one
      * partition per rollout keeps its streams ordered), with headers `eventId`, `type` and `schemaVersion`.
-     * Every event is validated first; an invalid one fails the call non-retryably and nothing is sent.
+     * Every event is validated first; an invalid one fails the call non-retryably and nothing is sent. So
+     * does an event whose id this process appended before with another content (`EventConflict`).
      */
     async appendEvents(events: DomainEvent[]): Promise<PublishResult> {
+      const hashes: string[] = [];
+      const inCall = new Map<string, string>();
       const messages: Message[] = events.map((event, index) => {
         const parsed = DomainEventSchema.safeParse(event);
         if (!parsed.success) {
@@ -114,6 +167,20 @@ export function createActivities(deps: ActivityDeps) {
             NON_RETRYABLE_FAILURES.invalidEvent,
           );
         }
+        const hash = AppendedEvents.hashOf(parsed.data);
+        const sameCall = inCall.get(parsed.data.eventId);
+        if (
+          appended.conflictOf(parsed.data.eventId, hash) !== undefined ||
+          (sameCall !== undefined && sameCall !== hash)
+        ) {
+          throw ApplicationFailure.nonRetryable(
+            `event ${parsed.data.eventId} was appended before with another content; refusing to publish a conflicting one`,
+            NON_RETRYABLE_FAILURES.eventConflict,
+            { eventId: parsed.data.eventId },
+          );
+        }
+        hashes.push(hash);
+        inCall.set(parsed.data.eventId, hash);
         return {
           key: event.rolloutId,
           value: JSON.stringify(event),
@@ -121,6 +188,7 @@ export function createActivities(deps: ActivityDeps) {
         };
       });
       if (messages.length > 0) await send(topics.rolloutEvents, messages);
+      events.forEach((event, i) => appended.remember(event.eventId, hashes[i]!));
       return { published: messages.length };
     },
 

@@ -13,6 +13,7 @@
 import crypto from 'node:crypto';
 import { loadConfig, type Config } from '../config/env';
 import { laneConfigOf, validatePlan } from '../events/plan';
+import { deviceKeysOf } from '../ingest/device-key-secret';
 import { createMetrics } from '../ingest/metrics';
 import { IngestService } from '../ingest/service';
 import { loadIngestSettings } from '../ingest/settings';
@@ -230,6 +231,7 @@ async function main(): Promise<void> {
     kafka,
     topics: config.topics,
     settings,
+    deviceKeys: deviceKeysOf(config.deviceKeys),
     signaler: createSignaler(client),
     metrics,
     log: createLogger('bench-ingest', 'warn'),

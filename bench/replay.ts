@@ -22,6 +22,7 @@ import { loadConfig } from '../config/env';
 import { parsePlan } from '../events/plan';
 import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
+import { deviceKeysOf } from '../ingest/device-key-secret';
 import { readInstallFacts } from '../replay/install-log';
 import { readRolloutLog } from '../replay/read-log';
 import { buildReport } from '../replay/report';
@@ -62,8 +63,10 @@ async function main(): Promise<void> {
   let t = performance.now();
   // The synthetic run starts now, so the broker's time index (append time = now) bounds the slice as live.
   const startMs = Date.now() - 3_600_000;
+  const deviceKeys = deviceKeysOf(config.deviceKeys);
   const run = syntheticRollout({
     rolloutId,
+    deviceKeys,
     plan: plan.plan,
     scenario: scenario.scenario,
     startMs,
@@ -127,7 +130,7 @@ async function main(): Promise<void> {
     // Replay: the log, the install events of its time slice, the whole postmortem.
     t = performance.now();
     const log = await readRolloutLog(kafka, config.topics.rolloutEvents, rolloutId);
-    const install = await readInstallFacts(kafka, config.topics.installEvents, rolloutId, log.events);
+    const install = await readInstallFacts(kafka, config.topics.installEvents, rolloutId, log.events, deviceKeys);
     const report = buildReport({ rolloutId, events: log.events, install });
     const replaySec = (performance.now() - t) / 1000;
     const replayed = log.events.length + install.records;

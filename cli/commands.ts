@@ -2,9 +2,17 @@
  * The `rollout` commands. Each action validates its arguments, does one thing through the typed client
  * (Temporal) or the Kafka log reader, and prints for a person or, with `--json`, for a program.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { getStatus, listRollouts, sendOperatorCommand, startRollout, type RolloutStatusView } from '../client';
+import {
+  getStatus,
+  listRollouts,
+  RequestIdSchema,
+  sendOperatorCommand,
+  startRollout,
+  type RolloutStatusView,
+} from '../client';
 import { OPERATOR_COMMAND_TYPES, type OperatorCommandType } from '../events/domain-events';
 import { parsePlan, type RolloutPlan } from '../events/plan';
 import { previewPlan } from '../events/preview';
@@ -198,29 +206,53 @@ export async function listCommand(ctx: CliContext, opts: { json?: boolean; limit
 /** Operator commands that change what devices get: a reason is mandatory for the audit trail. */
 const NEEDS_REASON: ReadonlySet<OperatorCommandType> = new Set(['pause', 'retry', 'rollback', 'abort']);
 
-/** `rollout pause|resume|approve|retry|rollback|abort <id> [--class C] --reason … [--actor A]`. */
+/**
+ * `rollout pause|resume|approve|retry|rollback|abort <id> [--class C] --reason … [--actor A] [--request-id R]`.
+ * Every invocation carries a request id (`--request-id`, else a new UUID), printed with the answer, so a
+ * command whose answer was lost can be repeated with the same id and applies once.
+ */
 export async function operatorCommand(
   ctx: CliContext,
   type: OperatorCommandType,
   rolloutId: string,
-  opts: { class?: string; reason?: string; actor?: string; json?: boolean },
+  opts: { class?: string; reason?: string; actor?: string; requestId?: string; json?: boolean },
 ): Promise<void> {
   const reason = opts.reason?.trim();
   if (!reason && NEEDS_REASON.has(type)) {
     throw new UserError(`${type} needs --reason "…": it lands in the audit trail with the actor`);
   }
+  const requestId = RequestIdSchema.safeParse(opts.requestId ?? randomUUID());
+  if (!requestId.success) {
+    throw new UserError(`--request-id ${JSON.stringify(opts.requestId)}: ${requestId.error.issues[0]?.message}`);
+  }
   const actor = opts.actor ?? defaultActor();
-  const result = await sendOperatorCommand(await ctx.client(), rolloutId, {
-    type,
-    actor,
-    reason: reason || `${type} via rollout CLI`,
-    ...(opts.class !== undefined && { lane: opts.class }),
-  });
-  if (opts.json) print(JSON.stringify({ rolloutId, command: type, lane: opts.class ?? null, actor, ...result }));
-  else
+  const result = await sendOperatorCommand(
+    await ctx.client(),
+    rolloutId,
+    {
+      type,
+      actor,
+      reason: reason || `${type} via rollout CLI`,
+      ...(opts.class !== undefined && { lane: opts.class }),
+    },
+    { requestId: requestId.data },
+  );
+  if (opts.json) {
     print(
-      `${type} accepted for ${opts.class ? `class ${opts.class} of ` : ''}rollout ${rolloutId} (${result.eventIds.length} events recorded)`,
+      JSON.stringify({
+        rolloutId,
+        command: type,
+        lane: opts.class ?? null,
+        actor,
+        requestId: requestId.data,
+        ...result,
+      }),
     );
+  } else {
+    print(
+      `${type} accepted for ${opts.class ? `class ${opts.class} of ` : ''}rollout ${rolloutId} (${result.eventIds.length} events recorded; request ${requestId.data})`,
+    );
+  }
 }
 
 export const OPERATOR_TYPES = OPERATOR_COMMAND_TYPES;
@@ -243,6 +275,12 @@ export async function eventsCommand(
     });
     for (const u of result.unreadable) {
       process.stderr.write(`rollout: unreadable record at partition ${u.partition} offset ${u.offset}: ${u.reason}\n`);
+    }
+    for (const c of result.conflicts) {
+      process.stderr.write(
+        `rollout: warning: event ${c.eventId} appears with two contents (partition ${c.first.partition} offset ${c.first.offset} is shown; ` +
+          `offset ${c.second.offset} differs: ${c.diff.join('; ')})\n`,
+      );
     }
     if (result.events.length === 0 && !opts.follow) {
       throw new UserError(

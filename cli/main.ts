@@ -117,9 +117,11 @@ export function buildProgram(): Command {
       .option('--class <deviceClass>', 'the device class (default: the whole rollout)')
       .option('--reason <text>', 'why: recorded in the audit trail (required for pause, retry, rollback, abort)')
       .option('--actor <name>', 'who (default: the OS user)')
+      .option('--request-id <id>', 'idempotency key: repeating it applies the command once (default: a new UUID)')
       .option('--json', 'machine-readable output')
-      .action((id: string, opts: { class?: string; reason?: string; actor?: string; json?: boolean }) =>
-        run((ctx) => operatorCommand(ctx, type, id, opts)),
+      .action(
+        (id: string, opts: { class?: string; reason?: string; actor?: string; requestId?: string; json?: boolean }) =>
+          run((ctx) => operatorCommand(ctx, type, id, opts)),
       );
   }
 

@@ -5,7 +5,7 @@
  * (`CommandRefusedError`, with the decider's reason), an unknown rollout (`UnknownRolloutError`), an
  * invalid plan (`InvalidPlanError`, with path / value / rule per problem).
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
@@ -13,6 +13,7 @@ import {
   type Client,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
+import { z } from 'zod';
 import { OperatorRequestSchema, type OperatorRequest } from '../events/commands';
 import type { OutcomeCounts, WaitingFor } from '../events/domain-events';
 import { currentCounts, type LaneState } from '../events/lane';
@@ -116,22 +117,40 @@ function refusalOf(err: unknown): string | undefined {
 }
 
 /**
+ * An operator request id (the Temporal Update id of the command): 1 to 128 of letters, digits, `.`, `_`, `:`,
+ * `-`, starting with a letter or digit — a UUID, or an automation's own id.
+ */
+export const RequestIdSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$/, 'expected 1-128 of [A-Za-z0-9._:-], starting with a letter or digit');
+
+/**
  * Sends an operator command (pause, resume, approve, retry, rollback, abort, with actor and reason) as a
  * Temporal Update: to the lane workflow when `request.lane` names a device class, else to the rollout
  * workflow. Resolves with the ids of the events it appended; throws `CommandRefusedError` with the reason
  * when the engine refuses (nothing enters history), `UnknownRolloutError` when there is no such workflow.
+ *
+ * `requestId` (default: a fresh UUID) is the Update id: sending the same request id again applies the command
+ * once and answers with the first answer, also across a worker restart and the workflow's continue-as-new
+ * (see `workflows/operator-update.ts`). Reuse it to retry a command whose answer was lost (a timeout).
  */
 export async function sendOperatorCommand(
   client: Client,
   rolloutId: string,
   request: OperatorRequest,
+  options: { requestId?: string } = {},
 ): Promise<OperatorCommandResult> {
   const parsed = OperatorRequestSchema.safeParse(request);
   if (!parsed.success) throw new CommandRefusedError(`invalid command: ${parsed.error.message}`);
+  const requestId = RequestIdSchema.safeParse(options.requestId ?? randomUUID());
+  if (!requestId.success) throw new CommandRefusedError(`invalid request id: ${requestId.error.issues[0]?.message}`);
   const lane = parsed.data.lane ?? undefined;
   const workflowId = lane === undefined ? rolloutWorkflowId(rolloutId) : laneWorkflowId(rolloutId, lane);
   try {
-    return await client.workflow.getHandle(workflowId).executeUpdate(operatorUpdate, { args: [parsed.data] });
+    return await client.workflow.getHandle(workflowId).executeUpdate(operatorUpdate, {
+      args: [parsed.data],
+      updateId: requestId.data,
+    });
   } catch (err) {
     const reason = refusalOf(err);
     if (reason !== undefined) throw new CommandRefusedError(reason);

@@ -36,6 +36,11 @@ const EnvSchema = z.object({
   BSI_TOPIC_INSTALL_EVENTS: z.string().min(1).default('bsi.install-events'),
   BSI_TOPIC_INSTALL_EVENTS_DLQ: z.string().min(1).default('bsi.install-events.dlq'),
   BSI_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(1000).default(6),
+  BSI_DEVICE_KEY_SECRET: z
+    .string()
+    .regex(/^[0-9a-fA-F]{32}$/, 'expected 32 hex digits (a 128-bit secret)')
+    .transform((v) => v.toLowerCase())
+    .optional(),
 
   TEMPORAL_ADDRESS: z
     .string()
@@ -76,7 +81,13 @@ export type TemporalConfig = {
   uiUrl: string;
 };
 
-export type Config = { kafka: KafkaConfig; topics: Topics; temporal: TemporalConfig };
+/**
+ * The secret of the device table's keyed hash (see `ingest/device-key-secret.ts`): 32 lower-case hex digits,
+ * or undefined when `BSI_DEVICE_KEY_SECRET` is unset (local runs then use one generated under `.data/`).
+ */
+export type DeviceKeyConfig = { secretHex?: string };
+
+export type Config = { kafka: KafkaConfig; topics: Topics; temporal: TemporalConfig; deviceKeys: DeviceKeyConfig };
 
 /** A configuration error a person can act on: names each variable, its value and the rule it broke. */
 export class ConfigError extends Error {
@@ -159,5 +170,6 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       ...(e.TEMPORAL_API_KEY && { apiKey: e.TEMPORAL_API_KEY }),
       uiUrl: e.TEMPORAL_UI_URL,
     },
+    deviceKeys: { ...(e.BSI_DEVICE_KEY_SECRET !== undefined && { secretHex: e.BSI_DEVICE_KEY_SECRET }) },
   };
 }

@@ -18,7 +18,7 @@ import { INSTALL_EVENT_TYPES, type InstallEventType } from '../events/install-ev
 import { Aggregator } from './aggregator';
 import type { OfferInfo, RolloutCatalogue } from './catalogue';
 import { decodeRecord, type RejectReason } from './decode';
-import { DeviceTable, parseDeviceKeyHex } from './device-table';
+import { DeviceTable, deviceKeyHex, parseDeviceKeyHex, type DeviceKeys } from './device-table';
 import { Report } from './report';
 import type { TimeoutMarker } from './timeout-marker';
 
@@ -34,6 +34,8 @@ export interface CoreOptions {
   maxMessageBytes: number;
   maxDevices: number;
   maxClockSkewSec: number;
+  /** The deployment's device keys (keyed hash of device ids; the same secret on every member and in replay). */
+  deviceKeys: DeviceKeys;
   /** Apply timedOut −1 corrections (default: whether the delta schema accepts a negative timedOut). */
   correctTimeouts?: boolean;
 }
@@ -79,6 +81,7 @@ export class IngestCore {
   private readonly correctTimeouts: boolean;
   /** The report being handled (one object, refilled per record). */
   private readonly report = new Report();
+  private readonly keys: DeviceKeys;
 
   /** Builds a core over a catalogue; offers the catalogue learns later are registered with the aggregator. */
   constructor(
@@ -86,6 +89,7 @@ export class IngestCore {
     private readonly options: CoreOptions,
   ) {
     this.table = new DeviceTable(options.maxDevices);
+    this.keys = options.deviceKeys;
     this.correctTimeouts = options.correctTimeouts ?? deltaSchemaAllowsCorrections();
     for (const offer of catalogue.offers) this.aggregator.registerOffer(offer);
     catalogue.onOffer((offer) => this.aggregator.registerOffer(offer));
@@ -152,7 +156,9 @@ export class IngestCore {
       };
     }
     const t = this.table;
-    const i = t.upsert(e.deviceKey(0), e.deviceKey(1), offer.slot, partition);
+    const keys = this.keys;
+    e.deviceKey(keys);
+    const i = t.upsert(keys.hi, keys.lo, offer.slot, partition);
     if (i < 0) return { kind: 'reject', reason: 'capacity', message: `device table full (${t.maxEntries} states)` };
 
     const attempt = t.attempt[i]!;
@@ -272,7 +278,7 @@ export class IngestCore {
           v: 1,
           rolloutId: offer.rolloutId,
           offerId: offer.offerId,
-          deviceKey: t.keyHi[i]!.toString(16).padStart(8, '0') + t.keyLo[i]!.toString(16).padStart(8, '0'),
+          deviceKey: deviceKeyHex(t.keyHi[i]!, t.keyLo[i]!),
           attempt: t.attempt[i]!,
           startedAtMs: (t.startedAt[i]! + EPOCH_SEC) * 1000,
           decidedAtMs: nowMs,

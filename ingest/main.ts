@@ -9,6 +9,8 @@ import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger } from '../observability/log';
 import { connectClient } from '../temporal/connection';
+import { deviceKeySecret } from './device-key-secret';
+import { DeviceKeys } from './device-table';
 import { createMetrics, serveMetrics } from './metrics';
 import { IngestService } from './service';
 import { loadIngestSettings } from './settings';
@@ -25,12 +27,15 @@ export async function main(): Promise<void> {
   await ensureTopics(admin, topicSpecs(config.topics));
   await admin.disconnect();
 
+  const keySecret = deviceKeySecret(config.deviceKeys);
+  log.info({ source: keySecret.source, file: keySecret.file }, 'device-key secret');
   const client = await connectClient(config.temporal);
   const metrics = createMetrics();
   const service = new IngestService({
     kafka,
     topics: config.topics,
     settings,
+    deviceKeys: new DeviceKeys(keySecret.secret),
     signaler: createSignaler(client),
     metrics,
     log,

@@ -11,15 +11,13 @@
  * escape, a non-ASCII byte, a float, a missing or unknown key, an invalid field) makes it return false,
  * and the record takes the general path (`decodeRecord`: JSON.parse, then zod's words for the dead letter).
  */
-import { cohortOf, cohortOfUtf8, murmur3, murmur3Range } from '../events/cohort';
+import { cohortOf, cohortOfUtf8 } from '../events/cohort';
 import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventType } from '../events/install-event';
-import { DEVICE_KEY_SEEDS } from './device-table';
+import type { DeviceKeys } from './device-table';
 
 // Bound once: the engine runs through tsx, whose CommonJS output turns every use of an imported binding into
 // a getter call, and these are used per record.
-const [SEED_HI, SEED_LO] = DEVICE_KEY_SEEDS;
 const TYPES = INSTALL_EVENT_TYPES;
-const hashRange = murmur3Range;
 const cohortOfBytes = cohortOfUtf8;
 
 const QUOTE = 0x22;
@@ -361,10 +359,12 @@ export class Report {
     return cohortOfBytes(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, this.rolloutId);
   }
 
-  /** One half (0: high, 1: low) of the device's 64-bit table key (`deviceKeyOf`). */
-  deviceKey(half: 0 | 1): number {
-    const seed = half === 0 ? SEED_HI : SEED_LO;
-    if (this.event !== null) return murmur3(this.event.deviceId, seed);
-    return hashRange(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, seed);
+  /**
+   * Computes the device's 64-bit table key into `keys.hi`/`keys.lo` (`DeviceKeys`), from the record's bytes
+   * when the report was read from them (no string is made of the id).
+   */
+  deviceKey(keys: DeviceKeys): void {
+    if (this.event !== null) keys.of(this.event.deviceId);
+    else keys.ofRange(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!);
   }
 }

@@ -24,6 +24,7 @@ import type { TakenLane } from './aggregator';
 import { RolloutCatalogue, type LaneInfo } from './catalogue';
 import { CatalogueReader } from './catalogue-reader';
 import { IngestCore, type RecordResult } from './core';
+import type { DeviceKeys } from './device-table';
 import type { Admin, EachBatchPayload, KafkaMessage, Producer } from './kafka-types';
 import type { IngestMetrics } from './metrics';
 import type { IngestSettings } from './settings';
@@ -34,6 +35,8 @@ export interface IngestDeps {
   kafka: Kafka;
   topics: Topics;
   settings: IngestSettings;
+  /** The deployment's device keys (`deviceKeysOf(config.deviceKeys)`): the same secret on every member. */
+  deviceKeys: DeviceKeys;
   signaler: LaneSignaler;
   metrics: IngestMetrics;
   log: Logger;
@@ -117,7 +120,7 @@ export class IngestService {
 
   /** Creates a member; nothing connects until `start()`. */
   constructor(private readonly deps: IngestDeps) {
-    this.core = new IngestCore(this.catalogue, deps.settings);
+    this.core = new IngestCore(this.catalogue, { ...deps.settings, deviceKeys: deps.deviceKeys });
     this.reader = new CatalogueReader(
       deps.kafka,
       deps.topics.rolloutEvents,

@@ -12,8 +12,10 @@ import type { Kafka } from 'kafkajs';
 import { EXIT, UserError } from '../cli/errors';
 import type { Config } from '../config/env';
 import type { RolloutPlan } from '../events/plan';
+import { deviceKeysOf } from '../ingest/device-key-secret';
 import { laneWorkflowId, rolloutWorkflowId } from '../workflows/messages';
 import { checkDeterminism } from './check-determinism';
+import { formatConflicts } from './event-conflicts';
 import { readInstallFacts } from './install-log';
 import { readRolloutLog } from './read-log';
 import { renderHtml } from './render-html';
@@ -67,6 +69,12 @@ export async function loadReport(ctx: ReplayContext, rolloutId: string, opts: Re
       EXIT.unknownRollout,
     );
   }
+  if (log.conflicts.length > 0) {
+    process.stderr.write(
+      `rollout: warning: ${log.conflicts.length} event id(s) appear with two contents in the log (the first is used; ` +
+        `--check-determinism lists them)\n`,
+    );
+  }
   const started = log.events.find((e) => e.type === 'rollout-started');
   let whatIf: { plan: RolloutPlan; source: string } | undefined;
   if (opts.whatIf !== undefined) {
@@ -88,7 +96,9 @@ export async function loadReport(ctx: ReplayContext, rolloutId: string, opts: Re
   }
   let install: InstallFacts | undefined;
   if (opts.installEvents !== false) {
-    install = await readInstallFacts(kafka, ctx.config.topics.installEvents, rolloutId, log.events);
+    // The deployment's device-key secret: timeout markers name devices by their keyed hash.
+    const keys = deviceKeysOf(ctx.config.deviceKeys);
+    install = await readInstallFacts(kafka, ctx.config.topics.installEvents, rolloutId, log.events, keys);
   }
   return buildReport({ rolloutId, events: log.events, install, at, whatIf });
 }
@@ -124,6 +134,8 @@ export async function replayCommand(
     const result = await checkDeterminism(await ctx.client(), ids, workflowsPath);
     if (result.runs.length === 0)
       throw new UserError(`unknown rollout ${rolloutId}: no workflow history`, EXIT.unknownRollout);
+    // The log itself: one event id with two contents means two runs of the deciders disagreed.
+    process.stdout.write(formatConflicts(log.conflicts));
     for (const run of result.runs) {
       process.stdout.write(
         `${run.ok ? 'ok  ' : 'FAIL'} ${run.workflowId} ${run.runId}${run.error ? `: ${run.error}` : ''}\n`,
@@ -134,7 +146,16 @@ export async function replayCommand(
         ? `deterministic: ${result.runs.length} runs replay against the current workflow code\n`
         : 'NOT deterministic: the current workflow code cannot replay these histories\n',
     );
-    if (!result.ok) throw new UserError('determinism check failed', EXIT.failure);
+    if (log.conflicts.length > 0) {
+      process.stdout.write(
+        `NOT deterministic: ${log.conflicts.length} event id(s) in the log have two contents: ${log.conflicts.map((c) => c.eventId).join(', ')}\n`,
+      );
+    } else {
+      process.stdout.write(
+        `log consistent: no event id has two contents (${log.duplicates} exact duplicates dropped)\n`,
+      );
+    }
+    if (!result.ok || log.conflicts.length > 0) throw new UserError('determinism check failed', EXIT.failure);
     return;
   }
   const format = (opts.format ?? 'text') as (typeof FORMATS)[number];

@@ -5,6 +5,7 @@
  */
 import type { Kafka } from 'kafkajs';
 import type { DomainEvent } from '../events/domain-events';
+import type { DeviceKeys } from '../ingest/device-table';
 import { OutcomeTracker, decodeInstallValue, offersOf } from './outcomes';
 import type { InstallFacts } from './report';
 import { scanTopic } from './scan-topic';
@@ -29,16 +30,18 @@ export function sliceOf(events: readonly DomainEvent[]): { fromMs?: number; toMs
 
 /**
  * Reads the install events of `rolloutId` in the rollout's time slice of `topic` and rebuilds count
- * changes and device facts. `events` is the rollout's domain log (for its offers and time range).
+ * changes and device facts. `events` is the rollout's domain log (for its offers and time range);
+ * `deviceKeys` must hold the deployment's secret, the one the ingest keyed its timeout markers with.
  */
 export async function readInstallFacts(
   kafka: Kafka,
   topic: string,
   rolloutId: string,
   events: readonly DomainEvent[],
+  deviceKeys: DeviceKeys,
   options: { timeoutMs?: number } = {},
 ): Promise<InstallFacts> {
-  const tracker = new OutcomeTracker(rolloutId, offersOf(events));
+  const tracker = new OutcomeTracker(rolloutId, offersOf(events), deviceKeys);
   const needle = Buffer.from(JSON.stringify(rolloutId));
   const result = await scanTopic(
     kafka,

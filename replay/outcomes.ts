@@ -10,7 +10,7 @@
 import { cohortOf } from '../events/cohort';
 import { OutcomeCountsSchema, type DomainEvent, type OutcomeCounts } from '../events/domain-events';
 import type { InstallEventType } from '../events/install-event';
-import { deviceKeyHex, deviceKeyOf } from '../ingest/device-table';
+import type { DeviceKeys } from '../ingest/device-table';
 
 /** An offer the rollout issued, as the log records it. */
 export type OfferInfo = {
@@ -193,9 +193,14 @@ export class OutcomeTracker {
   /** Records read that belong to this rollout. */
   seen = 0;
 
+  /**
+   * `deviceKeys` must use the deployment's secret (`BSI_DEVICE_KEY_SECRET`, or the local `.data/` one): the
+   * install-timeout markers name devices by that keyed hash, and with another secret no marker would match.
+   */
   constructor(
     private readonly rolloutId: string,
     private readonly offers: ReadonlyMap<string, OfferInfo>,
+    private readonly deviceKeys: DeviceKeys,
     private readonly maxClockSkewSec = 86_400,
   ) {}
 
@@ -221,7 +226,7 @@ export class OutcomeTracker {
     }
     let device = this.devices.get(e.deviceId);
     if (device === undefined) {
-      device = { bucket: cohortOf(e.deviceId, e.rolloutId), key: deviceKeyHex(...deviceKeyOf(e.deviceId)) };
+      device = { bucket: cohortOf(e.deviceId, e.rolloutId), key: this.deviceKeys.hexOf(e.deviceId) };
       this.devices.set(e.deviceId, device);
     }
     if (device.bucket >= offer.cohortBound) {

@@ -1,12 +1,14 @@
 /**
  * Reads one rollout's domain events back from the event log topic (`bsi.rollout-events`, key =
  * rolloutId): every record is upcast to the current schema, duplicates from retried appends are
- * dropped by their deterministic event id, and each stream (rollout `_` and one per lane) is returned
+ * dropped by their deterministic event id when their content is the same (a second content for one id is
+ * a conflict, reported in `conflicts` and never dropped silently), and each stream (rollout `_` and one per lane) is returned
  * in `seq` order. `status --from-log`, `events`, `replay` and the tests all read the log through here.
  */
 import type { Kafka } from 'kafkajs';
 import { safeUpcast } from '../events/upcast';
 import type { DomainEvent } from '../events/domain-events';
+import { DuplicateChecker, type EventConflict } from './event-conflicts';
 
 /** A record of the log that could not be read as a domain event, with where it is and why. */
 export type UnreadableRecord = { partition: number; offset: string; reason: string };
@@ -16,8 +18,10 @@ export type ReadLogResult = {
   events: DomainEvent[];
   /** Records with the rollout's key that no schema version explains. */
   unreadable: UnreadableRecord[];
-  /** Duplicate records dropped (same eventId appended twice by a retried activity). */
+  /** Duplicate records dropped (same eventId and same content, appended twice by a retried activity). */
   duplicates: number;
+  /** Records whose eventId was read before with another content (the first content is the one kept). */
+  conflicts: EventConflict[];
 };
 
 export type ReadLogOptions = {
@@ -51,10 +55,10 @@ export async function readRolloutLog(
     await admin.disconnect();
   }
   const pending = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
-  const result: ReadLogResult = { events: [], unreadable: [], duplicates: 0 };
+  const checker = new DuplicateChecker();
+  const result: ReadLogResult = { events: [], unreadable: [], duplicates: 0, conflicts: checker.conflicts };
   if (pending.size === 0 && !options.follow) return result;
 
-  const seen = new Set<string>();
   const consumer = kafka.consumer({
     groupId: `bsi-log-reader-${rolloutId}-${process.pid}-${Date.now()}`,
     maxWaitTimeInMs: 100,
@@ -103,11 +107,9 @@ export async function readRolloutLog(
       result.unreadable.push({ partition, offset, reason: `${upcast.error.message}${detail ? ` (${detail})` : ''}` });
       return;
     }
-    if (seen.has(upcast.event.eventId)) {
-      result.duplicates++;
-      return;
-    }
-    seen.add(upcast.event.eventId);
+    const fresh = checker.admit(upcast.event.eventId, upcast.event, { partition, offset });
+    result.duplicates = checker.duplicates;
+    if (!fresh) return;
     result.events.push(upcast.event);
     options.onEvent?.(upcast.event);
   }

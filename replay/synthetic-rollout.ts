@@ -13,6 +13,7 @@ import { fleetCommandsOf } from '../events/fleet-commands';
 import { initialLaneState, isLaneFinished, stepLane, type LaneState } from '../events/lane';
 import { laneConfigOf, type RolloutPlan } from '../events/plan';
 import { fold, stepRollout, type RolloutState } from '../events/rollout';
+import type { DeviceKeys } from '../ingest/device-table';
 import { FleetModel, type FleetOrder, type ScheduledReport } from '../simulator/fleet-model';
 import type { Scenario } from '../simulator/scenario';
 import { OutcomeTracker, offersOf, type CountChange, type InstallRecord, type OfferInfo } from './outcomes';
@@ -34,6 +35,8 @@ export type SyntheticOptions = {
   plan: RolloutPlan;
   scenario: Scenario;
   startMs: number;
+  /** The device keys the ingest stand-in counts with (as the live ingest's, from the deployment's secret). */
+  deviceKeys: DeviceKeys;
   partitions?: number;
   /** The ingest stand-in's flush interval (default 250 ms). */
   flushMs?: number;
@@ -55,7 +58,7 @@ export function syntheticRollout(options: SyntheticOptions): SyntheticRollout {
   const installs: SyntheticInstallRecord[] = [];
   const nextOffset = new Array<number>(partitions).fill(0);
   const offers = new Map<string, OfferInfo>();
-  const tracker = new OutcomeTracker(rolloutId, offers);
+  const tracker = new OutcomeTracker(rolloutId, offers, options.deviceKeys);
   let queue: ScheduledReport[] = [];
   let head = 0;
   const iso = (ms: number) => new Date(ms).toISOString();

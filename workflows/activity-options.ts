@@ -2,7 +2,8 @@
  * How the workflows call their activities: timeouts and retry policies, in one place. Appending to the
  * event log and publishing fleet orders must eventually happen, so they retry without a limit (with capped
  * exponential backoff) while Kafka is unavailable; failures no retry can fix are raised non-retryable by the
- * activities themselves (`InvalidDomainEvent`, `InvalidFleetCommand`, `KafkaRejected`) and fail the workflow.
+ * activities themselves (`InvalidDomainEvent`, `InvalidFleetCommand`, `KafkaRejected`, `EventConflict`) and fail the
+ * workflow.
  */
 import type { ActivityOptions } from '@temporalio/workflow';
 
@@ -13,7 +14,7 @@ export const kafkaActivityOptions: ActivityOptions = {
     initialInterval: '200 milliseconds',
     backoffCoefficient: 2,
     maximumInterval: '30 seconds',
-    nonRetryableErrorTypes: ['InvalidDomainEvent', 'InvalidFleetCommand', 'KafkaRejected'],
+    nonRetryableErrorTypes: ['InvalidDomainEvent', 'InvalidFleetCommand', 'KafkaRejected', 'EventConflict'],
   },
 };
 

@@ -49,6 +49,7 @@ import {
   type LaneInboxItem,
   type LaneWorkflowInput,
   type LaneWorkflowResult,
+  type RecentAnswers,
 } from './messages';
 import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
@@ -65,6 +66,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   let state: LaneState = input.carried?.state ?? initialLaneState(rolloutId, lane);
   const inbox: LaneInboxItem[] = [...(input.carried?.inbox ?? [])];
   const runs = (input.carried?.runs ?? 0) + 1;
+  const recentAnswers: RecentAnswers = [...(input.carried?.recentAnswers ?? [])];
   const answers: OperatorAnswers = {};
   let decidedThisRun = 0;
 
@@ -99,6 +101,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
       if (isRefusal(answer)) throw rejected(answer.reason);
     },
     (ticket, request) => inbox.push({ kind: 'operator', ticket, request: { ...request, lane } }),
+    recentAnswers,
   );
 
   /** Turns an inbox item into decider inputs, stamped with the workflow clock; an invalid signal gives none. */
@@ -236,7 +239,10 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
       await settleHandlers();
       if (isLaneFinished(state.status)) break;
       log.info('continuing as new with the folded state', { lane, runs, pending: inbox.length });
-      await continueAsNew<typeof laneWorkflow>({ ...input, carried: { state, inbox: [...inbox], runs } });
+      await continueAsNew<typeof laneWorkflow>({
+        ...input,
+        carried: { state, inbox: [...inbox], runs, recentAnswers },
+      });
     }
     const waiting = state.waitingFor;
     const until = waiting !== null && 'until' in waiting ? Date.parse(waiting.until) : null;

@@ -5,7 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { OperatorRequest } from '../events/commands';
+import type { OperatorRequest, Refusal } from '../events/commands';
 import {
   ActorSchema,
   DomainEventSchema,
@@ -62,6 +62,9 @@ export const operatorUpdate = defineUpdate<OperatorCommandResult, [OperatorReque
 /** What an accepted operator command did: the ids of the events it appended. */
 export type OperatorCommandResult = { accepted: true; eventIds: string[] };
 
+/** Answered operator requests by request id (the Update id), oldest first; plain JSON (carried through continue-as-new). */
+export type RecentAnswers = { requestId: string; answer: OperatorCommandResult | Refusal }[];
+
 /** The lane's folded state (phase, exposure bound, per-offer counts and verdicts, waiting-for…), as plain JSON. */
 export const laneStateQuery = defineQuery<LaneState>('laneState');
 
@@ -112,7 +115,7 @@ export interface LaneWorkflowInput {
   /** Also report every `health-evaluated` (needed by a fleet-wide failure-spike rule). */
   reportHealth: boolean;
   /** State handed over by continue-as-new: the folded state, undelivered inputs, and the run count. */
-  carried?: { state: LaneState; inbox: LaneInboxItem[]; runs: number };
+  carried?: { state: LaneState; inbox: LaneInboxItem[]; runs: number; recentAnswers?: RecentAnswers };
 }
 
 /** An input a lane has received but not yet decided on (plain JSON: it survives continue-as-new). */
@@ -140,7 +143,14 @@ export interface RolloutWorkflowInput {
   plan: RolloutPlan;
   actor: string;
   reason: string;
-  carried?: { state: RolloutState; inbox: RolloutInboxItem[]; lanesStarted: boolean; runs: number };
+  carried?: {
+    state: RolloutState;
+    inbox: RolloutInboxItem[];
+    lanesStarted: boolean;
+    runs: number;
+    /** Answered operator requests by request id (absent in runs carried by older code). */
+    recentAnswers?: RecentAnswers;
+  };
 }
 
 /** An input the rollout has received but not yet decided on (plain JSON). */

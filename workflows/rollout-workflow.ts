@@ -43,6 +43,7 @@ import {
   type RolloutInboxItem,
   type RolloutSummary,
   type RolloutWorkflowInput,
+  type RecentAnswers,
 } from './messages';
 import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
@@ -65,6 +66,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   const inbox: RolloutInboxItem[] = [...(input.carried?.inbox ?? [])];
   let lanesStarted = input.carried?.lanesStarted ?? false;
   const runs = (input.carried?.runs ?? 0) + 1;
+  const recentAnswers: RecentAnswers = [...(input.carried?.recentAnswers ?? [])];
   const answers: OperatorAnswers = {};
 
   setHandler(laneReportSignal, (payload) => {
@@ -90,6 +92,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       if (isRefusal(answer)) throw rejected(answer.reason);
     },
     (ticket, request) => inbox.push({ kind: 'operator', ticket, request }),
+    recentAnswers,
   );
 
   function inputOf(item: RolloutInboxItem, at: string): RolloutInput {
@@ -204,7 +207,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       if (state.status !== 'running') break;
       await continueAsNew<typeof rolloutWorkflow>({
         ...input,
-        carried: { state, inbox: [...inbox], lanesStarted, runs },
+        carried: { state, inbox: [...inbox], lanesStarted, runs, recentAnswers },
       });
     }
     await condition(() => inbox.length > 0 || historyIsLong());

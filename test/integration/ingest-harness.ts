@@ -2,6 +2,7 @@
 // worker (real LaneWorkflow) on a bundle built once per file; a lane started on its own; realistic device
 // reports with their ground truth; ingest members as child processes (SIGKILL-able) or in-process.
 import { spawn, type ChildProcess } from 'node:child_process';
+import crypto from 'node:crypto';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
@@ -52,6 +53,8 @@ export async function startWorld(workflowBundle: WorkflowBundle, prefix: string,
       partitions,
     },
     temporal: { ...base.temporal, taskQueue: uniqueName(`${prefix}-tq`) },
+    // A fresh device-key secret per world, shared by its in-process and spawned members.
+    deviceKeys: { secretHex: crypto.randomBytes(16).toString('hex') },
   };
   const groupId = uniqueName(`${prefix}-group`);
   const kafka = createKafka(config.kafka, { clientId: uniqueName(prefix), logLevel: 'error' });
@@ -72,6 +75,7 @@ export async function startWorld(workflowBundle: WorkflowBundle, prefix: string,
     BSI_TOPIC_INSTALL_EVENTS_DLQ: config.topics.installEventsDlq,
     BSI_TOPIC_PARTITIONS: String(partitions),
     TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
+    BSI_DEVICE_KEY_SECRET: config.deviceKeys.secretHex,
     INGEST_GROUP_ID: groupId,
     INGEST_METRICS_PORT: '0',
     INGEST_SESSION_TIMEOUT_MS: '6000',

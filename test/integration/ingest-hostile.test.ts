@@ -6,6 +6,7 @@ import type { WorkflowBundle } from '@temporalio/worker';
 import fc from 'fast-check';
 import { cohortOf } from '../../events/cohort';
 import type { InstallEvent } from '../../events/install-event';
+import { deviceKeysOf } from '../../ingest/device-key-secret';
 import { createMetrics } from '../../ingest/metrics';
 import { IngestService } from '../../ingest/service';
 import { loadIngestSettings } from '../../ingest/settings';
@@ -121,6 +122,7 @@ test('10,000 hostile records all land in the DLQ with reasons; interleaved valid
     kafka: w.kafka,
     topics: w.config.topics,
     settings,
+    deviceKeys: deviceKeysOf(w.config.deviceKeys),
     signaler: createSignaler(w.client),
     metrics,
     log: createLogger('ingest-test', 'silent'),

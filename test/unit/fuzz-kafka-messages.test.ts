@@ -12,6 +12,7 @@ import { RolloutCatalogue } from '../../ingest/catalogue';
 import { IngestCore } from '../../ingest/core';
 import { REJECT_REASONS, decodeRecord } from '../../ingest/decode';
 import { createMetrics } from '../../ingest/metrics';
+import { testDeviceKeys } from '../support/device-keys';
 
 const RUNS = 10_000;
 const R = 'r-fuzz';
@@ -53,7 +54,12 @@ function core(maxDevices: number): IngestCore {
       data: { phase: 0, attempt: 1, cohortBound: 10000, offerId: OFFER, artifact: { build: '26.3.1' }, bakeUntil: AT },
     }),
   );
-  return new IngestCore(catalogue, { maxMessageBytes: MAX_BYTES, maxDevices, maxClockSkewSec: 3600 });
+  return new IngestCore(catalogue, {
+    maxMessageBytes: MAX_BYTES,
+    maxDevices,
+    maxClockSkewSec: 3600,
+    deviceKeys: testDeviceKeys(),
+  });
 }
 
 const valid = {

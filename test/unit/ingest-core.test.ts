@@ -6,6 +6,7 @@ import type { InstallEvent } from '../../events/install-event';
 import { laneConfigOf, validatePlan } from '../../events/plan';
 import { RolloutCatalogue } from '../../ingest/catalogue';
 import { IngestCore } from '../../ingest/core';
+import { testDeviceKeys } from '../support/device-keys';
 
 const R = 'r-1';
 const LANE = 'phone-a';
@@ -51,6 +52,7 @@ function setup(correctTimeouts = false) {
     maxMessageBytes: 65536,
     maxDevices: 1000,
     maxClockSkewSec: 3600,
+    deviceKeys: testDeviceKeys(),
     correctTimeouts,
   });
   let offset = 0;
@@ -156,6 +158,7 @@ test('the device table refuses beyond its capacity instead of growing', () => {
     maxMessageBytes: 65536,
     maxDevices: 1,
     maxClockSkewSec: 3600,
+    deviceKeys: testDeviceKeys(),
   });
   const ev = (deviceId: string) =>
     Buffer.from(

@@ -11,6 +11,7 @@ import { renderText } from '../../replay/render-text';
 import { buildReport, type InstallFacts } from '../../replay/report';
 import { syntheticRollout, type SyntheticRollout } from '../../replay/synthetic-rollout';
 import { whatIfPlanOf } from '../../replay/what-if';
+import { testDeviceKeys } from '../support/device-keys';
 
 const root = path.join(__dirname, '..', '..');
 const START = Date.parse('2026-11-27T12:00:00Z');
@@ -34,8 +35,14 @@ beforeAll(() => {
   );
   const scenario = parseScenario(text);
   if (!scenario.ok) throw new Error('scenario invalid');
-  run = syntheticRollout({ rolloutId: 'replay-unit', plan, scenario: scenario.scenario, startMs: START });
-  const tracker = new OutcomeTracker('replay-unit', offersOf(run.events));
+  run = syntheticRollout({
+    rolloutId: 'replay-unit',
+    plan,
+    scenario: scenario.scenario,
+    startMs: START,
+    deviceKeys: testDeviceKeys(),
+  });
+  const tracker = new OutcomeTracker('replay-unit', offersOf(run.events), testDeviceKeys());
   for (const record of run.installs) tracker.add(record);
   install = { changes: tracker.changes, facts: tracker.facts, records: run.installs.length, skipped: tracker.skipped };
 });
