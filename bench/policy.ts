@@ -11,10 +11,12 @@
  * it exposed, and its count is printed (`horizon`).
  *
  * The plain rule: for each minimum sample of a grid (up to the first phase's 1,000 devices: a larger one can never be
- * reached there, and the lane would wait forever), the smallest threshold whose false-halt count at 1 × on the same
- * seeds (common random numbers) does not exceed the sequential rule's worst count over the good rates. "Tuned" is
+ * reached there, and the lane would wait forever), the smallest threshold whose false-halt count at 1 × on two sets
+ * of good runs (the reported one and a second; common random numbers) does not exceed the sequential rule's count on
+ * the same runs (its worst good rate). "Tuned" is
  * the configuration with the least mean exposure over the bad rates (what one plan would set); "oracle", per bad
- * rate, the configuration best for that very rate. Wald's SPRT (p0 = max, p1 = 2 · max, the sequential rule's α and
+ * rate, the configuration best for that very rate. Each plain configuration's false-halt rate is then re-measured on
+ * a third set of good runs, beside the sequential rule's on the same runs. Wald's SPRT (p0 = max, p1 = 2 · max, the sequential rule's α and
  * its measured β at 2 ×) gives the average sample number a test that knew the alternative would need.
  *
  * Usage: npm run bench:policy [-- --seed N --good-runs N --bad-runs N --devices N --workers N --out DIR
@@ -319,6 +321,12 @@ async function main(): Promise<void> {
     // the (target + 1)-th largest is the candidate threshold (those runs would halt above it). Phases pass a little
     // later under a tight threshold, so the candidate is then checked on the same seeds in the real lane and raised
     // in small steps until it holds.
+    // Tuned on two sets of good runs (the reported one and a second), against the sequential rule's false halts on
+    // both: one set alone lets the threshold fit its noise (out of sample it then false-halts more often).
+    const haltsOf = (r: BatchResult) => (r.stopped ? Infinity : r.outcomesAtHalt.filter((x) => x >= 0).length);
+    const onSet = (thresholds: Record<string, unknown>, key: string, stopAfterHalts?: number) =>
+      pool.run({ ...batchOf(thresholds, 1, stopAfterHalts), rateKey: key });
+    const tuningTarget = target + haltsOf(await onSet({}, 'tune:1'));
     const probe = await pool.run({ ...batchOf({ rule: 'plain', minSample: 1, maxFailureRate: 0.6 }, 1), track: true });
     const grid: { minSample: number; threshold: number; falseHalts: number; checks: number; rows: Row[] }[] = [];
     for (const [i, minSample] of PLAIN_MIN_SAMPLES.entries()) {
@@ -326,14 +334,16 @@ async function main(): Promise<void> {
       // Gallop up from the candidate until the real lanes hold the target, then bisect back down three times.
       const check = async (t: number) => {
         checks++;
-        const r = await pool.run(batchOf({ rule: 'plain', minSample, maxFailureRate: t }, 1, target));
-        return r.stopped ? Infinity : r.outcomesAtHalt.filter((x) => x >= 0).length;
+        const thresholds = { rule: 'plain', minSample, maxFailureRate: t };
+        const first = haltsOf(await onSet(thresholds, '1', tuningTarget));
+        if (first > tuningTarget) return Infinity;
+        return first + haltsOf(await onSet(thresholds, 'tune:1', tuningTarget - first));
       };
       let checks = 0;
       let low = MAX_RATE;
       let threshold = round(Math.max(MAX_RATE, rates[target] ?? MAX_RATE), 5);
       let falseHalts = await check(threshold);
-      for (let step = 0.02; falseHalts > target; step *= 2) {
+      for (let step = 0.02; falseHalts > tuningTarget; step *= 2) {
         low = threshold;
         threshold = round(Math.min(0.6, threshold * (1 + step)), 5);
         falseHalts = await check(threshold);
@@ -342,7 +352,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < 3 && low < threshold; i++) {
         const mid = round(Math.sqrt(low * threshold), 5);
         const halts = await check(mid);
-        if (halts <= target) [threshold, falseHalts] = [mid, halts];
+        if (halts <= tuningTarget) [threshold, falseHalts] = [mid, halts];
         else low = mid;
       }
       const thresholds = { rule: 'plain', minSample, maxFailureRate: threshold };
@@ -353,7 +363,9 @@ async function main(): Promise<void> {
         kind: 'plain-grid',
         minSample,
         threshold,
-        falseHaltsAt1x: falseHalts,
+        falseHaltsWhenTuned: falseHalts,
+        tuningTarget,
+        tuningRuns: 2 * GOOD_RUNS,
         checks,
         meanExposedByMultiple: Object.fromEntries(rows.map((r) => [r.multiple, r.meanExposed])),
       });
@@ -378,7 +390,30 @@ async function main(): Promise<void> {
     });
     for (const row of oracle) emit({ kind: 'rate', ...row });
 
-    // 3. The summary.
+    // 3. Out of sample: the plain configurations were tuned on good runs, so their false-halt rate is re-measured,
+    // with the sequential rule's, on a third set none of them saw (same fleets for every rule).
+    const fresh = (thresholds: Record<string, unknown>) => onSet(thresholds, 'holdout:1');
+    const freshSeq = haltsOf(await fresh({}));
+    const outOfSample: { rule: string; minSample?: number; threshold?: number; falseHalts: number; runs: number }[] = [
+      { rule: 'sequential', falseHalts: freshSeq, runs: GOOD_RUNS },
+    ];
+    const plainConfigs = [
+      { rule: 'plain-tuned', minSample: tunedEntry.minSample, threshold: tunedEntry.threshold },
+      ...oracle.map((o) => ({ rule: `plain-oracle-${o.multiple}x`, minSample: o.minSample, threshold: o.threshold })),
+    ];
+    const measured = new Map<string, number>();
+    for (const c of plainConfigs) {
+      const key = `${c.minSample}/${c.threshold}`;
+      if (!measured.has(key)) {
+        const r = await fresh({ rule: 'plain', minSample: c.minSample, maxFailureRate: c.threshold });
+        measured.set(key, haltsOf(r));
+      }
+      outOfSample.push({ ...c, falseHalts: measured.get(key)!, runs: GOOD_RUNS });
+    }
+    for (const o of outOfSample)
+      emit({ kind: 'out-of-sample', multiple: 1, ...o, falseHaltShare: round(o.falseHalts / o.runs, 5) });
+
+    // 4. The summary.
     const at = (rows: Row[], m: number) => rows.find((r) => r.multiple === m)!;
     const seq2 = at(sequential, 2);
     const beta = 1 - seq2.haltShare;
@@ -398,6 +433,7 @@ async function main(): Promise<void> {
       waldRatio2x: round(seq2.meanExposed / asn, 3),
     };
     const details = {
+      outOfSample,
       waldAsn2x: round(asn, 1),
       waldBeta: round(beta, 5),
       tunedPlain: { minSample: tunedEntry.minSample, threshold: tunedEntry.threshold },

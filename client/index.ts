@@ -16,7 +16,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { z } from 'zod';
 import { OperatorRequestSchema, type OperatorRequest } from '../events/commands';
 import type { OutcomeCounts, WaitingFor } from '../events/domain-events';
-import { currentCounts, type LaneState } from '../events/lane';
+import { currentCounts, isLaneFinished, type LaneState } from '../events/lane';
 import { validatePlan, type PlanError, type RolloutPlan } from '../events/plan';
 import type { RolloutState } from '../events/rollout';
 import {
@@ -154,12 +154,45 @@ export async function sendOperatorCommand(
   } catch (err) {
     const reason = refusalOf(err);
     if (reason !== undefined) throw new CommandRefusedError(reason);
+    const closed = err instanceof WorkflowNotFoundError || err instanceof WorkflowUpdateFailedError;
+    if (closed && lane !== undefined) {
+      // The lane's workflow is gone or closed: answer with the class's final state, not "unknown class".
+      const finished = await finishedLaneAnswer(client, rolloutId, lane, parsed.data.type);
+      if (finished !== undefined) throw new CommandRefusedError(finished);
+    }
     if (err instanceof WorkflowNotFoundError) throw new UnknownRolloutError(rolloutId, lane);
     if (err instanceof WorkflowUpdateFailedError && lane !== undefined) {
       throw new CommandRefusedError(`lane ${lane} no longer takes commands (its workflow has closed)`);
     }
     throw err;
   }
+}
+
+/** What an operator can do instead of commanding a class whose lane has finished, by its final status. */
+const AFTER_FINISH: Partial<Record<LaneState['status'], string>> = {
+  'rolled-back': 'to ship a fixed build to it, start a new rollout for that build',
+  completed: 'to change it, start a new rollout (roll it back with a new rollout of the previous build)',
+  aborted: 'to expose it again, start a new rollout',
+};
+
+/**
+ * The answer to a command for a lane whose workflow has closed: the class's final state from the rollout's view
+ * (its status, phase, exposure, breaches) and what to do instead; undefined when the rollout does not know the
+ * class (then it really is unknown) or cannot be asked.
+ */
+async function finishedLaneAnswer(
+  client: Client,
+  rolloutId: string,
+  lane: string,
+  command: string,
+): Promise<string | undefined> {
+  const status = await getStatus(client, rolloutId).catch(() => undefined);
+  const view = status?.lanes.find((l) => l.lane === lane);
+  if (view === undefined || !isLaneFinished(view.status)) return undefined;
+  const phase = view.phase < 0 ? 'before its first phase' : `phase ${view.phase + 1}/${view.phases}`;
+  const what = `${view.exposurePercent.toFixed(2)}% exposed, ${view.breaches} breach${view.breaches === 1 ? '' : 'es'}`;
+  const instead = AFTER_FINISH[view.status] ?? 'start a new rollout';
+  return `cannot ${command} lane ${lane}: it has finished, ${view.status} at ${phase} (${what}); ${instead}`;
 }
 
 /** One lane as `status` shows it. */

@@ -206,6 +206,11 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
         roller: 'rolled-back',
         healthy: 'completed',
       });
+      // A command for a class whose lane has finished answers with its final state and what to do instead.
+      await env.client.workflow.getHandle(laneWorkflowId(rolloutId, 'roller')).result();
+      await expect(
+        sendOperatorCommand(env.client, rolloutId, { type: 'resume', lane: 'roller', ...OPERATOR }),
+      ).rejects.toThrow(/^cannot resume lane roller: it has finished, rolled-back at phase 1\/3 .*start a new rollout/);
       const { events } = await readEvents(h);
       const streams = typesByStream(events);
       expect(streams.pauser).toEqual([
