@@ -275,7 +275,7 @@ function round(x: number, digits: number): number {
 }
 
 /** Wald's SPRT average sample number under p1 for p0 vs p1 at errors α, β (Wald's approximation). */
-export function waldAsn(p0: number, p1: number, alpha: number, beta: number): number {
+function waldAsn(p0: number, p1: number, alpha: number, beta: number): number {
   const kl = p1 * Math.log(p1 / p0) + (1 - p1) * Math.log((1 - p1) / (1 - p0));
   const a = (1 - beta) * Math.log((1 - beta) / alpha);
   const b = beta > 0 ? beta * Math.log(beta / (1 - alpha)) : 0;
@@ -469,7 +469,7 @@ async function writeOutputs(
 }
 
 /** The operating-characteristic table: per true rate, halt share and mean exposure for each rule. */
-export function tableOf(rows: readonly Row[]): string {
+function tableOf(rows: readonly Row[]): string {
   const rules = ['sequential', 'plain-tuned', 'plain-oracle'];
   const head = '| true rate | × max | ' + rules.map((r) => `${r}: halted (95 % CI) | mean exposed`).join(' | ') + ' |';
   const line = '|' + ' --- |'.repeat(2 + 2 * rules.length);

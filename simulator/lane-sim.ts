@@ -44,12 +44,12 @@ export interface ClassModel {
 }
 
 /**
- * The default class of `bench:policy`: 10,000 devices that poll for updates every 4 h (the first check-in after an
+ * The default class of `bench:policy`: 20,000 devices that poll for updates every 4 h (the first check-in after an
  * offer is uniform over that period), installs of 5–20 min, failures of which 30 % are silent crashes, and 0.2 % of
  * devices that are merely slow (silent past the timeout, then a late success).
  */
 export const DEFAULT_CLASS_MODEL: ClassModel = Object.freeze({
-  devices: 10_000,
+  devices: 20_000,
   checkInPeriodMin: 240,
   installMin: [5, 20] as const,
   ignoredRate: 0.003,
