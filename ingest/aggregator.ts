@@ -8,7 +8,8 @@
  * makes halts fast).
  */
 import type { HealthDelta, OutcomeCounts } from '../events/domain-events';
-import { assessHealth, type HealthCounts, type HealthVerdict } from '../events/health';
+import { assessHealth, type HealthCounts, type HealthVerdict, type Thresholds } from '../events/health';
+import { assessHealthV1 } from '../events/health-v1';
 import { rulesVersionOf } from '../events/plan';
 import { offerThresholds, type LaneInfo, type OfferInfo } from './catalogue';
 
@@ -163,7 +164,7 @@ export class Aggregator {
     if (succeeded !== 0 || timedOut !== 0 || failedCode !== null) {
       const thresholds = offerThresholds(offer);
       if (thresholds !== undefined && !this.urgent.has(offer.lane)) {
-        const verdict = assessHealth(healthCounts(judged), thresholds).verdict;
+        const verdict = verdictOf(offer, healthCounts(judged), thresholds);
         if (verdict !== judged.verdict) this.urgent.add(offer.lane);
       }
     }
@@ -227,7 +228,7 @@ export class Aggregator {
       const totals = this.judged[offer.slot] ?? this.totals[offer.slot];
       const thresholds = offerThresholds(offer);
       if (totals !== undefined && thresholds !== undefined) {
-        totals.verdict = assessHealth(healthCounts(totals), thresholds).verdict;
+        totals.verdict = verdictOf(offer, healthCounts(totals), thresholds);
       }
     }
     return deltas.length > 0 ? { lane, deltas, floors } : undefined;
@@ -274,6 +275,13 @@ export class Aggregator {
       inProgress: t.inProgress,
     };
   }
+}
+
+/** The verdict of the judge the offer's lane runs under (rules version 1 lanes keep theirs). */
+function verdictOf(offer: OfferInfo, counts: HealthCounts, thresholds: Thresholds): HealthVerdict['verdict'] {
+  const config = offer.lane.config;
+  if (config !== null && rulesVersionOf(config) < 2) return assessHealthV1(counts, thresholds).verdict;
+  return assessHealth(counts, thresholds).verdict;
 }
 
 function emptyTotals(): Totals {

@@ -1,6 +1,7 @@
 // The ingest flushes a lane at once when an offer's verdict changes. It must judge with exactly the thresholds the
 // lane judges that window with, or the evidence that really tips the lane waits for the next periodic flush.
 import { addCounts, emptyCounts, evaluateHealth } from '../../events/health';
+import { evaluateHealthV1 } from '../../events/health-v1';
 import { windowThresholds } from '../../events/lane';
 import { laneConfigOf, validatePlan } from '../../events/plan';
 import { Aggregator } from '../../ingest/aggregator';
@@ -83,4 +84,33 @@ test('the record that tips the attempt into breach is the one that makes the lan
   expect(tipped).not.toBeNull();
   // Phase 1's window alone would tip later: judged on it, the ingest would send the tipping record only on the interval.
   expect(aloneTipped === null || aloneTipped > tipped!).toBe(true);
+});
+
+test('a rules version 1 lane is judged by its own (version 1) rules: the record that tips its window makes it urgent', () => {
+  const v1 = { ...config, rulesVersion: undefined };
+  const { lane: base, offer: baseOffer } = exposureOffer();
+  const lane = { ...base, config: v1 };
+  const offer = { ...baseOffer, lane };
+  const agg = new Aggregator();
+  agg.registerOffer(offer);
+  const laneVerdict = () => evaluateHealthV1(agg.totalsOf(0)!, windowThresholds(v1, 'exposure')).verdict;
+  const wholeLaneVerdict = () => evaluateHealthV1(agg.totalsOf(0)!, v1.thresholds).verdict;
+  let looseBreachFirst: number | null = null;
+  let tipped: number | null = null;
+  for (let offset = 0; offset < 2000 && tipped === null; offset++) {
+    const failed = offset % 4 === 0; // a 25% failure spike
+    agg.add(offer, 0, offset, failed ? 0 : 1, failed ? 'E_BOOT' : null, 0, 0);
+    if (looseBreachFirst === null && wholeLaneVerdict() === 'breach') looseBreachFirst = offset;
+    const urgent = agg.urgent.has(lane);
+    if (laneVerdict() === 'breach') {
+      tipped = offset;
+      expect(urgent).toBe(true);
+    }
+    if (urgent) agg.takeLane(lane); // the flush the urgency triggers
+  }
+  expect(tipped).not.toBeNull();
+  // The whole-lane thresholds would have called it earlier: judged with those, the ingest would have spent its
+  // urgent flush too soon and sent the tipping record only on the interval.
+  expect(looseBreachFirst).not.toBeNull();
+  expect(looseBreachFirst!).toBeLessThan(tipped!);
 });
