@@ -10,6 +10,8 @@ export * from './commands';
 export * from './fleet-commands';
 export * from './plan';
 export * from './health';
+export * from './health-v1';
+export * from './preview';
 export * from './cohort';
 export * from './lane';
 export * from './rollout';
