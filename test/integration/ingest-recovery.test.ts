@@ -1,6 +1,8 @@
 // Exactly-once in effect on the real servers: the real LaneWorkflow's counts equal the ground truth of
 // what the test produced after the ingest is SIGKILLed mid-stream and restarted, after a second member
 // joins and one leaves (rebalances), and across a Kafka broker restart.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import type { WorkflowBundle } from '@temporalio/worker';
 import { restartKafka } from '../../scripts/servers/index';
 import { uniqueName } from '../support/unique-name';
@@ -60,6 +62,14 @@ async function expectExact(
   expect(await laneTotals(w, rolloutId, lane, offerId)).toEqual(totals);
 }
 
+/** Writes a member's output under out/test-logs/ (the CI log shows where). */
+function keepOutput(name: string, output: readonly string[]): void {
+  const file = path.join(__dirname, '..', '..', 'out', 'test-logs', `${name}-${Date.now()}.log`);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, output.join(''));
+  process.stderr.write(`member output kept in ${file}\n`);
+}
+
 test('SIGKILL mid-stream and restart: lane counts equal the ground truth exactly', async () => {
   const s = await scenario('ingest-kill', 4000, 1);
   const first = spawnMember(s.world);
@@ -113,6 +123,10 @@ test('a Kafka broker restart mid-stream loses nothing and counts nothing twice',
     await restartKafka();
     await produce(s.world, s.events.slice(half), { chunk: 400, pauseMs: 50 });
     await expectExact(s.world, s.rolloutId, s.lane, s.offerId, s.expected);
+  } catch (err) {
+    // This test has failed about one run in five under load (issue #13): keep the member's own log for the diagnosis.
+    keepOutput('ingest-recovery-broker-restart', member.output);
+    throw err;
   } finally {
     await stopMember(member, 'SIGTERM');
   }
