@@ -224,9 +224,13 @@ export function thresholdsProblems(thresholds: Thresholds): string[] {
  * each with what to write instead. `weigh: { CODE: w }` meant "a failure with CODE counts w times", so a code's
  * failures could reach the threshold at maxFailureRate / w: that is the criterion suggested.
  */
-export function planThresholdsProblems(thresholds: Thresholds): { key: string; message: string }[] {
+export function planThresholdsProblems(
+  thresholds: Pick<Thresholds, 'maxFailureRate' | 'baselineFailureRate' | 'falsePassProbability'> & {
+    errorCodes?: Pick<ErrorCodePolicy, 'weigh'>;
+  },
+): { key: string; message: string }[] {
   const problems: { key: string; message: string }[] = [];
-  const weigh = thresholds.errorCodes.weigh;
+  const weigh = thresholds.errorCodes?.weigh;
   if (weigh !== undefined && Object.keys(weigh).length > 0) {
     const suggestion = Object.entries(weigh)
       .map(([code, w]) =>

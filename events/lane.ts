@@ -487,7 +487,7 @@ export function windowThresholds(config: LaneConfig, kind: OfferWindow['kind']):
 }
 
 /** Final outcomes in a window's totals (devices that reported or timed out, ignored codes included). */
-function finalOutcomes(totals: OutcomeCounts): number {
+export function finalOutcomes(totals: OutcomeCounts): number {
   let failed = 0;
   for (const code in totals.failedByCode) failed += totals.failedByCode[code] ?? 0;
   return totals.succeeded + failed + Math.max(0, totals.timedOut);

@@ -398,23 +398,16 @@ function ruleOf(issue: z.core.$ZodIssue, value: unknown): string {
  */
 function retiredKeys(plan: RolloutPlan, input: unknown): PlanError[] {
   const errors: PlanError[] = [];
-  const check = (thresholds: Partial<Thresholds> | undefined, at: (string | number)[]) => {
-    if (thresholds === undefined) return;
-    const full = { maxFailureRate: plan.thresholds.maxFailureRate, ...thresholds } as Thresholds;
-    const seen = { ...full, errorCodes: { ignore: [], criteria: [], ...thresholds.errorCodes } };
-    for (const problem of planThresholdsProblems(seen)) {
+  const check = (thresholds: Partial<Thresholds>, at: (string | number)[]) => {
+    const maxFailureRate = thresholds.maxFailureRate ?? plan.thresholds.maxFailureRate;
+    for (const problem of planThresholdsProblems({ ...thresholds, maxFailureRate })) {
       const path = [...at, ...problem.key.split('.')];
       errors.push({ path: formatPath(path), value: valueAt(input, path), rule: problem.message });
     }
   };
   check(plan.thresholds, ['thresholds']);
   for (const [name, override] of Object.entries(plan.classes)) {
-    if (override.thresholds === undefined) continue;
-    const merged = {
-      ...override.thresholds,
-      maxFailureRate: override.thresholds.maxFailureRate ?? plan.thresholds.maxFailureRate,
-    };
-    check(merged, ['classes', name, 'thresholds']);
+    if (override.thresholds !== undefined) check(override.thresholds, ['classes', name, 'thresholds']);
   }
   const spike = plan.fleetHalt?.failureSpike;
   if (spike !== undefined && 'maxFailureRate' in spike) {

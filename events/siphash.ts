@@ -123,6 +123,8 @@ export class SipHash24 {
       v0h ^= mh;
       if (last) break;
     }
+    // The finalization repeats the round written out above rather than sharing one loop with it: folding the two
+    // into one pass costs ~13 ns (14 %) per short id on the ingest's hot path (bench/device-key.ts).
     v2l ^= 0xff;
     for (let r = 0; r < 4; r++) {
       t = (v0l + v1l) | 0;

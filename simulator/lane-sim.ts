@@ -14,7 +14,7 @@ import { isRefusal, type LaneInput } from '../events/commands';
 import { cohortOf } from '../events/cohort';
 import type { DomainEvent } from '../events/domain-events';
 import { assessHealth, type HealthCounts } from '../events/health';
-import { attemptCounts, decideLane, foldLane, initialLaneState, type LaneState } from '../events/lane';
+import { attemptCounts, decideLane, finalOutcomes, foldLane, initialLaneState, type LaneState } from '../events/lane';
 import type { LaneConfig } from '../events/plan';
 import { mulberry32 } from './prng';
 
@@ -224,12 +224,7 @@ export function simulateLane(
     react(answer, minute);
   };
   /** Final outcomes of the lane's current attempt so far (ignored codes included). */
-  const attemptOutcomes = (): number => {
-    const c = attemptCounts(state, state.attempt);
-    let n = c.succeeded + c.timedOut;
-    for (const k in c.failedByCode) n += c.failedByCode[k] ?? 0;
-    return n;
-  };
+  const attemptOutcomes = (): number => finalOutcomes(attemptCounts(state, state.attempt));
   const react = (events: readonly DomainEvent[], minute: number) => {
     for (const event of events) {
       switch (event.type) {
