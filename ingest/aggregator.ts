@@ -164,7 +164,7 @@ export class Aggregator {
     if (succeeded !== 0 || timedOut !== 0 || failedCode !== null) {
       const thresholds = offerThresholds(offer);
       if (thresholds !== undefined && !this.urgent.has(offer.lane)) {
-        const verdict = verdictOf(offer, healthCounts(judged), thresholds);
+        const verdict = offerVerdict(offer, healthCounts(judged), thresholds);
         if (verdict !== judged.verdict) this.urgent.add(offer.lane);
       }
     }
@@ -228,7 +228,7 @@ export class Aggregator {
       const totals = this.judged[offer.slot] ?? this.totals[offer.slot];
       const thresholds = offerThresholds(offer);
       if (totals !== undefined && thresholds !== undefined) {
-        totals.verdict = verdictOf(offer, healthCounts(totals), thresholds);
+        totals.verdict = offerVerdict(offer, healthCounts(totals), thresholds);
       }
     }
     return deltas.length > 0 ? { lane, deltas, floors } : undefined;
@@ -278,7 +278,7 @@ export class Aggregator {
 }
 
 /** The verdict of the judge the offer's lane runs under (rules version 1 lanes keep theirs). */
-function verdictOf(offer: OfferInfo, counts: HealthCounts, thresholds: Thresholds): HealthVerdict['verdict'] {
+function offerVerdict(offer: OfferInfo, counts: HealthCounts, thresholds: Thresholds): HealthVerdict['verdict'] {
   const config = offer.lane.config;
   if (config !== null && rulesVersionOf(config) < 2) return assessHealthV1(counts, thresholds).verdict;
   return assessHealth(counts, thresholds).verdict;
