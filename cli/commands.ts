@@ -13,6 +13,7 @@ import {
   startRollout,
   type RolloutStatusView,
 } from '../client';
+import { workflowUiLink } from '../config/env';
 import { OPERATOR_COMMAND_TYPES, type OperatorCommandType } from '../events/domain-events';
 import { parsePlan, type RolloutPlan } from '../events/plan';
 import { previewPlan } from '../events/preview';
@@ -127,8 +128,7 @@ export async function startCommand(
     reason: opts.reason ?? `started from ${path}`,
     taskQueue: ctx.config.temporal.taskQueue,
   });
-  const { namespace, uiUrl } = ctx.config.temporal;
-  const link = `${uiUrl}/namespaces/${encodeURIComponent(namespace)}/workflows/${encodeURIComponent(started.workflowId)}`;
+  const link = workflowUiLink(ctx.config.temporal, started.workflowId);
   if (opts.json)
     print(
       JSON.stringify({ rolloutId: started.rolloutId, workflowId: started.workflowId, runId: started.runId, ui: link }),

@@ -173,3 +173,8 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
     deviceKeys: { ...(e.BSI_DEVICE_KEY_SECRET !== undefined && { secretHex: e.BSI_DEVICE_KEY_SECRET }) },
   };
 }
+
+/** The Temporal Web UI page of one workflow (what `rollout start` prints). */
+export function workflowUiLink(t: Pick<TemporalConfig, 'uiUrl' | 'namespace'>, workflowId: string): string {
+  return `${t.uiUrl.replace(/\/+$/, '')}/namespaces/${encodeURIComponent(t.namespace)}/workflows/${encodeURIComponent(workflowId)}`;
+}

@@ -15,6 +15,7 @@ import {
 import {
   LOCAL_TEMPORAL_ADDRESS,
   TEMPORAL_PORT,
+  TEMPORAL_UI_PORT,
   launchTemporal,
   temporalAnswers,
   temporalFiles,
@@ -117,7 +118,7 @@ const SERVERS: Record<ServerName, ServerDef> = {
     name: 'temporal',
     envEndpoint: () => externalEndpoint(process.env.TEMPORAL_ADDRESS, LOCAL_TEMPORAL_ADDRESS),
     localEndpoint: LOCAL_TEMPORAL_ADDRESS,
-    ports: [TEMPORAL_PORT],
+    ports: [TEMPORAL_PORT, TEMPORAL_UI_PORT],
     pidFile: () => temporalFiles().pidFile,
     logs: () => [temporalFiles().log],
     answers: (endpoint) => temporalAnswers(endpoint, temporalNamespace()),

@@ -1,4 +1,4 @@
-// The local Temporal dev server: `temporal server start-dev --headless` on 127.0.0.1 with a SQLite file.
+// The local Temporal dev server: `temporal server start-dev` on 127.0.0.1 with a SQLite file and its Web UI.
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
@@ -9,6 +9,8 @@ import { pidAlive, spawnDetached, tail, waitUntil, writePidFile } from './proces
 
 export const TEMPORAL_PORT = portFromEnv('BSI_TEMPORAL_PORT', 7233);
 export const LOCAL_TEMPORAL_ADDRESS = `127.0.0.1:${TEMPORAL_PORT}`;
+/** The dev server's Web UI, where the links the product prints (`TEMPORAL_UI_URL`) point. */
+export const TEMPORAL_UI_PORT = portFromEnv('BSI_TEMPORAL_UI_PORT', 8233);
 
 /** Namespace the tests and the product use unless TEMPORAL_NAMESPACE says otherwise. */
 export function temporalNamespace(): string {
@@ -48,11 +50,15 @@ export async function launchTemporal(log: (line: string) => void): Promise<PidRe
   const args = [
     'server',
     'start-dev',
-    '--headless',
     '--ip',
     '127.0.0.1',
     '--port',
     String(TEMPORAL_PORT),
+    // The Web UI stays on: `rollout start` and `rollout status` print links into it. No internet here, so the
+    // UI does not fetch its news feed.
+    '--ui-port',
+    String(TEMPORAL_UI_PORT),
+    '--ui-disable-news-fetch',
     '--db-filename',
     f.db,
     // SQLite's default rollback journal syncs the disk several times per transaction and blocks readers while it

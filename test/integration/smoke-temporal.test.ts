@@ -4,6 +4,7 @@ import type { Client } from '@temporalio/client';
 import { WorkflowUpdateFailedError } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
+import { workflowUiLink } from '../../config/env';
 import { endpoints, testTemporalClient, testWorkerConnection } from '../support/endpoints';
 import { addItemSignal, collectItems, itemsQuery, setLimitUpdate } from '../support/smoke-workflows';
 import { uniqueName } from '../support/unique-name';
@@ -66,6 +67,17 @@ describe('Temporal smoke', () => {
       expect(count((e) => e.workflowExecutionUpdateAcceptedEventAttributes)).toBe(1);
       expect(count((e) => e.workflowExecutionUpdateCompletedEventAttributes)).toBe(1);
       expect(count((e) => e.workflowExecutionUpdateRejectedEventAttributes)).toBe(0);
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'serves the Web UI page that the links `rollout start` prints point to (TEMPORAL_UI_URL)',
+    async () => {
+      const link = workflowUiLink(endpoints().temporal, uniqueName('smoke-ui'));
+      const res = await fetch(link);
+      expect(res.status).toBe(200);
+      expect(await res.text()).toMatch(/<html/i);
     },
     TIMEOUT,
   );

@@ -15,6 +15,7 @@ export default async function globalSetup(): Promise<void> {
     const containers = await startContainers(endpoints().temporal.namespace);
     process.env.KAFKA_BROKERS = containers.kafkaBrokers;
     process.env.TEMPORAL_ADDRESS = containers.temporalAddress;
+    process.env.TEMPORAL_UI_URL = containers.temporalUiUrl;
     containersSlot.__bsiContainers = containers;
     console.log(`\n[integration] containers: Kafka ${containers.kafkaBrokers}, Temporal ${containers.temporalAddress}`);
     return;

@@ -13,6 +13,8 @@ export const TEMPORAL_IMAGE = process.env.BSI_TEMPORAL_IMAGE ?? 'temporalio/temp
 export interface StartedContainers {
   kafkaBrokers: string;
   temporalAddress: string;
+  /** The dev server's Web UI (what `TEMPORAL_UI_URL` names for the tests). */
+  temporalUiUrl: string;
   stop(): Promise<void>;
 }
 
@@ -39,9 +41,11 @@ export async function startContainers(namespace: string): Promise<StartedContain
         .withCommand([
           'server',
           'start-dev',
-          '--headless',
           '--ip',
           '0.0.0.0',
+          '--ui-port',
+          '8233',
+          '--ui-disable-news-fetch',
           '--namespace',
           namespace,
           '--dynamic-config-value',
@@ -49,7 +53,7 @@ export async function startContainers(namespace: string): Promise<StartedContain
           '--dynamic-config-value',
           'frontend.enableUpdateWorkflowExecutionAsyncAccepted=true',
         ])
-        .withExposedPorts(7233)
+        .withExposedPorts(7233, 8233)
         .withWaitStrategy(Wait.forListeningPorts())
         .withStartupTimeout(120_000)
         .start(),
@@ -57,12 +61,13 @@ export async function startContainers(namespace: string): Promise<StartedContain
     started.push(kafka, temporal);
     const kafkaBrokers = `${kafka.getHost()}:${kafka.getMappedPort(9093)}`;
     const temporalAddress = `${temporal.getHost()}:${temporal.getMappedPort(7233)}`;
+    const temporalUiUrl = `http://${temporal.getHost()}:${temporal.getMappedPort(8233)}`;
     const ready = await waitUntil(
       async () => (await kafkaAnswers([kafkaBrokers])) && (await temporalAnswers(temporalAddress, namespace)),
       120_000,
     );
     if (!ready) throw new Error(`containers did not answer: Kafka ${kafkaBrokers}, Temporal ${temporalAddress}`);
-    return { kafkaBrokers, temporalAddress, stop };
+    return { kafkaBrokers, temporalAddress, temporalUiUrl, stop };
   } catch (err) {
     await stop();
     throw err;
