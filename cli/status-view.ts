@@ -19,7 +19,10 @@ function inSeconds(until: string, now: number): string {
 }
 
 /** What a lane waits for, in words: "bake 25s", "approval of phase 3", "operator (paused: breach)". */
-export function waitingText(lane: Pick<LaneStatusView, 'waitingFor' | 'pausedBy' | 'status'>, now: number): string {
+export function waitingText(
+  lane: Pick<LaneStatusView, 'waitingFor' | 'pausedBy' | 'status'> & Partial<Pick<LaneStatusView, 'abortPending'>>,
+  now: number,
+): string {
   const w: WaitingFor | null = lane.waitingFor;
   if (w === null)
     return lane.status === 'completed' || lane.status === 'rolled-back' || lane.status === 'aborted' ? 'done' : '-';
@@ -35,7 +38,7 @@ export function waitingText(lane: Pick<LaneStatusView, 'waitingFor' | 'pausedBy'
     case 'retry-backoff':
       return `retry ${w.attempt} in ${inSeconds(w.until, now)}`;
     case 'rollback':
-      return `rollback (≤ ${inSeconds(w.until, now)})`;
+      return `rollback (≤ ${inSeconds(w.until, now)})${lane.abortPending ? ', then abort' : ''}`;
     default: {
       const _exhaustive: never = w;
       return _exhaustive;

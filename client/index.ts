@@ -220,6 +220,8 @@ export interface LaneStatusView {
   explanation: string | null;
   waitingFor: WaitingFor | null;
   pausedBy: 'operator' | 'breach' | 'fleet-halt' | null;
+  /** An abort that waits for the running rollback to end (the lane then stops), or null. */
+  abortPending: 'operator' | 'rollout-aborted' | null;
   breaches: number;
   updatedAt: string | null;
 }
@@ -279,6 +281,7 @@ export function laneStatusView(state: LaneState): LaneStatusView {
     explanation: evidence?.explanation ?? null,
     waitingFor: state.waitingFor,
     pausedBy: state.pause?.cause ?? null,
+    abortPending: state.abortPending ?? null,
     breaches: state.breaches,
     updatedAt: state.updatedAt,
   };

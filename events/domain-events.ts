@@ -246,6 +246,14 @@ export const LaneAbortedSchema = laneEvent(
   'lane-aborted',
   z.object({ cause: z.enum(['operator', 'rollout-aborted']) }).strict(),
 );
+/**
+ * An abort that arrived while the lane was rolling back: nothing more is exposed, but the rollback runs and is
+ * tracked to its end. The lane then ends rolled back, or, if the rollback fails, aborted (`lane-aborted`).
+ */
+export const LaneAbortDeferredSchema = laneEvent(
+  'lane-abort-deferred',
+  z.object({ cause: z.enum(['operator', 'rollout-aborted']), rollbackOfferId: IdSchema }).strict(),
+);
 export const LANE_OUTCOMES = ['completed', 'rolled-back', 'aborted'] as const;
 export const RolloutCompletedSchema = rolloutEvent(
   'rollout-completed',
@@ -295,6 +303,7 @@ export const DomainEventSchema = z
     GateApprovedSchema,
     LaneCompletedSchema,
     LaneAbortedSchema,
+    LaneAbortDeferredSchema,
     RolloutCompletedSchema,
     RolloutAbortedSchema,
     FleetHaltedSchema,

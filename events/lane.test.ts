@@ -617,6 +617,46 @@ describe('lane: breach policy rollback and the rollback lifecycle', () => {
       .thenRefused(/cannot pause .* rolled-back/);
   });
 
+  test('an abort during a rollback waits for it: nothing more is exposed, the rollback is tracked to its end', () => {
+    const aborting = [...rolling(), ...stepEvents(rolling(), input.command('abort', 20, null))];
+    const state = foldLane(aborting);
+    expect(aborting.slice(-2)).toMatchObject([
+      { type: 'operator-command-accepted', data: { command: 'abort' } },
+      { type: 'lane-abort-deferred', data: { cause: 'rollout-aborted', rollbackOfferId: rb1 } },
+    ]);
+    expect(state).toMatchObject({ status: 'rolling-back', abortPending: 'rollout-aborted' });
+    expect(isLaneFinished(state.status)).toBe(false);
+    // Rollback outcomes still count, and a second abort is refused with the reason.
+    const counted = [...aborting, ...stepEvents(aborting, input.delta(rb1, { ok: 200 }, 40))];
+    expect(foldLane(counted).windows[rb1]?.totals.succeeded).toBe(200);
+    given(counted)
+      .when(input.command('abort', 41))
+      .thenRefused(/abort already requested; it takes effect when the rollback ends/);
+    // No exposure is possible: retry and resume are refused; fleet halts change nothing.
+    given(counted)
+      .when(input.command('retry', 41))
+      .thenRefused(/has not breached/);
+    given(counted).when(input.halt(41)).thenNothing();
+    // The deadline ends the rollback: the lane is rolled back (final), with every device counted.
+    const end = given(counted)
+      .when(input.timer('rollback', 130))
+      .then([{ type: 'rollback-completed', data: { offerId: rb1, totals: { succeeded: 200 } } }]);
+    expect(end).toMatchObject({ status: 'rolled-back' });
+    expect(isLaneFinished(end.status)).toBe(true);
+  });
+
+  test('an abort that waited for a rollback takes effect when the rollback fails', () => {
+    const aborting = [...rolling(), ...stepEvents(rolling(), input.command('abort', 20))];
+    const state = given(aborting)
+      .when(input.delta(rb1, { ok: 2, fail: 10, code: 'E_ROLLBACK' }, 30))
+      .then([
+        { type: 'health-evaluated', data: { window: 'rollback', actionable: true } },
+        { type: 'rollback-failed', data: { offerId: rb1 } },
+        { type: 'lane-aborted', data: { cause: 'operator' } },
+      ]);
+    expect(state).toMatchObject({ status: 'aborted', abortPending: null });
+  });
+
   test('a lane already rolling back refuses another rollback', () => {
     given(rolling())
       .when(input.command('rollback', 20))

@@ -22,6 +22,8 @@
  * - Automatic retries are counted per lane (`retriesUsed`), not per phase; operator retries are free.
  * - A paused lane ignores its timers; `lane-resumed` restores what it waited for (an expired bake fires at once).
  * - A lane paused by a breach does not `resume`: an operator chooses `retry` (fresh attempt) or `rollback`.
+ * - An abort during a rollback is deferred (`lane-abort-deferred`): nothing more is exposed, the rollback runs and its
+ *   outcomes are counted to its end; the lane then ends rolled back, or aborted if the rollback failed.
  *
  * The state is plain JSON (no Map, Set or classes): it crosses Temporal's continue-as-new.
  */
@@ -122,6 +124,8 @@ export const LaneStateSchema = z
       .nullable(),
     breaches: z.number().int().min(0),
     updatedAt: z.string().nullable(),
+    /** An abort that waits for the running rollback to end (`lane-abort-deferred`); absent in older states. */
+    abortPending: z.enum(['operator', 'rollout-aborted']).nullable().optional(),
   })
   .strict();
 export type LaneState = z.infer<typeof LaneStateSchema>;
@@ -320,7 +324,9 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
     case 'lane-completed':
       return { ...s, status: 'completed', waitingFor: null };
     case 'lane-aborted':
-      return { ...s, status: 'aborted', pause: null, waitingFor: null };
+      return { ...s, status: 'aborted', pause: null, waitingFor: null, abortPending: null };
+    case 'lane-abort-deferred':
+      return { ...s, abortPending: event.data.cause };
     case 'operator-command-accepted':
       return s;
     default: {
@@ -583,6 +589,10 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
   if (window.kind === 'rollback') {
     if (verdict.verdict === 'breach') {
       d.emit('rollback-failed', { offerId: input.offerId, totals, evidence: verdict.evidence });
+      // The rollback has ended (failed): an abort that waited for it takes effect now.
+      if (state.abortPending !== undefined && state.abortPending !== null) {
+        d.emit('lane-aborted', { cause: state.abortPending });
+      }
     }
     return d.events;
   }
@@ -661,12 +671,21 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
       accept();
       startRollback(d, command.at, 'operator');
       return d.events;
-    case 'abort':
+    case 'abort': {
       if (isLaneFinished(status)) return refuse(`lane ${state.lane} is already ${status}`);
-      accept().emit('lane-aborted', {
-        cause: command.lane === undefined || command.lane === null ? 'rollout-aborted' : 'operator',
-      });
+      const cause = command.lane === undefined || command.lane === null ? 'rollout-aborted' : 'operator';
+      if (status === 'rolling-back' && state.rollback !== null) {
+        // Stopping now would leave devices half rolled back and uncounted: forbid further exposure (a rolling-back
+        // lane exposes nothing) and let the rollback run and be tracked to its end.
+        if ((state.abortPending ?? null) !== null) {
+          return refuse(`lane ${state.lane}: abort already requested; it takes effect when the rollback ends`);
+        }
+        accept().emit('lane-abort-deferred', { cause, rollbackOfferId: state.rollback.offerId });
+        return d.events;
+      }
+      accept().emit('lane-aborted', { cause });
       return d.events;
+    }
     default: {
       const _exhaustive: never = command;
       throw new Error(`unexpected command: ${JSON.stringify(_exhaustive)}`);

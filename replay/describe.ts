@@ -49,6 +49,8 @@ export function describeEvent(event: DomainEvent): string {
       return `lane completed: all ${event.data.phases} phases (attempt ${event.data.attempt})`;
     case 'lane-aborted':
       return `lane aborted (${event.data.cause})`;
+    case 'lane-abort-deferred':
+      return `abort (${event.data.cause}) waits for rollback ${event.data.rollbackOfferId} to end; nothing more is exposed`;
     case 'rollout-completed':
       return `rollout completed: ${Object.entries(event.data.lanes)
         .map(([lane, outcome]) => `${lane} ${outcome}`)

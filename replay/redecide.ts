@@ -136,7 +136,9 @@ function recordedInputs(
       case 'operator-command-accepted': {
         if (e.actor === undefined || e.reason === undefined) return;
         const next = laneEvents[i + 1];
-        const wholeRollout = next?.type === 'lane-aborted' && next.data.cause === 'rollout-aborted';
+        const wholeRollout =
+          (next?.type === 'lane-aborted' || next?.type === 'lane-abort-deferred') &&
+          next.data.cause === 'rollout-aborted';
         inputs.push({
           atMs,
           order: e.seq,

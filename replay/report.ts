@@ -209,6 +209,7 @@ const MARKED = new Set<DomainEvent['type']>([
   'rollback-failed',
   'lane-completed',
   'lane-aborted',
+  'lane-abort-deferred',
 ]);
 
 function seriesOf(

@@ -214,11 +214,21 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
   }
 
-  // Aborted: keep folding the lanes' reports until every lane confirmed (or a grace period passed).
+  // Aborted: keep folding the lanes' reports until every lane confirmed, or a grace period passed — after the end
+  // of any rollback still running, since a lane that was rolling back finishes its rollback before it stops.
   if (state.status === 'aborted') {
-    const deadline = Date.now() + ABORT_GRACE_MS;
-    while (!allLanesFinished() && Date.now() < deadline) {
-      if (await condition(() => inbox.length > 0, deadline - Date.now())) {
+    const abortedAt = Date.now();
+    const deadline = () => {
+      let until = abortedAt + ABORT_GRACE_MS;
+      for (const lane of Object.values(state.lanes)) {
+        if (lane.status === 'rolling-back' && lane.rollback !== null) {
+          until = Math.max(until, Date.parse(lane.rollback.until) + ABORT_GRACE_MS);
+        }
+      }
+      return until;
+    };
+    while (!allLanesFinished() && Date.now() < deadline()) {
+      if (await condition(() => inbox.length > 0, deadline() - Date.now())) {
         await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
       }
     }

@@ -332,6 +332,79 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
   );
 
   it(
+    'an abort during a rollback stops further exposure but lets the rollback finish, every device counted',
+    async () => {
+      const rolloutId = 'abort-rollback';
+      const p = plan({
+        deviceClasses: ['roller', 'calm'],
+        classes: { roller: { breachPolicy: { action: 'rollback' } } },
+        rollbackTimeout: '30m',
+      });
+      await start(rolloutId, p);
+      const lanes = p.deviceClasses;
+      const feeder = new DeltaFeeder(env.client);
+      await drive({
+        env,
+        feeder,
+        rolloutId,
+        lanes,
+        behaviour: (lane, _state, window) => (lane === 'roller' && window.kind === 'exposure' ? SPIKE : null),
+        done: async () =>
+          (await laneReaches(env.client, rolloutId, 'roller', () => true, 'state')).status === 'rolling-back',
+      });
+      // One device reports its rollback, then the whole rollout is aborted.
+      await feeder.send(rolloutId, 'roller', 'roller/rb1', { ok: 1, failed: 0 });
+      await sendOperatorCommand(env.client, rolloutId, { type: 'abort', ...OPERATOR });
+      const aborting = await laneReaches(
+        env.client,
+        rolloutId,
+        'roller',
+        (s) => s.abortPending === 'rollout-aborted',
+        'abort deferred',
+      );
+      expect(aborting.status).toBe('rolling-back');
+      const shown = (await getStatus(env.client, rolloutId)).lanes.find((l) => l.lane === 'roller');
+      expect(shown).toMatchObject({ status: 'rolling-back', abortPending: 'rollout-aborted' });
+      await expect(
+        sendOperatorCommand(env.client, rolloutId, { type: 'retry', lane: 'roller', ...OPERATOR }),
+      ).rejects.toThrow(/has not breached \(it is rolling-back\): nothing to retry/);
+      // The rest of the rolled-back devices report after the abort: the lane still counts them.
+      await feeder.send(rolloutId, 'roller', 'roller/rb1', { ok: 233, failed: 0 });
+      await laneReaches(
+        env.client,
+        rolloutId,
+        'roller',
+        (s) => s.windows['roller/rb1']?.totals.succeeded === 234,
+        'rollback counted',
+      );
+      await drive({ env, feeder, rolloutId, lanes, behaviour: () => null, done: rolloutDone(rolloutId) });
+
+      const summary = await waitForRollout(env.client, rolloutId);
+      expect(summary).toMatchObject({ status: 'aborted', lanes: { roller: 'rolled-back', calm: 'aborted' } });
+      const { events } = await readEvents(h);
+      const streams = typesByStream(events);
+      expect(streams.roller).toEqual([
+        'lane-started',
+        'phase-started',
+        'exposure-issued',
+        'health-evaluated',
+        'threshold-breached',
+        'rollback-started',
+        'health-evaluated',
+        'operator-command-accepted',
+        'lane-abort-deferred',
+        'health-evaluated',
+        'rollback-completed',
+      ]);
+      const completed = events.find((e) => e.type === 'rollback-completed');
+      expect(completed?.type === 'rollback-completed' && completed.data.totals.succeeded).toBe(234);
+      const orders = await readOrders(h);
+      expect(orders.filter((o) => o.lane === 'roller').map((o) => o.kind)).toEqual(['expose', 'rollback']);
+    },
+    TIMEOUT,
+  );
+
+  it(
     'manual gate approve, pause/resume, and refused commands (rejected with the reason, nothing recorded)',
     async () => {
       const rolloutId = 'gated';
