@@ -1,5 +1,6 @@
 /**
- * Activities: the workflows' only side effects, thin adapters to Kafka. Created by `createActivities(deps)`
+ * Activities: the workflows' only side effects, thin adapters to Kafka (and, in `lane-watch.ts`, a read-only look at
+ * the lane workflows in Temporal). Created by `createActivities(deps)`
  * so the worker injects a connected producer (and tests may inject their own). Both activities are safe to
  * repeat: a retried call republishes records with the same deterministic ids (`eventId` for domain events,
  * `orderId` for fleet orders), which every reader uses to drop exact duplicates, and the idempotent producer
@@ -22,6 +23,9 @@ import { DomainEventSchema, type DomainEvent } from '../events/domain-events';
 import { FleetCommandSchema, fleetCommandKey, type FleetCommand } from '../events/fleet-commands';
 import { kafkaErrorType } from '../kafka/client';
 import type { Logger } from '../observability/log';
+import type { createLaneWatchActivities } from './lane-watch';
+
+export { createLaneWatchActivities, type LaneExecution } from './lane-watch';
 
 /** `ApplicationFailure` types the activities raise for failures no retry can fix. */
 export const NON_RETRYABLE_FAILURES = {
@@ -217,5 +221,5 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-/** The activity functions, as the workflows proxy them. */
-export type Activities = ReturnType<typeof createActivities>;
+/** The activity functions, as the workflows proxy them: the Kafka adapters and the lane watch. */
+export type Activities = ReturnType<typeof createActivities> & ReturnType<typeof createLaneWatchActivities>;

@@ -20,9 +20,11 @@ function inSeconds(until: string, now: number): string {
 
 /** What a lane waits for, in words: "bake 25s", "approval of phase 3", "operator (paused: breach)". */
 export function waitingText(
-  lane: Pick<LaneStatusView, 'waitingFor' | 'pausedBy' | 'status'> & Partial<Pick<LaneStatusView, 'abortPending'>>,
+  lane: Pick<LaneStatusView, 'waitingFor' | 'pausedBy' | 'status'> &
+    Partial<Pick<LaneStatusView, 'abortPending' | 'lost'>>,
   now: number,
 ): string {
+  if (lane.lost) return 'operator (lane workflow lost: abort the rollout)';
   const w: WaitingFor | null = lane.waitingFor;
   if (w === null)
     return lane.status === 'completed' || lane.status === 'rolled-back' || lane.status === 'aborted' ? 'done' : '-';
@@ -53,7 +55,7 @@ export function waitingText(
 export function laneCells(lane: LaneStatusView, now: number): Record<string, string> {
   return {
     class: lane.lane,
-    status: lane.status,
+    status: lane.lost ? `lost (${lane.lost.cause})` : lane.status,
     phase: lane.phase < 0 ? `-/${lane.phases}` : `${lane.phase + 1}/${lane.phases}`,
     exposed: `${lane.exposurePercent.toFixed(2)}%`,
     installed: String(lane.total.succeeded),
@@ -91,6 +93,9 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
     view.halts > 0 ? `  fleet halts ${view.halts}` : '',
     view.breachedLanes.length > 0 ? `  breached: ${view.breachedLanes.join(', ')}` : '',
   ].join('');
+  const lost = view.lanes.flatMap(({ lane, lost: l }) =>
+    l ? [`  LOST ${lane}: its workflow ${l.cause} while ${l.lastStatus} (${l.detail})`] : [],
+  );
   const rows = view.lanes.map((lane) => laneCells(lane, now));
   const widths = COLUMNS.map(([key, title]) => Math.max(title.length, ...rows.map((r) => (r[key] ?? '').length)));
   const line = (cells: string[]) =>
@@ -98,7 +103,12 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join('  ')
       .trimEnd();
-  return [head, line(COLUMNS.map(([, t]) => t)), ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? '')))].join('\n');
+  return [
+    head,
+    ...lost,
+    line(COLUMNS.map(([, t]) => t)),
+    ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? ''))),
+  ].join('\n');
 }
 
 /** Whether the rollout has ended (nothing more will change). */

@@ -222,6 +222,8 @@ export interface LaneStatusView {
   pausedBy: 'operator' | 'breach' | 'fleet-halt' | null;
   /** An abort that waits for the running rollback to end (the lane then stops), or null. */
   abortPending: 'operator' | 'rollout-aborted' | null;
+  /** The lane's workflow closed before the lane finished (`lane-lost`): how, and what the lane was doing. */
+  lost: NonNullable<RolloutState['lostLanes']>[string] | null;
   breaches: number;
   updatedAt: string | null;
 }
@@ -253,7 +255,7 @@ function sumWindows(state: LaneState, kind: 'exposure' | 'rollback'): OutcomeCou
   return sum;
 }
 
-export function laneStatusView(state: LaneState): LaneStatusView {
+export function laneStatusView(state: LaneState, lost: LaneStatusView['lost'] = null): LaneStatusView {
   const rollback =
     state.status === 'rolling-back' || state.status === 'rollback-failed' || state.status === 'rolled-back';
   const windowId = rollback ? (state.rollback?.offerId ?? null) : state.offerId;
@@ -282,6 +284,7 @@ export function laneStatusView(state: LaneState): LaneStatusView {
     waitingFor: state.waitingFor,
     pausedBy: state.pause?.cause ?? null,
     abortPending: state.abortPending ?? null,
+    lost,
     breaches: state.breaches,
     updatedAt: state.updatedAt,
   };
@@ -307,7 +310,7 @@ export async function getStatus(client: Client, rolloutId: string): Promise<Roll
         .getHandle(laneWorkflowId(rolloutId, name))
         .query(laneStateQuery)
         .catch(() => undefined);
-      return laneStatusView(live ?? rollout.lanes[name]!);
+      return laneStatusView(live ?? rollout.lanes[name]!, rollout.lostLanes?.[name] ?? null);
     }),
   );
   return {

@@ -147,10 +147,31 @@ export const LaneReportSchema = z
   .strict();
 export type LaneReport = z.infer<typeof LaneReportSchema>;
 
+/** How a lane's workflow closed without finishing its lane (`lane-lost`). */
+export const LANE_LOSSES = ['failed', 'terminated', 'timed-out', 'canceled', 'closed-unreported'] as const;
+export const LaneLossSchema = z.enum(LANE_LOSSES);
+export type LaneLoss = z.infer<typeof LaneLossSchema>;
+
+/**
+ * A lane's workflow closed while its lane had not finished (failed, terminated, timed out, cancelled), or closed
+ * without its final report reaching the rollout: seen by the rollout through the child's result or its watch.
+ */
+export const LaneLostInputSchema = z
+  .object({
+    type: z.literal('lane-lost'),
+    lane: DeviceClassSchema,
+    cause: LaneLossSchema,
+    detail: z.string().max(1000),
+    at: TimestampSchema,
+  })
+  .strict();
+export type LaneLostInput = z.infer<typeof LaneLostInputSchema>;
+
 /** Everything the rollout decides on. */
 export const RolloutInputSchema = z.discriminatedUnion('type', [
   StartRolloutSchema,
   LaneReportSchema,
+  LaneLostInputSchema,
   ...OperatorCommandSchema.options,
 ]);
 export type RolloutInput = z.infer<typeof RolloutInputSchema>;

@@ -260,6 +260,24 @@ export const RolloutCompletedSchema = rolloutEvent(
   z.object({ lanes: z.record(DeviceClassSchema, z.enum(LANE_OUTCOMES)) }).strict(),
 );
 export const RolloutAbortedSchema = rolloutEvent('rollout-aborted', z.object({}).strict());
+/**
+ * A lane's workflow closed while its lane had not finished: the class is neither exposing nor watched any more. The
+ * rollout stays open (it cannot complete without the class) and shows the class as lost with the cause; the
+ * fleet-halt rule counts it like a breached class (its health is unknown); an operator aborts the rollout.
+ */
+export const LaneLostSchema = rolloutEvent(
+  'lane-lost',
+  z
+    .object({
+      lane: DeviceClassSchema,
+      cause: z.enum(['failed', 'terminated', 'timed-out', 'canceled', 'closed-unreported']),
+      /** What Temporal said (the failure message), for the audit trail. */
+      detail: z.string().max(1000),
+      /** The lane's status as the rollout last heard it. */
+      lastStatus: z.string().min(1).max(32),
+    })
+    .strict(),
+);
 export const FleetHaltedSchema = rolloutEvent(
   'fleet-halted',
   z
@@ -268,6 +286,8 @@ export const FleetHaltedSchema = rolloutEvent(
       /** A sentence for the audit trail. */
       reason: z.string().min(1).max(1000),
       breachedLanes: z.array(DeviceClassSchema),
+      /** Classes whose lane workflow was lost (`lane-lost`), counted with the breached ones; absent when none. */
+      lostLanes: z.array(DeviceClassSchema).optional(),
       /** Lanes that must pause now (running when the halt was decided). */
       haltLanes: z.array(DeviceClassSchema),
       evidence: HealthEvidenceSchema.optional(),
@@ -306,6 +326,7 @@ export const DomainEventSchema = z
     LaneAbortDeferredSchema,
     RolloutCompletedSchema,
     RolloutAbortedSchema,
+    LaneLostSchema,
     FleetHaltedSchema,
     OperatorCommandAcceptedSchema,
   ])

@@ -102,6 +102,7 @@ function world(p: RolloutPlan = plan()) {
     get state() {
       return rollout;
     },
+    step: rolloutStep,
     lane: (name: string) => lanes.get(name),
     laneStep,
     outcomes,
@@ -430,5 +431,71 @@ describe('rollout: defensive edges', () => {
     expect(() => evolveRollout(state, { type: 'rollout-teleported', lane: null, seq: 5, at: at(1) } as never)).toThrow(
       /unexpected event/,
     );
+  });
+});
+
+describe('rollout: a lane whose workflow closed before the lane finished', () => {
+  const lost = (lane: string, t = 30, cause: 'terminated' | 'failed' = 'terminated'): RolloutInput => ({
+    type: 'lane-lost',
+    lane,
+    cause,
+    detail: `${cause}: by the test`,
+    at: at(t),
+  });
+
+  test('is recorded once with its cause and last status; the rollout stays open and cannot complete', () => {
+    const w = world();
+    given(w.log)
+      .when(lost('phone-a'))
+      .then([
+        {
+          type: 'lane-lost',
+          data: { lane: 'phone-a', cause: 'terminated', detail: 'terminated: by the test', lastStatus: 'running' },
+        },
+      ]);
+    const after = stepRollout(w.state, lost('phone-a'));
+    if (isRefusal(after)) throw new Error(after.reason);
+    expect(after.state.lostLanes).toEqual({
+      'phone-a': { cause: 'terminated', detail: 'terminated: by the test', lastStatus: 'running', at: at(30) },
+    });
+    expect(RolloutStateSchema.parse(after.state)).toEqual(after.state);
+    given([...w.log, ...after.events])
+      .when(lost('phone-a', 31, 'failed'))
+      .thenNothing();
+    // The other classes complete; without phone-a the rollout does not.
+    w.step(lost('phone-a'));
+    w.complete('phone-b', 40);
+    expect(w.complete('tablet-c', 40)).toEqual([]);
+    expect(w.state.status).toBe('running');
+    expect(w.state.lanes['tablet-c']?.status).toBe('completed');
+  });
+
+  test('a loss of a lane that had finished (a late or duplicate notice) changes nothing', () => {
+    const w = world();
+    w.complete('phone-a', 10);
+    given(w.log).when(lost('phone-a', 80)).thenNothing();
+    given(w.log)
+      .when(lost('no-such-class'))
+      .thenRefused(/unknown device class no-such-class/);
+  });
+
+  test('counts with the breached classes for the fleet-wide halt (its health is unknown)', () => {
+    const w = world();
+    w.breach('phone-a', 10);
+    given(w.log)
+      .when(lost('phone-b'))
+      .then([
+        { type: 'lane-lost', data: { lane: 'phone-b' } },
+        {
+          type: 'fleet-halted',
+          data: {
+            cause: 'breached-classes',
+            breachedLanes: ['phone-a'],
+            lostLanes: ['phone-b'],
+            haltLanes: ['tablet-c'],
+            reason: '2 device classes breached or lost (phone-a, phone-b), limit 2: halting tablet-c',
+          },
+        },
+      ]);
   });
 });

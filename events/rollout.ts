@@ -15,7 +15,15 @@
  *   aborted rollout accepts no command.
  */
 import { z } from 'zod';
-import { type LaneReport, type OperatorCommand, type Refusal, type RolloutInput, refuse } from './commands';
+import {
+  LaneLossSchema,
+  type LaneLostInput,
+  type LaneReport,
+  type OperatorCommand,
+  type Refusal,
+  type RolloutInput,
+  refuse,
+} from './commands';
 import { type DomainEvent, type EventOf, OutcomeCountsSchema, makeEvent } from './domain-events';
 import { addCounts, assessFleetSpike, pct, type SpikeSegment } from './health';
 import { evaluateHealthV1 } from './health-v1';
@@ -56,6 +64,13 @@ export const RolloutStateSchema = z
     spikeHalted: z.boolean(),
     /** The judging rules the rollout runs under; absent in states carried by runs from before version 2 (= 1). */
     rulesVersion: z.number().int().min(1).optional(),
+    /** Lanes whose workflow closed before the lane finished (`lane-lost`), by class; absent when none. */
+    lostLanes: z
+      .record(
+        z.string(),
+        z.object({ cause: LaneLossSchema, detail: z.string(), at: z.string(), lastStatus: z.string() }).strict(),
+      )
+      .optional(),
   })
   .strict();
 export type RolloutState = z.infer<typeof RolloutStateSchema>;
@@ -118,6 +133,10 @@ export function evolveRollout(state: RolloutState, event: DomainEvent): RolloutS
       return { ...s, status: 'completed' };
     case 'rollout-aborted':
       return { ...s, status: 'aborted' };
+    case 'lane-lost': {
+      const { lane, cause, detail, lastStatus } = event.data;
+      return { ...s, lostLanes: { ...s.lostLanes, [lane]: { cause, detail, lastStatus, at: event.at } } };
+    }
     case 'operator-command-accepted':
       return s;
     default: {
@@ -138,7 +157,7 @@ export function fold(events: readonly DomainEvent[], from: RolloutState = initia
 function emitter(state: RolloutState, at: string) {
   const events: DomainEvent[] = [];
   let seq = state.nextSeq;
-  function emit<T extends 'rollout-started' | 'rollout-completed' | 'rollout-aborted' | 'fleet-halted'>(
+  function emit<T extends 'rollout-started' | 'rollout-completed' | 'rollout-aborted' | 'fleet-halted' | 'lane-lost'>(
     type: T,
     data: EventOf<T>['data'],
     meta: { actor?: string; reason?: string } = {},
@@ -164,9 +183,10 @@ function emitter(state: RolloutState, at: string) {
   return { events, emit, accepted };
 }
 
+/** Lanes running now, whose workflow still answers (a lost lane cannot be halted). */
 function runningLanes(state: RolloutState): string[] {
   return Object.values(state.lanes)
-    .filter((lane) => lane.status === 'running')
+    .filter((lane) => lane.status === 'running' && state.lostLanes?.[lane.lane] === undefined)
     .map((lane) => lane.lane);
 }
 
@@ -228,19 +248,7 @@ function decideReport(state: RolloutState, input: LaneReport): readonly DomainEv
   const out = emitter(state, input.at);
   const halt = plan.fleetHalt;
   const newlyBreached = after.breachedLanes.filter((lane) => !state.breachedLanes.includes(lane));
-  let halted = false;
-  if (halt?.breachedClasses !== undefined && newlyBreached.length > 0) {
-    if (after.breachedLanes.length >= halt.breachedClasses) {
-      const haltLanes = runningLanes(after);
-      out.emit('fleet-halted', {
-        cause: 'breached-classes',
-        reason: `${after.breachedLanes.length} device classes breached (${after.breachedLanes.join(', ')}), limit ${halt.breachedClasses}: halting ${haltLanes.length > 0 ? haltLanes.join(', ') : 'no running lane'}`,
-        breachedLanes: after.breachedLanes,
-        haltLanes,
-      });
-      halted = true;
-    }
-  }
+  const halted = newlyBreached.length > 0 && haltOnClasses(after, out);
   if (!halted && halt?.failureSpike !== undefined && !after.spikeHalted && after.fleetTotals !== state.fleetTotals) {
     const spike = fleetSpike(after, halt.failureSpike);
     if (spike !== null) {
@@ -260,6 +268,41 @@ function decideReport(state: RolloutState, input: LaneReport): readonly DomainEv
     for (const lane of lanes) outcomes[lane.lane] = lane.status as 'completed' | 'rolled-back' | 'aborted';
     out.emit('rollout-completed', { lanes: outcomes });
   }
+  return out.events;
+}
+
+/**
+ * The breached-classes rule: once `fleetHalt.breachedClasses` classes have breached or been lost, halt every running
+ * lane. Called when a class newly breached or was lost; emits `fleet-halted` and returns true when it fired.
+ */
+function haltOnClasses(after: RolloutState, out: ReturnType<typeof emitter>): boolean {
+  const limit = after.plan?.fleetHalt?.breachedClasses;
+  if (limit === undefined) return false;
+  const lost = Object.keys(after.lostLanes ?? {}).filter((lane) => !after.breachedLanes.includes(lane));
+  const counted = [...after.breachedLanes, ...lost];
+  if (counted.length < limit) return false;
+  const haltLanes = runningLanes(after);
+  const what = lost.length > 0 ? 'breached or lost' : 'breached';
+  out.emit('fleet-halted', {
+    cause: 'breached-classes',
+    reason: `${counted.length} device classes ${what} (${counted.join(', ')}), limit ${limit}: halting ${haltLanes.length > 0 ? haltLanes.join(', ') : 'no running lane'}`,
+    breachedLanes: after.breachedLanes,
+    ...(lost.length > 0 && { lostLanes: lost }),
+    haltLanes,
+  });
+  return true;
+}
+
+/** A lane's workflow closed before its lane finished: record it (once), and let the breached-classes rule see it. */
+function decideLaneLost(state: RolloutState, input: LaneLostInput): readonly DomainEvent[] | Refusal {
+  const lane = state.lanes[input.lane];
+  if (lane === undefined) return refuse(`unknown device class ${input.lane}`);
+  if (state.status !== 'running' || isLaneFinished(lane.status) || state.lostLanes?.[input.lane] !== undefined) {
+    return [];
+  }
+  const out = emitter(state, input.at);
+  out.emit('lane-lost', { lane: input.lane, cause: input.cause, detail: input.detail, lastStatus: lane.status });
+  haltOnClasses(fold(out.events, state), out);
   return out.events;
 }
 
@@ -334,6 +377,9 @@ export function decideRollout(state: RolloutState, input: RolloutInput): readonl
     case 'lane-report':
       if (state.status === 'pending') return refuse('the rollout has not started');
       return decideReport(state, input);
+    case 'lane-lost':
+      if (state.status === 'pending') return refuse('the rollout has not started');
+      return decideLaneLost(state, input);
     default:
       // The operator commands; decideCommand's switch is the exhaustive one.
       return decideCommand(state, input);

@@ -57,6 +57,8 @@ export function describeEvent(event: DomainEvent): string {
         .join(', ')}`;
     case 'rollout-aborted':
       return 'rollout aborted';
+    case 'lane-lost':
+      return `LANE LOST: ${event.data.lane}'s workflow ${event.data.cause} while ${event.data.lastStatus}: ${event.data.detail}`;
     case 'fleet-halted':
       return `FLEET HALT (${event.data.cause}): ${event.data.reason}; halting ${event.data.haltLanes.join(', ') || 'no running lane'}`;
     case 'operator-command-accepted':

@@ -3,20 +3,23 @@
  * and runs their two activities against Kafka. Workers scale out as task-queue pollers: start more
  * processes with the same configuration.
  */
+import type { Client } from '@temporalio/client';
 import type { NativeConnection, WorkflowBundle } from '@temporalio/worker';
 import { Worker } from '@temporalio/worker';
 import type { Producer } from 'kafkajs';
-import { createActivities, createEventLogProducer } from '../activities';
+import { createActivities, createEventLogProducer, createLaneWatchActivities } from '../activities';
 import type { Config } from '../config/env';
 import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/log';
-import { connectWorker } from '../temporal/connection';
+import { connectClient, connectWorker } from '../temporal/connection';
 
 /** Optional collaborators; anything not given is created from `config` (and closed by `shutdown`). */
 export interface WorkerDeps {
   /** A native connection to reuse (e.g. the time-skipping test server's); not closed by `shutdown`. */
   connection?: NativeConnection;
+  /** A client of the same server for the lane-watch activity; not closed by `shutdown`. */
+  client?: Client;
   /** A connected producer to reuse; not disconnected by `shutdown`. */
   producer?: Producer;
   /** A prebuilt workflow bundle (tests bundle once per file); default: bundle `workflows/` at start. */
@@ -60,6 +63,8 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
   if (ownProducer) await producer.connect();
   const ownConnection = deps.connection === undefined;
   const connection = deps.connection ?? (await connectWorker(config.temporal));
+  const ownClient = deps.client === undefined;
+  const client = deps.client ?? (await connectClient(config.temporal));
   let worker: Worker;
   try {
     worker = await Worker.create({
@@ -67,12 +72,16 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
       ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
-      activities: createActivities({ producer, topics: config.topics, logger }),
+      activities: {
+        ...createActivities({ producer, topics: config.topics, logger }),
+        ...createLaneWatchActivities(client),
+      },
       ...(deps.identity !== undefined && { identity: deps.identity }),
     });
   } catch (err) {
     if (ownProducer) await producer.disconnect();
     if (ownConnection) await connection.close();
+    if (ownClient) await client.connection.close();
     throw err;
   }
   let running: Promise<void> | undefined;
@@ -89,6 +98,7 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
         await running?.catch((err: unknown) => logger.error({ err }, 'worker stopped with an error'));
         if (ownProducer) await producer.disconnect();
         if (ownConnection) await connection.close();
+        if (ownClient) await client.connection.close();
       })();
       return closing;
     },

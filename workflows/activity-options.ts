@@ -18,6 +18,15 @@ export const kafkaActivityOptions: ActivityOptions = {
   },
 };
 
+/** Options for `laneExecutions` (read-only: retried while Temporal is unreachable, a watch is never urgent). */
+export const laneWatchActivityOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '1 minute' },
+};
+
+/** How often a rollout describes lanes that an earlier run (before a continue-as-new) started. */
+export const LANE_WATCH_INTERVAL_MS = 5 * 60 * 1000;
+
 /** History length at which a workflow run continues as new, well below Temporal's ~4,096-event suggestion. */
 export const MAX_HISTORY_EVENTS = 2_000;
 /** History size (bytes) at which a workflow run continues as new, well below the 50 MB hard limit. */

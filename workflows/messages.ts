@@ -5,7 +5,7 @@
  */
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
 import { z } from 'zod';
-import type { OperatorRequest, Refusal } from '../events/commands';
+import type { LaneLoss, OperatorRequest, Refusal } from '../events/commands';
 import {
   ActorSchema,
   DomainEventSchema,
@@ -156,7 +156,8 @@ export interface RolloutWorkflowInput {
 /** An input the rollout has received but not yet decided on (plain JSON). */
 export type RolloutInboxItem =
   | { kind: 'report'; lane: string; events: DomainEvent[] }
-  | { kind: 'operator'; ticket: number; request: OperatorRequest };
+  | { kind: 'operator'; ticket: number; request: OperatorRequest }
+  | { kind: 'lane-closed'; lane: string; cause: LaneLoss; detail: string };
 
 /** The rollout's summary: its final status and each lane's outcome (as in `rollout-completed`). */
 export interface RolloutSummary {

@@ -26,12 +26,19 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
-import { isRefusal, stampCommand, type RolloutInput } from '../events/commands';
+import { isRefusal, stampCommand, type LaneLoss, type RolloutInput } from '../events/commands';
 import type { DomainEvent } from '../events/domain-events';
 import { isLaneFinished } from '../events/lane';
 import { RULES_VERSION, laneConfigOf } from '../events/plan';
 import { decideRollout, fold, initialRolloutState, stepRollout, type RolloutState } from '../events/rollout';
-import { MAX_HISTORY_BYTES, MAX_HISTORY_EVENTS, MAX_ITEMS_PER_ROUND, kafkaActivityOptions } from './activity-options';
+import {
+  LANE_WATCH_INTERVAL_MS,
+  MAX_HISTORY_BYTES,
+  MAX_HISTORY_EVENTS,
+  MAX_ITEMS_PER_ROUND,
+  kafkaActivityOptions,
+  laneWatchActivityOptions,
+} from './activity-options';
 import { laneWorkflow } from './lane-workflow';
 import {
   LaneReportSignalSchema,
@@ -48,9 +55,35 @@ import {
 import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
 const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
+const { laneExecutions } = proxyActivities<Activities>(laneWatchActivityOptions);
 
 /** The patch marker of rules version 2 (see `RULES_VERSION`): rollouts that started before it keep version 1. */
 const RULES_PATCH = 'rules-version-2';
+
+/**
+ * The patch marker of the lane watch: runs from before it neither watch their lanes nor record `lane-lost`, so
+ * their histories replay unchanged.
+ */
+const LANE_WATCH_PATCH = 'lane-watch';
+
+/** The loss a described lane execution means, if its lane had not finished; undefined while it runs. */
+function lossOfStatus(status: string, detail: string): { cause: LaneLoss; detail: string } | undefined {
+  switch (status) {
+    case 'RUNNING':
+    case 'CONTINUED_AS_NEW':
+      return undefined;
+    case 'TERMINATED':
+      return { cause: 'terminated', detail };
+    case 'TIMED_OUT':
+      return { cause: 'timed-out', detail };
+    case 'CANCELLED':
+      return { cause: 'canceled', detail };
+    case 'COMPLETED':
+      return { cause: 'closed-unreported', detail: 'the lane workflow completed but its last report never arrived' };
+    default:
+      return { cause: 'failed', detail: detail || `lane workflow ${status.toLowerCase()}` };
+  }
+}
 
 /** How long an aborted rollout waits for its lanes to confirm they aborted before it closes anyway. */
 const ABORT_GRACE_MS = 5 * 60 * 1000;
@@ -96,9 +129,18 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   );
 
   function inputOf(item: RolloutInboxItem, at: string): RolloutInput {
-    return item.kind === 'report'
-      ? { type: 'lane-report', lane: item.lane, events: item.events, at }
-      : stampCommand(item.request, at);
+    switch (item.kind) {
+      case 'report':
+        return { type: 'lane-report', lane: item.lane, events: item.events, at };
+      case 'lane-closed':
+        return { type: 'lane-lost', lane: item.lane, cause: item.cause, detail: item.detail, at };
+      case 'operator':
+        return stampCommand(item.request, at);
+      default: {
+        const _exhaustive: never = item;
+        return _exhaustive;
+      }
+    }
   }
 
   /** decide → append → act for a batch of inputs in one activity round. */
@@ -110,7 +152,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const step = stepRollout(state, inputOf(item, at));
       if (isRefusal(step)) {
         if (item.kind === 'operator') answers[item.ticket] = step;
-        else log.warn('rollout decider refused a lane report; dropped', { rolloutId, reason: step.reason });
+        else
+          log.warn('rollout decider refused a lane input; dropped', {
+            rolloutId,
+            kind: item.kind,
+            reason: step.reason,
+          });
         continue;
       }
       state = step.state;
@@ -167,7 +214,37 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     }
   }
 
-  const allLanesFinished = () => Object.values(state.lanes).every((lane) => isLaneFinished(lane.status));
+  /** Lanes that may still act: not finished, not lost. */
+  const openLanes = () =>
+    Object.values(state.lanes).filter(
+      (lane) => !isLaneFinished(lane.status) && state.lostLanes?.[lane.lane] === undefined,
+    );
+
+  // The lane watch (see LANE_WATCH_PATCH): describes the open lanes' workflows (an activity) when a lane this run
+  // started closes with a failure (its child handle tells), and — for lanes an earlier run started, whose handles a
+  // continue-as-new dropped — at the start of the run and every LANE_WATCH_INTERVAL_MS.
+  const watching = patched(LANE_WATCH_PATCH);
+  const periodic = watching && lanesStarted;
+  let watchDue = periodic;
+  let nextWatch = Number.POSITIVE_INFINITY;
+  async function watchLanes(): Promise<void> {
+    watchDue = false;
+    nextWatch = periodic ? Date.now() + LANE_WATCH_INTERVAL_MS : Number.POSITIVE_INFINITY;
+    const open = openLanes();
+    if (open.length === 0) return;
+    const executions = await laneExecutions(open.map((lane) => laneWorkflowId(rolloutId, lane.lane)));
+    executions.forEach((execution, i) => {
+      const loss = lossOfStatus(execution.status, execution.detail);
+      if (loss !== undefined) inbox.push({ kind: 'lane-closed', lane: open[i]!.lane, ...loss });
+    });
+  }
+  /** Waits for an inbox item (or a long history), or until a lane watch is due, and runs the watch. */
+  async function waitForInput(ready: () => boolean): Promise<void> {
+    const wake = () => ready() || watchDue;
+    if (nextWatch === Number.POSITIVE_INFINITY) await condition(wake);
+    else if (!(await condition(wake, Math.max(1, nextWatch - Date.now())))) watchDue = true;
+    if (watchDue) await watchLanes();
+  }
 
   // Start: decide, append `rollout-started`, then start the lanes. The rules version is fixed here for the
   // rollout's life: a history recorded before version 2 has no marker, replays as version 1 and decides as it did.
@@ -190,12 +267,18 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const reportTo = workflowInfo().workflowId;
     const reportHealth = plan.fleetHalt?.failureSpike !== undefined;
     for (const lane of plan.deviceClasses) {
-      await startChild(laneWorkflow, {
+      const child = await startChild(laneWorkflow, {
         workflowId: laneWorkflowId(rolloutId, lane),
         args: [{ rolloutId, lane, config: laneConfigOf(plan, lane, state.rulesVersion ?? 1), reportTo, reportHealth }],
         parentClosePolicy: ParentClosePolicy.ABANDON,
         workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
       });
+      // A lane that completes has reported; one that fails, times out or is terminated: describe it (who, why).
+      if (watching) {
+        child.result().catch(() => {
+          watchDue = true;
+        });
+      }
     }
     lanesStarted = true;
   }
@@ -210,7 +293,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         carried: { state, inbox: [...inbox], lanesStarted, runs, recentAnswers },
       });
     }
-    await condition(() => inbox.length > 0 || historyIsLong());
+    await waitForInput(() => inbox.length > 0 || historyIsLong());
     await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
   }
 
@@ -227,7 +310,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       }
       return until;
     };
-    while (!allLanesFinished() && Date.now() < deadline()) {
+    while (openLanes().length > 0 && Date.now() < deadline()) {
       if (await condition(() => inbox.length > 0, deadline() - Date.now())) {
         await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
       }

@@ -77,6 +77,7 @@ export async function createHarness(options: {
     async startWorker(identity?: string) {
       const worker = await createWorker(config, {
         connection: options.connection,
+        client: options.client,
         workflowBundle: workflowBundleReady,
         ensureTopics: false,
         logger: createLogger('test-worker', 'silent'),
