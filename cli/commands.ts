@@ -19,6 +19,7 @@ import { parsePlan, type RolloutPlan } from '../events/plan';
 import { previewPlan } from '../events/preview';
 import { createLogger } from '../observability/log';
 import { formatEventLine } from '../replay/describe';
+import { conflictWarning } from '../replay/event-conflicts';
 import { readRolloutLog } from '../replay/read-log';
 import { FleetSimulator } from '../simulator/fleet-simulator';
 import { parseScenario } from '../simulator/scenario';
@@ -26,7 +27,7 @@ import { defaultActor, type CliContext } from './context';
 import { renderPreview } from './explain-view';
 import { activeRolloutsProblem, loadLimits, planFileProblem } from './limits';
 import { EXIT, UnreachableError, UserError, isKafkaUnreachable } from './errors';
-import { isFinished, renderStatus, WatchView } from './status-view';
+import { isFinished, logCheckLines, renderStatus, statusJson, WatchView, type LogCheck } from './status-view';
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
@@ -140,25 +141,82 @@ export async function startCommand(
   }
 }
 
-/** `rollout status <id>`: the per-class table, `--json`, or the live view with `--watch`. */
+/**
+ * How far before the rollout's start `status` reads the event log. Record timestamps are the appending worker's
+ * clock and the start is the Temporal server's, so a worker clock behind by more than this could hide a record.
+ */
+const LOG_CHECK_SKEW_MS = 5 * 60_000;
+/** How long `status` waits for the event log check before it says the log was not checked. */
+const LOG_CHECK_TIMEOUT_MS = 15_000;
+
+/**
+ * Reads the rollout's event log for event ids with two contents, as `rollout events` does, but only the records
+ * appended since the rollout started (less `LOG_CHECK_SKEW_MS`): one throw-away consumer-group join plus the
+ * topic's records of the rollout's lifetime, instead of the whole topic, which is kept forever. Never throws: a log
+ * that cannot be read within `LOG_CHECK_TIMEOUT_MS` is a `failed` check, and status goes on.
+ */
+async function checkLog(ctx: CliContext, rolloutId: string, startedAt: string | null): Promise<LogCheck> {
+  const started = startedAt === null ? NaN : Date.parse(startedAt);
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const read = readRolloutLog(ctx.kafka(), ctx.config.topics.rolloutEvents, rolloutId, {
+      timeoutMs: LOG_CHECK_TIMEOUT_MS,
+      ...(Number.isFinite(started) && { fromMs: started - LOG_CHECK_SKEW_MS }),
+    });
+    // Connecting is not covered by readRolloutLog's timeout (kafkajs retries a missing broker for longer).
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`no answer within ${LOG_CHECK_TIMEOUT_MS / 1000} s`)),
+        LOG_CHECK_TIMEOUT_MS,
+      );
+    });
+    const log = await Promise.race([read, late]);
+    return { state: 'checked', conflicts: log.conflicts };
+  } catch (err) {
+    const reason = isKafkaUnreachable(err)
+      ? `Kafka at ${ctx.config.kafka.brokers.join(',')} does not answer`
+      : (err as Error).message;
+    return { state: 'failed', reason };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `rollout status <id>`: the per-class table, `--json`, or the live view with `--watch`. The state comes from the
+ * workflows (queries); the rollout's event log is also checked once for event ids with two contents (unless
+ * `--no-log-check`): a warning on stderr per conflict, and `conflicts` in the JSON.
+ */
 export async function statusCommand(
   ctx: CliContext,
   rolloutId: string,
-  opts: { json?: boolean; watch?: boolean; interval?: string },
+  opts: { json?: boolean; watch?: boolean; interval?: string; logCheck?: boolean },
 ): Promise<void> {
   const client = await ctx.client();
+  let view: RolloutStatusView = await getStatus(client, rolloutId);
+  const check = (): Promise<LogCheck> =>
+    opts.logCheck === false ? Promise.resolve({ state: 'skipped' }) : checkLog(ctx, rolloutId, view.startedAt);
+  const warn = (result: LogCheck) => {
+    for (const line of logCheckLines(result, rolloutId)) process.stderr.write(`${line}\n`);
+  };
   if (!opts.watch) {
-    const view = await getStatus(client, rolloutId);
-    print(opts.json ? JSON.stringify(view) : renderStatus(view, Date.now()));
+    if (opts.json) {
+      print(statusJson(view, await check()));
+      return;
+    }
+    // The table first: it does not wait for the log.
+    print(renderStatus(view, Date.now()));
+    warn(await check());
     return;
   }
+  // Watching: the log is checked once, before the first frame (warnings above the bars and again at the end).
+  const logCheck = await check();
   const intervalMs = Math.max(200, Number(opts.interval ?? '1000'));
-  let view: RolloutStatusView = await getStatus(client, rolloutId);
   if (opts.json) {
     // Watching as JSON: one line per change, for scripts.
     let last = '';
     for (;;) {
-      const line = JSON.stringify(view);
+      const line = statusJson(view, logCheck);
       if (line !== last) print(line);
       last = line;
       if (isFinished(view)) return;
@@ -166,6 +224,7 @@ export async function statusCommand(
       view = await getStatus(client, rolloutId);
     }
   }
+  warn(logCheck);
   const watch = new WatchView();
   try {
     for (;;) {
@@ -178,6 +237,7 @@ export async function statusCommand(
     watch.stop();
   }
   print(renderStatus(view, Date.now()));
+  warn(logCheck);
 }
 
 /** `rollout list`: rollouts known to the Temporal namespace, newest first. */
@@ -276,12 +336,7 @@ export async function eventsCommand(
     for (const u of result.unreadable) {
       process.stderr.write(`rollout: unreadable record at partition ${u.partition} offset ${u.offset}: ${u.reason}\n`);
     }
-    for (const c of result.conflicts) {
-      process.stderr.write(
-        `rollout: warning: event ${c.eventId} appears with two contents (partition ${c.first.partition} offset ${c.first.offset} is shown; ` +
-          `offset ${c.second.offset} differs: ${c.diff.join('; ')})\n`,
-      );
-    }
+    for (const c of result.conflicts) process.stderr.write(`rollout: ${conflictWarning(c, 'is shown')}\n`);
     if (result.events.length === 0 && !opts.follow) {
       throw new UserError(
         `no events for rollout ${rolloutId} in ${ctx.config.topics.rolloutEvents}`,

@@ -98,7 +98,8 @@ export function buildProgram(): Command {
     .option('--watch', 'live progress bars until the rollout ends')
     .option('--interval <ms>', 'refresh interval of --watch', '1000')
     .option('--json', 'machine-readable output (with --watch: one line per change)')
-    .action((id: string, opts: { json?: boolean; watch?: boolean; interval?: string }) =>
+    .option('--no-log-check', 'do not read the event log for event ids with two contents (it needs Kafka)')
+    .action((id: string, opts: { json?: boolean; watch?: boolean; interval?: string; logCheck?: boolean }) =>
       run((ctx) => statusCommand(ctx, id, opts)),
     );
 

@@ -1,11 +1,13 @@
 /**
  * Renders a rollout's status for a person: one table row per device class (phase, exposure, outcome
- * counts, failure rate against its threshold, verdict, what it waits for), and the live multi-bar view
- * of `status --watch`. `now` is passed in so the output is testable.
+ * counts, failure rate against its threshold, verdict, what it waits for), the live multi-bar view
+ * of `status --watch`, and what the check of the rollout's event log found (event ids with two contents),
+ * also in `--json`. `now` is passed in so the output is testable.
  */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { LaneStatusView, RolloutStatusView } from '../client';
 import type { WaitingFor } from '../events/domain-events';
+import { conflictWarning, type EventConflict } from '../replay/event-conflicts';
 
 const percent = (x: number | null, digits = 2): string => (x === null ? '-' : `${(x * 100).toFixed(digits)}%`);
 
@@ -109,6 +111,60 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
     line(COLUMNS.map(([, t]) => t)),
     ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? ''))),
   ].join('\n');
+}
+
+/**
+ * What `status` learned from the rollout's event log: the event ids it met with two contents (`checked`, the same
+ * check `rollout events` makes), or why it has no answer (`failed`: Kafka did not answer in time; `skipped`:
+ * `--no-log-check`).
+ */
+export type LogCheck =
+  { state: 'checked'; conflicts: EventConflict[] } | { state: 'failed'; reason: string } | { state: 'skipped' };
+
+/** Conflicts `status` prints one by one; more are summed up in one line (`rollout events` prints them all). */
+export const MAX_CONFLICTS_SHOWN = 5;
+
+/**
+ * `status --json`: the view plus `conflicts`, the event ids of the log met with two contents (an array, empty when
+ * there are none), or null when the log was not checked; then `conflictsUnchecked` says why.
+ */
+export function statusJson(view: RolloutStatusView, check: LogCheck): string {
+  return JSON.stringify({
+    ...view,
+    conflicts: check.state === 'checked' ? check.conflicts : null,
+    ...(check.state === 'failed' && { conflictsUnchecked: check.reason }),
+    ...(check.state === 'skipped' && { conflictsUnchecked: 'skipped (--no-log-check)' }),
+  });
+}
+
+/**
+ * The lines `status` writes to stderr about the event log: a warning per conflict, worded as `rollout events` words
+ * it (at most `MAX_CONFLICTS_SHOWN`, then a count), or a note that the log could not be checked. None when the log
+ * is consistent or the check was skipped on request.
+ */
+export function logCheckLines(check: LogCheck, rolloutId: string): string[] {
+  switch (check.state) {
+    case 'skipped':
+      return [];
+    case 'failed':
+      return [`rollout: note: the event log was not checked for event ids with two contents: ${check.reason}`];
+    case 'checked': {
+      const { conflicts } = check;
+      if (conflicts.length === 0) return [];
+      const lines = [
+        `rollout: warning: ${conflicts.length} event id(s) of rollout ${rolloutId} appear with two contents in the event log; ` +
+          `this status is the workflows' state (\`rollout replay ${rolloutId} --check-determinism\` checks them)`,
+        ...conflicts.slice(0, MAX_CONFLICTS_SHOWN).map((c) => `rollout: ${conflictWarning(c, 'was read first')}`),
+      ];
+      const more = conflicts.length - MAX_CONFLICTS_SHOWN;
+      if (more > 0) lines.push(`rollout: warning: … and ${more} more (\`rollout events ${rolloutId}\` lists them all)`);
+      return lines;
+    }
+    default: {
+      const _exhaustive: never = check;
+      return _exhaustive;
+    }
+  }
 }
 
 /** Whether the rollout has ended (nothing more will change). */

@@ -76,6 +76,51 @@ describe('domain events', () => {
       OffsetRangeSchema.parse({ partition: 0, fromOffset: '9223372036854775806', toOffset: '9223372036854775807' }),
     ).toBeTruthy();
   });
+
+  test('health-evaluated: overlap is optional, and strict where present', () => {
+    const evaluated = makeEvent<EventOf<'health-evaluated'>>({
+      type: 'health-evaluated',
+      rolloutId: 'r1',
+      lane: 'phone-a',
+      seq: 3,
+      at: exposure.at,
+      data: {
+        offerId: 'phone-a/p0a1',
+        window: 'exposure',
+        phase: 0,
+        attempt: 1,
+        delta: {
+          counts: { succeeded: 1, failedByCode: {}, timedOut: 0, inProgress: 0 },
+          ranges: [{ partition: 0, fromOffset: '5', toOffset: '9' }],
+        },
+        totals: { succeeded: 1, failedByCode: {}, timedOut: 0, inProgress: 0 },
+        verdict: {
+          verdict: 'insufficient-evidence',
+          evidence: {
+            rule: 'plain',
+            sample: 1,
+            failures: 0,
+            failureRate: 0,
+            threshold: 0.05,
+            minSample: 10,
+            explanation: '1 of 10 outcomes needed',
+          },
+        },
+        actionable: true,
+      },
+    });
+    // Every event stored before the field existed has none, and parses as it is.
+    const parsed = DomainEventSchema.parse(evaluated);
+    expect(parsed).toEqual(evaluated);
+    expect(parsed.data).not.toHaveProperty('overlap');
+    const overlap = [{ partition: 0, fromOffset: '5', mark: '7' }];
+    const withOverlap = { ...evaluated, data: { ...evaluated.data, overlap } };
+    expect(DomainEventSchema.parse(withOverlap)).toEqual(withOverlap);
+    const bad = (entry: object) => ({ ...evaluated, data: { ...evaluated.data, overlap: [entry] } });
+    expect(DomainEventSchema.safeParse(bad({ ...overlap[0], toOffset: '9' })).success).toBe(false);
+    expect(DomainEventSchema.safeParse(bad({ partition: 0, fromOffset: '8', mark: '7' })).success).toBe(false);
+    expect(DomainEventSchema.safeParse({ ...evaluated, data: { ...evaluated.data, overlap: [] } }).success).toBe(false);
+  });
 });
 
 describe('commands', () => {

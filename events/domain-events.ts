@@ -60,6 +60,26 @@ export const OutcomeCountsSchema = z
   .strict();
 export type OutcomeCounts = z.infer<typeof OutcomeCountsSchema>;
 
+/**
+ * A range of an applied delta that starts at or below the lane's high-water mark for its offer and partition: the
+ * lane had already counted offsets `fromOffset`..min(`toOffset`, `mark`) of that range, and since a delta that is
+ * partly above the marks is applied whole, they are counted again. Only a delta that straddles a mark (or carries a
+ * range below it beside one above it) has one; see docs/ingest.md for when the ingest can send such a delta.
+ */
+export const DeltaOverlapSchema = z
+  .object({
+    partition: z.number().int().min(0).max(100_000),
+    fromOffset: KafkaOffsetSchema,
+    /** The lane's mark for this offer and partition before the delta was applied. */
+    mark: KafkaOffsetSchema,
+  })
+  .strict()
+  .refine((overlap) => BigInt(overlap.fromOffset) <= BigInt(overlap.mark), {
+    message: 'fromOffset must be ≤ mark',
+    path: ['mark'],
+  });
+export type DeltaOverlap = z.infer<typeof DeltaOverlapSchema>;
+
 /** An aggregated batch of install outcomes for one offer, with the Kafka ranges it covers. */
 export const HealthDeltaSchema = z
   .object({
@@ -162,6 +182,11 @@ export const HealthEvaluatedSchema = laneEvent(
       attempt,
       /** The applied delta, with its Kafka partition/offset ranges (what makes redelivery idempotent). */
       delta: HealthDeltaSchema,
+      /**
+       * The delta's ranges that start at or below the lane's mark (offsets counted twice). Absent when every range
+       * lies above its mark, as for every delta the ingest sends from up-to-date marks.
+       */
+      overlap: z.array(DeltaOverlapSchema).min(1).max(1000).optional(),
       /** The window's running totals after this delta. */
       totals: OutcomeCountsSchema,
       verdict: HealthVerdictSchema,

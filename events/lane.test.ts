@@ -366,6 +366,75 @@ describe('lane: health deltas are idempotent and attributed by offer', () => {
     expect(state.highWater[offer(0)]).toEqual({ '3': '250' });
   });
 
+  test('a delta wholly above the mark is applied with no overlap recorded', () => {
+    const log = history(input.start(), input.delta(offer(0), { ok: 5 }, 10, range));
+    const answer = decideLane(
+      foldLane(log),
+      input.delta(offer(0), { ok: 5 }, 11, { partition: 3, fromOffset: '200', toOffset: '250' }),
+    );
+    if (isRefusal(answer)) throw new Error(answer.reason);
+    expect(answer.map((e) => e.type)).toEqual(['health-evaluated']);
+    expect(answer[0]?.data).not.toHaveProperty('overlap');
+    // A partition the lane has no mark for is above it too.
+    const other = decideLane(
+      foldLane(log),
+      input.delta(offer(0), { ok: 5 }, 11, { partition: 4, fromOffset: '0', toOffset: '9' }),
+    );
+    if (isRefusal(other)) throw new Error(other.reason);
+    expect(other[0]?.data).not.toHaveProperty('overlap');
+  });
+
+  test('a delta straddling the mark is applied whole, and the overlap is recorded with the mark', () => {
+    const log = history(input.start(), input.delta(offer(0), { ok: 5 }, 10, range));
+    const state = given(log)
+      .when(input.delta(offer(0), { ok: 5 }, 11, { partition: 3, fromOffset: '150', toOffset: '250' }))
+      .then([
+        {
+          type: 'health-evaluated',
+          data: { totals: { succeeded: 10 }, overlap: [{ partition: 3, fromOffset: '150', mark: '199' }] },
+        },
+      ]);
+    expect(state.highWater[offer(0)]).toEqual({ '3': '250' });
+    // Starting exactly at the mark overlaps it by one offset.
+    given(log)
+      .when(input.delta(offer(0), { ok: 1 }, 11, { partition: 3, fromOffset: '199', toOffset: '200' }))
+      .then([{ type: 'health-evaluated', data: { overlap: [{ partition: 3, fromOffset: '199', mark: '199' }] } }]);
+  });
+
+  test('a range below its mark beside one above it is applied whole and recorded as overlap', () => {
+    const log = history(input.start(), input.delta(offer(0), { ok: 5 }, 10, range));
+    const delta = input.delta(offer(0), { ok: 5 }, 11);
+    if (delta.type !== 'health-delta') throw new Error('not a delta');
+    const both: LaneInput = {
+      ...delta,
+      delta: {
+        ...delta.delta,
+        ranges: [
+          { partition: 3, fromOffset: '120', toOffset: '180' },
+          { partition: 5, fromOffset: '0', toOffset: '9' },
+        ],
+      },
+    };
+    given(log)
+      .when(both)
+      .then([
+        {
+          type: 'health-evaluated',
+          data: { totals: { succeeded: 10 }, overlap: [{ partition: 3, fromOffset: '120', mark: '199' }] },
+        },
+      ]);
+  });
+
+  test('a delta wholly at or below the mark is dropped, whatever its shape', () => {
+    const log = history(input.start(), input.delta(offer(0), { ok: 5 }, 10, range));
+    given(log)
+      .when(input.delta(offer(0), { ok: 5 }, 11, { partition: 3, fromOffset: '0', toOffset: '199' }))
+      .thenNothing();
+    given(log)
+      .when(input.delta(offer(0), { ok: 5 }, 11, { partition: 3, fromOffset: '199', toOffset: '199' }))
+      .thenNothing();
+  });
+
   test('offsets compare as 64-bit integers, not as strings or doubles', () => {
     const big = { partition: 0, fromOffset: '9007199254740993', toOffset: '9007199254740993' };
     const log = history(input.start(), input.delta(offer(0), { ok: 1 }, 10, big));

@@ -17,8 +17,15 @@
  *   current attempt still fires the policy: evidence is evidence.
  * - Idempotence: a delta whose every Kafka range is at or below the lane's high-water mark for that offer and
  *   partition is dropped (no events). Marks are per offer because the ingest cuts one Kafka batch into one
- *   delta per offer, all covering the same offsets. A delta that is partly above is applied whole — the ingest aligns deltas to its
- *   own consumed ranges, and double-counting a straddling batch errs on the side of halting.
+ *   delta per offer, all covering the same offsets. A delta with any range above its mark is applied whole: its
+ *   counts are one sum over all its ranges and cannot be split by offset. If one of its ranges also starts at or
+ *   below its mark (it straddles the mark, or lies below it beside a range above), the changes at offsets up to the
+ *   mark are counted a second time, and `health-evaluated` says so in `overlap`. The ingest cuts every delta above
+ *   the marks it read, so this needs a mark that moved after the ingest read it: a partition assigned afresh (a
+ *   rebalance, a restarted member or consumer) while a delta for it sent before was not yet decided by the lane
+ *   (docs/ingest.md, "When a delta can straddle a mark"). Applying it whole never loses an outcome; but the doubled
+ *   changes hold successes as well as failures, so they can move the verdict either way (toward a breach, or
+ *   toward an earlier pass), and the window's totals differ from the truth by them.
  * - Automatic retries are counted per lane (`retriesUsed`), not per phase; operator retries are free.
  * - A paused lane ignores its timers; `lane-resumed` restores what it waited for (an expired bake fires at once).
  * - A lane paused by a breach does not `resume`: an operator chooses `retry` (fresh attempt) or `rollback`.
@@ -37,6 +44,7 @@ import {
   refuse,
 } from './commands';
 import {
+  type DeltaOverlap,
   type DomainEvent,
   type EventOf,
   type OutcomeCounts,
@@ -563,11 +571,17 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
   const window = state.windows[input.offerId];
   if (window === undefined) return refuse(`unknown offer ${input.offerId} for lane ${state.lane}`);
   const marks = state.highWater[input.offerId] ?? {};
-  const duplicate = input.delta.ranges.every((range) => {
+  let above = false;
+  const overlap: DeltaOverlap[] = [];
+  for (const range of input.delta.ranges) {
     const mark = marks[String(range.partition)];
-    return mark !== undefined && BigInt(range.toOffset) <= BigInt(mark);
-  });
-  if (duplicate) return [];
+    if (mark === undefined || BigInt(range.toOffset) > BigInt(mark)) above = true;
+    if (mark !== undefined && BigInt(range.fromOffset) <= BigInt(mark)) {
+      overlap.push({ partition: range.partition, fromOffset: range.fromOffset, mark });
+    }
+  }
+  // Every range at or below its mark: counted before (a redelivery), dropped.
+  if (!above) return [];
   const totals = addCounts(window.totals, input.delta.counts);
   const verdict = verdictOf(state, input.offerId, window, totals);
   const actionable =
@@ -581,6 +595,8 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
     phase: window.phase,
     attempt: window.attempt,
     delta: input.delta,
+    // Only when some offsets are counted twice, so a delta above every mark gives the event it always gave.
+    ...(overlap.length > 0 && { overlap }),
     totals,
     verdict,
     actionable,

@@ -3,7 +3,8 @@
  * from, taken per lane at flush time as one signal's worth of `{ offerId, delta }`. It also keeps the
  * lanes' high-water marks (offer → partition → last counted offset): a change at or below its mark was
  * already counted by the lane and only updates device state, so the ingest never sends a delta whose
- * range straddles a mark. Running totals per offer — and, for lanes under rules version 2, per exposure attempt,
+ * range straddles a mark it was given (the lane's mark may have moved on since: docs/ingest.md, "When a delta
+ * can straddle a mark"). Running totals per offer — and, for lanes under rules version 2, per exposure attempt,
  * the sum the lane judges — let a change that would move the lane's verdict flush its lane at once (that is what
  * makes halts fast).
  */

@@ -13,7 +13,9 @@
  * Recovery: when a partition is assigned (start-up or rebalance), the member asks every active lane for
  * its high-water marks and replays the partition from its first offset: changes at or below a mark only
  * rebuild device state, changes above it are signalled. Restarting after a crash at any point therefore
- * re-derives exactly what the lanes have not counted yet. See docs/ingest.md.
+ * re-derives exactly what the lanes have not counted yet, as long as every delta sent for a partition before
+ * it was assigned here has been decided by its lane when the marks are read; one decided later makes the next
+ * delta straddle its mark (counted partly twice, recorded as `overlap`). See docs/ingest.md.
  */
 import { setImmediate as eventLoopTurn } from 'node:timers/promises';
 import type { Topics } from '../config/env';

@@ -3,13 +3,29 @@
  * reads in `rollout events`, the timeline of `rollout replay` and the HTML report. The event itself
  * stays the source of truth; this only renders it.
  */
-import type { DomainEvent, OutcomeCounts } from '../events/domain-events';
+import type { DomainEvent, EventOf, OutcomeCounts } from '../events/domain-events';
 
 const pct = (bound: number): string => `${(bound / 100).toFixed(bound % 100 === 0 ? 0 : 2)}%`;
 
 function countsText(c: OutcomeCounts): string {
   const failed = Object.values(c.failedByCode).reduce((a, b) => a + b, 0);
   return `ok ${c.succeeded}, failed ${failed}, timed out ${c.timedOut}, in progress ${Math.max(0, c.inProgress)}`;
+}
+
+/**
+ * The offsets a `health-evaluated` delta counted a second time (its `overlap`: ranges starting at or below the lane's
+ * mark), as `; OVERLAP …`, or '' when it has none. Each overlapping range was counted again from its start up to
+ * the mark (or its own end, if lower).
+ */
+export function overlapText(event: EventOf<'health-evaluated'>): string {
+  const overlap = event.data.overlap;
+  if (overlap === undefined) return '';
+  const parts = overlap.map((o) => {
+    const range = event.data.delta.ranges.find((r) => r.partition === o.partition && r.fromOffset === o.fromOffset);
+    const to = range !== undefined && BigInt(range.toOffset) < BigInt(o.mark) ? range.toOffset : o.mark;
+    return `partition ${o.partition} offsets ${o.fromOffset}-${to}`;
+  });
+  return `; OVERLAP: counted before and again (${parts.join(', ')})`;
 }
 
 /** A one-line description of an event's meaning (without time, stream or actor: callers add those). */
@@ -26,7 +42,7 @@ export function describeEvent(event: DomainEvent): string {
     case 'bake-elapsed':
       return `bake of phase ${event.data.phase + 1} elapsed; verdict ${event.data.verdict}`;
     case 'health-evaluated':
-      return `health ${event.data.verdict.verdict} (${event.data.window}, phase ${event.data.phase + 1}): ${countsText(event.data.totals)}`;
+      return `health ${event.data.verdict.verdict} (${event.data.window}, phase ${event.data.phase + 1}): ${countsText(event.data.totals)}${overlapText(event)}`;
     case 'threshold-breached':
       return `THRESHOLD BREACHED (${event.data.rule}): ${event.data.evidence.explanation} → ${event.data.response}`;
     case 'lane-paused':

@@ -72,6 +72,19 @@ export class DuplicateChecker {
   }
 }
 
+/**
+ * The warning a reader prints for one conflict (`rollout events`, `rollout status`), without the `rollout: `
+ * prefix: `warning: event <id> appears with two contents (partition P offset O <firstIs>; partition P' offset O'
+ * differs: <diff>)`. `firstIs` says what the reader did with the first content ("is shown", "was read first").
+ */
+export function conflictWarning(conflict: EventConflict, firstIs: string): string {
+  const { eventId, first, second, diff } = conflict;
+  return (
+    `warning: event ${eventId} appears with two contents (partition ${first.partition} offset ${first.offset} ${firstIs}; ` +
+    `partition ${second.partition} offset ${second.offset} differs: ${diff.join('; ')})`
+  );
+}
+
 /** One line per conflict and its differences, for the CLI. */
 export function formatConflicts(conflicts: readonly EventConflict[]): string {
   return conflicts

@@ -3,7 +3,7 @@
  * rolloutId): every record is upcast to the current schema, duplicates from retried appends are
  * dropped by their deterministic event id when their content is the same (a second content for one id is
  * a conflict, reported in `conflicts` and never dropped silently), and each stream (rollout `_` and one per lane) is returned
- * in `seq` order. `status --from-log`, `events`, `replay` and the tests all read the log through here.
+ * in `seq` order. `status` (its conflict check), `events`, `replay` and the tests all read the log through here.
  */
 import type { Kafka } from 'kafkajs';
 import { safeUpcast } from '../events/upcast';
@@ -32,12 +32,18 @@ export type ReadLogOptions = {
   signal?: AbortSignal;
   /** Give up after this long waiting for the log's end (default 60 s). */
   timeoutMs?: number;
+  /**
+   * Read only the records appended at or after this time (ms since the epoch), by the broker's time index of record
+   * timestamps, i.e. the appending producer's clock. Every event of a rollout is appended after it started, so
+   * its start (less a margin for clock skew) bounds the read to the records of the rollout's lifetime.
+   */
+  fromMs?: number;
 };
 
 /**
- * Reads every event of `rolloutId` from the log topic up to the log's end at the time of the call
- * (or on and on with `follow`). Uses a throw-away consumer group and never commits, so reading the
- * log leaves no trace on the cluster.
+ * Reads every event of `rolloutId` from the log topic (from `fromMs` on, when given) up to the log's end at the
+ * time of the call (or on and on with `follow`). Uses a throw-away consumer group and never commits, so reading
+ * the log leaves no trace on the cluster.
  */
 export async function readRolloutLog(
   kafka: Kafka,
@@ -48,13 +54,20 @@ export async function readRolloutLog(
   const admin = kafka.admin();
   await admin.connect();
   let ends: Map<number, bigint>;
+  /** Where reading starts per partition when `fromMs` is given (else at the beginning). */
+  let starts: Map<number, bigint> | undefined;
   try {
     const offsets = await admin.fetchTopicOffsets(topic);
     ends = new Map(offsets.map((o) => [o.partition, BigInt(o.high)]));
+    if (options.fromMs !== undefined) {
+      const from = await admin.fetchTopicOffsetsByTimestamp(topic, options.fromMs);
+      starts = new Map(from.map((o) => [o.partition, BigInt(o.offset)]));
+    }
   } finally {
     await admin.disconnect();
   }
-  const pending = new Set([...ends].filter(([, high]) => high > 0n).map(([p]) => p));
+  const startOf = (partition: number): bigint => starts?.get(partition) ?? 0n;
+  const pending = new Set([...ends].filter(([p, high]) => high > startOf(p)).map(([p]) => p));
   const checker = new DuplicateChecker();
   const result: ReadLogResult = { events: [], unreadable: [], duplicates: 0, conflicts: checker.conflicts };
   if (pending.size === 0 && !options.follow) return result;
@@ -71,6 +84,8 @@ export async function readRolloutLog(
     await consumer.run({
       autoCommit: false,
       eachMessage: async ({ partition, message }) => {
+        // Before the seek below took effect, the fetch may hand over records older than the slice.
+        if (starts !== undefined && BigInt(message.offset) < startOf(partition)) return Promise.resolve();
         if (message.key?.toString('utf8') === rolloutId) {
           accept(partition, message.offset, message.value);
         }
@@ -79,6 +94,10 @@ export async function readRolloutLog(
         return Promise.resolve();
       },
     });
+    // Every partition, so that none is fetched from its beginning (one whose slice is empty: at its end).
+    if (starts !== undefined) {
+      for (const partition of ends.keys()) consumer.seek({ topic, partition, offset: String(startOf(partition)) });
+    }
     if (pending.size === 0 && !options.follow) finish();
     options.signal?.addEventListener('abort', finish, { once: true });
     const timeoutMs = options.follow ? undefined : (options.timeoutMs ?? 60_000);

@@ -4,7 +4,7 @@
  * cohort bound) and failure rate over time with the threshold line, both with decision markers; the
  * blast radius, exposure window and decision table; then the what-if.
  */
-import type { ClassReport, ClassSeries, DecisionEntry, ReplayReport } from './report';
+import { overlapSentence, type ClassReport, type ClassSeries, type DecisionEntry, type ReplayReport } from './report';
 import type { WhatIfReport } from './what-if';
 
 const esc = (text: string): string =>
@@ -176,6 +176,7 @@ function classSection(c: ClassReport, whatIf: WhatIfReport | null): string {
       ],
     );
   }
+  if (c.overlappingDeltas > 0) facts.push(['overlapping deltas', overlapSentence(c.overlappingDeltas)]);
   facts.push([
     're-decided',
     c.fidelity.identical

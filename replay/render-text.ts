@@ -2,7 +2,7 @@
  * The postmortem as text for a terminal: per class, state, blast radius, exposure window, first failure to
  * halt, fidelity, then the decision timeline (who, what, why, evidence); and the what-if, if asked.
  */
-import type { ClassReport, DecisionEntry, ReplayReport } from './report';
+import { overlapSentence, type ClassReport, type DecisionEntry, type ReplayReport } from './report';
 import type { WhatIfReport } from './what-if';
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
@@ -25,6 +25,7 @@ function classText(c: ClassReport): string[] {
     `■ ${c.lane}  build ${c.build ?? '?'}  — ${c.status}, phase ${c.phase + 1}, exposure ${c.cohortBound / 100}%, attempt ${c.attempt}, waiting for ${c.waitingFor}`,
   ];
   if (c.halt !== null) lines.push(`  halt: ${c.halt.type} at ${c.halt.at} (#${c.halt.seq})`);
+  if (c.overlappingDeltas > 0) lines.push(`  WARNING: ${overlapSentence(c.overlappingDeltas)}`);
   const o = c.outcomes;
   if (o !== null) {
     const b = o.blastRadius;

@@ -77,6 +77,11 @@ export type ClassReport = {
   verdict: string | null;
   decisions: DecisionEntry[];
   halt: { at: string; type: string; seq: number } | null;
+  /**
+   * Health deltas the lane applied although some of their offsets were at or below its marks (`overlap`): those
+   * offsets were counted twice. 0 on the normal recovery path; see docs/ingest.md for when it can happen.
+   */
+  overlappingDeltas: number;
   outcomes: ClassOutcomes | null;
   series: ClassSeries;
   /** The lane decider re-run over the recorded inputs with the recorded configuration. */
@@ -166,8 +171,8 @@ export function decisionEntry(e: DomainEvent): DecisionEntry {
 
 /**
  * The decisions of a lane's stream: every event except health evaluations, which appear only where the
- * verdict of an offer's window changed (the evidence that moved something), plus the fleet halts that
- * halted this lane.
+ * verdict of an offer's window changed (the evidence that moved something) or where the delta counted offsets
+ * a second time (`overlap`), plus the fleet halts that halted this lane.
  */
 export function laneTimeline(log: readonly DomainEvent[], lane: string): DecisionEntry[] {
   const out: DecisionEntry[] = [];
@@ -180,12 +185,20 @@ export function laneTimeline(log: readonly DomainEvent[], lane: string): Decisio
     if (e.lane !== lane) continue;
     if (e.type === 'health-evaluated') {
       const verdict = e.data.verdict.verdict;
-      if (lastVerdict.get(e.data.offerId) === verdict) continue;
+      if (lastVerdict.get(e.data.offerId) === verdict && e.data.overlap === undefined) continue;
       lastVerdict.set(e.data.offerId, verdict);
     }
     out.push(decisionEntry(e));
   }
   return out;
+}
+
+/** What the renderers say about a class whose lane applied `n` (> 0) overlapping deltas. */
+export function overlapSentence(n: number): string {
+  return (
+    `${n} health delta${n === 1 ? '' : 's'} overlapped the lane's high-water marks: the offsets named by OVERLAP in ` +
+    `the timeline were counted twice, so the lane's counts differ from what the devices reported by their changes`
+  );
 }
 
 const MAX_POINTS = 400;
@@ -374,6 +387,7 @@ export function buildReport(input: ReportInput): ReplayReport {
       verdict: window?.verdict?.verdict ?? null,
       decisions: laneTimeline(log, lane),
       halt: haltEvent === null ? null : { at: haltEvent.at, type: haltEvent.type, seq: haltEvent.seq },
+      overlappingDeltas: laneEvents.filter((e) => e.type === 'health-evaluated' && e.data.overlap !== undefined).length,
       outcomes: computed?.outcomes ?? null,
       series: seriesOf(log, lane, config, facts, computed?.classSize ?? null),
       fidelity: {

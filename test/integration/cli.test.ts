@@ -1,11 +1,14 @@
 // The `rollout` binary, spawned as an SRE runs it, against the real Temporal and Kafka servers and a real worker
 // process: every command, its --json output, and each error path (bad plan, unknown rollout, refused command,
-// missing reason, unreachable server) with its exit code and without a stack trace.
+// missing reason, unreachable server) with its exit code and without a stack trace; and `status` warning about an
+// event id with two contents in the log.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { DomainEvent } from '../../events/domain-events';
 import { startEngineProcess, type EngineProcess } from '../../scripts/engine-process';
+import { testKafka } from '../support/endpoints';
 import { uniqueName } from '../support/unique-name';
 
 jest.setTimeout(180_000);
@@ -205,6 +208,51 @@ test('operator commands: accepted with actor and reason, refused with the reason
 
   const readable = await rollout(['events', rolloutId]);
   expect(readable.stdout).toContain('[by alice: investigating E_DISK_FULL]');
+});
+
+test('status warns about an event id with two contents in the log, and lists it in --json', async () => {
+  const before = await rollout(['status', rolloutId, '--json']);
+  expect(before.code).toBe(0);
+  expect(JSON.parse(before.stdout)).toMatchObject({ status: 'running', conflicts: [] });
+
+  // A second content for an event the rollout already logged, appended behind the engine's back (as a reset or a
+  // non-deterministic run of the workflow would append it).
+  const events = await rollout(['events', rolloutId, '--json']);
+  const accepted = events.stdout
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as DomainEvent)
+    .find((e) => e.type === 'operator-command-accepted' && e.lane === 'phone-a');
+  if (accepted === undefined) throw new Error('no operator-command-accepted for phone-a in the log');
+  const producer = testKafka(`${run}-conflict`).producer();
+  await producer.connect();
+  try {
+    await producer.send({
+      topic: `${run}.rollout-events`,
+      messages: [{ key: rolloutId, value: JSON.stringify({ ...accepted, reason: 'a second content' }) }],
+    });
+  } finally {
+    await producer.disconnect();
+  }
+
+  const json = await rollout(['status', rolloutId, '--json']);
+  expect(json.code).toBe(0);
+  expect(JSON.parse(json.stdout)).toMatchObject({
+    status: 'running',
+    conflicts: [
+      { eventId: accepted.eventId, diff: [`reason: ${JSON.stringify(accepted.reason)} → "a second content"`] },
+    ],
+  });
+
+  const text = await rollout(['status', rolloutId]);
+  expect(text.code).toBe(0);
+  expect(text.stdout).toMatch(/phone-a\s+running/);
+  expect(text.stderr).toContain(`rollout: warning: event ${accepted.eventId} appears with two contents`);
+  noStack(text);
+
+  const skipped = await rollout(['status', rolloutId, '--json', '--no-log-check']);
+  expect(skipped.code).toBe(0);
+  expect(JSON.parse(skipped.stdout)).toMatchObject({ conflicts: null, conflictsUnchecked: 'skipped (--no-log-check)' });
 });
 
 test('abort ends the rollout', async () => {

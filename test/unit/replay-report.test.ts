@@ -91,6 +91,37 @@ describe('replay of a recorded rollout', () => {
     }
   });
 
+  it('counts no overlapping delta on a log without one', () => {
+    const report = buildReport({ rolloutId: 'replay-unit', events: run.events, install });
+    expect(report.classes.map((c) => c.overlappingDeltas)).toEqual(report.classes.map(() => 0));
+    expect(renderText(report)).not.toContain('OVERLAP');
+  });
+
+  it('a delta that counted offsets twice is counted, shown in the timeline and named in every rendering', () => {
+    const i = run.events.findIndex((e) => e.type === 'health-evaluated' && e.lane === 'phone-a');
+    const recorded = run.events[i];
+    if (recorded?.type !== 'health-evaluated') throw new Error('no health-evaluated for phone-a');
+    const range = recorded.data.delta.ranges[0]!;
+    const overlapping = {
+      ...recorded,
+      data: {
+        ...recorded.data,
+        overlap: [{ partition: range.partition, fromOffset: range.fromOffset, mark: range.fromOffset }],
+      },
+    };
+    const events = run.events.map((e, j) => (j === i ? overlapping : e));
+    const report = buildReport({ rolloutId: 'replay-unit', events, install });
+    const phoneA = report.classes.find((c) => c.lane === 'phone-a')!;
+    expect(phoneA.overlappingDeltas).toBe(1);
+    expect(report.classes.filter((c) => c.lane !== 'phone-a').every((c) => c.overlappingDeltas === 0)).toBe(true);
+    const shown = phoneA.decisions.find((d) => d.seq === recorded.seq);
+    expect(shown?.what).toContain(
+      `OVERLAP: counted before and again (partition ${range.partition} offsets ${range.fromOffset}-${range.fromOffset})`,
+    );
+    expect(renderText(report)).toContain("WARNING: 1 health delta overlapped the lane's high-water marks");
+    expect(renderHtml(report)).toContain('overlapping deltas');
+  });
+
   it('--at folds the log up to that time', () => {
     const at = new Date(START + 25_000).toISOString();
     const report = buildReport({ rolloutId: 'replay-unit', events: run.events, install, at });
