@@ -4,9 +4,18 @@
  * (failed, terminated, timed out, cancelled — or completed while its last report was lost), after a
  * continue-as-new has cut the parent-child link through which it would otherwise hear. Read-only and cheap (one
  * DescribeWorkflowExecution per lane, plus one history read for a failed lane's message).
+ *
+ * And the restart of a lost lane: its state is the fold of the class's events in the log (the source of truth),
+ * read back by `laneStateFromLog`.
  */
+import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import type { Kafka } from 'kafkajs';
+import type { Topics } from '../config/env';
+import type { LaneEvent } from '../events/domain-events';
+import { LaneStateSchema, foldLane, initialLaneState, type LaneState } from '../events/lane';
+import { readRolloutLog } from '../replay/read-log';
 
 /** One lane workflow as Temporal describes it. */
 export interface LaneExecution {
@@ -37,9 +46,51 @@ async function closingDetail(client: Client, workflowId: string, status: string,
   return at;
 }
 
-/** The lane-watch activity, bound to a Temporal client of the rollouts' namespace. */
-export function createLaneWatchActivities(client: Client) {
+/** A lost lane's state folded from the log, and its events the rollout had not heard of (seq ≥ `knownSeq`). */
+export interface LaneFromLog {
+  state: LaneState;
+  unreported: LaneEvent[];
+}
+
+/** Where the lane activities read the log. */
+export interface LaneLogDeps {
+  kafka: Kafka;
+  topics: Pick<Topics, 'rolloutEvents'>;
+}
+
+/** How far before a rollout's start its log is read (clock skew between workers, Temporal and the broker). */
+const LOG_SLACK_MS = 5 * 60 * 1000;
+
+/** The lane activities, bound to a Temporal client of the rollouts' namespace and to the event log. */
+export function createLaneWatchActivities(client: Client, log: LaneLogDeps) {
   return {
+    /**
+     * Folds one class's events from the rollout's log (read from `startedAt` on) into its lane state. Refuses
+     * (non-retryable `EventConflict`) when the log holds one event id with two contents for the class: which one
+     * is the truth is for a person to decide, not for a restart to guess.
+     */
+    async laneStateFromLog(input: {
+      rolloutId: string;
+      lane: string;
+      startedAt: string;
+      knownSeq: number;
+    }): Promise<LaneFromLog> {
+      const { rolloutId, lane } = input;
+      const read = await readRolloutLog(log.kafka, log.topics.rolloutEvents, rolloutId, {
+        fromMs: Date.parse(input.startedAt) - LOG_SLACK_MS,
+      });
+      const conflicts = read.conflicts.filter((c) => c.eventId.startsWith(`${rolloutId}/${lane}/`));
+      if (conflicts.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `lane ${lane}: ${conflicts.length} event ids appear in the log with two contents (first ${conflicts[0]!.eventId})`,
+          'EventConflict',
+        );
+      }
+      const events = read.events.filter((e): e is LaneEvent => e.lane === lane);
+      const state = LaneStateSchema.parse(foldLane(events, initialLaneState(rolloutId, lane)));
+      return { state, unreported: events.filter((e) => e.seq >= input.knownSeq) };
+    },
+
     /** Describes each lane workflow; a lane that does not exist is `NOT_FOUND`. */
     async laneExecutions(workflowIds: string[]): Promise<LaneExecution[]> {
       return Promise.all(

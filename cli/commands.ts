@@ -264,10 +264,10 @@ export async function listCommand(ctx: CliContext, opts: { json?: boolean; limit
 }
 
 /** Operator commands that change what devices get: a reason is mandatory for the audit trail. */
-const NEEDS_REASON: ReadonlySet<OperatorCommandType> = new Set(['pause', 'retry', 'rollback', 'abort']);
+const NEEDS_REASON: ReadonlySet<OperatorCommandType> = new Set(['pause', 'retry', 'rollback', 'abort', 'restart']);
 
 /**
- * `rollout pause|resume|approve|retry|rollback|abort <id> [--class C] --reason … [--actor A] [--request-id R]`.
+ * `rollout pause|resume|approve|retry|rollback|abort|restart <id> [--class C] --reason … [--actor A] [--request-id R]`.
  * Every invocation carries a request id (`--request-id`, else a new UUID), printed with the answer, so a
  * command whose answer was lost can be repeated with the same id and applies once.
  */

@@ -51,6 +51,7 @@ const OPERATOR_HELP: Record<(typeof OPERATOR_TYPES)[number], string> = {
   retry: 'retry the current phase of a breached class with a fresh attempt',
   rollback: 'roll a class (or the whole rollout) back',
   abort: 'abort the rollout (or one class): no further exposure',
+  restart: 'restart a lost class (--class): a new lane workflow carries on from its events in the log',
 };
 
 /** Builds the command tree (exported for tests of the help text). */

@@ -145,7 +145,9 @@ export async function sendOperatorCommand(
   const requestId = RequestIdSchema.safeParse(options.requestId ?? randomUUID());
   if (!requestId.success) throw new CommandRefusedError(`invalid request id: ${requestId.error.issues[0]?.message}`);
   const lane = parsed.data.lane ?? undefined;
-  const workflowId = lane === undefined ? rolloutWorkflowId(rolloutId) : laneWorkflowId(rolloutId, lane);
+  // A restart is for a class whose lane workflow is gone: the rollout starts the new one.
+  const toRollout = lane === undefined || parsed.data.type === 'restart';
+  const workflowId = toRollout ? rolloutWorkflowId(rolloutId) : laneWorkflowId(rolloutId, lane);
   try {
     return await client.workflow.getHandle(workflowId).executeUpdate(operatorUpdate, {
       args: [parsed.data],
@@ -188,6 +190,12 @@ async function finishedLaneAnswer(
 ): Promise<string | undefined> {
   const status = await getStatus(client, rolloutId).catch(() => undefined);
   const view = status?.lanes.find((l) => l.lane === lane);
+  if (view?.lost) {
+    return (
+      `cannot ${command} lane ${lane}: its workflow was lost (${view.lost.cause}: ${view.lost.detail}); ` +
+      `restart it (rollout restart ${rolloutId} --class ${lane} --reason …) or abort the rollout`
+    );
+  }
   if (view === undefined || !isLaneFinished(view.status)) return undefined;
   const phase = view.phase < 0 ? 'before its first phase' : `phase ${view.phase + 1}/${view.phases}`;
   const what = `${view.exposurePercent.toFixed(2)}% exposed, ${view.breaches} breach${view.breaches === 1 ? '' : 'es'}`;

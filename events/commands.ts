@@ -1,5 +1,5 @@
 /**
- * Inputs to the deciders. Operator commands (pause, resume, approve, retry, rollback, abort) always carry
+ * Inputs to the deciders. Operator commands (pause, resume, approve, retry, rollback, abort, restart) always carry
  * who acted and why; internal inputs come from the workflow (`start`, `timer-fired`, `fleet-halt`,
  * `lane-report`) and from the ingest (`health-delta`). Time (`at`) and ids always arrive in the input:
  * the core never reads a clock or draws a random number.
@@ -34,6 +34,7 @@ export const OperatorRequestSchema = z.discriminatedUnion('type', [
   request('retry'),
   request('rollback'),
   request('abort'),
+  request('restart'),
 ]);
 export type OperatorRequest = z.infer<typeof OperatorRequestSchema>;
 
@@ -45,6 +46,7 @@ export const OperatorCommandSchema = z.discriminatedUnion('type', [
   command('retry'),
   command('rollback'),
   command('abort'),
+  command('restart'),
 ]);
 export type OperatorCommand = z.infer<typeof OperatorCommandSchema>;
 

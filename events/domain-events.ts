@@ -89,7 +89,7 @@ export const HealthDeltaSchema = z
   .strict();
 export type HealthDelta = z.infer<typeof HealthDeltaSchema>;
 
-export const OPERATOR_COMMAND_TYPES = ['pause', 'resume', 'approve', 'retry', 'rollback', 'abort'] as const;
+export const OPERATOR_COMMAND_TYPES = ['pause', 'resume', 'approve', 'retry', 'rollback', 'abort', 'restart'] as const;
 export const OperatorCommandTypeSchema = z.enum(OPERATOR_COMMAND_TYPES);
 export type OperatorCommandType = z.infer<typeof OperatorCommandTypeSchema>;
 
@@ -303,6 +303,20 @@ export const LaneLostSchema = rolloutEvent(
     })
     .strict(),
 );
+/**
+ * An operator restarted a lost lane (`restart`): a new workflow for the class carries on from the fold of the
+ * class's events in the log. The class is no longer lost.
+ */
+export const LaneRestartedSchema = rolloutEvent(
+  'lane-restarted',
+  z
+    .object({
+      lane: DeviceClassSchema,
+      /** How it had been lost. */
+      lostCause: z.enum(['failed', 'terminated', 'timed-out', 'canceled']),
+    })
+    .strict(),
+);
 export const FleetHaltedSchema = rolloutEvent(
   'fleet-halted',
   z
@@ -352,6 +366,7 @@ export const DomainEventSchema = z
     RolloutCompletedSchema,
     RolloutAbortedSchema,
     LaneLostSchema,
+    LaneRestartedSchema,
     FleetHaltedSchema,
     OperatorCommandAcceptedSchema,
   ])

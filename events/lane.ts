@@ -702,6 +702,8 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
       accept().emit('lane-aborted', { cause });
       return d.events;
     }
+    case 'restart':
+      return refuse(`lane ${state.lane} is ${status}, not lost: restart is for a class whose workflow closed`);
     default: {
       const _exhaustive: never = command;
       throw new Error(`unexpected command: ${JSON.stringify(_exhaustive)}`);

@@ -499,3 +499,55 @@ describe('rollout: a lane whose workflow closed before the lane finished', () =>
       ]);
   });
 });
+
+describe('rollout: restarting a lost lane', () => {
+  const lostInput = (lane: string, cause: 'terminated' | 'closed-unreported' = 'terminated'): RolloutInput => ({
+    type: 'lane-lost',
+    lane,
+    cause,
+    detail: 'by the test',
+    at: at(30),
+  });
+  const restart = (lane: string | null, t = 40): RolloutInput => ({
+    type: 'restart',
+    lane,
+    actor: 'sre-ana',
+    reason: 'terminated by mistake',
+    at: at(t),
+  });
+
+  test('an operator restarts a lost class: it is no longer lost; a running class or no class is refused', () => {
+    const w = world();
+    given(w.log)
+      .when(restart('phone-a'))
+      .thenRefused(/lane phone-a is running, not lost/);
+    given(w.log)
+      .when(restart(null))
+      .thenRefused(/restart needs a lane/);
+    w.step(lostInput('phone-a'));
+    given(w.log)
+      .when(command('pause', 'phone-a'))
+      .thenRefused(/phone-a's workflow was lost \(terminated: by the test\); restart it first/);
+    given(w.log)
+      .when(restart('phone-a'))
+      .then([
+        { type: 'operator-command-accepted', data: { command: 'restart' }, actor: 'sre-ana' },
+        { type: 'lane-restarted', data: { lane: 'phone-a', lostCause: 'terminated' }, reason: 'terminated by mistake' },
+      ]);
+    w.step(restart('phone-a'));
+    expect(w.state.lostLanes).toEqual({});
+    // Once restarted it completes with the others, and the rollout with it.
+    w.complete('phone-a', 50);
+    w.complete('phone-b', 50);
+    w.complete('tablet-c', 50);
+    expect(w.state.status).toBe('completed');
+  });
+
+  test('a lane whose workflow completed unreported cannot be restarted', () => {
+    const w = world();
+    w.step(lostInput('phone-b', 'closed-unreported'));
+    given(w.log)
+      .when(restart('phone-b'))
+      .thenRefused(/completed \(its last report was lost\): nothing to restart; abort the rollout/);
+  });
+});

@@ -137,6 +137,10 @@ export function evolveRollout(state: RolloutState, event: DomainEvent): RolloutS
       const { lane, cause, detail, lastStatus } = event.data;
       return { ...s, lostLanes: { ...s.lostLanes, [lane]: { cause, detail, lastStatus, at: event.at } } };
     }
+    case 'lane-restarted': {
+      const { [event.data.lane]: _restarted, ...lostLanes } = s.lostLanes ?? {};
+      return { ...s, lostLanes };
+    }
     case 'operator-command-accepted':
       return s;
     default: {
@@ -157,11 +161,10 @@ export function fold(events: readonly DomainEvent[], from: RolloutState = initia
 function emitter(state: RolloutState, at: string) {
   const events: DomainEvent[] = [];
   let seq = state.nextSeq;
-  function emit<T extends 'rollout-started' | 'rollout-completed' | 'rollout-aborted' | 'fleet-halted' | 'lane-lost'>(
-    type: T,
-    data: EventOf<T>['data'],
-    meta: { actor?: string; reason?: string } = {},
-  ): void {
+  function emit<
+    T extends
+      'rollout-started' | 'rollout-completed' | 'rollout-aborted' | 'fleet-halted' | 'lane-lost' | 'lane-restarted',
+  >(type: T, data: EventOf<T>['data'], meta: { actor?: string; reason?: string } = {}): void {
     events.push(
       makeEvent<EventOf<T>>({ type, data, rolloutId: state.rolloutId, lane: null, seq: seq++, at, ...meta } as never),
     );
@@ -306,6 +309,10 @@ function decideLaneLost(state: RolloutState, input: LaneLostInput): readonly Dom
   return out.events;
 }
 
+function meta(command: OperatorCommand): { actor: string; reason: string } {
+  return { actor: command.actor, reason: command.reason };
+}
+
 function decideCommand(state: RolloutState, command: OperatorCommand): readonly DomainEvent[] | Refusal {
   if (state.status === 'pending') return refuse('the rollout has not started');
   if (state.status !== 'running') return refuse(`the rollout is ${state.status}: it accepts no more commands`);
@@ -313,6 +320,27 @@ function decideCommand(state: RolloutState, command: OperatorCommand): readonly 
     const lane = state.lanes[command.lane];
     if (lane === undefined) {
       return refuse(`unknown device class ${command.lane} (classes: ${Object.keys(state.lanes).join(', ')})`);
+    }
+    const lost = state.lostLanes?.[command.lane];
+    if (command.type === 'restart') {
+      if (lost === undefined) {
+        return refuse(`lane ${command.lane} is ${lane.status}, not lost: restart is for a class whose workflow closed`);
+      }
+      if (lost.cause === 'closed-unreported') {
+        return refuse(
+          `lane ${command.lane}'s workflow completed (its last report was lost): nothing to restart; abort the rollout`,
+        );
+      }
+      const out = emitter(state, command.at);
+      out.accepted(command);
+      out.emit('lane-restarted', { lane: command.lane, lostCause: lost.cause }, meta(command));
+      return out.events;
+    }
+    if (lost !== undefined) {
+      return refuse(
+        `lane ${command.lane}'s workflow was lost (${lost.cause}: ${lost.detail}); restart it first ` +
+          '(rollout restart --class) or abort the rollout',
+      );
     }
     const answer = decideLane(lane, command);
     return 'refused' in answer ? answer : [];
@@ -343,6 +371,7 @@ function decideCommand(state: RolloutState, command: OperatorCommand): readonly 
     case 'approve':
     case 'retry':
     case 'rollback':
+    case 'restart':
       return refuse(`${command.type} needs a lane (a device class)`);
     default: {
       const _exhaustive: never = command;

@@ -67,6 +67,14 @@ export class RolloutCatalogue {
     this.offerListeners.push(listener);
   }
 
+  /** Listeners told when a lost lane was restarted (`lane-restarted`): its new workflow needs its counts again. */
+  private readonly restartListeners: ((lane: LaneInfo) => void)[] = [];
+
+  /** Registers a callback run for every `lane-restarted` folded (also those read back at start-up). */
+  onLaneRestarted(listener: (lane: LaneInfo) => void): void {
+    this.restartListeners.push(listener);
+  }
+
   /** The offer `offerId` of `rolloutId`, if known. */
   offer(rolloutId: string, offerId: string): OfferInfo | undefined {
     return this.rollouts.get(rolloutId)?.offers.get(offerId);
@@ -123,6 +131,11 @@ export class RolloutCatalogue {
       case 'lane-aborted':
         this.laneOf(rollout, event.lane).finished = true;
         return;
+      case 'lane-restarted': {
+        const lane = this.laneOf(rollout, event.data.lane);
+        for (const listener of this.restartListeners) listener(lane);
+        return;
+      }
       case 'rollout-completed':
       case 'rollout-aborted':
         rollout.completed = true;

@@ -123,6 +123,7 @@ export class IngestService {
   /** Creates a member; nothing connects until `start()`. */
   constructor(private readonly deps: IngestDeps) {
     this.core = new IngestCore(this.catalogue, { ...deps.settings, deviceKeys: deps.deviceKeys });
+    this.catalogue.onLaneRestarted((lane) => this.recount(lane));
     this.reader = new CatalogueReader(
       deps.kafka,
       deps.topics.rolloutEvents,
@@ -206,6 +207,28 @@ export class IngestService {
     this.assigned = next;
     this.frozen = false;
     this.deps.log.info({ assigned: [...next], revoked: [...revoked] }, 'partitions assigned');
+  }
+
+  /**
+   * A lost lane was restarted from its log: its new workflow has the marks of what its old one had decided, and
+   * deltas the old one never decided (or that came back "gone" while it was down) must reach it. Recounting is what
+   * a newly assigned partition gets: every assigned partition is replayed from its first offset against the lanes'
+   * marks (the new workflow runs before its `lane-restarted` is in the log, so its marks answer). A no-op until the
+   * member runs; a restart read back at start-up is covered by start-up's own replay.
+   */
+  private recount(lane: LaneInfo): void {
+    const group = this.group;
+    if (group === undefined || this.stopping || this.partitions.size === 0) return;
+    const replay = [...this.partitions].map(([partition, ps]) => ({ partition, low: ps.low }));
+    this.deps.log.info(
+      { lane: lane.key, partitions: replay.map((r) => r.partition) },
+      'lane restarted: replaying the assigned partitions against the lanes marks',
+    );
+    this.generation++;
+    this.dropPartitions(new Set(replay.map((r) => r.partition)));
+    for (const { partition, low } of replay) {
+      group.current.seek({ topic: this.deps.topics.installEvents, partition, offset: String(low) });
+    }
   }
 
   /** Forgets the partitions' device state, pending changes and replay positions (their next owner recounts). */

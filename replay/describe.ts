@@ -73,6 +73,8 @@ export function describeEvent(event: DomainEvent): string {
         .join(', ')}`;
     case 'rollout-aborted':
       return 'rollout aborted';
+    case 'lane-restarted':
+      return `lane ${event.data.lane} restarted from its log (it had been lost: ${event.data.lostCause})`;
     case 'lane-lost':
       return `LANE LOST: ${event.data.lane}'s workflow ${event.data.cause} while ${event.data.lastStatus}: ${event.data.detail}`;
     case 'fleet-halted':

@@ -74,7 +74,7 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
       ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
       activities: {
         ...createActivities({ producer, topics: config.topics, logger }),
-        ...createLaneWatchActivities(client),
+        ...createLaneWatchActivities(client, { kafka, topics: config.topics }),
       },
       ...(deps.identity !== undefined && { identity: deps.identity }),
     });

@@ -55,7 +55,7 @@ import {
 import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
 const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
-const { laneExecutions } = proxyActivities<Activities>(laneWatchActivityOptions);
+const { laneExecutions, laneStateFromLog } = proxyActivities<Activities>(laneWatchActivityOptions);
 
 /** The patch marker of rules version 2 (see `RULES_VERSION`): rollouts that started before it keep version 1. */
 const RULES_PATCH = 'rules-version-2';
@@ -116,7 +116,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   handleOperatorUpdates(
     answers,
     (request) => {
-      if (request.lane !== undefined && request.lane !== null) {
+      if (request.lane !== undefined && request.lane !== null && request.type !== 'restart') {
         throw rejected(
           `a command for device class ${request.lane} goes to its lane workflow (${laneWorkflowId(rolloutId, request.lane)})`,
         );
@@ -160,8 +160,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
           });
         continue;
       }
+      const known = { ...state.lanes };
       state = step.state;
       events.push(...step.events);
+      for (const event of step.events) {
+        if (event.type === 'lane-restarted') events.push(...(await restartLane(event.data.lane, known, at)));
+      }
       if (item.kind === 'operator') accepted.push({ ticket: item.ticket, eventIds: step.events.map((e) => e.eventId) });
     }
     if (events.length > 0) {
@@ -169,6 +173,45 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       await act(events);
     }
     for (const { ticket, eventIds } of accepted) answers[ticket] = { accepted: true, eventIds };
+  }
+
+  /**
+   * Restarts a lost lane from the fold of its events in the log: the rollout first folds the lane's events it had not
+   * heard of (the lane may have appended some before it was lost), then starts a new lane workflow (same id; Temporal
+   * allows it only because the last one closed failed, terminated, timed out or cancelled) carrying that state.
+   * Returns the rollout-level events the unreported lane events led to (e.g. a fleet halt).
+   */
+  async function restartLane(lane: string, known: RolloutState['lanes'], at: string): Promise<readonly DomainEvent[]> {
+    const startedAt = state.startedAt ?? at;
+    const fromLog = await laneStateFromLog({ rolloutId, lane, startedAt, knownSeq: known[lane]?.nextSeq ?? 0 });
+    let followUp: readonly DomainEvent[] = [];
+    if (fromLog.unreported.length > 0) {
+      const step = stepRollout(state, { type: 'lane-report', lane, events: fromLog.unreported, at });
+      if (isRefusal(step)) log.warn('unreported lane events refused', { rolloutId, lane, reason: step.reason });
+      else {
+        state = step.state;
+        followUp = step.events;
+      }
+    }
+    const child = await startChild(laneWorkflow, {
+      workflowId: laneWorkflowId(rolloutId, lane),
+      args: [
+        {
+          rolloutId,
+          lane,
+          config: laneConfigOf(plan, lane, state.rulesVersion ?? 1),
+          reportTo: workflowInfo().workflowId,
+          reportHealth: plan.fleetHalt?.failureSpike !== undefined,
+          carried: { state: fromLog.state, inbox: [], runs: 0, recentAnswers: [] },
+        },
+      ],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+    });
+    child.result().catch(() => {
+      watchDue = true;
+    });
+    return followUp;
   }
 
   /** Carries out what the rollout's new events ask of the lanes: pause them, or abort them. */
