@@ -5,8 +5,9 @@
  * continue-as-new has cut the parent-child link through which it would otherwise hear. Read-only and cheap (one
  * DescribeWorkflowExecution per lane, plus one history read for a failed lane's message).
  *
- * And the restart of a lost lane: its state is the fold of the class's events in the log (the source of truth),
- * read back by `laneStateFromLog`.
+ * And recovery from the log, the source of truth: the restart of a lost lane folds the class's events
+ * (`laneStateFromLog`), and a run whose continue-as-new state does not validate rebuilds its state from the log
+ * (`laneStateFromLog`, `rolloutStateFromLog`; see `workflows/carried.ts`).
  */
 import { ApplicationFailure } from '@temporalio/activity';
 import type { Client } from '@temporalio/client';
@@ -15,6 +16,7 @@ import type { Kafka } from 'kafkajs';
 import type { Topics } from '../config/env';
 import type { LaneEvent } from '../events/domain-events';
 import { LaneStateSchema, foldLane, initialLaneState, type LaneState } from '../events/lane';
+import { RolloutStateSchema, fold, type RolloutState } from '../events/rollout';
 import { readRolloutLog } from '../replay/read-log';
 
 /** One lane workflow as Temporal describes it. */
@@ -72,12 +74,13 @@ export function createLaneWatchActivities(client: Client, log: LaneLogDeps) {
     async laneStateFromLog(input: {
       rolloutId: string;
       lane: string;
-      startedAt: string;
+      /** When the rollout started (the log is read from shortly before); absent: from the beginning. */
+      startedAt?: string;
       knownSeq: number;
     }): Promise<LaneFromLog> {
       const { rolloutId, lane } = input;
       const read = await readRolloutLog(log.kafka, log.topics.rolloutEvents, rolloutId, {
-        fromMs: Date.parse(input.startedAt) - LOG_SLACK_MS,
+        ...(input.startedAt !== undefined && { fromMs: Date.parse(input.startedAt) - LOG_SLACK_MS }),
       });
       const conflicts = read.conflicts.filter((c) => c.eventId.startsWith(`${rolloutId}/${lane}/`));
       if (conflicts.length > 0) {
@@ -89,6 +92,21 @@ export function createLaneWatchActivities(client: Client, log: LaneLogDeps) {
       const events = read.events.filter((e): e is LaneEvent => e.lane === lane);
       const state = LaneStateSchema.parse(foldLane(events, initialLaneState(rolloutId, lane)));
       return { state, unreported: events.filter((e) => e.seq >= input.knownSeq) };
+    },
+
+    /**
+     * The whole rollout view folded from the log (a rollout run whose carried state did not validate rebuilds from
+     * here). Refuses on conflicting contents, like `laneStateFromLog`.
+     */
+    async rolloutStateFromLog(input: { rolloutId: string }): Promise<RolloutState> {
+      const read = await readRolloutLog(log.kafka, log.topics.rolloutEvents, input.rolloutId);
+      if (read.conflicts.length > 0) {
+        throw ApplicationFailure.nonRetryable(
+          `rollout ${input.rolloutId}: ${read.conflicts.length} event ids appear in the log with two contents (first ${read.conflicts[0]!.eventId})`,
+          'EventConflict',
+        );
+      }
+      return RolloutStateSchema.parse(fold(read.events));
     },
 
     /** Describes each lane workflow; a lane that does not exist is `NOT_FOUND`. */

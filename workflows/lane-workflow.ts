@@ -34,7 +34,9 @@ import {
   MAX_INPUTS_PER_RUN,
   MAX_ITEMS_PER_ROUND,
   kafkaActivityOptions,
+  laneWatchActivityOptions,
 } from './activity-options';
+import { CARRIED_VERSION, readCarriedLane } from './carried';
 import {
   FleetHaltSignalSchema,
   HealthDeltaSignalSchema,
@@ -54,6 +56,7 @@ import {
 import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
 const { appendEvents, publishCommands } = proxyActivities<Activities>(kafkaActivityOptions);
+const { laneStateFromLog } = proxyActivities<Activities>(laneWatchActivityOptions);
 
 /** The workflow clock as an ISO timestamp (deterministic inside a workflow). */
 function now(): string {
@@ -63,10 +66,24 @@ function now(): string {
 /** Runs one lane of a rollout until it is completed, rolled back or aborted. */
 export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkflowResult> {
   const { rolloutId, lane, config } = input;
-  let state: LaneState = input.carried?.state ?? initialLaneState(rolloutId, lane);
-  const inbox: LaneInboxItem[] = [...(input.carried?.inbox ?? [])];
-  const runs = (input.carried?.runs ?? 0) + 1;
-  const recentAnswers: RecentAnswers = [...(input.carried?.recentAnswers ?? [])];
+  // What an earlier run carried, upcast and validated (workflows/carried.ts); a state that does not validate is
+  // rebuilt from the event log.
+  const read = input.carried === undefined ? undefined : readCarriedLane(input.carried);
+  let state: LaneState;
+  if (read === undefined) state = initialLaneState(rolloutId, lane);
+  else if (read.ok) state = read.carried.state;
+  else {
+    log.error('carried state does not validate: rebuilding it from the event log', {
+      lane,
+      problem: read.problem,
+      droppedInboxItems: read.dropped,
+    });
+    state = (await laneStateFromLog({ rolloutId, lane, knownSeq: 0 })).state;
+  }
+  const kept = read === undefined ? undefined : read.ok ? read.carried : read.salvaged;
+  const inbox: LaneInboxItem[] = [...(kept?.inbox ?? [])];
+  const runs = (kept?.runs ?? 0) + 1;
+  const recentAnswers: RecentAnswers = [...(kept?.recentAnswers ?? [])];
   const answers: OperatorAnswers = {};
   let decidedThisRun = 0;
 
@@ -241,7 +258,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
       log.info('continuing as new with the folded state', { lane, runs, pending: inbox.length });
       await continueAsNew<typeof laneWorkflow>({
         ...input,
-        carried: { state, inbox: [...inbox], runs, recentAnswers },
+        carried: { v: CARRIED_VERSION, state, inbox: [...inbox], runs, recentAnswers },
       });
     }
     const waiting = state.waitingFor;

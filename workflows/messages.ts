@@ -18,6 +18,7 @@ import { DeviceClassSchema, IdSchema } from '../events/install-event';
 import type { LaneState } from '../events/lane';
 import type { LaneConfig, RolloutPlan } from '../events/plan';
 import type { RolloutState } from '../events/rollout';
+import type { CarriedLane, CarriedRollout } from './carried';
 
 /** Workflow id of the rollout workflow of `rolloutId`. */
 export function rolloutWorkflowId(rolloutId: string): string {
@@ -114,8 +115,11 @@ export interface LaneWorkflowInput {
   reportTo: string | null;
   /** Also report every `health-evaluated` (needed by a fleet-wide failure-spike rule). */
   reportHealth: boolean;
-  /** State handed over by continue-as-new: the folded state, undelivered inputs, and the run count. */
-  carried?: { state: LaneState; inbox: LaneInboxItem[]; runs: number; recentAnswers?: RecentAnswers };
+  /**
+   * State handed over by continue-as-new (or by a restart): the folded state, undelivered inputs, the run count and
+   * the answered request ids. Older code carried older shapes: a run reads it with `readCarriedLane`.
+   */
+  carried?: CarriedLane;
 }
 
 /** An input a lane has received but not yet decided on (plain JSON: it survives continue-as-new). */
@@ -143,14 +147,8 @@ export interface RolloutWorkflowInput {
   plan: RolloutPlan;
   actor: string;
   reason: string;
-  carried?: {
-    state: RolloutState;
-    inbox: RolloutInboxItem[];
-    lanesStarted: boolean;
-    runs: number;
-    /** Answered operator requests by request id (absent in runs carried by older code). */
-    recentAnswers?: RecentAnswers;
-  };
+  /** What continue-as-new hands over; older code carried older shapes: a run reads it with `readCarriedRollout`. */
+  carried?: CarriedRollout;
 }
 
 /** An input the rollout has received but not yet decided on (plain JSON). */

@@ -39,6 +39,7 @@ import {
   kafkaActivityOptions,
   laneWatchActivityOptions,
 } from './activity-options';
+import { CARRIED_VERSION, readCarriedRollout } from './carried';
 import { laneWorkflow } from './lane-workflow';
 import {
   LaneReportSignalSchema,
@@ -55,7 +56,7 @@ import {
 import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
 
 const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
-const { laneExecutions, laneStateFromLog } = proxyActivities<Activities>(laneWatchActivityOptions);
+const { laneExecutions, laneStateFromLog, rolloutStateFromLog } = proxyActivities<Activities>(laneWatchActivityOptions);
 
 /** The patch marker of rules version 2 (see `RULES_VERSION`): rollouts that started before it keep version 1. */
 const RULES_PATCH = 'rules-version-2';
@@ -95,11 +96,25 @@ function now(): string {
 /** Runs a rollout from its plan to completion (or abort) and returns its summary. */
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutSummary> {
   const { rolloutId, plan } = input;
-  let state: RolloutState = input.carried?.state ?? initialRolloutState();
-  const inbox: RolloutInboxItem[] = [...(input.carried?.inbox ?? [])];
-  let lanesStarted = input.carried?.lanesStarted ?? false;
-  const runs = (input.carried?.runs ?? 0) + 1;
-  const recentAnswers: RecentAnswers = [...(input.carried?.recentAnswers ?? [])];
+  // What an earlier run carried, upcast and validated (workflows/carried.ts); a state that does not validate is
+  // rebuilt from the event log.
+  const read = input.carried === undefined ? undefined : readCarriedRollout(input.carried);
+  let state: RolloutState;
+  if (read === undefined) state = initialRolloutState();
+  else if (read.ok) state = read.carried.state;
+  else {
+    log.error('carried state does not validate: rebuilding it from the event log', {
+      rolloutId,
+      problem: read.problem,
+      droppedInboxItems: read.dropped,
+    });
+    state = await rolloutStateFromLog({ rolloutId });
+  }
+  const kept = read === undefined ? undefined : read.ok ? read.carried : read.salvaged;
+  const inbox: RolloutInboxItem[] = [...(kept?.inbox ?? [])];
+  let lanesStarted = kept?.lanesStarted ?? false;
+  const runs = (kept?.runs ?? 0) + 1;
+  const recentAnswers: RecentAnswers = [...(kept?.recentAnswers ?? [])];
   const answers: OperatorAnswers = {};
 
   setHandler(laneReportSignal, (payload) => {
@@ -202,7 +217,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
           config: laneConfigOf(plan, lane, state.rulesVersion ?? 1),
           reportTo: workflowInfo().workflowId,
           reportHealth: plan.fleetHalt?.failureSpike !== undefined,
-          carried: { state: fromLog.state, inbox: [], runs: 0, recentAnswers: [] },
+          carried: { v: CARRIED_VERSION, state: fromLog.state, inbox: [], runs: 0, recentAnswers: [] },
         },
       ],
       parentClosePolicy: ParentClosePolicy.ABANDON,
@@ -333,7 +348,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       if (state.status !== 'running') break;
       await continueAsNew<typeof rolloutWorkflow>({
         ...input,
-        carried: { state, inbox: [...inbox], lanesStarted, runs, recentAnswers },
+        carried: { v: CARRIED_VERSION, state, inbox: [...inbox], lanesStarted, runs, recentAnswers },
       });
     }
     await waitForInput(() => inbox.length > 0 || historyIsLong());

@@ -2,6 +2,7 @@
 // same request id (the Update id), with a worker restart in between, is applied once and the second call gets
 // the first answer; the same command under a new request id is judged afresh (and refused: already paused).
 // Across continue-as-new the workflow answers from the request ids it carries.
+import { CARRIED_VERSION } from '../../workflows/carried';
 import type { Client } from '@temporalio/client';
 import type { NativeConnection } from '@temporalio/worker';
 import { CommandRefusedError, sendOperatorCommand, startRollout } from '../../client';
@@ -122,6 +123,7 @@ describe('operator commands carry a request id (real dev server, real Kafka)', (
             reportTo: null,
             reportHealth: false,
             carried: {
+              v: CARRIED_VERSION,
               state: initialLaneState(rolloutId, lane),
               inbox: [],
               runs: 1,
