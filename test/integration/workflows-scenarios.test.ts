@@ -61,11 +61,9 @@ const HEALTHY_LANE = [
   'lane-completed',
 ];
 
-// The time-skipping server is Temporal's Java test server, which "may occasionally present different behaviors"
-// from the real one (SDK docs); CI once saw a test here stall for two minutes with no error. Each test gets a
-// fresh server (its own virtual clock, no workflows left over from an earlier test), every probe is bounded, and a
-// test that still fails is run once more with the first failure printed: a real regression fails both times.
-jest.retryTimes(1, { logErrorsBeforeRetry: true });
+// The time-skipping server is Temporal's Java test server: each test gets a fresh one (its own virtual clock, no
+// workflows left over from an earlier test) and every probe is bounded. No retries: a failure here is a race in
+// the workflows' signal/update handling until shown otherwise, and a retry would hide exactly that.
 
 describe('rollout workflows (time-skipping server, real Kafka)', () => {
   let env: TestWorkflowEnvironment;
