@@ -255,10 +255,14 @@ export async function listCommand(ctx: CliContext, opts: { json?: boolean; limit
     return;
   }
   const width = Math.max(10, ...rollouts.map((r) => r.rolloutId.length));
-  print(`${'ROLLOUT'.padEnd(width)}  ${'STATE'.padEnd(10)}  STARTED                   CLOSED`);
+  const code = (r: (typeof rollouts)[number]) => r.codeVersion ?? 'unversioned';
+  const codeWidth = Math.max(4, ...rollouts.map((r) => code(r).length));
+  print(
+    `${'ROLLOUT'.padEnd(width)}  ${'STATE'.padEnd(10)}  ${'CODE'.padEnd(codeWidth)}  STARTED                   CLOSED`,
+  );
   for (const r of rollouts) {
     print(
-      `${r.rolloutId.padEnd(width)}  ${r.executionStatus.padEnd(10)}  ${r.startTime.padEnd(24)}  ${r.closeTime ?? '-'}`,
+      `${r.rolloutId.padEnd(width)}  ${r.executionStatus.padEnd(10)}  ${code(r).padEnd(codeWidth)}  ${r.startTime.padEnd(24)}  ${r.closeTime ?? '-'}`,
     );
   }
 }

@@ -90,7 +90,7 @@ const COLUMNS: [keyof ReturnType<typeof laneCells>, string][] = [
 /** The status as a text table with a header line. */
 export function renderStatus(view: RolloutStatusView, now: number): string {
   const head = [
-    `rollout ${view.rolloutId}  release ${view.releaseId ?? '-'}  ${view.status}`,
+    `rollout ${view.rolloutId}  release ${view.releaseId ?? '-'}  ${view.status}  code ${view.codeVersion ?? 'unversioned'}`,
     view.startedAt ? `  started ${view.startedAt}` : '',
     view.halts > 0 ? `  fleet halts ${view.halts}` : '',
     view.breachedLanes.length > 0 ? `  breached: ${view.breachedLanes.join(', ')}` : '',

@@ -12,7 +12,7 @@ import {
   WorkflowUpdateFailedError,
   type Client,
 } from '@temporalio/client';
-import { ApplicationFailure } from '@temporalio/common';
+import { ApplicationFailure, SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { z } from 'zod';
 import { OperatorRequestSchema, type OperatorRequest } from '../events/commands';
 import type { OutcomeCounts, WaitingFor } from '../events/domain-events';
@@ -239,6 +239,8 @@ export interface LaneStatusView {
 /** A rollout as `status` shows it. */
 export interface RolloutStatusView {
   rolloutId: string;
+  /** The worker build the rollout is pinned to (`<deployment>.<build id>`), or null when it runs unversioned. */
+  codeVersion: string | null;
   releaseId: string | null;
   status: RolloutState['status'];
   startedAt: string | null;
@@ -311,6 +313,11 @@ export async function getStatus(client: Client, rolloutId: string): Promise<Roll
     if (err instanceof WorkflowNotFoundError) throw new UnknownRolloutError(rolloutId);
     throw err;
   }
+  const description = await client.workflow
+    .getHandle(rolloutWorkflowId(rolloutId))
+    .describe()
+    .catch(() => undefined);
+  const codeVersion = codeVersionOf(description?.raw.workflowExecutionInfo);
   const names = rollout.plan?.deviceClasses ?? Object.keys(rollout.lanes);
   const lanes = await Promise.all(
     names.map(async (name) => {
@@ -323,6 +330,7 @@ export async function getStatus(client: Client, rolloutId: string): Promise<Roll
   );
   return {
     rolloutId,
+    codeVersion,
     releaseId: rollout.plan?.releaseId ?? null,
     status: rollout.status,
     startedAt: rollout.startedAt,
@@ -333,12 +341,39 @@ export async function getStatus(client: Client, rolloutId: string): Promise<Roll
   };
 }
 
+/** The part of Temporal's `WorkflowExecutionInfo` that says which worker version a workflow runs on. */
+type ExecutionVersioning = {
+  versioningInfo?: { deploymentVersion?: { deploymentName?: string | null; buildId?: string | null } | null } | null;
+};
+
+/**
+ * The Worker Deployment version a workflow is pinned to, as `<deployment>.<build id>` (see `worker/versioning.ts`),
+ * or null for an unversioned workflow.
+ */
+export function codeVersionOf(info: ExecutionVersioning | null | undefined): string | null {
+  const version = info?.versioningInfo?.deploymentVersion;
+  if (!version?.deploymentName || !version.buildId) return null;
+  return `${version.deploymentName}.${version.buildId}`;
+}
+
+/** The system search attribute visibility keeps a pinned workflow's version in, as `<deployment>:<build id>`. */
+const DEPLOYMENT_VERSION = defineSearchAttributeKey('TemporalWorkerDeploymentVersion', SearchAttributeType.KEYWORD);
+
+/** `rollout list` reads visibility, which has the version as a search attribute rather than `versioningInfo`. */
+function listedVersionOf(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  const cut = value.indexOf(':');
+  return cut > 0 ? `${value.slice(0, cut)}.${value.slice(cut + 1)}` : null;
+}
+
 /** One line of `rollout list`. */
 export interface RolloutListing {
   rolloutId: string;
   workflowId: string;
   /** Temporal's execution status: RUNNING, COMPLETED, FAILED, TERMINATED, … */
   executionStatus: string;
+  /** The worker build it is pinned to (`<deployment>.<build id>`), or null when unversioned. */
+  codeVersion: string | null;
   startTime: string;
   closeTime: string | null;
 }
@@ -352,6 +387,8 @@ export async function listRollouts(client: Client, options: { limit?: number } =
       rolloutId: execution.workflowId.replace(/^rollout\//, ''),
       workflowId: execution.workflowId,
       executionStatus: execution.status.name,
+      codeVersion:
+        codeVersionOf(execution.raw) ?? listedVersionOf(execution.typedSearchAttributes.get(DEPLOYMENT_VERSION)),
       startTime: execution.startTime.toISOString(),
       closeTime: execution.closeTime?.toISOString() ?? null,
     });

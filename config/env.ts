@@ -54,6 +54,18 @@ const EnvSchema = z.object({
   TEMPORAL_TLS_SERVER_NAME: z.string().min(1).optional(),
   TEMPORAL_API_KEY: z.string().min(1).optional(),
   TEMPORAL_UI_URL: z.url().default('http://127.0.0.1:8233'),
+  /** Temporal Worker Deployment the worker belongs to (Worker Versioning, pinned rollouts); unset: unversioned. */
+  BSI_WORKER_DEPLOYMENT: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'expected 1-128 of [A-Za-z0-9._-], starting with a letter or digit')
+    .optional(),
+  /** The worker's build id within the deployment; default: package version + hash of the workflow bundle. */
+  BSI_BUILD_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$/, 'expected 1-128 of [A-Za-z0-9._+-], starting with a letter or digit')
+    .optional(),
+  /** When the worker makes its build the deployment's current version: first deploy only, always, or never. */
+  BSI_WORKER_PROMOTE: z.enum(['if-none', 'always', 'never']).default('if-none'),
 });
 
 export type KafkaConfig = {
@@ -87,7 +99,23 @@ export type TemporalConfig = {
  */
 export type DeviceKeyConfig = { secretHex?: string };
 
-export type Config = { kafka: KafkaConfig; topics: Topics; temporal: TemporalConfig; deviceKeys: DeviceKeyConfig };
+/**
+ * Worker Versioning (see docs/workflows.md, "Deploying a new worker"): with a deployment name the worker polls as
+ * one version of that Temporal Worker Deployment and every rollout it starts is pinned to it.
+ */
+export type WorkerVersioningConfig = {
+  deploymentName?: string;
+  buildId?: string;
+  promote: 'if-none' | 'always' | 'never';
+};
+
+export type Config = {
+  kafka: KafkaConfig;
+  topics: Topics;
+  temporal: TemporalConfig;
+  deviceKeys: DeviceKeyConfig;
+  versioning: WorkerVersioningConfig;
+};
 
 /** A configuration error a person can act on: names each variable, its value and the rule it broke. */
 export class ConfigError extends Error {
@@ -171,6 +199,11 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       uiUrl: e.TEMPORAL_UI_URL,
     },
     deviceKeys: { ...(e.BSI_DEVICE_KEY_SECRET !== undefined && { secretHex: e.BSI_DEVICE_KEY_SECRET }) },
+    versioning: {
+      ...(e.BSI_WORKER_DEPLOYMENT !== undefined && { deploymentName: e.BSI_WORKER_DEPLOYMENT }),
+      ...(e.BSI_BUILD_ID !== undefined && { buildId: e.BSI_BUILD_ID }),
+      promote: e.BSI_WORKER_PROMOTE,
+    },
   };
 }
 

@@ -5,14 +5,15 @@
  */
 import type { Client } from '@temporalio/client';
 import type { NativeConnection, WorkflowBundle } from '@temporalio/worker';
-import { Worker } from '@temporalio/worker';
+import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { Producer } from 'kafkajs';
 import { createActivities, createEventLogProducer, createLaneWatchActivities } from '../activities';
-import type { Config } from '../config/env';
+import type { Config, WorkerVersioningConfig } from '../config/env';
 import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/log';
 import { connectClient, connectWorker } from '../temporal/connection';
+import { buildIdOf, promoteVersion } from './versioning';
 
 /** Optional collaborators; anything not given is created from `config` (and closed by `shutdown`). */
 export interface WorkerDeps {
@@ -29,11 +30,22 @@ export interface WorkerDeps {
   logger?: Logger;
   /** Worker identity shown in Temporal (default: the SDK's pid@host). */
   identity?: string;
+  /** Worker Versioning settings (default: `config.versioning`). */
+  versioning?: WorkerVersioningConfig;
 }
 
 /** A created worker: `run()` polls until `shutdown()`; `shutdown()` drains and closes what it opened. */
 export interface RolloutWorker {
   worker: Worker;
+  /** The build id of this worker's workflow code (also when it runs unversioned). */
+  buildId: string;
+  /** The Worker Deployment it polls as a version of, or undefined when unversioned. */
+  deploymentName: string | undefined;
+  /**
+   * Settles once `run()` has applied the promotion policy (`BSI_WORKER_PROMOTE`): `promoted`, `kept` (another
+   * version is current), `skipped` (policy never), or `unversioned`. Rejects if Temporal refused.
+   */
+  promoted: Promise<'promoted' | 'kept' | 'skipped' | 'unversioned'>;
   run(): Promise<void>;
   shutdown(): Promise<void>;
 }
@@ -65,13 +77,26 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
   const connection = deps.connection ?? (await connectWorker(config.temporal));
   const ownClient = deps.client === undefined;
   const client = deps.client ?? (await connectClient(config.temporal));
+  const versioning = deps.versioning ?? config.versioning;
   let worker: Worker;
+  let buildId: string;
   try {
+    const workflowBundle = deps.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH }));
+    buildId = versioning.buildId ?? buildIdOf(workflowBundle);
+    const deploymentName = versioning.deploymentName;
     worker = await Worker.create({
       connection,
       namespace: config.temporal.namespace,
       taskQueue: config.temporal.taskQueue,
-      ...(deps.workflowBundle ? { workflowBundle: deps.workflowBundle } : { workflowsPath: WORKFLOWS_PATH }),
+      workflowBundle,
+      // Pinned: a rollout (and its lanes, on the same task queue) finishes on the build that started it.
+      ...(deploymentName !== undefined && {
+        workerDeploymentOptions: {
+          useWorkerVersioning: true,
+          version: { deploymentName, buildId },
+          defaultVersioningBehavior: 'PINNED',
+        },
+      }),
       activities: {
         ...createActivities({ producer, topics: config.topics, logger }),
         ...createLaneWatchActivities(client, { kafka, topics: config.topics }),
@@ -86,10 +111,26 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
   }
   let running: Promise<void> | undefined;
   let closing: Promise<void> | undefined;
+  const deploymentName = versioning.deploymentName;
+  let settlePromotion: (run: () => Promise<'promoted' | 'kept' | 'skipped' | 'unversioned'>) => void = () => {};
+  const promoted = new Promise<'promoted' | 'kept' | 'skipped' | 'unversioned'>((resolve, reject) => {
+    settlePromotion = (run) => void run().then(resolve, reject);
+  });
+  promoted.catch((err: unknown) => logger.error({ err, deploymentName, buildId }, 'could not promote this build'));
   return {
     worker,
+    buildId,
+    deploymentName,
+    promoted,
     run() {
-      running ??= worker.run();
+      if (running === undefined) {
+        running = worker.run();
+        settlePromotion(async () =>
+          deploymentName === undefined
+            ? 'unversioned'
+            : promoteVersion(client, { ...versioning, deploymentName, buildId }, logger),
+        );
+      }
       return running;
     },
     shutdown() {

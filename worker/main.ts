@@ -22,8 +22,18 @@ export async function main(): Promise<void> {
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);
-  log.info({ taskQueue: config.temporal.taskQueue, address: config.temporal.address }, 'worker running');
-  await worker.run();
+  log.info(
+    {
+      taskQueue: config.temporal.taskQueue,
+      address: config.temporal.address,
+      buildId: worker.buildId,
+      deployment: worker.deploymentName ?? 'unversioned',
+    },
+    'worker running',
+  );
+  const running = worker.run();
+  void worker.promoted.then((outcome) => log.info({ outcome, buildId: worker.buildId }, 'promotion policy applied'));
+  await running;
   await worker.shutdown();
   log.info('worker stopped');
 }

@@ -12,6 +12,7 @@ import { testKafka, testTemporalClient, testWorkerConnection } from '../support/
 import {
   DeltaFeeder,
   createHarness,
+  exportHistory,
   laneReaches,
   readEvents,
   typesByStream,
@@ -217,6 +218,11 @@ describe('a lane workflow terminated mid-rollout (real dev server, real Kafka)',
       ]);
       expect([...(streams['tablet-c']?.slice(7, 9) ?? [])].sort()).toEqual(['bake-elapsed', 'health-evaluated']);
       expect(streams['tablet-c']?.slice(9)).toEqual(['lane-completed']);
+      await exportHistory(client.workflow.getHandle(rolloutWorkflowId(rolloutId)), 'lane-restart.rollout');
+      await exportHistory(
+        client.workflow.getHandle(laneWorkflowId(rolloutId, 'tablet-c')),
+        'lane-restart.lane-tablet-c',
+      );
     },
     TIMEOUT,
   );

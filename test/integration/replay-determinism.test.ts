@@ -1,5 +1,6 @@
 // Determinism guard: every committed workflow history (test/fixtures/histories, exported by the scenario tests; run
-// them with UPDATE_HISTORY_FIXTURES=1 to regenerate) replays against the current workflow code. A change that would
+// them with UPDATE_HISTORY_FIXTURES=1 to add the current code's histories beside the older ones, which are never
+// replaced) replays against the current workflow code. A change that would
 // break running workflows — a reordered command, a removed timer, an activity added without `patched()` — fails here.
 import { readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';

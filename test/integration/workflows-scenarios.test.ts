@@ -398,6 +398,7 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
       expect(completed?.type === 'rollback-completed' && completed.data.totals.succeeded).toBe(234);
       const orders = await readOrders(h);
       expect(orders.filter((o) => o.lane === 'roller').map((o) => o.kind)).toEqual(['expose', 'rollback']);
+      await exportAll('abort-during-rollback', rolloutId, lanes);
     },
     TIMEOUT,
   );

@@ -15,7 +15,8 @@ import type { LaneState } from '../../events/lane';
 import { withTimeout } from '../../ingest/service';
 import { topicSpecs } from '../../kafka/topics';
 import { createLogger } from '../../observability/log';
-import { WORKFLOWS_PATH, createWorker, type RolloutWorker } from '../../worker/create-worker';
+import { buildIdOf } from '../../worker/versioning';
+import { WORKFLOWS_PATH, createWorker, type RolloutWorker, type WorkerDeps } from '../../worker/create-worker';
 import { healthDeltaSignal, laneStateQuery, laneWorkflowId } from '../../workflows/messages';
 import { testKafka } from './endpoints';
 import { createTopicsAndWait } from './kafka-admin';
@@ -38,8 +39,8 @@ export interface Harness {
   config: Config;
   client: Client;
   kafka: Kafka;
-  /** Starts a worker (running in the background) on this harness's task queue. */
-  startWorker(identity?: string): Promise<RolloutWorker>;
+  /** Starts a worker (running in the background) on this harness's task queue; `extra` overrides code and versioning. */
+  startWorker(identity?: string, extra?: Pick<WorkerDeps, 'workflowBundle' | 'versioning'>): Promise<RolloutWorker>;
   /** Stops every worker started here and deletes the topics. */
   close(): Promise<void>;
 }
@@ -74,7 +75,7 @@ export async function createHarness(options: {
     config,
     client: options.client,
     kafka,
-    async startWorker(identity?: string) {
+    async startWorker(identity?: string, extra: Pick<WorkerDeps, 'workflowBundle' | 'versioning'> = {}) {
       const worker = await createWorker(config, {
         connection: options.connection,
         client: options.client,
@@ -82,6 +83,7 @@ export async function createHarness(options: {
         ensureTopics: false,
         logger: createLogger('test-worker', 'silent'),
         ...(identity !== undefined && { identity }),
+        ...extra,
       });
       workers.push(worker);
       void worker.run();
@@ -325,12 +327,20 @@ export async function drive(options: {
 }
 
 /**
- * Exports a workflow's history as a replay fixture `test/fixtures/histories/<name>.json` when the fixture
- * is missing or UPDATE_HISTORY_FIXTURES=1 (committed fixtures then guard determinism in replay tests).
+ * Exports a workflow's history as a replay fixture under `test/fixtures/histories/`; committed fixtures guard
+ * determinism in the replay test, which replays every file there. A fixture recorded by earlier code is never
+ * replaced: `<name>.json` is written only when no fixture of that name exists, and UPDATE_HISTORY_FIXTURES=1 adds
+ * `<name>@<build id>.json` — the history as the current workflow code records it — beside the older ones (and
+ * leaves an existing file of that build alone).
  */
 export async function exportHistory(handle: WorkflowHandle, name: string): Promise<void> {
-  const file = path.join(FIXTURES_DIR, `${name}.json`);
-  if (existsSync(file) && process.env.UPDATE_HISTORY_FIXTURES !== '1') return;
+  const first = path.join(FIXTURES_DIR, `${name}.json`);
+  let file = first;
+  if (existsSync(first)) {
+    if (process.env.UPDATE_HISTORY_FIXTURES !== '1') return;
+    file = path.join(FIXTURES_DIR, `${name}@${buildIdOf(await workflowBundle())}.json`);
+    if (existsSync(file)) return;
+  }
   const history = await handle.fetchHistory();
   const events = history.events ?? [];
   const eventTypes = events.map((e) => temporal.api.enums.v1.EventType[e.eventType ?? 0] ?? String(e.eventType));
@@ -342,7 +352,7 @@ export async function exportHistory(handle: WorkflowHandle, name: string): Promi
     history: encoded,
   };
   mkdirSync(FIXTURES_DIR, { recursive: true });
-  writeFileSync(file, `${JSON.stringify(fixture, null, 2)}\n`);
+  writeFileSync(file, `${JSON.stringify(fixture, null, 2)}\n`, { flag: 'wx' });
 }
 
 /**

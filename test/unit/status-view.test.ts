@@ -6,6 +6,7 @@ import { conflictWarning, DuplicateChecker, type EventConflict } from '../../rep
 
 const view: RolloutStatusView = {
   rolloutId: 'r-1',
+  codeVersion: 'bsi-rollout.0.1.0-0123456789ab',
   releaseId: 'bsi-26.3',
   status: 'running',
   startedAt: '2026-11-27T12:00:00.000Z',
