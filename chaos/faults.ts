@@ -9,7 +9,13 @@ import { restartKafka, restartTemporal } from '../scripts/servers/index';
 import type { ChaosWorld } from './world';
 
 /** The kinds of fault. */
-export const FAULT_KINDS = ['kill-worker', 'kill-ingest', 'restart-kafka', 'restart-temporal'] as const;
+export const FAULT_KINDS = [
+  'kill-worker',
+  'kill-ingest',
+  'restart-kafka',
+  'restart-temporal',
+  'deploy-worker',
+] as const;
 export type FaultKind = (typeof FAULT_KINDS)[number];
 
 /** A fault that happened: what, when (ms after the rollout started) and how long the recovery took. */
@@ -62,6 +68,9 @@ export async function inject(world: ChaosWorld, kind: FaultKind, log: (line: str
       break;
     case 'restart-temporal':
       await restartTemporal();
+      break;
+    case 'deploy-worker':
+      await world.deployChangedWorker(log);
       break;
     default: {
       const exhaustive: never = kind;

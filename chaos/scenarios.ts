@@ -3,7 +3,9 @@
  * injects its faults at the moments it names, waits for the rollout to end, and checks the result against the
  * simulator's ground truth (see checks.ts). `runChaos` returns the totals that `make chaos` prints.
  */
-import type { RolloutStatusView } from '../client';
+import { temporal } from '@temporalio/proto';
+import { codeVersionOf, type RolloutStatusView } from '../client';
+import { laneWorkflowId, rolloutWorkflowId } from '../workflows/messages';
 import { checkRollout, type CheckResult } from './checks';
 import { ensureProcesses, inject, midBake, midStream, waitFor, type FaultKind, type InjectedFault } from './faults';
 import { mulberry32 } from '../simulator/prng';
@@ -64,6 +66,14 @@ export function allScenarios(seed: number): ChaosScenario[] {
       name: 'restart-temporal',
       description: 'restart the Temporal dev server (SQLite kept) mid-rollout',
       faults: [{ kind: 'restart-temporal', when: midBake }],
+      bakeSec: 8,
+      finalBakeSec: 40,
+    },
+    {
+      name: 'deploy-worker',
+      description:
+        'deploy a worker whose lane decider differs mid-bake and make it current; the rollout stays on its build',
+      faults: [{ kind: 'deploy-worker', when: midBake }],
       bakeSec: 8,
       finalBakeSec: 40,
     },
@@ -136,6 +146,9 @@ async function runScenario(
   opts.log(`scenario ${scenario.name}: ${scenario.description} (rollout ${rolloutId})`);
   const faults: InjectedFault[] = [];
   const problems: string[] = [];
+  // The build the rollout is pinned to (Worker Versioning): no fault, a deploy included, may move it.
+  const pinned = (await world.status(rolloutId)).codeVersion;
+  if (pinned === null) problems.push('the rollout is not pinned to a worker build');
   for (const step of scenario.faults) {
     if (typeof step.when === 'number') {
       const wait = t0 + step.when - Date.now();
@@ -151,6 +164,10 @@ async function runScenario(
   const budget = 60_000 + (scenario.bakeSec * 2 + scenario.finalBakeSec) * 3000;
   await world.waitFinished(rolloutId, budget);
   problems.push(...(await ensureProcesses(world)));
+  problems.push(...(await pinnedProblems(world, rolloutId, pinned)));
+  if (world.changed !== undefined && pinned !== null) {
+    await world.revertDeploy(pinned.slice(world.deploymentName.length + 1));
+  }
   await world.simulator.drained(30_000);
   const expected = reference ?? EXPECTED_OUTCOMES;
   const check = await checkRollout(world, rolloutId, expected, opts.devicesPerClass);
@@ -170,6 +187,38 @@ async function runScenario(
   );
   for (const f of check.failures) opts.log(`    - ${f}`);
   return result;
+}
+
+/**
+ * What a deploy (or any fault) must not change: the rollout and its lanes finish on the build the rollout started on,
+ * and no workflow task of theirs failed (a non-determinism error shows as WorkflowTaskFailed; an UnhandledCommand
+ * failure — a signal arrived while the task completed — is Temporal's normal retry and is not counted).
+ */
+const { WorkflowTaskFailedCause } = temporal.api.enums.v1;
+
+async function pinnedProblems(world: ChaosWorld, rolloutId: string, pinned: string | null): Promise<string[]> {
+  const client = await world.client();
+  const problems: string[] = [];
+  const ids = [
+    rolloutWorkflowId(rolloutId),
+    ...Object.keys(EXPECTED_OUTCOMES).map((l) => laneWorkflowId(rolloutId, l)),
+  ];
+  for (const id of ids) {
+    const handle = client.workflow.getHandle(id);
+    const version = codeVersionOf((await handle.describe()).raw.workflowExecutionInfo);
+    if (version !== pinned) problems.push(`${id} ran on ${version ?? 'no pinned build'}, not ${pinned ?? '-'}`);
+    const failed = ((await handle.fetchHistory()).events ?? []).filter(
+      (e) =>
+        e.workflowTaskFailedEventAttributes &&
+        e.workflowTaskFailedEventAttributes.cause !==
+          WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_UNHANDLED_COMMAND,
+    );
+    if (failed.length > 0) {
+      const cause = failed[0]?.workflowTaskFailedEventAttributes?.failure?.message ?? 'no message';
+      problems.push(`${id}: ${failed.length} workflow tasks failed (first: ${cause.slice(0, 200)})`);
+    }
+  }
+  return problems;
 }
 
 /**

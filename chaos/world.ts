@@ -8,6 +8,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Client } from '@temporalio/client';
+import { bundleWorkflowCode } from '@temporalio/worker';
 import { getStatus, startRollout, type RolloutStatusView } from '../client';
 import { loadConfig, type Config } from '../config/env';
 import { validatePlan, type RolloutPlan, type RolloutPlanInput } from '../events/plan';
@@ -18,6 +19,8 @@ import { startEngineProcess, type EngineProcess } from '../scripts/engine-proces
 import { FleetSimulator } from '../simulator/fleet-simulator';
 import { ScenarioSchema, type Scenario, type ScenarioInput } from '../simulator/scenario';
 import { connectClient } from '../temporal/connection';
+import { createWorker, type RolloutWorker } from '../worker/create-worker';
+import { promoteVersion } from '../worker/versioning';
 
 /** The device classes of the chaos fleet, and what each should end as. */
 export const EXPECTED_OUTCOMES: Readonly<Record<string, string>> = {
@@ -107,6 +110,10 @@ export class ChaosWorld {
   readonly simulator: FleetSimulator;
   worker: EngineProcess | undefined;
   ingest: EngineProcess | undefined;
+  /** A worker of changed workflow code (`chaos/changed-workflows.ts`) deployed by the `deploy-worker` fault. */
+  changed: RolloutWorker | undefined;
+  /** The Worker Deployment the world's workers are versions of. */
+  readonly deploymentName: string;
   private clientInstance: Client | undefined;
   private generation = 0;
 
@@ -120,8 +127,17 @@ export class ChaosWorld {
       installEventsDlq: `${this.run}.dlq`,
       partitions: base.topics.partitions,
     };
-    this.config = { ...base, topics, temporal: { ...base.temporal, taskQueue: this.run } };
+    this.deploymentName = `${this.run}-workers`;
+    this.config = {
+      ...base,
+      topics,
+      temporal: { ...base.temporal, taskQueue: this.run },
+      versioning: { deploymentName: this.deploymentName, promote: 'if-none' },
+    };
     this.env = {
+      // Versioned as in production: the first worker becomes the current version, its restarts are the same build.
+      BSI_WORKER_DEPLOYMENT: this.deploymentName,
+      BSI_WORKER_PROMOTE: 'if-none',
       BSI_TOPIC_ROLLOUT_EVENTS: topics.rolloutEvents,
       BSI_TOPIC_COMMANDS: topics.commands,
       BSI_TOPIC_INSTALL_EVENTS: topics.installEvents,
@@ -168,7 +184,8 @@ export class ChaosWorld {
     this.worker = startEngineProcess(`worker-${n}`, ['worker'], {
       env: this.env,
       logFile: join(this.logDir, `worker-${n}.log`),
-      ready: /worker running/,
+      // Polling, and the promotion policy applied (the first build is current before a rollout starts).
+      ready: /promotion policy applied/,
     });
     await this.worker.ready;
   }
@@ -224,9 +241,38 @@ export class ChaosWorld {
     }
   }
 
+  /**
+   * Deploys a worker whose lane decider differs (in this process) and makes its build the deployment's current
+   * version; the world's worker process keeps running the build the rollouts in flight are pinned to.
+   */
+  async deployChangedWorker(log: (line: string) => void): Promise<void> {
+    const workflowBundle = await bundleWorkflowCode({
+      workflowsPath: require.resolve('./changed-workflows'),
+      logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
+    });
+    this.changed = await createWorker(
+      { ...this.config, versioning: { deploymentName: this.deploymentName, promote: 'always' } },
+      { workflowBundle, ensureTopics: false, logger: createLogger('chaos-changed-worker', 'warn') },
+    );
+    void this.changed.run();
+    const outcome = await this.changed.promoted;
+    log(`  deployed changed build ${this.changed.buildId}: ${outcome}`);
+  }
+
+  /** Makes `buildId` current again and stops the changed worker (the deploy is rolled back for the next scenario). */
+  async revertDeploy(buildId: string): Promise<void> {
+    await promoteVersion(
+      await this.client(),
+      { deploymentName: this.deploymentName, buildId, promote: 'always' },
+      createLogger('chaos', 'warn'),
+    );
+    await this.changed?.shutdown();
+    this.changed = undefined;
+  }
+
   /** Stops the processes and the simulator, and closes the client. */
   async close(): Promise<void> {
-    await Promise.all([this.worker?.stop(), this.ingest?.stop()]);
+    await Promise.all([this.worker?.stop(), this.ingest?.stop(), this.changed?.shutdown()]);
     await this.simulator.stop().catch(() => undefined);
     await this.clientInstance?.connection.close().catch(() => undefined);
   }

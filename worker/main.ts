@@ -32,7 +32,11 @@ export async function main(): Promise<void> {
     'worker running',
   );
   const running = worker.run();
-  void worker.promoted.then((outcome) => log.info({ outcome, buildId: worker.buildId }, 'promotion policy applied'));
+  // A refused promotion is logged by createWorker; the worker keeps serving the rollouts pinned to its build.
+  worker.promoted.then(
+    (outcome) => log.info({ outcome, buildId: worker.buildId }, 'promotion policy applied'),
+    () => undefined,
+  );
   await running;
   await worker.shutdown();
   log.info('worker stopped');
