@@ -11,7 +11,7 @@ import { cohortOf } from '../../events/cohort';
 import type { OutcomeCounts } from '../../events/domain-events';
 import type { InstallEvent } from '../../events/install-event';
 import type { LaneState } from '../../events/lane';
-import { laneConfigOf, validatePlan, type LaneConfig } from '../../events/plan';
+import { laneConfigOf, validatePlan, type LaneConfig, type RolloutPlanInput } from '../../events/plan';
 import { createKafka, type Kafka } from '../../kafka/client';
 import { ensureTopics, topicSpecs } from '../../kafka/topics';
 import { laneStateQuery, laneWorkflowId, type LaneWorkflowInput } from '../../workflows/messages';
@@ -102,18 +102,23 @@ function silentLogger() {
 }
 
 /** A plan whose lanes never breach or pass during a test: plain rule with an unreachable minimum sample. */
-export function quietLaneConfig(lane: string, installTimeoutSec = 3600): LaneConfig {
-  const parsed = validatePlan({
+export function quietPlan(lanes: string[], installTimeoutSec = 3600): RolloutPlanInput {
+  return {
     releaseId: 'rel-ingest-test',
     artifact: { build: '26.3.1' },
-    deviceClasses: [lane],
+    deviceClasses: lanes,
     phases: [
       { share: 50, bake: '1h' },
       { share: 100, bake: 0 },
     ],
     thresholds: { maxFailureRate: 0.5, minSample: 100_000_000, installTimeoutSec, rule: 'plain' },
     breachPolicy: { action: 'pause' },
-  });
+  };
+}
+
+/** The lane config of `quietPlan` for one class. */
+export function quietLaneConfig(lane: string, installTimeoutSec = 3600): LaneConfig {
+  const parsed = validatePlan(quietPlan([lane], installTimeoutSec));
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.errors));
   return laneConfigOf(parsed.plan, lane);
 }

@@ -12,6 +12,7 @@ import { testKafka, testTemporalClient, testWorkerConnection } from '../support/
 import {
   DeltaFeeder,
   createHarness,
+  eventually,
   exportHistory,
   laneReaches,
   readEvents,
@@ -24,17 +25,6 @@ import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 120_000;
 const OPERATOR = { actor: 'sre-carol', reason: 'lane-lost test' };
-
-/** Polls `probe` until it returns a value (not undefined), for at most `ms`. */
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 describe('a lane workflow terminated mid-rollout (real dev server, real Kafka)', () => {
   let client: Client;
