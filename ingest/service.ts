@@ -224,6 +224,10 @@ export class IngestService {
     const { settings, topics, signaler, log } = this.deps;
     const gen = this.generation;
     if (settings.handoverSettleMs > 0) await sleep(settings.handoverSettleMs);
+    // This member's own signals still in flight (from before a consumer replacement or a revocation of these
+    // partitions) must land first: marks read before them would make the replay count their ranges again.
+    await Promise.all(this.delivering.values());
+    if (gen !== this.generation) return;
     await this.reader.sync(30_000);
     const set = new Set(partitions);
     for (const lane of this.catalogue.activeLanes()) {
