@@ -3,7 +3,8 @@
 # (--runInBand, as `make test` runs them: the broker-restart failure of issue #13 showed up only in that
 # combination), SOAK_ROUNDS times in a row (default 10). Prints one JSON line per round and a summary line; exits
 # non-zero if any round failed. A failing round keeps its Jest output and result file under out/soak-ingest/<run>/
-# and the member logs the tests wrote under out/test-logs/ (listed in its line); a passing round's are deleted.
+# and the member logs the tests wrote under out/test-logs/ are listed in its line; a passing round's Jest output is
+# deleted. Ctrl-C (or SIGTERM) stops after the round that runs, which is reported.
 #
 # Servers: brought up like `make test` does (reused if this clone started them, started if nothing runs) and the
 # ones this run started are stopped at the end. The broker-restart test restarts Kafka through the pid file of the
@@ -38,6 +39,8 @@ cleanup() {
   exit "$rc"
 }
 trap cleanup EXIT
+# Before the rounds start, an interrupt exits at once; during them, the round that runs is reported first.
+interrupted=
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
@@ -75,6 +78,8 @@ failed_tests() {
 
 passed=0
 t_all=$(date +%s)
+trap 'interrupted=130' INT
+trap 'interrupted=143' TERM
 for ((round = 1; round <= rounds; round++)); do
   marker="$run_dir/.round-$round-start"
   touch "$marker"
@@ -88,8 +93,6 @@ for ((round = 1; round <= rounds; round++)); do
   seconds=$(($(date +%s) - t))
   if [[ $rc -eq 0 ]]; then
     passed=$((passed + 1))
-    # A passing round's member logs (none are written unless a test fails) and Jest output are not kept.
-    find "$test_logs" -type f -newer "$marker" -delete
     rm -f "$jest_log" "$result"
     printf '{"round":%d,"passed":true,"seconds":%d}\n' "$round" "$seconds"
   else
@@ -99,11 +102,16 @@ for ((round = 1; round <= rounds; round++)); do
       "$round" "$seconds" "$rc" "$(failed_tests "$result")" "$jest_log" "$logs"
   fi
   rm -f "$marker"
+  if [[ -n $interrupted ]]; then
+    rounds=$round
+    break
+  fi
 done
 
 failed=$((rounds - passed))
 kept=null
 if [[ $failed -eq 0 ]]; then rmdir "$run_dir"; else kept="\"$run_dir\""; fi
-printf '{"summary":true,"rounds":%d,"passed":%d,"failed":%d,"seconds":%d,"kept":%s}\n' \
-  "$rounds" "$passed" "$failed" "$(($(date +%s) - t_all))" "$kept"
+printf '{"summary":true,"rounds":%d,"passed":%d,"failed":%d,"seconds":%d,"kept":%s,"interrupted":%s}\n' \
+  "$rounds" "$passed" "$failed" "$(($(date +%s) - t_all))" "$kept" "$([[ -n $interrupted ]] && echo true || echo false)"
+[[ -n $interrupted ]] && exit "$interrupted"
 [[ $failed -eq 0 ]]
