@@ -8,7 +8,7 @@ TSX := node_modules/.bin/tsx
 NPM_STAMP := node_modules/.package-lock.json
 
 .PHONY: help deps test demo lint typecheck test-unit test-integration \
-	servers-install servers-up servers-down servers-status servers-reset chaos
+	servers-install servers-up servers-down servers-status servers-reset chaos soak-ingest
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{ printf "  make %-18s %s\n", $$1, $$2 }'
@@ -24,6 +24,9 @@ test: deps ## Everything: servers up, lint, typecheck, unit and integration test
 
 chaos: deps ## Chaos suite on real servers: SIGKILL worker/ingest, restart Kafka/Temporal, all four at seeded moments
 	@$(TSX) chaos/run.ts
+
+soak-ingest: deps ## Ingest recovery+hostile+chaos-short together, 10 rounds (SOAK_ROUNDS); servers up like make test
+	@bash scripts/soak-ingest.sh
 
 demo: deps ## End to end on local servers: worker, ingest, simulator, the bundled rollout; postmortem in out/
 	@$(TSX) scripts/demo.ts

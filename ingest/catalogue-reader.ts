@@ -20,6 +20,8 @@ export class CatalogueReader {
   private waiters: (() => void)[] = [];
   /** Wall-clock time (ms) of the log-end snapshot the catalogue last caught up with. */
   syncedAsOf = 0;
+  /** The consumer's crash count when a sync last caught up (a crash since means it lost time). */
+  private crashesAtSync = 0;
 
   /** A reader of `topic` into `catalogue`; call `start()`. */
   constructor(
@@ -31,6 +33,23 @@ export class CatalogueReader {
     /** Called when its consumer crashed for good and was replaced (a metric). */
     private readonly onReplaced: () => void = () => undefined,
   ) {}
+
+  /**
+   * Whether its consumer is reading (joined, not crashed since). While it is down, `sync` cannot catch up: what
+   * the catalogue does not know may still be in the log.
+   */
+  get up(): boolean {
+    return this.consumer?.up === true;
+  }
+
+  /**
+   * Whether the reader lost time since it last caught up: its consumer is down, or crashed after the last `sync`
+   * that caught up. A caller that waits for the catalogue should then wait longer than usual instead of deciding
+   * that an event is unknown.
+   */
+  get recovering(): boolean {
+    return !this.up || (this.consumer?.crashes ?? 0) !== this.crashesAtSync;
+  }
 
   /** Starts reading from the beginning and resolves once the catalogue caught up with the log end. */
   async start(): Promise<void> {
@@ -85,6 +104,7 @@ export class CatalogueReader {
   async sync(timeoutMs: number): Promise<boolean> {
     if (this.admin === undefined) return false;
     const asOf = Date.now();
+    const crashes = this.consumer?.crashes ?? 0;
     const ends = await this.admin.fetchTopicOffsets(this.topic);
     const deadline = Date.now() + timeoutMs;
     for (;;) {
@@ -93,6 +113,7 @@ export class CatalogueReader {
       );
       if (!behind) {
         this.syncedAsOf = Math.max(this.syncedAsOf, asOf);
+        if (this.up) this.crashesAtSync = Math.max(this.crashesAtSync, crashes);
         return true;
       }
       const left = deadline - Date.now();

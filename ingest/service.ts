@@ -134,9 +134,12 @@ export class IngestService {
     );
   }
 
-  /** Whether the member is consuming (for `/healthz`). */
+  /**
+   * Whether the member is consuming (for `/healthz`): started, not stopping, and both its group consumer and its
+   * catalogue reader's consumer running (false from a crash until kafkajs restarted it or it was replaced).
+   */
   healthy(): boolean {
-    return this.healthyFlag && !this.stopping;
+    return this.healthyFlag && !this.stopping && this.group?.up === true && this.reader.up;
   }
 
   /** Reads the rollout catalogue, then joins the consumer group and starts the flusher and timeout scanner. */
@@ -246,6 +249,10 @@ export class IngestService {
     const { settings, topics, signaler, log } = this.deps;
     const gen = this.generation;
     if (settings.handoverSettleMs > 0) await sleep(settings.handoverSettleMs);
+    // This member's own signals still in flight (from before a consumer replacement or a revocation of these
+    // partitions) must land first: marks read before them would make the replay count their ranges again.
+    await Promise.all(this.delivering.values());
+    if (gen !== this.generation) return;
     await this.reader.sync(30_000);
     const set = new Set(partitions);
     for (const lane of this.catalogue.activeLanes()) {
@@ -343,9 +350,16 @@ export class IngestService {
         this.reader.syncedAsOf < batchStart &&
         Number(message.timestamp) + SLACK_MS >= this.reader.syncedAsOf
       ) {
-        // Its exposure may still be in flight: catch the catalogue up once per batch, then decide.
-
-        await this.reader.sync(settings.unknownWaitMs);
+        // Its exposure may still be in flight: catch the catalogue up once per batch, then decide. While the
+        // reader recovers from a crash of its consumer (down, or re-reading) the catalogue cannot catch up in the
+        // usual time, and dead-lettering the record as unknown would lose a valid report: wait for the reader,
+        // heartbeating, as long as it recovers.
+        let caughtUp = await this.reader.sync(settings.unknownWaitMs);
+        while (!caughtUp && this.reader.recovering && payload.isRunning() && !payload.isStale()) {
+          if (gen !== this.generation) break;
+          await payload.heartbeat();
+          caughtUp = await this.reader.sync(Math.max(250, settings.unknownWaitMs));
+        }
         if (!payload.isRunning() || payload.isStale() || gen !== this.generation) break;
         result = this.core.handle(partition, offset, Number(message.timestamp), message.value);
       }

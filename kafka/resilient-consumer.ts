@@ -34,6 +34,10 @@ export class ResilientConsumer {
   private rebuilding: Promise<void> | undefined;
   /** Consumers that crashed for good (a replacement may crash while it starts). */
   private readonly dead = new WeakSet<Consumer>();
+  /** The consumer that has joined its group and not crashed since (kafkajs may restart one that crashed). */
+  private joined: Consumer | undefined;
+  /** How many times the current consumer crashed (restarted by kafkajs or replaced): it lost its place each time. */
+  crashes = 0;
   /** How many times a crashed consumer was replaced. */
   rebuilds = 0;
 
@@ -46,6 +50,15 @@ export class ResilientConsumer {
     return this.consumer;
   }
 
+  /**
+   * Whether the current consumer is consuming: it joined its group and has not crashed since. False from a crash
+   * until kafkajs restarted it or a replacement joined, and after `stop()` (for health checks, and for readers that
+   * must tell "nothing there" from "not reading").
+   */
+  get up(): boolean {
+    return !this.stopped && this.consumer !== undefined && this.joined === this.consumer;
+  }
+
   /** Creates and begins the first consumer; its failure to start is the caller's. */
   async start(): Promise<void> {
     await this.options.begin(this.make());
@@ -53,9 +66,14 @@ export class ResilientConsumer {
 
   private make(): Consumer {
     const consumer = this.options.create();
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      if (consumer === this.consumer && !this.dead.has(consumer)) this.joined = consumer;
+    });
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       const { log, name } = this.options;
+      if (this.joined === consumer) this.joined = undefined;
       if (this.stopped || consumer !== this.consumer) return;
+      this.crashes++;
       if (payload.restart) {
         log.warn({ err: payload.error }, `${name} consumer crashed; kafkajs restarts it`);
         return;

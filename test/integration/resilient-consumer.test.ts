@@ -82,6 +82,8 @@ test('ResilientConsumer replaces a consumer that crashed for good and reads ever
   const seen = new Set<string>();
   let poisoned = false;
   const rebuilt: string[] = [];
+  // `up` as the wrapper reports it when it begins a replacement (the crashed one is down) and once it runs.
+  const upWhen: { rebuilding: boolean[]; rebuilt: boolean[] } = { rebuilding: [], rebuilt: [] };
   const rc = new ResilientConsumer({
     name: 'test',
     log,
@@ -102,7 +104,11 @@ test('ResilientConsumer replaces a consumer that crashed for good and reads ever
         },
       });
     },
-    onRebuild: (err) => rebuilt.push(String(err)),
+    onRebuild: (err) => {
+      rebuilt.push(String(err));
+      upWhen.rebuilding.push(rc.up);
+    },
+    onRebuilt: () => upWhen.rebuilt.push(rc.up),
   });
   closers.push(() => rc.stop());
   await rc.start();
@@ -116,4 +122,8 @@ test('ResilientConsumer replaces a consumer that crashed for good and reads ever
   // Records after the poison were consumed by the replacement, not by the crashed consumer.
   await producer.send({ topic, messages: [{ value: 'after' }] });
   await until('a record appended after the replacement', () => seen.has('after'));
+  expect(upWhen).toEqual({ rebuilding: [false], rebuilt: [true] });
+  expect(rc.up).toBe(true);
+  await rc.stop();
+  expect(rc.up).toBe(false);
 });
