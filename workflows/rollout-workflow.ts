@@ -208,24 +208,31 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         followUp = step.events;
       }
     }
-    const child = await startChild(laneWorkflow, {
-      workflowId: laneWorkflowId(rolloutId, lane),
-      args: [
-        {
-          rolloutId,
-          lane,
-          config: laneConfigOf(plan, lane, state.rulesVersion ?? 1),
-          reportTo: workflowInfo().workflowId,
-          reportHealth: plan.fleetHalt?.failureSpike !== undefined,
-          carried: { v: CARRIED_VERSION, state: fromLog.state, inbox: [], runs: 0, recentAnswers: [] },
-        },
-      ],
-      parentClosePolicy: ParentClosePolicy.ABANDON,
-      workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-    });
-    child.result().catch(() => {
+    try {
+      const child = await startChild(laneWorkflow, {
+        workflowId: laneWorkflowId(rolloutId, lane),
+        args: [
+          {
+            rolloutId,
+            lane,
+            config: laneConfigOf(plan, lane, state.rulesVersion ?? 1),
+            reportTo: workflowInfo().workflowId,
+            reportHealth: plan.fleetHalt?.failureSpike !== undefined,
+            carried: { v: CARRIED_VERSION, state: fromLog.state, inbox: [], runs: 0, recentAnswers: [] },
+          },
+        ],
+        parentClosePolicy: ParentClosePolicy.ABANDON,
+        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
+      });
+      child.result().catch(() => {
+        watchDue = true;
+      });
+    } catch (err) {
+      // Temporal refused the start (a workflow of that id runs, or one completed): the watch looks again and
+      // records the class lost once more if nothing runs it.
+      log.error('could not start the restarted lane', { rolloutId, lane, err: String(err) });
       watchDue = true;
-    });
+    }
     return followUp;
   }
 
