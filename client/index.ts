@@ -313,21 +313,25 @@ export async function getStatus(client: Client, rolloutId: string): Promise<Roll
     if (err instanceof WorkflowNotFoundError) throw new UnknownRolloutError(rolloutId);
     throw err;
   }
-  const description = await client.workflow
+  // The build it is pinned to, asked beside the lanes (one round trip for all).
+  const description = client.workflow
     .getHandle(rolloutWorkflowId(rolloutId))
     .describe()
     .catch(() => undefined);
-  const codeVersion = codeVersionOf(description?.raw.workflowExecutionInfo);
   const names = rollout.plan?.deviceClasses ?? Object.keys(rollout.lanes);
-  const lanes = await Promise.all(
-    names.map(async (name) => {
-      const live = await client.workflow
-        .getHandle(laneWorkflowId(rolloutId, name))
-        .query(laneStateQuery)
-        .catch(() => undefined);
-      return laneStatusView(live ?? rollout.lanes[name]!, rollout.lostLanes?.[name] ?? null);
-    }),
-  );
+  const [described, lanes] = await Promise.all([
+    description,
+    Promise.all(
+      names.map(async (name) => {
+        const live = await client.workflow
+          .getHandle(laneWorkflowId(rolloutId, name))
+          .query(laneStateQuery)
+          .catch(() => undefined);
+        return laneStatusView(live ?? rollout.lanes[name]!, rollout.lostLanes?.[name] ?? null);
+      }),
+    ),
+  ]);
+  const codeVersion = codeVersionOf(described?.raw.workflowExecutionInfo);
   return {
     rolloutId,
     codeVersion,

@@ -39,7 +39,7 @@ import {
   kafkaActivityOptions,
   laneWatchActivityOptions,
 } from './activity-options';
-import { CARRIED_VERSION, readCarriedRollout } from './carried';
+import { CARRIED_VERSION, readCarriedRollout, type CarriedLane } from './carried';
 import { laneWorkflow } from './lane-workflow';
 import {
   LaneReportSignalSchema,
@@ -209,23 +209,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       }
     }
     try {
-      const child = await startChild(laneWorkflow, {
-        workflowId: laneWorkflowId(rolloutId, lane),
-        args: [
-          {
-            rolloutId,
-            lane,
-            config: laneConfigOf(plan, lane, state.rulesVersion ?? 1),
-            reportTo: workflowInfo().workflowId,
-            reportHealth: plan.fleetHalt?.failureSpike !== undefined,
-            carried: { v: CARRIED_VERSION, state: fromLog.state, inbox: [], runs: 0, recentAnswers: [] },
-          },
-        ],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
-      });
-      child.result().catch(() => {
-        watchDue = true;
+      await startLane(lane, WorkflowIdReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY, {
+        v: CARRIED_VERSION,
+        state: fromLog.state,
+        inbox: [],
+        runs: 0,
+        recentAnswers: [],
       });
     } catch (err) {
       // Temporal refused the start (a workflow of that id runs, or one completed): the watch looks again and
@@ -234,6 +223,33 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       watchDue = true;
     }
     return followUp;
+  }
+
+  /**
+   * Starts the lane workflow of one class (a restart hands it the state folded from the log). A lane that completes
+   * has reported; one whose workflow fails, times out or is terminated makes the lane watch describe it (who, why).
+   */
+  async function startLane(lane: string, reuse: WorkflowIdReusePolicy, carried?: CarriedLane): Promise<void> {
+    const child = await startChild(laneWorkflow, {
+      workflowId: laneWorkflowId(rolloutId, lane),
+      args: [
+        {
+          rolloutId,
+          lane,
+          config: laneConfigOf(plan, lane, state.rulesVersion ?? 1),
+          reportTo: workflowInfo().workflowId,
+          reportHealth: plan.fleetHalt?.failureSpike !== undefined,
+          ...(carried !== undefined && { carried }),
+        },
+      ],
+      parentClosePolicy: ParentClosePolicy.ABANDON,
+      workflowIdReusePolicy: reuse,
+    });
+    if (watching) {
+      child.result().catch(() => {
+        watchDue = true;
+      });
+    }
   }
 
   /** Carries out what the rollout's new events ask of the lanes: pause them, or abort them. */
@@ -329,22 +345,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     state = fold(answer, state);
   }
   if (!lanesStarted) {
-    const reportTo = workflowInfo().workflowId;
-    const reportHealth = plan.fleetHalt?.failureSpike !== undefined;
-    for (const lane of plan.deviceClasses) {
-      const child = await startChild(laneWorkflow, {
-        workflowId: laneWorkflowId(rolloutId, lane),
-        args: [{ rolloutId, lane, config: laneConfigOf(plan, lane, state.rulesVersion ?? 1), reportTo, reportHealth }],
-        parentClosePolicy: ParentClosePolicy.ABANDON,
-        workflowIdReusePolicy: WorkflowIdReusePolicy.REJECT_DUPLICATE,
-      });
-      // A lane that completes has reported; one that fails, times out or is terminated: describe it (who, why).
-      if (watching) {
-        child.result().catch(() => {
-          watchDue = true;
-        });
-      }
-    }
+    for (const lane of plan.deviceClasses) await startLane(lane, WorkflowIdReusePolicy.REJECT_DUPLICATE);
     lanesStarted = true;
   }
 
