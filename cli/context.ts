@@ -1,13 +1,16 @@
 /**
  * What a CLI command needs from the outside world, opened lazily and closed once: configuration from
  * the environment, the Temporal client and the Kafka client. Connection failures become
- * `UnreachableError`s that name the address and how to start the local servers.
+ * `UnreachableError`s that name the address and how to start the local servers. The client libraries themselves
+ * are loaded on first use too (a few hundred milliseconds of `require`), so a command that needs neither, such as
+ * `validate`, does not pay for them.
  */
 import { userInfo } from 'node:os';
 import type { Client } from '@temporalio/client';
 import { loadConfig, type Config } from '../config/env';
-import { createKafka, type Kafka } from '../kafka/client';
-import { connectClient } from '../temporal/connection';
+import type * as KafkaClientModule from '../kafka/client';
+import type { Kafka } from '../kafka/client';
+import type * as TemporalConnectionModule from '../temporal/connection';
 import { isTemporalUnreachable, UnreachableError } from './errors';
 
 /** The CLI's lazily opened resources. Call `close()` when the command is done. */
@@ -24,6 +27,8 @@ export class CliContext {
   async client(): Promise<Client> {
     if (!this.temporal) {
       try {
+        // eslint-disable-next-line @typescript-eslint/no-require-imports
+        const { connectClient } = require('../temporal/connection') as typeof TemporalConnectionModule;
         this.temporal = await connectClient(this.config.temporal);
         // A connection succeeds lazily on some transports: ask the server something cheap to be sure.
         await this.temporal.workflowService.getSystemInfo({});
@@ -37,7 +42,11 @@ export class CliContext {
 
   /** The Kafka client (connections are opened by the consumers and producers made from it). */
   kafka(): Kafka {
-    this.kafkaClient ??= createKafka(this.config.kafka, { clientId: 'bsi-rollout-cli' });
+    if (!this.kafkaClient) {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const { createKafka } = require('../kafka/client') as typeof KafkaClientModule;
+      this.kafkaClient = createKafka(this.config.kafka, { clientId: 'bsi-rollout-cli' });
+    }
     return this.kafkaClient;
   }
 

@@ -1,10 +1,7 @@
 /**
- * Errors a person can act on, and how the CLI reports them: one clear sentence on stderr, an exit code
- * per kind, never a stack trace for a user's mistake. Anything unexpected prints its message and, with
- * `--debug` (or DEBUG=1), the stack.
+ * Errors a person can act on, and their exit codes; `report-error.ts` says how the CLI prints them. This module
+ * imports nothing, so every command (and `--help`) can use it without loading the engine.
  */
-import { ConfigError } from '../config/env';
-import { CommandRefusedError, InvalidPlanError, RolloutExistsError, UnknownRolloutError } from '../client';
 
 /** Exit codes: documented in the README's CLI reference. */
 export const EXIT = {
@@ -39,7 +36,8 @@ export class UnreachableError extends UserError {
   }
 }
 
-function messageOf(err: unknown): string {
+/** The first line of an error's message (or the value as text). */
+export function messageOf(err: unknown): string {
   return err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err);
 }
 
@@ -57,37 +55,4 @@ export function isKafkaUnreachable(err: unknown): boolean {
   return /KafkaJSConnectionError|KafkaJSNumberOfRetriesExceeded|ECONNREFUSED|Connection timeout|KafkaJSBrokerNotFound/i.test(
     text,
   );
-}
-
-/** Writes the error for a person and returns the exit code the process should end with. */
-export function reportError(err: unknown, debug: boolean): number {
-  const write = (text: string) => process.stderr.write(`rollout: ${text}\n`);
-  if (err instanceof InvalidPlanError) {
-    write('invalid plan:');
-    for (const e of err.errors) process.stderr.write(`  ${e.path}: ${e.rule} (value: ${JSON.stringify(e.value)})\n`);
-    return EXIT.usage;
-  }
-  if (err instanceof ConfigError) {
-    write(err.message);
-    return EXIT.usage;
-  }
-  if (err instanceof UnknownRolloutError) {
-    write(`${err.message}. \`rollout list\` shows the rollouts this Temporal namespace knows.`);
-    return EXIT.unknownRollout;
-  }
-  if (err instanceof CommandRefusedError) {
-    write(`refused: ${err.reason}`);
-    return EXIT.refused;
-  }
-  if (err instanceof RolloutExistsError) {
-    write(`${err.message}; choose another --id or leave it out to generate one.`);
-    return EXIT.usage;
-  }
-  if (err instanceof UserError) {
-    write(err.message);
-    return err.exitCode;
-  }
-  write(`unexpected error: ${messageOf(err)}${debug ? '' : ' (run with --debug for details)'}`);
-  if (debug && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
-  return EXIT.failure;
 }

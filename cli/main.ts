@@ -2,22 +2,37 @@
  * The `rollout` command line: what an SRE touches to start, watch and steer rollouts, and the entry
  * points of the engine's processes (worker, ingest, simulator, dev). Parsing is commander's; every
  * action runs through `run()`, which turns user errors into one clear sentence and an exit code.
+ *
+ * Start-up cost matters here (an operator types `rollout --help` or `rollout status` many times a day): this module
+ * loads only commander and the error kinds. Each action `require`s the modules it needs when it runs — the Temporal
+ * client, kafkajs, the zod schemas, the worker runtime — so `--help` and `validate` pay for none of what they do not
+ * use (README, "Cold start").
  */
 import { Command, Option } from 'commander';
-import { CliContext } from './context';
-import {
-  eventsCommand,
-  listCommand,
-  operatorCommand,
-  OPERATOR_TYPES,
-  simulateCommand,
-  startCommand,
-  statusCommand,
-  validateCommand,
-} from './commands';
-import { devCommand } from './dev';
-import { replayCommand } from '../replay/cli-replay';
-import { EXIT, isKafkaUnreachable, isTemporalUnreachable, reportError, UnreachableError, UserError } from './errors';
+import type * as Commands from './commands';
+import type * as Context from './context';
+import type * as Dev from './dev';
+import type * as ReportError from './report-error';
+import type * as Validate from './validate';
+import type * as Replay from '../replay/cli-replay';
+import type * as WorkerMain from '../worker/main';
+import type * as IngestMain from '../ingest/main';
+import type { OperatorCommandType } from '../events/domain-events';
+import { EXIT, isKafkaUnreachable, isTemporalUnreachable, UnreachableError, UserError } from './errors';
+
+/* eslint-disable @typescript-eslint/no-require-imports -- the lazy loads of the module's doc */
+const commands = () => require('./commands') as typeof Commands;
+const context = () => require('./context') as typeof Context;
+const dev = () => require('./dev') as typeof Dev;
+const reportError = (err: unknown, debug: boolean) =>
+  (require('./report-error') as typeof ReportError).reportError(err, debug);
+const validate = () => require('./validate') as typeof Validate;
+const replay = () => require('../replay/cli-replay') as typeof Replay;
+const workerMain = () => require('../worker/main') as typeof WorkerMain;
+const ingestMain = () => require('../ingest/main') as typeof IngestMain;
+/* eslint-enable @typescript-eslint/no-require-imports */
+
+type CliContext = Context.CliContext;
 
 const debug = process.argv.includes('--debug') || process.env.DEBUG === '1';
 
@@ -26,7 +41,7 @@ async function run(action: (ctx: CliContext) => Promise<void> | void): Promise<v
   let ctx: CliContext | undefined;
   let code: number = EXIT.ok;
   try {
-    ctx = new CliContext();
+    ctx = new (context().CliContext)();
     await action(ctx);
   } catch (err) {
     code = reportError(ctx ? asUnreachable(ctx, err) : err, debug);
@@ -44,7 +59,8 @@ function asUnreachable(ctx: CliContext, err: unknown): unknown {
   return err;
 }
 
-const OPERATOR_HELP: Record<(typeof OPERATOR_TYPES)[number], string> = {
+/** Every operator command with its help line (the `Record` makes the compiler check none is missing). */
+const OPERATOR_HELP: Record<OperatorCommandType, string> = {
   pause: 'pause a class (--class) or every running class; exposure stops until resume',
   resume: 'resume a paused class or rollout',
   approve: 'approve the manual gate a class waits at',
@@ -75,7 +91,7 @@ export function buildProgram(): Command {
       'exit 2 when the preview warns (a phase that can never pass, a bake shorter than the timeout, …)',
     )
     .action((plan: string, opts: { json?: boolean; explain?: boolean; classSize?: string[]; strict?: boolean }) =>
-      run(() => validateCommand(plan, opts)),
+      run(() => validate().validateCommand(plan, opts)),
     );
 
   program
@@ -87,7 +103,7 @@ export function buildProgram(): Command {
     .option('--reason <text>', 'why (default: "started from <plan>")')
     .option('--json', 'machine-readable output')
     .action((plan: string, opts: { id?: string; actor?: string; reason?: string; json?: boolean }) =>
-      run((ctx) => startCommand(ctx, plan, opts)),
+      run((ctx) => commands().startCommand(ctx, plan, opts)),
     );
 
   program
@@ -101,7 +117,7 @@ export function buildProgram(): Command {
     .option('--json', 'machine-readable output (with --watch: one line per change)')
     .option('--no-log-check', 'do not read the event log for event ids with two contents (it needs Kafka)')
     .action((id: string, opts: { json?: boolean; watch?: boolean; interval?: string; logCheck?: boolean }) =>
-      run((ctx) => statusCommand(ctx, id, opts)),
+      run((ctx) => commands().statusCommand(ctx, id, opts)),
     );
 
   program
@@ -109,9 +125,9 @@ export function buildProgram(): Command {
     .description('rollouts in the Temporal namespace, newest first')
     .option('--limit <n>', 'at most this many', '50')
     .option('--json', 'machine-readable output')
-    .action((opts: { json?: boolean; limit?: string }) => run((ctx) => listCommand(ctx, opts)));
+    .action((opts: { json?: boolean; limit?: string }) => run((ctx) => commands().listCommand(ctx, opts)));
 
-  for (const type of OPERATOR_TYPES) {
+  for (const type of Object.keys(OPERATOR_HELP) as OperatorCommandType[]) {
     program
       .command(type)
       .description(OPERATOR_HELP[type])
@@ -123,7 +139,7 @@ export function buildProgram(): Command {
       .option('--json', 'machine-readable output')
       .action(
         (id: string, opts: { class?: string; reason?: string; actor?: string; requestId?: string; json?: boolean }) =>
-          run((ctx) => operatorCommand(ctx, type, id, opts)),
+          run((ctx) => commands().operatorCommand(ctx, type, id, opts)),
       );
   }
 
@@ -133,7 +149,9 @@ export function buildProgram(): Command {
     .argument('<rolloutId>')
     .option('--follow', 'keep printing new events until Ctrl-C')
     .option('--json', 'one JSON event per line')
-    .action((id: string, opts: { follow?: boolean; json?: boolean }) => run((ctx) => eventsCommand(ctx, id, opts)));
+    .action((id: string, opts: { follow?: boolean; json?: boolean }) =>
+      run((ctx) => commands().eventsCommand(ctx, id, opts)),
+    );
 
   program
     .command('replay')
@@ -158,31 +176,18 @@ export function buildProgram(): Command {
           installEvents?: boolean;
           checkDeterminism?: boolean;
         },
-      ) => run((ctx) => replayCommand(ctx, id, opts)),
+      ) => run((ctx) => replay().replayCommand(ctx, id, opts)),
     );
 
   program
     .command('worker')
     .description('run a rollout worker (Temporal task-queue poller); scale out by running more')
-    .action(() =>
-      run(async () => {
-        // Loaded on demand: the worker pulls in the Temporal worker runtime, which other commands do not need.
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { main } = require('../worker/main') as { main: () => Promise<void> };
-        await main();
-      }),
-    );
+    .action(() => run(() => workerMain().main()));
 
   program
     .command('ingest')
     .description('run an ingest member (Kafka consumer group on the install events); scale out by running more')
-    .action(() =>
-      run(async () => {
-        // eslint-disable-next-line @typescript-eslint/no-require-imports
-        const { main } = require('../ingest/main') as { main: () => Promise<void> };
-        await main();
-      }),
-    );
+    .action(() => run(() => ingestMain().main()));
 
   program
     .command('simulate')
@@ -192,7 +197,7 @@ export function buildProgram(): Command {
     .option('--duration <seconds>', 'stop after this long (default: until Ctrl-C)')
     .option('--truth-out <file>', 'write the ground truth (per offer) here on exit')
     .action((scenario: string, opts: { group?: string; duration?: string; truthOut?: string }) =>
-      run((ctx) => simulateCommand(ctx, scenario, opts)),
+      run((ctx) => commands().simulateCommand(ctx, scenario, opts)),
     );
 
   program
@@ -200,7 +205,7 @@ export function buildProgram(): Command {
     .description('local development: start the servers, a worker and an ingest member in this terminal')
     .addOption(new Option('--simulate <scenario>', 'also run the fleet simulator with this scenario'))
     .option('--keep-servers', 'leave the servers running on exit')
-    .action((opts: { simulate?: string; keepServers?: boolean }) => run((ctx) => devCommand(ctx, opts)));
+    .action((opts: { simulate?: string; keepServers?: boolean }) => run((ctx) => dev().devCommand(ctx, opts)));
 
   return program;
 }

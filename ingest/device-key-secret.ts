@@ -10,6 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type DeviceKeyConfig } from '../config/env';
+import { PACKAGE_ROOT } from '../layout/package-layout';
 import { DeviceKeys } from './device-table';
 
 /** The file that holds a local run's generated secret, under the data directory. */
@@ -17,7 +18,7 @@ export const LOCAL_SECRET_FILE = 'device-key-secret';
 
 /** The data directory of a local run: `BSI_DATA_DIR`, else `.data/` at the repository root (as `scripts/servers`). */
 export function localDataDir(env: Readonly<Record<string, string | undefined>> = process.env): string {
-  return env.BSI_DATA_DIR ? path.resolve(env.BSI_DATA_DIR) : path.join(__dirname, '..', '.data');
+  return env.BSI_DATA_DIR ? path.resolve(env.BSI_DATA_DIR) : path.join(PACKAGE_ROOT, '.data');
 }
 
 /** What `deviceKeySecret` found, and where. */

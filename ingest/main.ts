@@ -1,5 +1,5 @@
 /**
- * Entry point of the ingest service: `npx tsx ingest/main.ts`. Reads config from the environment
+ * Entry point of the ingest service: `rollout ingest` (or `node dist/ingest/main.js`). Reads config from the environment
  * (`config/env.ts` for Kafka, Temporal and topics; `ingest/settings.ts` for INGEST_*), provisions the
  * topics if missing, serves metrics, and runs one consumer-group member until SIGTERM/SIGINT, then stops
  * gracefully: stop consuming, finish the batch, deliver pending deltas, commit, disconnect, close Temporal.

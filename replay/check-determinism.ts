@@ -12,14 +12,17 @@ export type ReplayedRun = { workflowId: string; runId: string; ok: boolean; erro
 /** The result of the whole check. */
 export type DeterminismResult = { ok: boolean; runs: ReplayedRun[] };
 
+/** The workflow code to replay against: sources the SDK bundles, or the bundle `npm run build` made. */
+export type WorkflowCode = { workflowsPath: string } | { workflowBundle: { codePath: string } };
+
 /**
  * Lists every run of the given workflow ids (continue-as-new chains included) and replays each history
- * against the workflow code at `workflowsPath`. Throws only when a history cannot be fetched.
+ * against `workflowCode`. Throws only when a history cannot be fetched.
  */
 export async function checkDeterminism(
   client: Client,
   workflowIds: readonly string[],
-  workflowsPath: string,
+  workflowCode: WorkflowCode,
 ): Promise<DeterminismResult> {
   const histories: HistoryAndWorkflowId[] = [];
   for (const workflowId of workflowIds) {
@@ -38,7 +41,7 @@ export async function checkDeterminism(
   } catch {
     // A runtime is already installed (e.g. inside a worker process): keep its logger.
   }
-  const results = Worker.runReplayHistories({ workflowsPath, replayName: 'bsi-replay-check' }, histories);
+  const results = Worker.runReplayHistories({ ...workflowCode, replayName: 'bsi-replay-check' }, histories);
   for await (const result of results) {
     runs.push({
       workflowId: result.workflowId,

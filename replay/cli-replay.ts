@@ -13,8 +13,9 @@ import { EXIT, UserError } from '../cli/errors';
 import type { Config } from '../config/env';
 import type { RolloutPlan } from '../events/plan';
 import { deviceKeysOf } from '../ingest/device-key-secret';
+import { prebuiltWorkflowBundle } from '../layout/package-layout';
 import { laneWorkflowId, rolloutWorkflowId } from '../workflows/messages';
-import { checkDeterminism } from './check-determinism';
+import { checkDeterminism, type WorkflowCode } from './check-determinism';
 import { formatConflicts } from './event-conflicts';
 import { readInstallFacts } from './install-log';
 import { readRolloutLog } from './read-log';
@@ -44,6 +45,12 @@ const FORMATS = ['text', 'json', 'html'] as const;
 
 /** The workflow code the determinism check replays against: the same module the worker bundles. */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
+
+/** What the worker of this layout runs: the prebuilt bundle of the compiled build, else the sources. */
+function currentWorkflowCode(): WorkflowCode {
+  const workflowBundle = prebuiltWorkflowBundle();
+  return workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH };
+}
 
 function parseAt(text: string | undefined): string | undefined {
   if (text === undefined) return undefined;
@@ -124,14 +131,14 @@ export async function replayCommand(
   ctx: ReplayContext,
   rolloutId: string,
   opts: ReplayOptions,
-  workflowsPath: string = WORKFLOWS_PATH,
+  workflowCode: WorkflowCode = currentWorkflowCode(),
 ): Promise<void> {
   if (opts.checkDeterminism) {
     const log = await readRolloutLog(ctx.kafka(), ctx.config.topics.rolloutEvents, rolloutId);
     const started = log.events.find((e) => e.type === 'rollout-started');
     const lanes = started?.type === 'rollout-started' ? started.data.plan.deviceClasses : [];
     const ids = [rolloutWorkflowId(rolloutId), ...lanes.map((lane) => laneWorkflowId(rolloutId, lane))];
-    const result = await checkDeterminism(await ctx.client(), ids, workflowsPath);
+    const result = await checkDeterminism(await ctx.client(), ids, workflowCode);
     if (result.runs.length === 0)
       throw new UserError(`unknown rollout ${rolloutId}: no workflow history`, EXIT.unknownRollout);
     // The log itself: one event id with two contents means two runs of the deciders disagreed.

@@ -8,8 +8,10 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { join } from 'node:path';
+import { PACKAGE_ROOT } from '../layout/package-layout';
 
-const BIN = join(__dirname, '..', 'bin', 'rollout.js');
+/** The `rollout` bin, which runs the compiled CLI in dist/ (`npm run build` first). */
+const BIN = join(PACKAGE_ROOT, 'bin', 'rollout.js');
 
 export interface EngineProcessOptions {
   /** Extra environment on top of this process's (topics, task queue, ports). */

@@ -4,7 +4,7 @@
  * processes with the same configuration.
  */
 import type { Client } from '@temporalio/client';
-import type { NativeConnection, WorkflowBundle } from '@temporalio/worker';
+import type { NativeConnection, WorkflowBundle, WorkflowBundlePath } from '@temporalio/worker';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { Producer } from 'kafkajs';
 import { createActivities, createEventLogProducer, createLaneWatchActivities } from '../activities';
@@ -23,8 +23,11 @@ export interface WorkerDeps {
   client?: Client;
   /** A connected producer to reuse; not disconnected by `shutdown`. */
   producer?: Producer;
-  /** A prebuilt workflow bundle (tests bundle once per file); default: bundle `workflows/` at start. */
-  workflowBundle?: WorkflowBundle;
+  /**
+   * A prebuilt workflow bundle: the file `npm run build` wrote (`{ codePath }`, what the worker process of the
+   * compiled build loads) or code in memory (tests bundle once per file). Default: bundle `workflows/` at start.
+   */
+  workflowBundle?: WorkflowBundle | WorkflowBundlePath;
   /** Create the engine's topics if missing (default true). */
   ensureTopics?: boolean;
   logger?: Logger;
@@ -50,7 +53,7 @@ export interface RolloutWorker {
   shutdown(): Promise<void>;
 }
 
-/** Where the workflow code lives (bundled by the SDK for the sandbox). */
+/** Where the workflow code lives (bundled by the SDK for the sandbox when no prebuilt bundle is given). */
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 /**

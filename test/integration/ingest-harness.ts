@@ -287,7 +287,7 @@ export async function produce(
   }
 }
 
-/** An ingest member as a child process (`node --import tsx ingest/main.ts`), killable with SIGKILL. */
+/** An ingest member as a child process (`node dist/ingest/main.js`, the compiled build), killable with SIGKILL. */
 export interface Member {
   child: ChildProcess;
   output: string[];
@@ -298,7 +298,7 @@ export interface Member {
 
 /** Spawns an ingest member with the world's environment. */
 export function spawnMember(world: World, extraEnv: NodeJS.ProcessEnv = {}): Member {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(REPO, 'ingest', 'main.ts')], {
+  const child = spawn(process.execPath, [path.join(REPO, 'dist', 'ingest', 'main.js')], {
     cwd: REPO,
     env: { ...world.env, ...extraEnv },
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { renderPreview } from '../../cli/explain-view';
-import { parseClassSizes } from '../../cli/commands';
+import { parseClassSizes } from '../../cli/validate';
 import { UserError } from '../../cli/errors';
 import { ThresholdsSchema } from '../../events/health';
 import { laneConfigOf, parsePlan, validatePlan, type LaneConfig, type RolloutPlan } from '../../events/plan';
