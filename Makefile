@@ -7,7 +7,7 @@ TSX := node_modules/.bin/tsx
 # npm ci rewrites this file; it is older than package-lock.json when dependencies changed since the last install.
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps test demo lint typecheck test-unit test-integration \
+.PHONY: help deps build test demo lint typecheck test-unit test-integration \
 	servers-install servers-up servers-down servers-status servers-reset chaos soak-ingest
 
 help: ## List the targets
@@ -19,17 +19,22 @@ $(NPM_STAMP): package-lock.json
 
 deps: $(NPM_STAMP) ## Install npm dependencies if missing or older than package-lock.json
 
-test: deps ## Everything: servers up, lint, typecheck, unit and integration tests, servers down
+# The engine's processes (rollout bin, worker, ingest, simulator, demo) run the compiled JavaScript in dist/, so
+# every target that starts them builds first (about 20 s: tsc, then the workflow bundle).
+build: deps ## npm run build: compile into dist/ and bundle the workflows into dist/workflow-bundle.js
+	npm run --silent build
+
+test: deps ## Everything: build, servers up, lint, typecheck, unit and integration tests, servers down
 	@bash scripts/run-tests.sh
 
-chaos: deps ## Chaos suite on real servers: SIGKILL worker/ingest, restart Kafka/Temporal, all four at seeded moments
+chaos: build ## Chaos suite on real servers: SIGKILL worker/ingest, restart Kafka/Temporal, all four at seeded moments
 	@$(TSX) chaos/run.ts
 
-soak-ingest: deps ## Ingest recovery+hostile+chaos-short together, 10 rounds (SOAK_ROUNDS); servers up like make test
+soak-ingest: build ## Ingest recovery+hostile+chaos-short together, 10 rounds (SOAK_ROUNDS); servers up like make test
 	@bash scripts/soak-ingest.sh
 
-demo: deps ## End to end on local servers: worker, ingest, simulator, the bundled rollout; postmortem in out/
-	@$(TSX) scripts/demo.ts
+demo: build ## End to end on local servers: worker, ingest, simulator, the bundled rollout; postmortem in out/
+	@node dist/scripts/demo.js
 
 lint: deps ## ESLint and Prettier
 	npm run --silent lint
@@ -40,7 +45,7 @@ typecheck: deps ## tsc --noEmit
 test-unit: deps ## Unit tests (no servers)
 	npm run --silent test:unit
 
-test-integration: deps ## Integration tests against running servers (make servers-up first)
+test-integration: build ## Integration tests against running servers (make servers-up first)
 	npm run --silent test:integration
 
 servers-install: deps ## Download Kafka jars, Temporal CLI and test server into the cache

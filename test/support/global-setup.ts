@@ -2,6 +2,7 @@
 // answer and say how to start them if not; the tests themselves then fail. TEST_SERVERS=testcontainers: start
 // containers and point the tests at them through KAFKA_BROKERS / TEMPORAL_ADDRESS (test workers inherit the env).
 import { kafkaAnswers, temporalAnswers } from '../../scripts/servers/index';
+import { staleBuildProblem } from './build-freshness';
 import { endpoints } from './endpoints';
 import type { StartedContainers } from './testcontainers';
 import { startContainers } from './testcontainers';
@@ -11,6 +12,13 @@ export const containersSlot = globalThis as { __bsiContainers?: StartedContainer
 
 /** Runs once before the integration tests. */
 export default async function globalSetup(): Promise<void> {
+  const stale = staleBuildProblem();
+  if (stale !== undefined) {
+    throw new Error(
+      `[integration] ${stale}: run \`npm run build\` first (make test does). The tests start the engine's ` +
+        'processes from the compiled build in dist/.',
+    );
+  }
   if (process.env.TEST_SERVERS === 'testcontainers') {
     const containers = await startContainers(endpoints().temporal.namespace);
     process.env.KAFKA_BROKERS = containers.kafkaBrokers;
