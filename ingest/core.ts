@@ -40,8 +40,7 @@ export interface CoreOptions {
   correctTimeouts?: boolean;
 }
 
-// The state byte of a (device, offer) slot. Module constants, not imports: the engine runs through tsx,
-// whose CommonJS output turns every use of an imported binding into a getter call, and these are read per record.
+// The state byte of a (device, offer) slot: its encoding lives beside the state machine that reads and writes it.
 /** Final outcome codes (low 3 bits). */
 const FINAL_NONE = 0;
 const FINAL_SUCCEEDED = 1;

@@ -15,11 +15,6 @@ import { cohortOf, cohortOfUtf8 } from '../events/cohort';
 import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventType } from '../events/install-event';
 import type { DeviceKeys } from './device-table';
 
-// Bound once: the engine runs through tsx, whose CommonJS output turns every use of an imported binding into
-// a getter call, and these are used per record.
-const TYPES = INSTALL_EVENT_TYPES;
-const cohortOfBytes = cohortOfUtf8;
-
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
 const COLON = 0x3a;
@@ -66,7 +61,7 @@ const STRING_BYTE = new Uint8Array(256).map((_, c) =>
   c === QUOTE ? END : c === 0x20 ? SPACE : c === BACKSLASH || c < 0x20 || c > 0x7e ? INVALID : PLAIN,
 );
 const KEY_BYTES = KEYS.map((k) => Buffer.from(k, 'latin1'));
-const TYPE_BYTES = TYPES.map((t) => Buffer.from(t, 'latin1'));
+const TYPE_BYTES = INSTALL_EVENT_TYPES.map((t) => Buffer.from(t, 'latin1'));
 
 function isWhitespace(c: number): boolean {
   return c === 0x20 || c === 0x0a || c === 0x0d || c === 0x09;
@@ -329,7 +324,7 @@ export class Report {
     if (osLength < 1 || osLength > 64) return false;
     const atMs = isoMillis(b, starts[AT]!, ends[AT]!);
     if (Number.isNaN(atMs)) return false;
-    const typeName = TYPES[type]!;
+    const typeName = INSTALL_EVENT_TYPES[type]!;
     let errorCode: string | undefined;
     if ((seen & (1 << ERROR_CODE)) !== 0) {
       if (typeName !== 'failed' && typeName !== 'rollback-failed') return false;
@@ -356,7 +351,7 @@ export class Report {
   /** The device's cohort bucket in the report's rollout (`cohortOf`). */
   cohort(): number {
     if (this.event !== null) return cohortOf(this.event.deviceId, this.rolloutId);
-    return cohortOfBytes(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, this.rolloutId);
+    return cohortOfUtf8(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, this.rolloutId);
   }
 
   /**
