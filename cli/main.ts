@@ -6,7 +6,7 @@
  * Start-up cost matters here (an operator types `rollout --help` or `rollout status` many times a day): this module
  * loads only commander and the error kinds. Each action `require`s the modules it needs when it runs — the Temporal
  * client, kafkajs, the zod schemas, the worker runtime — so `--help` and `validate` pay for none of what they do not
- * use (README, "Cold start").
+ * use (README, "The build").
  */
 import { Command, Option } from 'commander';
 import type * as Commands from './commands';
