@@ -20,7 +20,7 @@ import type * as IngestMain from '../ingest/main';
 import type { OperatorCommandType } from '../events/domain-events';
 import { EXIT, isKafkaUnreachable, isTemporalUnreachable, UnreachableError, UserError } from './errors';
 
-/* eslint-disable @typescript-eslint/no-require-imports -- the lazy loads of the module's doc */
+/* eslint-disable @typescript-eslint/no-require-imports -- each loaded when an action needs it (see the module doc) */
 const commands = () => require('./commands') as typeof Commands;
 const context = () => require('./context') as typeof Context;
 const dev = () => require('./dev') as typeof Dev;
