@@ -20,7 +20,7 @@
  * its measured β at 2 ×) gives the average sample number a test that knew the alternative would need.
  *
  * Usage: npm run bench:policy [-- --seed N --good-runs N --bad-runs N --devices N --workers N --out DIR
- * --rules-version 1|2]; version 1 runs the sequential rule of lanes started before version 2, for comparison. JSON lines
+ * --rules-version 1|2|3]; versions 1 and 2 run the sequential rule of lanes started before version 2, for comparison. JSON lines
  * on stdout (the last is the summary), the table on stderr; out/bench-policy.{json,md,svg}.
  */
 import { fork } from 'node:child_process';
@@ -128,7 +128,7 @@ const { values: args } = parseArgs({
     'bad-runs': { type: 'string', default: '500' },
     devices: { type: 'string', default: '20000' },
     workers: { type: 'string', default: '2' },
-    'rules-version': { type: 'string', default: '2' },
+    'rules-version': { type: 'string', default: '3' },
     out: { type: 'string', default: 'out' },
     worker: { type: 'boolean', default: false },
   },

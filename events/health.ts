@@ -10,6 +10,7 @@
  * Pure: no I/O, no clock, no randomness. Lanes that started under rules version 1 are judged by `health-v1.ts`.
  */
 import { z } from 'zod';
+import { calibratedBound, mixtureLogRatio, mixtureOf, type Mixture } from './calibration';
 
 /** One error-code criterion: failures with these codes are judged on their own, against their own maximum rate. */
 export const ErrorCriterionSchema = z
@@ -61,6 +62,19 @@ export const ThresholdsSchema = z
     rule: z.enum(['plain', 'sequential']).default('sequential'),
     /** The most the sequential rule may halt a build at or below the threshold, over the lane's life (α). */
     falseHaltProbability: z.number().gt(0).lt(0.5).default(0.01),
+    /**
+     * Rules version 3, set by the engine when a lane starts (refused in plan files): the sequential rule's mixture
+     * weights (one per `SEQUENTIAL_ODDS_FACTORS` entry) and its halt bound per criterion, the lane's first, each the
+     * lowest whose exact chance of ever being crossed at the criterion's threshold is at most its share of α
+     * (`calibration.ts`). Absent: rules version 2, equal weights and Ville's bound ln(k/α).
+     */
+    calibration: z
+      .object({
+        weights: z.array(z.number().gt(0)).min(1).max(10),
+        bounds: z.array(z.number().positive()).min(1).max(11),
+      })
+      .strict()
+      .optional(),
     /** Rules version 1 only (stored events): the old rule's null hypothesis. Refused in plan files. */
     baselineFailureRate: z.number().gt(0).lt(1).optional(),
     /** Rules version 1 only (stored events): the old rule's early-acceptance error. Refused in plan files. */
@@ -151,12 +165,32 @@ export const HealthVerdictSchema = z
 export type HealthVerdict = z.infer<typeof HealthVerdictSchema>;
 
 /**
- * The sequential rule's alternatives, as multiples of the odds of the threshold (1.5× to 10×), mixed with equal
- * weights. Chosen with `bench/policy.ts`: the 1.5× and 2× components make a marginally bad build halt within
- * ~1.2× the devices Wald's SPRT needs for a known 2× build, the 5× and 10× ones halt a spike after two or three
- * failures.
+ * The sequential rule's alternatives, as multiples of the odds of the threshold (1.5× to 10×). Rules version 2 mixes
+ * them with equal weights; version 3 with `SEQUENTIAL_WEIGHTS`.
  */
 export const SEQUENTIAL_ODDS_FACTORS: readonly number[] = Object.freeze([1.5, 2, 3, 5, 10]);
+
+/**
+ * Rules version 3's mixture weights, per odds factor. Chosen with `bench/policy.ts`: the 1.5× and 2× components keep
+ * a marginally bad build within 1.5× the devices Wald's SPRT needs for a known 2× build, and the weight on 5× and
+ * 10× halts a spike after a few failures, although its failures reach the lane later than its successes (a crash is
+ * silent until the install timeout).
+ */
+export const SEQUENTIAL_WEIGHTS: readonly number[] = Object.freeze([0.08, 0.12, 0.12, 0.42, 0.26]);
+
+/**
+ * The calibration a rules version 3 lane records: the weights, and per criterion (the lane's first, then the code
+ * criteria) the lowest halt bound whose exact chance of ever being crossed at that criterion's threshold is at most
+ * α / k. Ville's ln(k/α) is valid but loose (the ratio jumps past it), so calibrated lanes halt bad builds sooner
+ * with the same promise. Pure; a few tens of milliseconds per new threshold, remembered per process.
+ */
+export function calibrationOf(t: Thresholds): NonNullable<Thresholds['calibration']> {
+  const k = 1 + t.errorCodes.criteria.length;
+  const spec = { factors: SEQUENTIAL_ODDS_FACTORS, weights: SEQUENTIAL_WEIGHTS };
+  const alpha = t.falseHaltProbability / k;
+  const rates = [t.maxFailureRate, ...t.errorCodes.criteria.map((c) => c.maxFailureRate)];
+  return { weights: [...SEQUENTIAL_WEIGHTS], bounds: rates.map((rate) => calibratedBound(rate, alpha, spec).bound) };
+}
 
 // Bound once: global lookups are slow in sandboxed realms (vm contexts such as Jest's and Temporal's).
 const log = Math.log;
@@ -225,7 +259,7 @@ export function thresholdsProblems(thresholds: Thresholds): string[] {
  * failures could reach the threshold at maxFailureRate / w: that is the criterion suggested.
  */
 export function planThresholdsProblems(
-  thresholds: Pick<Thresholds, 'maxFailureRate' | 'baselineFailureRate' | 'falsePassProbability'> & {
+  thresholds: Pick<Thresholds, 'maxFailureRate' | 'baselineFailureRate' | 'falsePassProbability' | 'calibration'> & {
     errorCodes?: Pick<ErrorCodePolicy, 'weigh'>;
   },
 ): { key: string; message: string }[] {
@@ -254,6 +288,12 @@ export function planThresholdsProblems(
         'passes; remove the key',
     });
   }
+  if (thresholds.calibration !== undefined) {
+    problems.push({
+      key: 'calibration',
+      message: 'set by the engine when a lane starts (the calibrated halt bounds it records); remove the key',
+    });
+  }
   if (thresholds.falsePassProbability !== undefined) {
     problems.push({
       key: 'falsePassProbability',
@@ -263,26 +303,16 @@ export function planThresholdsProblems(
   return problems;
 }
 
-/** A criterion ready to judge: its codes, threshold, and precomputed sequential-rule constants. */
-interface Judged {
+/** A criterion ready to judge: its threshold, its mixture's constants and its halt bound. */
+interface Judged extends Mixture {
   name: string;
   threshold: number;
-  /** Per alternative k: ln(p1/p0) and ln((1−p1)/(1−p0)). */
-  failLog: number[];
-  passLog: number[];
   bound: number;
 }
 
-function judgedOf(name: string, threshold: number, alpha: number): Judged {
-  const failLog: number[] = [];
-  const passLog: number[] = [];
-  const odds = threshold / (1 - threshold);
-  for (const factor of SEQUENTIAL_ODDS_FACTORS) {
-    const p1 = (factor * odds) / (1 + factor * odds);
-    failLog.push(log(p1 / threshold));
-    passLog.push(log((1 - p1) / (1 - threshold)));
-  }
-  return { name, threshold, failLog, passLog, bound: -log(alpha) };
+function judgedOf(name: string, threshold: number, bound: number, weights?: readonly number[]): Judged {
+  const spec = { factors: SEQUENTIAL_ODDS_FACTORS, weights: weights ?? SEQUENTIAL_ODDS_FACTORS.map(() => 1) };
+  return { name, threshold, bound, ...mixtureOf(threshold, spec) };
 }
 
 /** The compiled thresholds: the lane's criterion first, then the code criteria (cached per thresholds object). */
@@ -292,29 +322,16 @@ function criteriaOf(t: Thresholds): Judged[] {
   let judged = compiled.get(t);
   if (judged === undefined) {
     const k = 1 + t.errorCodes.criteria.length;
-    const alpha = t.falseHaltProbability / k;
-    judged = [judgedOf(LANE_CRITERION, t.maxFailureRate, alpha)];
-    for (const c of t.errorCodes.criteria) judged.push(judgedOf(criterionName(c), c.maxFailureRate, alpha));
+    const ville = -log(t.falseHaltProbability / k);
+    const cal = t.calibration;
+    const boundOf = (i: number) => cal?.bounds[i] ?? ville;
+    judged = [judgedOf(LANE_CRITERION, t.maxFailureRate, boundOf(0), cal?.weights)];
+    t.errorCodes.criteria.forEach((c, i) =>
+      judged!.push(judgedOf(criterionName(c), c.maxFailureRate, boundOf(i + 1), cal?.weights)),
+    );
     compiled.set(t, judged);
   }
   return judged;
-}
-
-/**
- * The log of the equally weighted mixture of the alternatives' likelihood ratios, for F failures in n outcomes:
- * log Σₖ wₖ exp(F·ln(p1ₖ/p0) + (n−F)·ln((1−p1ₖ)/(1−p0))), computed stably (log-sum-exp).
- */
-function mixtureLlr(j: Judged, failures: number, sample: number): number {
-  const k = j.failLog.length;
-  const passes = sample - failures;
-  let top = -Infinity;
-  for (let i = 0; i < k; i++) {
-    const term = failures * j.failLog[i]! + passes * j.passLog[i]!;
-    if (term > top) top = term;
-  }
-  let sum = 0;
-  for (let i = 0; i < k; i++) sum += exp(failures * j.failLog[i]! + passes * j.passLog[i]! - top);
-  return top + log(sum / k);
 }
 
 /** The numbers of one judgement, without sentences: what `assessHealth` returns. */
@@ -338,7 +355,7 @@ export interface HealthAssessment {
 /** Whether one criterion breaches at F failures in n outcomes (the rule's core test). */
 function breaches(t: Thresholds, j: Judged, failures: number, sample: number): boolean {
   if (t.rule === 'plain') return sample >= t.minSample && failures > j.threshold * sample;
-  return mixtureLlr(j, failures, sample) >= j.bound;
+  return mixtureLogRatio(j, failures, sample) >= j.bound;
 }
 
 /** Options of one judgement beyond the counts. */
@@ -411,7 +428,7 @@ export function assessHealth(counts: HealthCounts, t: Thresholds, context: Judge
     a.llrs = [];
     a.bounds = [];
     for (let i = 0; i < judged.length; i++) {
-      const llr = mixtureLlr(judged[i]!, criterionFailures[i]!, sample);
+      const llr = mixtureLogRatio(judged[i]!, criterionFailures[i]!, sample);
       a.llrs.push(llr);
       a.bounds.push(judged[i]!.bound);
       if (llr >= judged[i]!.bound && a.breachedBy === undefined) a.breachedBy = i;

@@ -28,7 +28,7 @@
  */
 import { z } from 'zod';
 import YAML from 'yaml';
-import { ThresholdsSchema, planThresholdsProblems, thresholdsProblems, type Thresholds } from './health';
+import { ThresholdsSchema, calibrationOf, planThresholdsProblems, thresholdsProblems, type Thresholds } from './health';
 import { thresholdsProblemsV1 } from './health-v1';
 import { DeviceClassSchema, IdSchema } from './install-event';
 
@@ -291,9 +291,11 @@ export type RolloutPlanInput = z.input<typeof RolloutPlanSchema>;
  * and keeps it for life, so a worker deploy never changes how a running lane is judged. Version 1: each phase
  * window judged alone at α / phases against maxFailureRate / 4, weighted codes, pooled fleet spike. Version 2:
  * evidence accumulates over the attempt's phases, tested against maxFailureRate itself (`health.ts`), per-code
- * criteria, no pass that devices still out could overturn, per-class fleet spike.
+ * criteria, no pass that devices still out could overturn, per-class fleet spike. Version 3: the sequential rule's
+ * mixture is weighted toward large rises and each criterion's halt bound is calibrated exactly to its share of α
+ * instead of Ville's ln(k/α); the lane records both in its thresholds (`calibration`).
  */
-export const RULES_VERSION = 2;
+export const RULES_VERSION = 3;
 
 /** One phase as a lane runs it: cohort bound in buckets and bake in seconds. */
 export const LanePhaseSchema = z
@@ -349,11 +351,18 @@ export function laneConfigOf(plan: RolloutPlan, deviceClass: string, rulesVersio
       bakeSec: phase.bake,
       approval: phase.approval ?? 'none',
     })),
-    thresholds: ThresholdsSchema.parse({ ...plan.thresholds, ...override.thresholds }),
+    thresholds: thresholdsOf(plan, override, rulesVersion),
     breachPolicy: override.breachPolicy ?? plan.breachPolicy,
     rollbackTimeoutSec: plan.rollbackTimeout,
     ...(rulesVersion >= 2 ? { rulesVersion } : {}),
   };
+}
+
+/** A class's thresholds; from rules version 3 on with the sequential rule's calibration, computed once here. */
+function thresholdsOf(plan: RolloutPlan, override: ClassOverride, rulesVersion: number): Thresholds {
+  const thresholds = ThresholdsSchema.parse({ ...plan.thresholds, ...override.thresholds });
+  if (rulesVersion < 3 || thresholds.rule !== 'sequential') return thresholds;
+  return { ...thresholds, calibration: calibrationOf(thresholds) };
 }
 
 /** One problem in a plan: where (`classes.laptop-x1.phases[2].share`), the offending value, and the rule. */

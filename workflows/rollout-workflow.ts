@@ -58,8 +58,9 @@ import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operato
 const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
 const { laneExecutions, laneStateFromLog, rolloutStateFromLog } = proxyActivities<Activities>(laneWatchActivityOptions);
 
-/** The patch marker of rules version 2 (see `RULES_VERSION`): rollouts that started before it keep version 1. */
+/** The patch markers of rules versions 2 and 3 (see `RULES_VERSION`): rollouts that started before keep theirs. */
 const RULES_PATCH = 'rules-version-2';
+const RULES_PATCH_3 = 'rules-version-3';
 
 /**
  * The patch marker of the lane watch: runs from before it neither watch their lanes nor record `lane-lost`, so
@@ -328,9 +329,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   }
 
   // Start: decide, append `rollout-started`, then start the lanes. The rules version is fixed here for the
-  // rollout's life: a history recorded before version 2 has no marker, replays as version 1 and decides as it did.
+  // rollout's life: a history recorded before version 2 (3) has no marker, replays as version 1 (2) and decides as
+  // it did.
   if (state.status === 'pending') {
-    const rulesVersion = patched(RULES_PATCH) ? RULES_VERSION : 1;
+    const rulesVersion = patched(RULES_PATCH_3) ? RULES_VERSION : patched(RULES_PATCH) ? 2 : 1;
     const answer = decideRollout(state, {
       type: 'start-rollout',
       rolloutId,

@@ -123,7 +123,7 @@ describe('the preview (rollout validate --explain)', () => {
     expect(laptop.phases.every((p) => p.outcomesToPass !== null)).toBe(true);
     expect(laptop.warnings.some((w) => /bakes 20 s, less than installTimeoutSec 60 s/.test(w))).toBe(true);
     const text = renderPreview(previews);
-    expect(text).toMatch(/^phone-a \(25000 devices, sequential rule, rules version 2\)/);
+    expect(text).toMatch(/^phone-a \(25000 devices, sequential rule, rules version 3\)/);
     expect(text).toContain('For every true failure rate at or below 5%');
   });
 
