@@ -16,7 +16,7 @@ import { fold, stepRollout, type RolloutState } from '../events/rollout';
 import type { DeviceKeys } from '../ingest/device-table';
 import { FleetModel, type FleetOrder, type ScheduledReport } from '../simulator/fleet-model';
 import type { Scenario } from '../simulator/scenario';
-import { OutcomeTracker, offersOf, type CountChange, type InstallRecord, type OfferInfo } from './outcomes';
+import { OutcomeTracker, offersOf, type CountChange, type InstallRecord, type OfferInfo } from '../replay/outcomes';
 
 /** One install record as produced to Kafka: partition, key, value, append time. */
 export type SyntheticInstallRecord = InstallRecord & { key: string; value: string };
