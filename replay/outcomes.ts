@@ -93,18 +93,29 @@ const FINAL_TIMED_OUT = 3;
 const FINAL_ROLLED_BACK = 4;
 const FINAL_ROLLBACK_FAILED = 5;
 
-/** What one device key did on one offer: its attempt, the report types seen in it, started, final outcome. */
-type DeviceState = { offerId: string; attempt: number; seen: number; started: boolean; final: number };
+/**
+ * What one device key did on one offer: its attempt, the report types seen in it, started, final outcome; `next`
+ * is its state on another offer (a device reports on few offers, so a list). `offerId` null: not used yet.
+ */
+type DeviceState = {
+  offerId: string | null;
+  attempt: number;
+  seen: number;
+  started: boolean;
+  final: number;
+  next: DeviceState | null;
+};
 
 /**
- * One device id: its cohort bucket in this rollout, its key (`deviceKeyHex`), its state per offer it reported on
- * (a device reports on few offers, so a list) and its fact in the lane it last installed in. Devices are counted
- * by key, as the ingest's table does: ids with one key share one `states` list.
+ * One device id: its cohort bucket in this rollout, its key (`deviceKeyHex`), and its fact in the lane it last
+ * installed in. Devices are counted by key, as the ingest's table does: the states of a key's devices are those
+ * of `owner`, the first device seen with that key (itself but for a 2⁻⁶⁴ collision), whose own state fields hold
+ * the first offer's (one object per device: replay keeps a million of them).
  */
-type KnownDevice = {
+type KnownDevice = DeviceState & {
   bucket: number;
   key: string;
-  states: DeviceState[];
+  owner: KnownDevice;
   factLane: string | null;
   fact: DeviceFact | undefined;
 };
@@ -198,8 +209,8 @@ function correctsTimeouts(): boolean {
 export class OutcomeTracker {
   /** Per device id: what is known of it (its bucket and key: hashing is the hot path). */
   private readonly devices = new Map<string, KnownDevice>();
-  /** Per device key (`deviceKeyHex`): the states of its devices, for timeout markers, which name devices by key. */
-  private readonly byKey = new Map<string, DeviceState[]>();
+  /** Per device key (`deviceKeyHex`): its owner (see `KnownDevice`), for timeout markers, which name devices by key. */
+  private readonly byKey = new Map<string, KnownDevice>();
   private readonly corrects = correctsTimeouts();
   /** Per lane: device key → what it did on the lane's exposure offers. */
   readonly facts = new Map<string, Map<string, DeviceFact>>();
@@ -258,23 +269,30 @@ export class OutcomeTracker {
     let device = this.devices.get(e.deviceId);
     if (device === undefined) {
       const key = this.deviceKeys.hexOf(e.deviceId);
-      let states = this.byKey.get(key);
-      if (states === undefined) {
-        states = [];
-        this.byKey.set(key, states);
-      }
-      device = { bucket: cohortOf(e.deviceId, e.rolloutId), key, states, factLane: null, fact: undefined };
+      const owner = this.byKey.get(key);
+      const created: KnownDevice = {
+        offerId: null,
+        attempt: 0,
+        seen: 0,
+        started: false,
+        final: FINAL_NONE,
+        next: null,
+        bucket: cohortOf(e.deviceId, e.rolloutId),
+        key,
+        owner: undefined as unknown as KnownDevice,
+        factLane: null,
+        fact: undefined,
+      };
+      created.owner = owner ?? created;
+      if (owner === undefined) this.byKey.set(key, created);
+      device = created;
       this.devices.set(e.deviceId, device);
     }
     if (device.bucket >= offer.cohortBound) {
       this.skipped++;
       return null;
     }
-    let s = stateOf(device.states, offer.offerId);
-    if (s === undefined) {
-      s = { offerId: offer.offerId, attempt: 0, seen: 0, started: false, final: FINAL_NONE };
-      device.states.push(s);
-    }
+    const s = stateOf(device.owner, offer.offerId) ?? newState(device.owner, offer.offerId);
     if (s.attempt === 0 || e.attempt > s.attempt) {
       s.attempt = e.attempt;
       s.seen = 0;
@@ -355,8 +373,8 @@ export class OutcomeTracker {
     if (m.rolloutId !== this.rolloutId) return null;
     this.seen++;
     const offer = this.offers.get(m.offerId);
-    const states = offer === undefined ? undefined : this.byKey.get(m.deviceKey);
-    const s = offer === undefined || states === undefined ? undefined : stateOf(states, offer.offerId);
+    const owner = offer === undefined ? undefined : this.byKey.get(m.deviceKey);
+    const s = offer === undefined || owner === undefined ? undefined : stateOf(owner, offer.offerId);
     if (offer === undefined || s === undefined || s.attempt !== m.attempt || !s.started || s.final !== FINAL_NONE) {
       this.skipped++;
       return null;
@@ -440,10 +458,21 @@ function markFinal(fact: DeviceFact, ms: number, kind: number): void {
   if (kind === FINAL_SUCCEEDED && fact.patchedMs === null) fact.patchedMs = ms;
 }
 
-/** The state on offer `offerId` among a device's `states`, if it reported on it. */
-function stateOf(states: readonly DeviceState[], offerId: string): DeviceState | undefined {
-  for (let i = 0; i < states.length; i++) if (states[i]!.offerId === offerId) return states[i];
+/** The state of a key's `owner` on offer `offerId`, if it reported on it. */
+function stateOf(owner: KnownDevice, offerId: string): DeviceState | undefined {
+  for (let s: DeviceState | null = owner; s !== null; s = s.next) if (s.offerId === offerId) return s;
   return undefined;
+}
+
+/** A fresh state of a key's `owner` on offer `offerId`: its own fields when unused, else one more in its list. */
+function newState(owner: KnownDevice, offerId: string): DeviceState {
+  if (owner.offerId === null) {
+    owner.offerId = offerId;
+    return owner;
+  }
+  const s: DeviceState = { offerId, attempt: 0, seen: 0, started: false, final: FINAL_NONE, next: owner.next };
+  owner.next = s;
+  return s;
 }
 
 /** Zero counts. */
