@@ -5,27 +5,10 @@
  */
 import { ConfigError } from '../config/env';
 import { CommandRefusedError, InvalidPlanError, RolloutExistsError, UnknownRolloutError } from '../client';
+import { EXIT, UserError } from '../config/user-error';
 
-/** Exit codes: documented in the README's CLI reference. */
-export const EXIT = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  unknownRollout: 3,
-  refused: 4,
-  unreachable: 5,
-} as const;
-
-/** A mistake in the user's input or environment; `exitCode` says which kind. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT.usage,
-  ) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+// Defined on the bottom floor so that commands below the CLI (`replay/cli-replay.ts`) can throw them too.
+export { EXIT, UserError };
 
 /** A server the command needs does not answer: names it and says how to start the local ones. */
 export class UnreachableError extends UserError {

@@ -10,7 +10,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type DeviceKeyConfig } from '../config/env';
-import { DeviceKeys } from './device-table';
+import { DeviceKeys } from '../events/device-keys';
 
 /** The file that holds a local run's generated secret, under the data directory. */
 export const LOCAL_SECRET_FILE = 'device-key-secret';

@@ -13,7 +13,7 @@
  */
 import { cohortOf, cohortOfUtf8 } from '../events/cohort';
 import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventType } from '../events/install-event';
-import type { DeviceKeys } from './device-table';
+import type { DeviceKeys } from '../events/device-keys';
 
 // Bound once: the engine runs through tsx, whose CommonJS output turns every use of an imported binding into
 // a getter call, and these are used per record.

@@ -6,7 +6,7 @@
 import type { Kafka } from 'kafkajs';
 import { readTopicSlice } from '../kafka/read-slice';
 import type { DomainEvent } from '../events/domain-events';
-import type { DeviceKeys } from '../ingest/device-table';
+import type { DeviceKeys } from '../events/device-keys';
 import { OutcomeTracker, decodeInstallValue, offersOf } from './outcomes';
 import type { InstallFacts } from './report';
 

@@ -10,7 +10,7 @@
 import { cohortOf } from '../events/cohort';
 import { OutcomeCountsSchema, type DomainEvent, type OutcomeCounts } from '../events/domain-events';
 import type { InstallEventType } from '../events/install-event';
-import type { DeviceKeys } from '../ingest/device-table';
+import type { DeviceKeys } from '../events/device-keys';
 
 /** An offer the rollout issued, as the log records it. */
 export type OfferInfo = {
