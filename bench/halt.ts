@@ -25,8 +25,8 @@ import { evaluateHealth, type HealthCounts } from '../events/health';
 import { windowThresholds } from '../events/lane';
 import { rulesVersionOf, validatePlan, type LaneConfig } from '../events/plan';
 import { upcast } from '../events/upcast';
-import { scanTopic } from '../replay/scan-topic';
 import { createKafka } from '../kafka/client';
+import { readTopicSlice } from '../kafka/read-slice';
 import { createTopicsAndWait, topicSpecs } from '../kafka/topics';
 import { startEngineProcess, type EngineProcess } from '../scripts/engine-process';
 import { connectClient } from '../temporal/connection';
@@ -45,11 +45,11 @@ const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 type Rec = { ts: number; value: Buffer | null };
 
-/** Reads a whole topic (to its end at the time of the call) through the replay's topic scan. */
+/** Reads a whole topic (to its end at the time of the call) through the replay's slice reader. */
 async function readTopic(config: Config, topic: string): Promise<Rec[]> {
   const recs: Rec[] = [];
   const kafka = createKafka(config.kafka, { clientId: 'bench-halt-reader' });
-  await scanTopic(kafka, topic, (r) => recs.push({ ts: r.timestampMs, value: r.value }), { label: 'bench-halt' });
+  await readTopicSlice(kafka, topic, (_p, _o, ts, _k, value) => recs.push({ ts, value }), { label: 'bench-halt' });
   return recs;
 }
 

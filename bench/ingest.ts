@@ -19,6 +19,7 @@ import { IngestService } from '../ingest/service';
 import { loadIngestSettings } from '../ingest/settings';
 import { createSignaler } from '../ingest/signaler';
 import { createKafka } from '../kafka/client';
+import { leanRead, perCpuSecond, type Bookkeeping } from './lean-consumer';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger } from '../observability/log';
 import { connectClient } from '../temporal/connection';
@@ -37,76 +38,25 @@ function fresh(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${crypto.randomBytes(3).toString('hex')}`;
 }
 
-/** Consumer settings shared by both measurements, so the ratio compares the work, not the tuning. */
-const FETCH = { maxWaitTimeInMs: 50, minBytes: 1, maxBytes: 16 * 1024 * 1024, maxBytesPerPartition: 4 * 1024 * 1024 };
-
-/** Events per second of CPU time (user + system, all threads of this process): what CPU steal does not skew. */
-function perCpuSecond(events: number, cpu: NodeJS.CpuUsage): number {
-  return Math.round(events / ((cpu.user + cpu.system) / 1e6));
-}
-
-/** Reads the whole topic with a fresh group, `JSON.parse` only; returns events/s. */
+/** One lean pass (`bench/lean-consumer.ts`) over the install events, as a JSON line; returns events/s. */
 async function rawPass(
   kafka: ReturnType<typeof createKafka>,
   topic: string,
   events: number,
-  bookkeeping: 'per-record' | 'per-batch',
+  bookkeeping: Bookkeeping,
 ): Promise<{ eventsPerSec: number; cpuEventsPerSec: number }> {
-  const consumer = kafka.consumer({ groupId: fresh('bench-raw'), ...FETCH });
-  await consumer.connect();
-  await consumer.subscribe({ topic, fromBeginning: true });
-  let seen = 0;
-  let first = 0;
-  let last = 0;
-  let sink = 0;
-  let cpuFirst = process.cpuUsage();
-  let cpu = cpuFirst;
-  await new Promise<void>((resolve) => {
-    void consumer.run({
-      autoCommit: false,
-      eachBatchAutoResolve: false,
-      eachBatch: async (payload) => {
-        if (first === 0) {
-          first = Date.now();
-          cpuFirst = process.cpuUsage();
-        }
-        let resolved: string | undefined;
-        for (const message of payload.batch.messages) {
-          if (bookkeeping === 'per-record' && (!payload.isRunning() || payload.isStale())) break;
-          const value = JSON.parse(message.value!.toString('utf8')) as { attempt: number };
-          sink += value.attempt;
-          resolved = message.offset;
-          if (bookkeeping === 'per-record') {
-            payload.resolveOffset(message.offset);
-            await payload.heartbeat();
-          }
-        }
-        if (bookkeeping === 'per-batch' && resolved !== undefined) {
-          payload.resolveOffset(resolved);
-          await payload.heartbeat();
-        }
-        seen += payload.batch.messages.length;
-        if (seen >= events) {
-          last = Date.now();
-          cpu = process.cpuUsage(cpuFirst);
-          resolve();
-        }
-      },
-    });
-  });
-  await consumer.disconnect();
-  const seconds = (last - first) / 1000;
-  const eventsPerSec = Math.round(events / seconds);
-  const cpuEventsPerSec = perCpuSecond(events, cpu);
+  const lean = await leanRead(kafka, [{ topic, events }], bookkeeping);
+  const eventsPerSec = Math.round(events / lean.seconds);
+  const cpuEventsPerSec = perCpuSecond(events, lean.cpu);
   line({
     bench: 'ingest',
     phase: 'raw',
     bookkeeping,
-    events: seen,
-    seconds,
+    events: lean.events,
+    seconds: lean.seconds,
     eventsPerSec,
     cpuEventsPerSec,
-    checksum: sink,
+    checksum: lean.checksum,
   });
   return { eventsPerSec, cpuEventsPerSec };
 }

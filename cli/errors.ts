@@ -2,27 +2,10 @@
  * Errors a person can act on, and their exit codes; `report-error.ts` says how the CLI prints them. This module
  * imports nothing, so every command (and `--help`) can use it without loading the engine.
  */
+import { EXIT, UserError } from '../config/user-error';
 
-/** Exit codes: documented in the README's CLI reference. */
-export const EXIT = {
-  ok: 0,
-  failure: 1,
-  usage: 2,
-  unknownRollout: 3,
-  refused: 4,
-  unreachable: 5,
-} as const;
-
-/** A mistake in the user's input or environment; `exitCode` says which kind. */
-export class UserError extends Error {
-  constructor(
-    message: string,
-    readonly exitCode: number = EXIT.usage,
-  ) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+// Defined on the bottom floor so that commands below the CLI (`replay/cli-replay.ts`) can throw them too.
+export { EXIT, UserError };
 
 /** A server the command needs does not answer: names it and says how to start the local ones. */
 export class UnreachableError extends UserError {

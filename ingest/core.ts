@@ -18,7 +18,8 @@ import { INSTALL_EVENT_TYPES, type InstallEventType } from '../events/install-ev
 import { Aggregator } from './aggregator';
 import type { OfferInfo, RolloutCatalogue } from './catalogue';
 import { decodeRecord, type RejectReason } from './decode';
-import { DeviceTable, deviceKeyHex, parseDeviceKeyHex, type DeviceKeys } from './device-table';
+import { deviceKeyHex, parseDeviceKeyHex, type DeviceKeys } from '../events/device-keys';
+import { DeviceTable } from './device-table';
 import { Report } from './report';
 import type { TimeoutMarker } from './timeout-marker';
 

@@ -10,8 +10,8 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ConfigError, type DeviceKeyConfig } from '../config/env';
+import { DeviceKeys } from '../events/device-keys';
 import { PACKAGE_ROOT } from '../layout/package-layout';
-import { DeviceKeys } from './device-table';
 
 /** The file that holds a local run's generated secret, under the data directory. */
 export const LOCAL_SECRET_FILE = 'device-key-secret';

@@ -10,7 +10,7 @@ import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger } from '../observability/log';
 import { connectClient } from '../temporal/connection';
 import { deviceKeySecret } from './device-key-secret';
-import { DeviceKeys } from './device-table';
+import { DeviceKeys } from '../events/device-keys';
 import { createMetrics, serveMetrics } from './metrics';
 import { IngestService } from './service';
 import { loadIngestSettings } from './settings';

@@ -13,7 +13,7 @@
  */
 import { cohortOf, cohortOfUtf8 } from '../events/cohort';
 import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventType } from '../events/install-event';
-import type { DeviceKeys } from './device-table';
+import type { DeviceKeys } from '../events/device-keys';
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;

@@ -26,7 +26,7 @@ import type { TakenLane } from './aggregator';
 import { RolloutCatalogue, type LaneInfo } from './catalogue';
 import { CatalogueReader } from './catalogue-reader';
 import { IngestCore, type RecordResult } from './core';
-import type { DeviceKeys } from './device-table';
+import type { DeviceKeys } from '../events/device-keys';
 import type { Admin, EachBatchPayload, KafkaMessage, Producer } from './kafka-types';
 import type { IngestMetrics } from './metrics';
 import type { IngestSettings } from './settings';

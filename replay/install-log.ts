@@ -4,11 +4,11 @@
  * `OutcomeTracker`, so replay knows every count change the ingest made and what each device did.
  */
 import type { Kafka } from 'kafkajs';
+import { readTopicSlice } from '../kafka/read-slice';
 import type { DomainEvent } from '../events/domain-events';
-import type { DeviceKeys } from '../ingest/device-table';
+import type { DeviceKeys } from '../events/device-keys';
 import { OutcomeTracker, decodeInstallValue, offersOf } from './outcomes';
 import type { InstallFacts } from './report';
-import { scanTopic } from './scan-topic';
 
 /** Grace before the rollout's first event and after its last, for clock skew and late reports (ms). */
 export const SLICE_GRACE_MS = { before: 5_000, after: 120_000 };
@@ -43,14 +43,14 @@ export async function readInstallFacts(
 ): Promise<InstallFacts> {
   const tracker = new OutcomeTracker(rolloutId, offersOf(events), deviceKeys);
   const needle = Buffer.from(JSON.stringify(rolloutId));
-  const result = await scanTopic(
+  const result = await readTopicSlice(
     kafka,
     topic,
-    ({ partition, offset, timestampMs, value }) => {
+    (partition, offset, timestampMs, _key, value) => {
+      // Most records of a busy topic are other rollouts': a byte search skips them before any parse.
       if (value === null || value.indexOf(needle) < 0) return;
       const decoded = decodeInstallValue(value);
-      if (decoded === null) return;
-      tracker.add({ partition, offset: Number(offset), timestampMs, ...decoded });
+      if (decoded !== null) tracker.addDecoded(partition, offset, timestampMs, decoded);
     },
     {
       ...sliceOf(events),

@@ -10,7 +10,7 @@
 import { cohortOf } from '../events/cohort';
 import { OutcomeCountsSchema, type DomainEvent, type OutcomeCounts } from '../events/domain-events';
 import type { InstallEventType } from '../events/install-event';
-import type { DeviceKeys } from '../ingest/device-table';
+import type { DeviceKeys } from '../events/device-keys';
 
 /** An offer the rollout issued, as the log records it. */
 export type OfferInfo = {
@@ -39,13 +39,17 @@ export type DeviceReport = {
 /** An install-timeout marker the ingest appended (see ingest/timeout-marker.ts for the wire format). */
 export type TimeoutMarkerRecord = { rolloutId: string; offerId: string; deviceKey: string; attempt: number };
 
+/** The value of one record of `bsi.install-events`, decoded: a device report or a timeout marker. */
+export type DecodedInstallValue =
+  { kind: 'report'; report: DeviceReport } | { kind: 'timeout'; marker: TimeoutMarkerRecord };
+
 /** One record of `bsi.install-events`, decoded. */
 export type InstallRecord = {
   partition: number;
   offset: number;
   /** Kafka append time. */
   timestampMs: number;
-} & ({ kind: 'report'; report: DeviceReport } | { kind: 'timeout'; marker: TimeoutMarkerRecord });
+} & DecodedInstallValue;
 
 /** The count change one record causes for its offer: what the ingest adds to the lane's next delta. */
 export type CountChange = {
@@ -89,7 +93,32 @@ const FINAL_TIMED_OUT = 3;
 const FINAL_ROLLED_BACK = 4;
 const FINAL_ROLLBACK_FAILED = 5;
 
-type DeviceState = { attempt: number; seen: number; started: boolean; final: number };
+/**
+ * What one device key did on one offer: its attempt, the report types seen in it, started, final outcome; `next`
+ * is its state on another offer (a device reports on few offers, so a list). `offerId` null: not used yet.
+ */
+type DeviceState = {
+  offerId: string | null;
+  attempt: number;
+  seen: number;
+  started: boolean;
+  final: number;
+  next: DeviceState | null;
+};
+
+/**
+ * One device id: its cohort bucket in this rollout, its key (`deviceKeyHex`), and its fact in the lane it last
+ * installed in. Devices are counted by key, as the ingest's table does: the states of a key's devices are those
+ * of `owner`, the first device seen with that key (itself but for a 2⁻⁶⁴ collision), whose own state fields hold
+ * the first offer's (one object per device: replay keeps a million of them).
+ */
+type KnownDevice = DeviceState & {
+  bucket: number;
+  key: string;
+  owner: KnownDevice;
+  factLane: string | null;
+  fact: DeviceFact | undefined;
+};
 
 /** The offers of a rollout, from its domain log (`exposure-issued` and `rollback-started`). */
 export function offersOf(events: readonly DomainEvent[]): Map<string, OfferInfo> {
@@ -131,9 +160,7 @@ const isString = (v: unknown): v is string => typeof v === 'string' && v.length 
  * ingest dead-lettered such records, so replay skips them too). A cheap structural check, not the full
  * schema: replay reads what the ingest already accepted, and must read a million records a second.
  */
-export function decodeInstallValue(
-  value: Buffer | string | null,
-): { kind: 'report'; report: DeviceReport } | { kind: 'timeout'; marker: TimeoutMarkerRecord } | null {
+export function decodeInstallValue(value: Buffer | string | null): DecodedInstallValue | null {
   if (value === null || value.length === 0) return null;
   let raw: unknown;
   try {
@@ -180,9 +207,10 @@ function correctsTimeouts(): boolean {
  * and outside-cohort reports are not counted.
  */
 export class OutcomeTracker {
-  private readonly states = new Map<string, DeviceState>();
-  /** Per device id: its cohort bucket in this rollout and its table key (hashing is the hot path). */
-  private readonly devices = new Map<string, { bucket: number; key: string }>();
+  /** Per device id: what is known of it (its bucket and key: hashing is the hot path). */
+  private readonly devices = new Map<string, KnownDevice>();
+  /** Per device key (`deviceKeyHex`): its owner (see `KnownDevice`), for timeout markers, which name devices by key. */
+  private readonly byKey = new Map<string, KnownDevice>();
   private readonly corrects = correctsTimeouts();
   /** Per lane: device key → what it did on the lane's exposure offers. */
   readonly facts = new Map<string, Map<string, DeviceFact>>();
@@ -206,8 +234,22 @@ export class OutcomeTracker {
 
   /** Adds one record; returns the count change it caused, or null. */
   add(record: InstallRecord): CountChange | null {
-    if (record.kind === 'timeout') return this.addMarker(record, record.marker);
-    const e = record.report;
+    return record.kind === 'timeout'
+      ? this.addMarker(record.partition, record.offset, record.timestampMs, record.marker)
+      : this.addReport(record.partition, record.offset, record.timestampMs, record.report);
+  }
+
+  /**
+   * Adds one decoded record as it was read (`decodeInstallValue`'s output, where it is and its append time)
+   * without building an `InstallRecord` first: the hot loop of `readInstallFacts`. Same as `add`.
+   */
+  addDecoded(partition: number, offset: number, timestampMs: number, decoded: DecodedInstallValue): CountChange | null {
+    return decoded.kind === 'timeout'
+      ? this.addMarker(partition, offset, timestampMs, decoded.marker)
+      : this.addReport(partition, offset, timestampMs, decoded.report);
+  }
+
+  private addReport(partition: number, offset: number, timestampMs: number, e: DeviceReport): CountChange | null {
     if (e.rolloutId !== this.rolloutId) return null;
     this.seen++;
     const offer = this.offers.get(e.offerId);
@@ -219,27 +261,38 @@ export class OutcomeTracker {
       e.attempt > offer.attempt ||
       (offer.kind === 'exposure' && rollbackReport) ||
       (offer.kind === 'rollback' && exposureFinal) ||
-      Date.parse(e.at) > record.timestampMs + this.maxClockSkewSec * 1000
+      Date.parse(e.at) > timestampMs + this.maxClockSkewSec * 1000
     ) {
       this.skipped++;
       return null;
     }
     let device = this.devices.get(e.deviceId);
     if (device === undefined) {
-      device = { bucket: cohortOf(e.deviceId, e.rolloutId), key: this.deviceKeys.hexOf(e.deviceId) };
+      const key = this.deviceKeys.hexOf(e.deviceId);
+      const owner = this.byKey.get(key);
+      const created: KnownDevice = {
+        offerId: null,
+        attempt: 0,
+        seen: 0,
+        started: false,
+        final: FINAL_NONE,
+        next: null,
+        bucket: cohortOf(e.deviceId, e.rolloutId),
+        key,
+        owner: undefined as unknown as KnownDevice,
+        factLane: null,
+        fact: undefined,
+      };
+      created.owner = owner ?? created;
+      if (owner === undefined) this.byKey.set(key, created);
+      device = created;
       this.devices.set(e.deviceId, device);
     }
     if (device.bucket >= offer.cohortBound) {
       this.skipped++;
       return null;
     }
-    const deviceKey = device.key;
-    const key = `${e.offerId}\u0000${deviceKey}`;
-    let s = this.states.get(key);
-    if (s === undefined) {
-      s = { attempt: 0, seen: 0, started: false, final: FINAL_NONE };
-      this.states.set(key, s);
-    }
+    const s = stateOf(device.owner, offer.offerId) ?? newState(device.owner, offer.offerId);
     if (s.attempt === 0 || e.attempt > s.attempt) {
       s.attempt = e.attempt;
       s.seen = 0;
@@ -259,18 +312,27 @@ export class OutcomeTracker {
         return null;
       case 'install-started':
         if (s.final !== FINAL_NONE) return null;
-        this.noteInstall(offer, deviceKey, record.timestampMs);
+        this.noteInstall(offer, device, timestampMs);
         if (s.started) return null;
         s.started = true;
-        return this.change(offer, record, 0, null, 0, 1);
+        return this.change(offer, partition, offset, timestampMs, 0, null, 0, 1);
       case 'succeeded':
-        return this.finish(s, offer, deviceKey, record, FINAL_SUCCEEDED, null);
+        return this.finish(s, offer, device, partition, offset, timestampMs, FINAL_SUCCEEDED, null);
       case 'failed':
-        return this.finish(s, offer, deviceKey, record, FINAL_FAILED, e.errorCode ?? 'unknown');
+        return this.finish(s, offer, device, partition, offset, timestampMs, FINAL_FAILED, e.errorCode ?? 'unknown');
       case 'rolled-back':
-        return this.finish(s, offer, deviceKey, record, FINAL_ROLLED_BACK, null);
+        return this.finish(s, offer, device, partition, offset, timestampMs, FINAL_ROLLED_BACK, null);
       case 'rollback-failed':
-        return this.finish(s, offer, deviceKey, record, FINAL_ROLLBACK_FAILED, e.errorCode ?? 'unknown');
+        return this.finish(
+          s,
+          offer,
+          device,
+          partition,
+          offset,
+          timestampMs,
+          FINAL_ROLLBACK_FAILED,
+          e.errorCode ?? 'unknown',
+        );
       default: {
         const _exhaustive: never = e.type;
         throw new Error(`unexpected install event type ${String(_exhaustive)}`);
@@ -281,8 +343,10 @@ export class OutcomeTracker {
   private finish(
     s: DeviceState,
     offer: OfferInfo,
-    deviceKey: string,
-    record: InstallRecord,
+    device: KnownDevice,
+    partition: number,
+    offset: number,
+    timestampMs: number,
     kind: number,
     code: string | null,
   ): CountChange | null {
@@ -290,33 +354,41 @@ export class OutcomeTracker {
     if (s.final === FINAL_NONE) {
       const wasStarted = s.started;
       s.final = kind;
-      this.noteFinal(offer, deviceKey, record.timestampMs, kind);
-      return this.change(offer, record, succeeded, code, 0, wasStarted ? -1 : 0);
+      this.noteFinal(offer, device, timestampMs, kind);
+      return this.change(offer, partition, offset, timestampMs, succeeded, code, 0, wasStarted ? -1 : 0);
     }
     if (s.final === FINAL_TIMED_OUT && this.corrects) {
       s.final = kind;
-      return this.change(offer, record, succeeded, code, -1, 0);
+      return this.change(offer, partition, offset, timestampMs, succeeded, code, -1, 0);
     }
     return null;
   }
 
-  private addMarker(record: InstallRecord, m: TimeoutMarkerRecord): CountChange | null {
+  private addMarker(
+    partition: number,
+    offset: number,
+    timestampMs: number,
+    m: TimeoutMarkerRecord,
+  ): CountChange | null {
     if (m.rolloutId !== this.rolloutId) return null;
     this.seen++;
     const offer = this.offers.get(m.offerId);
-    const s = offer === undefined ? undefined : this.states.get(`${m.offerId}\u0000${m.deviceKey}`);
+    const owner = offer === undefined ? undefined : this.byKey.get(m.deviceKey);
+    const s = offer === undefined || owner === undefined ? undefined : stateOf(owner, offer.offerId);
     if (offer === undefined || s === undefined || s.attempt !== m.attempt || !s.started || s.final !== FINAL_NONE) {
       this.skipped++;
       return null;
     }
     s.final = FINAL_TIMED_OUT;
-    this.noteFinal(offer, m.deviceKey, record.timestampMs, FINAL_TIMED_OUT);
-    return this.change(offer, record, 0, null, 1, -1);
+    this.noteMarkerFinal(offer, m.deviceKey, timestampMs);
+    return this.change(offer, partition, offset, timestampMs, 0, null, 1, -1);
   }
 
   private change(
     offer: OfferInfo,
-    record: InstallRecord,
+    partition: number,
+    offset: number,
+    timestampMs: number,
     succeeded: number,
     failedCode: string | null,
     timedOut: number,
@@ -325,9 +397,9 @@ export class OutcomeTracker {
     const change: CountChange = {
       offerId: offer.offerId,
       lane: offer.lane,
-      partition: record.partition,
-      offset: record.offset,
-      timestampMs: record.timestampMs,
+      partition,
+      offset,
+      timestampMs,
       succeeded,
       failedCode,
       timedOut,
@@ -346,23 +418,61 @@ export class OutcomeTracker {
     return facts;
   }
 
-  private noteInstall(offer: OfferInfo, deviceKey: string, ms: number): DeviceFact | undefined {
+  private noteInstall(offer: OfferInfo, device: KnownDevice, ms: number): DeviceFact | undefined {
     if (offer.kind !== 'exposure') return undefined;
+    // A device keeps to its lane: the fact of its last lane is at hand, another lane's is looked up.
+    if (device.factLane === offer.lane && device.fact !== undefined) return device.fact;
+    const facts = this.factsOf(offer.lane);
+    let fact = facts.get(device.key);
+    if (fact === undefined) {
+      fact = { installedMs: ms, offerId: offer.offerId, failedMs: null, patchedMs: null };
+      facts.set(device.key, fact);
+    }
+    device.factLane = offer.lane;
+    device.fact = fact;
+    return fact;
+  }
+
+  private noteFinal(offer: OfferInfo, device: KnownDevice, ms: number, kind: number): void {
+    const fact = this.noteInstall(offer, device, ms);
+    if (fact === undefined) return;
+    markFinal(fact, ms, kind);
+  }
+
+  /** A timeout marker's final outcome: the device is known by its key only. */
+  private noteMarkerFinal(offer: OfferInfo, deviceKey: string, ms: number): void {
+    if (offer.kind !== 'exposure') return;
     const facts = this.factsOf(offer.lane);
     let fact = facts.get(deviceKey);
     if (fact === undefined) {
       fact = { installedMs: ms, offerId: offer.offerId, failedMs: null, patchedMs: null };
       facts.set(deviceKey, fact);
     }
-    return fact;
+    markFinal(fact, ms, FINAL_TIMED_OUT);
   }
+}
 
-  private noteFinal(offer: OfferInfo, deviceKey: string, ms: number, kind: number): void {
-    const fact = this.noteInstall(offer, deviceKey, ms);
-    if (fact === undefined) return;
-    if ((kind === FINAL_FAILED || kind === FINAL_TIMED_OUT) && fact.failedMs === null) fact.failedMs = ms;
-    if (kind === FINAL_SUCCEEDED && fact.patchedMs === null) fact.patchedMs = ms;
+/** Notes a final outcome in a device's fact: the first failure (or timeout) and the first success count. */
+function markFinal(fact: DeviceFact, ms: number, kind: number): void {
+  if ((kind === FINAL_FAILED || kind === FINAL_TIMED_OUT) && fact.failedMs === null) fact.failedMs = ms;
+  if (kind === FINAL_SUCCEEDED && fact.patchedMs === null) fact.patchedMs = ms;
+}
+
+/** The state of a key's `owner` on offer `offerId`, if it reported on it. */
+function stateOf(owner: KnownDevice, offerId: string): DeviceState | undefined {
+  for (let s: DeviceState | null = owner; s !== null; s = s.next) if (s.offerId === offerId) return s;
+  return undefined;
+}
+
+/** A fresh state of a key's `owner` on offer `offerId`: its own fields when unused, else one more in its list. */
+function newState(owner: KnownDevice, offerId: string): DeviceState {
+  if (owner.offerId === null) {
+    owner.offerId = offerId;
+    return owner;
   }
+  const s: DeviceState = { offerId, attempt: 0, seen: 0, started: false, final: FINAL_NONE, next: owner.next };
+  owner.next = s;
+  return s;
 }
 
 /** Zero counts. */

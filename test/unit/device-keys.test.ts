@@ -3,7 +3,8 @@
 // (SipHash-2-4 with the deployment's secret) the same inputs stay apart.
 import crypto from 'node:crypto';
 import { murmur3Range } from '../../events/cohort';
-import { DeviceKeys, DeviceTable } from '../../ingest/device-table';
+import { DeviceKeys } from '../../events/device-keys';
+import { DeviceTable } from '../../ingest/device-table';
 import { testDeviceKeys } from '../support/device-keys';
 import { murmurMulticollision, partnerBlock, printableBlock } from '../support/murmur-multicollisions';
 

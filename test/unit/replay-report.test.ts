@@ -9,7 +9,7 @@ import { OutcomeTracker, decodeInstallValue, offersOf } from '../../replay/outco
 import { renderHtml } from '../../replay/render-html';
 import { renderText } from '../../replay/render-text';
 import { buildReport, type InstallFacts } from '../../replay/report';
-import { syntheticRollout, type SyntheticRollout } from '../../replay/synthetic-rollout';
+import { syntheticRollout, type SyntheticRollout } from '../../bench/synthetic-rollout';
 import { whatIfPlanOf } from '../../replay/what-if';
 import { testDeviceKeys } from '../support/device-keys';
 

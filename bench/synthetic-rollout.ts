@@ -13,10 +13,10 @@ import { fleetCommandsOf } from '../events/fleet-commands';
 import { initialLaneState, isLaneFinished, stepLane, type LaneState } from '../events/lane';
 import { laneConfigOf, type RolloutPlan } from '../events/plan';
 import { fold, stepRollout, type RolloutState } from '../events/rollout';
-import type { DeviceKeys } from '../ingest/device-table';
+import type { DeviceKeys } from '../events/device-keys';
 import { FleetModel, type FleetOrder, type ScheduledReport } from '../simulator/fleet-model';
 import type { Scenario } from '../simulator/scenario';
-import { OutcomeTracker, offersOf, type CountChange, type InstallRecord, type OfferInfo } from './outcomes';
+import { OutcomeTracker, offersOf, type CountChange, type InstallRecord, type OfferInfo } from '../replay/outcomes';
 
 /** One install record as produced to Kafka: partition, key, value, append time. */
 export type SyntheticInstallRecord = InstallRecord & { key: string; value: string };
