@@ -18,6 +18,55 @@ const nodeBuiltins = [
 ];
 const builtinPatterns = nodeBuiltins.flatMap((m) => [m, `node:${m}`, `${m}/*`, `node:${m}/*`]);
 
+// The floors of the README: a folder imports from its own floor and the floors below, never from above, and never
+// from the tooling kept apart (scripts, benchmarks, chaos, tests).
+const FLOORS = [
+  ['events', 'config'],
+  ['kafka', 'temporal', 'observability', 'layout'],
+  ['activities', 'replay', 'simulator'],
+  ['workflows', 'worker', 'client'],
+  ['ingest', 'cli'],
+];
+const APART = ['scripts', 'bench', 'chaos', 'test'];
+/** no-restricted-imports patterns for a folder on floor `floor` (0-based), plus the folder's own `extra` ones. */
+function floorPatterns(floor, extra = []) {
+  const above = FLOORS.slice(floor + 1).flat();
+  const forbidden = [...above, ...APART];
+  return [
+    ...forbidden.map((folder) => ({
+      group: [`../${folder}`, `../${folder}/**`, `../../${folder}`, `../../${folder}/**`],
+      message: `${FLOORS.flat().includes(folder) ? `${folder}/ is on a higher floor` : `${folder}/ is tooling, apart from the product`}: see the floors table in the README.`,
+    })),
+    ...extra,
+  ];
+}
+/** One config block per folder, so the floors rule and a folder's own import rules form one pattern list. */
+function floorBlocks(extraByFolder) {
+  return FLOORS.flatMap((folders, floor) =>
+    folders.map((folder) => ({
+      files: [`${folder}/**/*.ts`],
+      ignores: ['**/*.test.ts', ...(folder === 'cli' ? ['cli/dev.ts'] : [])],
+      rules: { 'no-restricted-imports': ['error', { patterns: floorPatterns(floor, extraByFolder[folder] ?? []) }] },
+    })),
+  );
+}
+const pureCore = [
+  { group: ['@temporalio/*', 'kafkajs'], message: 'events/ is pure: no Temporal or Kafka imports.' },
+  { group: builtinPatterns, message: 'events/ is pure: no Node I/O.' },
+];
+const sandbox = [
+  {
+    group: ['kafkajs', '@temporalio/worker', '@temporalio/client', '@temporalio/activity'],
+    message: 'Not in the workflow sandbox.',
+  },
+  { group: builtinPatterns, message: 'No Node built-ins in the workflow sandbox.' },
+  {
+    group: ['**/activities/*', '!**/activities/*'],
+    message: 'Import activity types only (import type).',
+    allowTypeImports: true,
+  },
+];
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'coverage/', 'out/', '.cache/', '.data/', '**/*.js', '**/*.mjs'] },
   js.configs.recommended,
@@ -32,20 +81,15 @@ export default tseslint.config(
       '@typescript-eslint/consistent-type-imports': 'error',
     },
   },
+  // Floors for every product folder; the pure core also gets no Temporal, Kafka or Node I/O, and the workflow
+  // sandbox no Node built-ins, no kafkajs and activities by type only. `cli/dev.ts` (`rollout dev`) starts the local
+  // servers through scripts/: the one product file allowed to reach the tooling.
+  ...floorBlocks({ events: pureCore, config: pureCore, workflows: sandbox }),
   {
-    // The pure core: no Temporal, no Kafka, no Node I/O.
+    // The pure core: time arrives in the input, no randomness.
     files: ['events/**/*.ts', 'config/**/*.ts'],
     ignores: ['**/*.test.ts'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            { group: ['@temporalio/*', 'kafkajs'], message: 'events/ is pure: no Temporal or Kafka imports.' },
-            { group: builtinPatterns, message: 'events/ is pure: no Node I/O.' },
-          ],
-        },
-      ],
       'no-restricted-syntax': [
         'error',
         {
@@ -59,29 +103,6 @@ export default tseslint.config(
         {
           selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']",
           message: 'The core is deterministic.',
-        },
-      ],
-    },
-  },
-  {
-    // The workflow sandbox: no Node built-ins, no kafkajs; activities by type only.
-    files: ['workflows/**/*.ts'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['kafkajs', '@temporalio/worker', '@temporalio/client', '@temporalio/activity'],
-              message: 'Not in the workflow sandbox.',
-            },
-            { group: builtinPatterns, message: 'No Node built-ins in the workflow sandbox.' },
-            {
-              group: ['**/activities/*', '!**/activities/*'],
-              message: 'Import activity types only (import type).',
-              allowTypeImports: true,
-            },
-          ],
         },
       ],
     },

@@ -4,7 +4,7 @@
  */
 import { EXIT, UserError } from '../config/user-error';
 
-// Defined on the bottom floor so that commands below the CLI (`replay/cli-replay.ts`) can throw them too.
+// Defined on the bottom floor so that every floor (the replay's report readers among them) can throw them too.
 export { EXIT, UserError };
 
 /** A server the command needs does not answer: names it and says how to start the local ones. */

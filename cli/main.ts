@@ -14,7 +14,7 @@ import type * as Context from './context';
 import type * as Dev from './dev';
 import type * as ReportError from './report-error';
 import type * as Validate from './validate';
-import type * as Replay from '../replay/cli-replay';
+import type * as Replay from './replay-command';
 import type * as WorkerMain from '../worker/main';
 import type * as IngestMain from '../ingest/main';
 import type { OperatorCommandType } from '../events/domain-events';
@@ -27,7 +27,7 @@ const dev = () => require('./dev') as typeof Dev;
 const reportError = (err: unknown, debug: boolean) =>
   (require('./report-error') as typeof ReportError).reportError(err, debug);
 const validate = () => require('./validate') as typeof Validate;
-const replay = () => require('../replay/cli-replay') as typeof Replay;
+const replay = () => require('./replay-command') as typeof Replay;
 const workerMain = () => require('../worker/main') as typeof WorkerMain;
 const ingestMain = () => require('../ingest/main') as typeof IngestMain;
 /* eslint-enable @typescript-eslint/no-require-imports */

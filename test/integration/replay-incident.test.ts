@@ -15,7 +15,7 @@ import { loadConfig, type Config } from '../../config/env';
 import { parsePlan } from '../../events/plan';
 import { fold } from '../../events/rollout';
 import { ensureTopics, topicSpecs } from '../../kafka/topics';
-import { loadReport, type ReplayContext } from '../../replay/cli-replay';
+import { loadReport, type ReplayContext } from '../../cli/replay-command';
 import { readRolloutLog } from '../../replay/read-log';
 import { buildReport, type ReplayReport } from '../../replay/report';
 import type { DomainEvent } from '../../events/domain-events';

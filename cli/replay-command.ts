@@ -15,14 +15,14 @@ import type { RolloutPlan } from '../events/plan';
 import { deviceKeysOf } from '../ingest/device-key-secret';
 import { prebuiltWorkflowBundle } from '../layout/package-layout';
 import { laneWorkflowId, rolloutWorkflowId } from '../workflows/messages';
-import { checkDeterminism, type WorkflowCode } from './check-determinism';
-import { formatConflicts } from './event-conflicts';
-import { readInstallFacts } from './install-log';
-import { readRolloutLog } from './read-log';
-import { renderHtml } from './render-html';
-import { renderText } from './render-text';
-import { buildReport, type InstallFacts, type ReplayReport } from './report';
-import { whatIfPlanOf } from './what-if';
+import { checkDeterminism, type WorkflowCode } from '../replay/check-determinism';
+import { formatConflicts } from '../replay/event-conflicts';
+import { readInstallFacts } from '../replay/install-log';
+import { readRolloutLog } from '../replay/read-log';
+import { renderHtml } from '../replay/render-html';
+import { renderText } from '../replay/render-text';
+import { buildReport, type InstallFacts, type ReplayReport } from '../replay/report';
+import { whatIfPlanOf } from '../replay/what-if';
 
 /** What the command needs from the CLI context. */
 export interface ReplayContext {
