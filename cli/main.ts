@@ -165,19 +165,7 @@ export function buildProgram(): Command {
     .option('--what-if <file>', 're-decide with another plan, or only thresholds / breach policy (YAML)')
     .option('--no-install-events', 'read only the domain log (no blast radius, exposure windows or rebuilt deltas)')
     .option('--check-determinism', 'replay the Temporal histories against the current workflow code')
-    .action(
-      (
-        id: string,
-        opts: {
-          at?: string;
-          format?: string;
-          out?: string;
-          whatIf?: string;
-          installEvents?: boolean;
-          checkDeterminism?: boolean;
-        },
-      ) => run((ctx) => replay().replayCommand(ctx, id, opts)),
-    );
+    .action((id: string, opts: Replay.ReplayOptions) => run((ctx) => replay().replayCommand(ctx, id, opts)));
 
   program
     .command('worker')
