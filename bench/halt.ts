@@ -9,9 +9,15 @@
  *
  * "The event that made the rule true" is found after the run by re-judging the lane's install events
  * one by one in append order with the lane's own thresholds (`evaluateHealth` on the window's counts,
- * duplicates dropped by event id, a device's first final outcome counted). Prints JSON lines: the
- * settings, one line per spike, and last
- * `{"bench":"halt","spikes":…,"p50Ms":…,"p95Ms":…,"maxMs":…,"eventsPerSec":…}`.
+ * duplicates dropped by event id, a device's first final outcome counted). A second figure runs to the
+ * rollback order: the append time of the lane's first `rollback` order on the commands topic, the moment
+ * the fleet is told to take the build back.
+ *
+ * Every injected spike is accounted for: a line per spike says `matched` (halted, trigger found) or why
+ * not (`no-breach`, `no-halt-event`, `no-trigger-in-evidence`); the last line gives `spikesInjected`,
+ * `spikesMatched`, the unmatched reasons, breaches on healthy classes (`falseBreaches`), the halt and
+ * rollback-order quantiles and the install-event throughput:
+ * `{"bench":"halt","spikesInjected":…,"spikesMatched":…,"p95Ms":…,"rollbackOrderP95Ms":…,"eventsPerSec":…}`.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
@@ -21,9 +27,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startRollout, waitForRollout } from '../client';
 import { loadConfig, type Config } from '../config/env';
-import { evaluateHealth, type HealthCounts } from '../events/health';
-import { windowThresholds } from '../events/lane';
-import { rulesVersionOf, validatePlan, type LaneConfig } from '../events/plan';
+import { isRefusal } from '../events/commands';
+import type { DomainEvent, OutcomeCounts } from '../events/domain-events';
+import { decideLane, foldLane, initialLaneState } from '../events/lane';
+import { validatePlan } from '../events/plan';
 import { upcast } from '../events/upcast';
 import { createKafka } from '../kafka/client';
 import { readTopicSlice } from '../kafka/read-slice';
@@ -43,13 +50,18 @@ const BAD_RATE = Number(args.get('bad-rate') ?? 0.15);
 const SEED = Number(args.get('seed') ?? 20261127);
 const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-type Rec = { ts: number; value: Buffer | null };
+type Rec = { partition: number; offset: number; ts: number; value: Buffer | null };
 
 /** Reads a whole topic (to its end at the time of the call) through the replay's slice reader. */
 async function readTopic(config: Config, topic: string): Promise<Rec[]> {
   const recs: Rec[] = [];
   const kafka = createKafka(config.kafka, { clientId: 'bench-halt-reader' });
-  await readTopicSlice(kafka, topic, (_p, _o, ts, _k, value) => recs.push({ ts, value }), { label: 'bench-halt' });
+  await readTopicSlice(
+    kafka,
+    topic,
+    (partition, offset, ts, _k, value) => recs.push({ partition, offset, ts, value }),
+    { label: 'bench-halt' },
+  );
   return recs;
 }
 
@@ -249,13 +261,16 @@ async function main(): Promise<void> {
     readTopic(config, topics.installEvents),
     readTopic(config, topics.rolloutEvents),
   ]);
-  const events = log.map((r) => ({ ts: r.ts, event: upcast(JSON.parse(r.value?.toString() ?? 'null')) }));
-  const configs = new Map<string, LaneConfig>();
-  for (const { event } of events)
-    if (event.type === 'lane-started') configs.set(`${event.rolloutId}/${event.lane}`, event.data.config);
+  // The log as first appended: a republished event (an activity retried) keeps its first append time.
+  const appendedIds = new Set<string>();
+  const events = log
+    .map((r) => ({ ts: r.ts, event: upcast(JSON.parse(r.value?.toString() ?? 'null')) }))
+    .filter(({ event }) => !appendedIds.has(event.eventId) && appendedIds.add(event.eventId));
 
   type Report = {
     ts: number;
+    partition: number;
+    offset: number;
     eventId: string;
     deviceId: string;
     offerId: string;
@@ -270,86 +285,153 @@ async function main(): Promise<void> {
     const key = `${v.rolloutId}/${v.offerId}`;
     let list = byOffer.get(key);
     if (!list) byOffer.set(key, (list = []));
-    list.push({ ...v, ts: r.ts });
+    list.push({ ...v, ts: r.ts, partition: r.partition, offset: r.offset });
   }
   const installTimes = installs.map((r) => r.ts).sort((a, b) => a - b);
 
-  const spikes: { rolloutId: string; lane: string; latencyMs: number; sample: number }[] = [];
-  for (const { ts: breachTs, event } of events) {
-    if (event.type !== 'threshold-breached' || event.lane === null) continue;
-    const halt = events.find(
-      (e) =>
-        e.event.rolloutId === event.rolloutId &&
-        e.event.lane === event.lane &&
-        e.event.seq > event.seq &&
-        (e.event.type === 'lane-paused' || e.event.type === 'rollback-started'),
+  // Every injected spike (rollout i's bad class is c<i mod classes>) gets a line: matched (halted, with the
+  // evidence that made the rule true found), or why not — none is dropped silently.
+  const commands = await readTopic(config, topics.commands);
+  const rollbackOrderAt = new Map<string, number>();
+  for (const r of commands) {
+    const order = JSON.parse(r.value?.toString() ?? 'null') as { kind?: string; rolloutId?: string; lane?: string };
+    const key = `${order.rolloutId}/${order.lane}`;
+    if (order.kind === 'rollback' && !rollbackOrderAt.has(key)) rollbackOrderAt.set(key, r.ts);
+  }
+  type Spike = { latencyMs: number; rollbackOrderMs: number | null };
+  const matched: Spike[] = [];
+  const unmatched: Record<string, number> = {};
+  const injected = Array.from({ length: ROLLOUTS }, (_, i) => ({ rolloutId: `${run}-r${i}`, lane: `c${i % CLASSES}` }));
+  for (const { rolloutId, lane } of injected) {
+    const spike = await judgeSpike(rolloutId, lane);
+    if ('unmatched' in spike) unmatched[spike.unmatched] = (unmatched[spike.unmatched] ?? 0) + 1;
+    else matched.push(spike);
+  }
+  // Breaches on the healthy classes: false halts under the steady load (each one a class paused for nothing).
+  const badLanes = new Set(injected.map((s) => `${s.rolloutId}/${s.lane}`));
+  const falseBreaches = events.filter(
+    (e) => e.event.type === 'threshold-breached' && !badLanes.has(`${e.event.rolloutId}/${e.event.lane}`),
+  ).length;
+
+  /**
+   * When the evidence that made the lane's rule true was appended. The lane judged the breaching delta's records
+   * all at once; replaying them one by one in append order into the lane's own decider (`decideLane`, on the state
+   * folded from the lane's events before that delta) finds the first record after which the lane would have
+   * breached. Records count as the ingest counts them: by event id once, a device's first final outcome on the
+   * offer (finals before the lane's marks were counted by earlier deltas).
+   */
+  function triggerOf(
+    laneEvents: { event: DomainEvent }[],
+    evaluated: Extract<DomainEvent, { type: 'health-evaluated' }>,
+  ): { trigger: number; exact: boolean; devicesJudged: number } | null {
+    const { offerId, delta } = evaluated.data;
+    const prior = foldLane(
+      laneEvents.map((e) => e.event).filter((e) => e.seq < evaluated.seq),
+      initialLaneState(evaluated.rolloutId, evaluated.lane ?? ''),
     );
-    const laneConfig = configs.get(`${event.rolloutId}/${event.lane}`);
-    if (!halt || !laneConfig) continue;
-    const thresholds = windowThresholds(laneConfig, 'exposure');
-    // The lane judges the attempt's evidence over all its phases (rules version 2): replay every offer of it.
-    const attemptOffers = [...byOffer.keys()].filter(
-      (key) =>
-        key.startsWith(`${event.rolloutId}/${event.lane}/p`) &&
-        key.endsWith(`a${event.data.attempt}`) &&
-        (rulesVersionOf(laneConfig) >= 2 || key === `${event.rolloutId}/${event.data.offerId}`),
-    );
-    const reports = attemptOffers.flatMap((key) => byOffer.get(key) ?? []).sort((a, b) => a.ts - b.ts);
+    const marks = prior.highWater[offerId] ?? {};
+    const inDelta = (r: Report) =>
+      delta.ranges.some(
+        (range) =>
+          range.partition === r.partition &&
+          r.offset >= Number(range.fromOffset) &&
+          r.offset <= Number(range.toOffset) &&
+          (marks[String(r.partition)] === undefined || r.offset > Number(marks[String(r.partition)])),
+      );
+    const reports = byOffer.get(`${evaluated.rolloutId}/${offerId}`) ?? [];
     const seen = new Set<string>();
     const finals = new Set<string>();
-    const counts: HealthCounts = { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };
-    let trigger: number | undefined;
+    const before = (r: Report) => {
+      const mark = marks[String(r.partition)];
+      return mark !== undefined && r.offset <= Number(mark);
+    };
     for (const r of reports) {
+      if (!before(r) || seen.has(r.eventId)) continue;
+      seen.add(r.eventId);
+      if (r.type === 'succeeded' || r.type === 'failed') finals.add(r.deviceId);
+    }
+    const records = reports
+      .filter(inDelta)
+      .sort((a, b) => a.ts - b.ts || a.partition - b.partition || a.offset - b.offset);
+    if (records.length === 0) return null;
+    const counts: OutcomeCounts = { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };
+    for (const r of records) {
       if (seen.has(r.eventId)) continue;
       seen.add(r.eventId);
       if ((r.type !== 'succeeded' && r.type !== 'failed') || finals.has(r.deviceId)) continue;
       finals.add(r.deviceId);
       if (r.type === 'succeeded') counts.succeeded++;
       else counts.failedByCode[r.errorCode ?? 'unknown'] = (counts.failedByCode[r.errorCode ?? 'unknown'] ?? 0) + 1;
-      if (evaluateHealth(counts, thresholds).verdict === 'breach') {
-        trigger = r.ts;
-        break;
+      const answer = decideLane(prior, {
+        type: 'health-delta',
+        lane: prior.lane,
+        offerId,
+        delta: { counts: { ...counts, failedByCode: { ...counts.failedByCode } }, ranges: delta.ranges },
+        at: evaluated.at,
+      });
+      if (!isRefusal(answer) && answer.some((e) => e.type === 'threshold-breached')) {
+        return { trigger: r.ts, exact: true, devicesJudged: finals.size };
       }
     }
-    if (trigger === undefined) continue;
+    return { trigger: records[records.length - 1]!.ts, exact: false, devicesJudged: finals.size };
+  }
+
+  async function judgeSpike(rolloutId: string, lane: string): Promise<Spike | { unmatched: string }> {
+    const fail = (unmatched: string) => {
+      out({ bench: 'halt', phase: 'spike', rolloutId, lane, matched: false, unmatched });
+      return { unmatched };
+    };
+    const laneEvents = events.filter((e) => e.event.rolloutId === rolloutId && e.event.lane === lane);
+    const breach = laneEvents.find((e) => e.event.type === 'threshold-breached');
+    if (breach === undefined || breach.event.type !== 'threshold-breached') return fail('no-breach');
+    const event = breach.event;
+    const halt = laneEvents.find(
+      (e) => e.event.seq > event.seq && (e.event.type === 'lane-paused' || e.event.type === 'rollback-started'),
+    );
+    if (halt === undefined) return fail('no-halt-event');
+    const evaluated = laneEvents.find((e) => e.event.seq === event.seq - 1)?.event;
+    if (evaluated?.type !== 'health-evaluated') return fail('breach-not-on-a-delta');
+    const found = triggerOf(laneEvents, evaluated);
+    if (found === null) return fail('no-trigger-in-evidence');
+    const { trigger, exact, devicesJudged } = found;
     const latencyMs = halt.ts - trigger;
+    const orderAt = rollbackOrderAt.get(`${rolloutId}/${lane}`);
+    const rollbackOrderMs = orderAt === undefined ? null : orderAt - trigger;
     // Where the time went: the lane decided in a round stamped with the workflow clock (`at`), together with
     // every other input that round took (the lane's backlog); the round's append then landed at `halt.ts`.
     const decidedAt = Date.parse(event.at);
-    const evaluated = events.find(
-      (e) => e.event.rolloutId === event.rolloutId && e.event.lane === event.lane && e.event.seq === event.seq - 1,
-    )?.event;
-    const times =
-      evaluated?.type === 'health-evaluated'
-        ? await signalTimes(client, event.rolloutId, event.lane, evaluated.data.offerId, evaluated.data.delta.ranges)
-        : null;
-    const roundInputs = events.filter(
-      (e) =>
-        e.event.rolloutId === event.rolloutId &&
-        e.event.lane === event.lane &&
-        e.event.at === event.at &&
-        e.event.type === 'health-evaluated',
-    ).length;
-    spikes.push({ rolloutId: event.rolloutId, lane: event.lane, latencyMs, sample: finals.size });
+    const times = await signalTimes(client, rolloutId, lane, evaluated.data.offerId, evaluated.data.delta.ranges);
+    const roundInputs = laneEvents.filter((e) => e.event.at === event.at && e.event.type === 'health-evaluated').length;
     out({
       bench: 'halt',
       phase: 'spike',
-      rolloutId: event.rolloutId,
-      lane: event.lane,
+      rolloutId,
+      lane,
+      matched: true,
       latencyMs,
+      rollbackOrderMs,
       evidenceToDecisionMs: decidedAt - trigger,
       // of which: ingest (evidence appended → signal accepted) and Temporal (→ the lane's workflow task started)
       ingestMs: times ? times.signalledMs - trigger : null,
       signalToTaskMs: times?.taskStartedMs != null ? times.taskStartedMs - times.signalledMs : null,
       decisionToAppendMs: halt.ts - decidedAt,
       roundInputs,
-      devicesJudged: finals.size,
-      breachAppendMs: breachTs,
+      devicesJudged,
+      // false: re-counting the breaching delta's records did not give the lane's breach; the trigger is then the
+      // delta's last record (an upper bound on the evidence time, so the latency is a lower bound).
+      triggerExact: exact,
     });
+    return { latencyMs, rollbackOrderMs };
   }
   await client.connection.close();
-  const lat = spikes.map((s) => s.latencyMs).sort((a, b) => a - b);
-  const q = (p: number) => lat[Math.min(lat.length - 1, Math.max(0, Math.ceil(p * lat.length) - 1))] ?? null;
+  const quantiles = (values: number[]) => {
+    const sorted = [...values].sort((a, b) => a - b);
+    const q = (p: number) => sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? null;
+    return { p50: q(0.5), p95: q(0.95), max: sorted[sorted.length - 1] ?? null };
+  };
+  const halt = quantiles(matched.map((s) => s.latencyMs));
+  const orders = matched.flatMap((s) => (s.rollbackOrderMs === null ? [] : [s.rollbackOrderMs]));
+  const order = quantiles(orders);
   const first = installTimes[0] ?? 0;
   const last = installTimes[installTimes.length - 1] ?? 0;
   // Throughput over the busy part of the run: the central 90% of install events by append time.
@@ -358,10 +440,18 @@ async function main(): Promise<void> {
   const eventsPerSec = hi > lo ? Math.round((installTimes.length * 0.9) / ((hi - lo) / 1000)) : 0;
   out({
     bench: 'halt',
-    spikes: spikes.length,
-    p50Ms: q(0.5),
-    p95Ms: q(0.95),
-    maxMs: lat[lat.length - 1] ?? null,
+    spikesInjected: injected.length,
+    spikesMatched: matched.length,
+    unmatched,
+    falseBreaches,
+    p50Ms: halt.p50,
+    p95Ms: halt.p95,
+    maxMs: halt.max,
+    // Evidence → the rollback order on the commands topic (the fleet is told to take the build back).
+    rollbackOrders: orders.length,
+    rollbackOrderP50Ms: order.p50,
+    rollbackOrderP95Ms: order.p95,
+    rollbackOrderMaxMs: order.max,
     eventsPerSec,
     installEvents: installTimes.length,
     spanSec: Math.round((last - first) / 100) / 10,

@@ -1014,9 +1014,11 @@ function simulate(config: LaneConfig, actions: readonly Action[]): DomainEvent[]
   let finishedForGood = false;
   const apply = (next: LaneInput) => {
     const before = JSON.stringify(state);
-    const answer = decideLane(deepFreeze(state), next);
+    const step = stepLane(deepFreeze(state), next);
     expect(JSON.stringify(state)).toBe(before); // decide never mutates
+    const answer = decideLane(state, next);
     if (isRefusal(answer)) {
+      expect(step).toEqual(answer);
       expect(['start-lane', 'health-delta', 'pause', 'resume', 'approve', 'retry', 'rollback', 'abort']).toContain(
         next.type,
       );
@@ -1033,7 +1035,11 @@ function simulate(config: LaneConfig, actions: readonly Action[]): DomainEvent[]
         expect(event.data.cohortBound).toBe(config.phases[phaseInEffect]?.cohortBound);
       }
     });
-    state = foldLane(answer, state);
+    // the step's state is the one its events lead to: the workflow applies it without folding again
+    if (isRefusal(step)) throw new Error('stepLane refused what decideLane accepted');
+    expect(step.events).toEqual(answer);
+    expect(step.state).toEqual(foldLane(answer, state));
+    state = step.state;
     log.push(...answer);
     if (state.status === 'rolled-back' || state.status === 'aborted') finishedForGood = true;
     // no input sequence exposes a lane beyond its current phase bound

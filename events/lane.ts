@@ -377,6 +377,19 @@ class Decision {
     this.state = evolveLane(this.state, event);
     return this;
   }
+
+  /** The decision's events and the state they lead to (already evolved: nothing to fold again). */
+  step(): LaneStep {
+    return { events: this.events, state: this.state };
+  }
+}
+
+/** One decision: its events, and the lane state after them. */
+export type LaneStep = { readonly events: readonly DomainEvent[]; readonly state: LaneState };
+
+/** A decision with no events: the state stays as it is. */
+function unchanged(state: LaneState): LaneStep {
+  return { events: [], state };
 }
 
 function configOf(state: LaneState): LaneConfig {
@@ -567,7 +580,7 @@ function passesOn(state: LaneState, window: OfferWindow): boolean {
   return window.attempt === state.attempt;
 }
 
-function decideHealth(state: LaneState, input: HealthDeltaInput): readonly DomainEvent[] | Refusal {
+function decideHealth(state: LaneState, input: HealthDeltaInput): LaneStep | Refusal {
   const window = state.windows[input.offerId];
   if (window === undefined) return refuse(`unknown offer ${input.offerId} for lane ${state.lane}`);
   const marks = state.highWater[input.offerId] ?? {};
@@ -581,7 +594,7 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
     }
   }
   // Every range at or below its mark: counted before (a redelivery), dropped.
-  if (!above) return [];
+  if (!above) return unchanged(state);
   const totals = addCounts(window.totals, input.delta.counts);
   const verdict = verdictOf(state, input.offerId, window, totals);
   const actionable =
@@ -601,7 +614,7 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
     verdict,
     actionable,
   });
-  if (!actionable) return d.events;
+  if (!actionable) return d.step();
   if (window.kind === 'rollback') {
     if (verdict.verdict === 'breach') {
       d.emit('rollback-failed', { offerId: input.offerId, totals, evidence: verdict.evidence });
@@ -610,17 +623,17 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): readonly Domai
         d.emit('lane-aborted', { cause: state.abortPending });
       }
     }
-    return d.events;
+    return d.step();
   }
   if (verdict.verdict === 'breach') {
     onBreach(d, input.at, input.offerId, window, verdict);
   } else if (verdict.verdict === 'healthy' && state.waitingFor?.kind === 'evidence' && passesOn(state, window)) {
     advance(d, input.at);
   }
-  return d.events;
+  return d.step();
 }
 
-function decideTimer(state: LaneState, input: TimerFired): readonly DomainEvent[] {
+function decideTimer(state: LaneState, input: TimerFired): LaneStep {
   const waiting = state.waitingFor;
   const d = new Decision(state, input.at);
   if (input.kind === 'bake' && waiting?.kind === 'bake' && reached(input.at, waiting.until)) {
@@ -633,10 +646,10 @@ function decideTimer(state: LaneState, input: TimerFired): readonly DomainEvent[
     const offerId = state.rollback?.offerId ?? '';
     d.emit('rollback-completed', { offerId, totals: state.windows[offerId]?.totals ?? ZERO_COUNTS });
   }
-  return d.events;
+  return d.step();
 }
 
-function decideOperator(state: LaneState, command: OperatorCommand): readonly DomainEvent[] | Refusal {
+function decideOperator(state: LaneState, command: OperatorCommand): LaneStep | Refusal {
   const { status } = state;
   const meta: Meta = { actor: command.actor, reason: command.reason };
   const d = new Decision(state, command.at, meta);
@@ -646,7 +659,7 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
       if (status === 'paused') return refuse(`lane ${state.lane} is already paused`);
       if (status !== 'running') return refuse(`cannot pause lane ${state.lane}: it is ${status}`);
       accept().emit('lane-paused', { cause: 'operator', resumeTo: state.waitingFor });
-      return d.events;
+      return d.step();
     case 'resume':
       if (status === 'rolled-back') {
         return refuse(`lane ${state.lane} was rolled back and cannot resume; start a new rollout for a fixed build`);
@@ -658,13 +671,13 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
         return refuse(`lane ${state.lane} paused on a threshold breach: retry (fresh attempt) or roll back`);
       }
       accept().emit('lane-resumed', { resumeTo: state.pause.resumeTo });
-      return d.events;
+      return d.step();
     case 'approve': {
       const waiting = state.waitingFor;
       if (status === 'running' && waiting?.kind === 'approval') {
         accept();
         enterPhase(d, waiting.phase, command.at, true);
-        return d.events;
+        return d.step();
       }
       if (status === 'paused' && state.pause?.resumeTo?.kind === 'approval') {
         return refuse(`lane ${state.lane} is paused; resume it before approving`);
@@ -678,7 +691,7 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
       accept();
       scheduleRetry(d, command.at, 'operator', 0);
       expose(d, state.phase, d.state.attempt + 1, command.at);
-      return d.events;
+      return d.step();
     case 'rollback':
       if (status === 'rolling-back') return refuse(`lane ${state.lane} is already rolling back`);
       if (status === 'rolled-back') return refuse(`lane ${state.lane} is already rolled back`);
@@ -686,7 +699,7 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
       if (state.cohortBound === 0) return refuse(`lane ${state.lane} has exposed no device yet: abort it instead`);
       accept();
       startRollback(d, command.at, 'operator');
-      return d.events;
+      return d.step();
     case 'abort': {
       if (isLaneFinished(status)) return refuse(`lane ${state.lane} is already ${status}`);
       const cause = command.lane === undefined || command.lane === null ? 'rollout-aborted' : 'operator';
@@ -697,10 +710,10 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
           return refuse(`lane ${state.lane}: abort already requested; it takes effect when the rollback ends`);
         }
         accept().emit('lane-abort-deferred', { cause, rollbackOfferId: state.rollback.offerId });
-        return d.events;
+        return d.step();
       }
       accept().emit('lane-aborted', { cause });
-      return d.events;
+      return d.step();
     }
     case 'restart':
       return refuse(`lane ${state.lane} is ${status}, not lost: restart is for a class whose workflow closed`);
@@ -712,18 +725,20 @@ function decideOperator(state: LaneState, command: OperatorCommand): readonly Do
 }
 
 /**
- * Decides what happens to a lane on one input and returns the new events (possibly none), or a refusal
- * with a reason for commands the lane will not carry out. Pure: the given state is never mutated; apply
- * the events with `evolveLane` (the only way lane state moves). Stale timers and duplicate deltas yield
- * `[]`; deltas for an unknown offer and inputs for another lane are refused.
+ * One decider step: what happens to a lane on one input — the new events (possibly none) and the state they lead
+ * to — or a refusal with a reason for commands the lane will not carry out. This is the loop body a lane workflow
+ * runs (`decide → append events → act → wait`). Pure: the given state is never mutated; the returned state is the
+ * given one evolved with the events (`evolveLane`, the only way lane state moves), so the caller need not fold them
+ * again. Stale timers and duplicate deltas yield no events; deltas for an unknown offer and inputs for another
+ * lane are refused.
  */
-export function decideLane(state: LaneState, input: LaneInput): readonly DomainEvent[] | Refusal {
+export function stepLane(state: LaneState, input: LaneInput): LaneStep | Refusal {
   if (input.type === 'start-lane') {
     if (state.status !== 'pending') return refuse(`lane ${state.lane} has already started`);
     const d = new Decision({ ...state, rolloutId: input.rolloutId, lane: input.lane }, input.at);
     d.emit('lane-started', { config: input.config });
     enterPhase(d, 0, input.at, false);
-    return d.events;
+    return d.step();
   }
   if (state.status === 'pending') return refuse(`lane ${input.lane ?? state.lane} has not started`);
   if (input.lane !== undefined && input.lane !== null && input.lane !== state.lane) {
@@ -735,12 +750,14 @@ export function decideLane(state: LaneState, input: LaneInput): readonly DomainE
     case 'timer-fired':
       return decideTimer(state, input);
     case 'fleet-halt':
-      if (state.status !== 'running') return [];
-      return new Decision(state, input.at).emit('lane-paused', {
-        cause: 'fleet-halt',
-        resumeTo: state.waitingFor,
-        detail: input.reason,
-      }).events;
+      if (state.status !== 'running') return unchanged(state);
+      return new Decision(state, input.at)
+        .emit('lane-paused', {
+          cause: 'fleet-halt',
+          resumeTo: state.waitingFor,
+          detail: input.reason,
+        })
+        .step();
     default:
       // The operator commands; decideOperator's switch is the exhaustive one.
       return decideOperator(state, input);
@@ -756,17 +773,10 @@ export function foldLane(events: readonly DomainEvent[], from: LaneState = initi
   return events.reduce(evolveLane, from);
 }
 
-/**
- * One decider step: decide, then evolve the state with the new events. Returns the refusal unchanged.
- * This is the loop body a lane workflow runs (`decide → append events → act → wait`).
- */
-export function stepLane(
-  state: LaneState,
-  input: LaneInput,
-): { state: LaneState; events: readonly DomainEvent[] } | Refusal {
-  const answer = decideLane(state, input);
-  if ('refused' in answer) return answer;
-  return { state: foldLane(answer, state), events: answer };
+/** The events of one decider step (`stepLane`) alone, or its refusal. */
+export function decideLane(state: LaneState, input: LaneInput): readonly DomainEvent[] | Refusal {
+  const step = stepLane(state, input);
+  return 'refused' in step ? step : step.events;
 }
 
 /** The counts of the lane's current exposure window (zero before the first exposure). */

@@ -38,9 +38,17 @@ export interface EngineProcess {
   kill(): Promise<number | string>;
 }
 
-/** Starts `rollout <args…>` as a child process. */
+/**
+ * Starts `rollout <args…>` as a child process. With `BSI_PROFILE_DIR` set, the child runs under the V8 CPU
+ * profiler (`--cpu-prof`, worker threads included) and writes a `.cpuprofile` there when it exits: how the
+ * benchmarks find where an engine process spends its time.
+ */
 export function startEngineProcess(name: string, args: string[], options: EngineProcessOptions = {}): EngineProcess {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const profileDir = process.env.BSI_PROFILE_DIR;
+  const profile = profileDir
+    ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`]
+    : [];
+  const child = spawn(process.execPath, [...profile, BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, ...options.env },
   });
