@@ -22,6 +22,7 @@ import type { Topics } from '../config/env';
 import { DomainEventSchema, type DomainEvent } from '../events/domain-events';
 import { FleetCommandSchema, fleetCommandKey, type FleetCommand } from '../events/fleet-commands';
 import { kafkaErrorType } from '../kafka/client';
+import { SendQueue, messageBytes } from '../kafka/send-queue';
 import type { Logger } from '../observability/log';
 import type { createLaneWatchActivities } from './lane-watch';
 
@@ -116,7 +117,7 @@ function chunks(messages: Message[]): Message[][] {
   let current: Message[] = [];
   let bytes = 0;
   for (const message of messages) {
-    const size = Buffer.byteLength(String(message.value ?? '')) + 256;
+    const size = messageBytes(message);
     if (current.length > 0 && bytes + size > MAX_CHUNK_BYTES) {
       out.push(current);
       current = [];
@@ -136,10 +137,13 @@ function chunks(messages: Message[]): Message[][] {
 export function createActivities(deps: ActivityDeps) {
   const { producer, topics, logger } = deps;
   const appended = deps.appended ?? new AppendedEvents();
+  // Every activity of this worker shares the producer's one request in flight: what queues behind it goes out
+  // together in the next request (kafka/send-queue.ts), so a lane's append waits for one request, not for all.
+  const queue = new SendQueue(producer, { acks: -1, maxBatchBytes: MAX_CHUNK_BYTES });
 
   async function send(topic: string, messages: Message[]): Promise<void> {
     try {
-      for (const chunk of chunks(messages)) await producer.send({ topic, acks: -1, messages: chunk });
+      for (const chunk of chunks(messages)) await queue.send(topic, chunk);
     } catch (err) {
       const type = kafkaErrorType(err);
       if (type !== undefined && REJECTED_BY_BROKER.has(type)) {
