@@ -1,11 +1,11 @@
 /**
  * RolloutWorkflow (id `rollout/<rolloutId>`): one BSI rollout across its device classes, as a durable
- * interpreter of the rollout decider (`events/rollout.ts`). It decides `start-rollout`, appends
- * `rollout-started`, and starts one LaneWorkflow child per device class with that class's settings. Lanes
- * move on their own and report their significant events back (signal); the rollout folds them and decides
- * what only it can see — the plan's fleet-wide halt (it then signals the running lanes to pause) and the
- * end of the rollout (`rollout-completed` with each lane's outcome). Whole-rollout operator commands
- * (pause = fleet halt, abort) are Updates with validators here; per-lane commands go to the lane itself.
+ * interpreter of the rollout decider (`events/rollout.ts`) on the shared loop (`./interpreter`). It decides
+ * `start-rollout`, appends `rollout-started`, and starts one LaneWorkflow child per device class with that
+ * class's settings. Lanes move on their own and report their events back (signal); the rollout folds them and
+ * decides what only it can see — the plan's fleet-wide halt (it then signals the running lanes to pause) and the
+ * end of the rollout (`rollout-completed` with each lane's outcome). Whole-rollout operator commands (pause =
+ * fleet halt, abort) are Updates with validators here; per-lane commands go to the lane itself.
  *
  * Lanes are started with ParentClosePolicy ABANDON: their lifetime is driven by the decider (abort is a
  * signal and an event in the log), not by the parent's run, so the rollout may continue as new freely.
@@ -14,7 +14,6 @@ import {
   ApplicationFailure,
   ParentClosePolicy,
   WorkflowIdReusePolicy,
-  allHandlersFinished,
   condition,
   continueAsNew,
   getExternalWorkflowHandle,
@@ -31,15 +30,9 @@ import type { DomainEvent } from '../events/domain-events';
 import { isLaneFinished } from '../events/lane';
 import { RULES_VERSION, laneConfigOf } from '../events/plan';
 import { decideRollout, fold, initialRolloutState, stepRollout, type RolloutState } from '../events/rollout';
-import {
-  LANE_WATCH_INTERVAL_MS,
-  MAX_HISTORY_BYTES,
-  MAX_HISTORY_EVENTS,
-  MAX_ITEMS_PER_ROUND,
-  kafkaActivityOptions,
-  laneWatchActivityOptions,
-} from './activity-options';
+import { LANE_WATCH_INTERVAL_MS, kafkaActivityOptions, laneWatchActivityOptions } from './activity-options';
 import { CARRIED_VERSION, readCarriedRollout, type CarriedLane } from './carried';
+import { createInterpreter, now } from './interpreter';
 import { laneWorkflow } from './lane-workflow';
 import {
   LaneReportSignalSchema,
@@ -53,7 +46,7 @@ import {
   type RolloutWorkflowInput,
   type RecentAnswers,
 } from './messages';
-import { handleOperatorUpdates, rejected, type OperatorAnswers } from './operator-update';
+import { rejected } from './operator-update';
 
 const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
 const { laneExecutions, laneStateFromLog, rolloutStateFromLog } = proxyActivities<Activities>(laneWatchActivityOptions);
@@ -90,10 +83,6 @@ function lossOfStatus(status: string, detail: string): { cause: LaneLoss; detail
 /** How long an aborted rollout waits for its lanes to confirm they aborted before it closes anyway. */
 const ABORT_GRACE_MS = 5 * 60 * 1000;
 
-function now(): string {
-  return new Date().toISOString();
-}
-
 /** Runs a rollout from its plan to completion (or abort) and returns its summary. */
 export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<RolloutSummary> {
   const { rolloutId, plan } = input;
@@ -112,11 +101,28 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     state = await rolloutStateFromLog({ rolloutId });
   }
   const kept = read === undefined ? undefined : read.ok ? read.carried : read.salvaged;
-  const inbox: RolloutInboxItem[] = [...(kept?.inbox ?? [])];
   let lanesStarted = kept?.lanesStarted ?? false;
   const runs = (kept?.runs ?? 0) + 1;
   const recentAnswers: RecentAnswers = [...(kept?.recentAnswers ?? [])];
-  const answers: OperatorAnswers = {};
+
+  const loop = createInterpreter<RolloutInboxItem, RolloutInput, RolloutState>({
+    inbox: kept?.inbox ?? [],
+    logContext: { rolloutId },
+    state: () => state,
+    deciderInputsOf: (item, at) => [deciderInputOf(item, at)],
+    decide: (next, at) => {
+      const step = stepRollout(state, next);
+      if (isRefusal(step)) return step;
+      const known = { ...state.lanes };
+      state = step.state;
+      // A restart starts the new lane workflow before the round appends `lane-restarted` (see restartLane).
+      return {
+        events: step.events,
+        followUp: (event) => (event.type === 'lane-restarted' ? restartLane(event.data.lane, known, at) : null),
+      };
+    },
+    act,
+  });
 
   setHandler(laneReportSignal, (payload) => {
     const parsed = LaneReportSignalSchema.safeParse(payload);
@@ -124,13 +130,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       log.warn('dropped an invalid lane report', { rolloutId, issues: parsed.error.issues.slice(0, 5) });
       return;
     }
-    inbox.push({ kind: 'report', lane: parsed.data.lane, events: parsed.data.events });
+    loop.push({ kind: 'report', lane: parsed.data.lane, events: parsed.data.events });
   });
 
   setHandler(rolloutStatusQuery, () => state);
 
-  handleOperatorUpdates(
-    answers,
+  loop.acceptOperatorUpdates(
     (request) => {
       if (request.lane !== undefined && request.lane !== null && request.type !== 'restart') {
         throw rejected(
@@ -140,11 +145,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       const answer = decideRollout(state, stampCommand(request, now()));
       if (isRefusal(answer)) throw rejected(answer.reason);
     },
-    (ticket, request) => inbox.push({ kind: 'operator', ticket, request }),
+    (ticket, request) => ({ kind: 'operator', ticket, request }),
     recentAnswers,
   );
 
-  function inputOf(item: RolloutInboxItem, at: string): RolloutInput {
+  /** Turns an inbox item into the decider's input, stamped with the workflow clock. */
+  function deciderInputOf(item: RolloutInboxItem, at: string): RolloutInput {
     switch (item.kind) {
       case 'report':
         return { type: 'lane-report', lane: item.lane, events: item.events, at };
@@ -157,38 +163,6 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         return _exhaustive;
       }
     }
-  }
-
-  /** decide → append → act for a batch of inputs in one activity round. */
-  async function round(items: RolloutInboxItem[]): Promise<void> {
-    const at = now();
-    const events: DomainEvent[] = [];
-    const accepted: { ticket: number; eventIds: string[] }[] = [];
-    for (const item of items) {
-      const step = stepRollout(state, inputOf(item, at));
-      if (isRefusal(step)) {
-        if (item.kind === 'operator') answers[item.ticket] = step;
-        else
-          log.warn('rollout decider refused a lane input; dropped', {
-            rolloutId,
-            kind: item.kind,
-            reason: step.reason,
-          });
-        continue;
-      }
-      const known = { ...state.lanes };
-      state = step.state;
-      events.push(...step.events);
-      for (const event of step.events) {
-        if (event.type === 'lane-restarted') events.push(...(await restartLane(event.data.lane, known, at)));
-      }
-      if (item.kind === 'operator') accepted.push({ ticket: item.ticket, eventIds: step.events.map((e) => e.eventId) });
-    }
-    if (events.length > 0) {
-      await appendEvents(events);
-      await act(events);
-    }
-    for (const { ticket, eventIds } of accepted) answers[ticket] = { accepted: true, eventIds };
   }
 
   /**
@@ -282,20 +256,6 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     }
   }
 
-  function historyIsLong(): boolean {
-    const info = workflowInfo();
-    return (
-      info.continueAsNewSuggested || info.historyLength > MAX_HISTORY_EVENTS || info.historySize > MAX_HISTORY_BYTES
-    );
-  }
-
-  async function settleHandlers(): Promise<void> {
-    while (!allHandlersFinished()) {
-      await condition(() => allHandlersFinished() || inbox.some((item) => item.kind === 'operator'));
-      if (!allHandlersFinished()) await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
-    }
-  }
-
   /** Lanes that may still act: not finished, not lost. */
   const openLanes = () =>
     Object.values(state.lanes).filter(
@@ -317,7 +277,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const executions = await laneExecutions(open.map((lane) => laneWorkflowId(rolloutId, lane.lane)));
     executions.forEach((execution, i) => {
       const loss = lossOfStatus(execution.status, execution.detail);
-      if (loss !== undefined) inbox.push({ kind: 'lane-closed', lane: open[i]!.lane, ...loss });
+      if (loss !== undefined) loop.push({ kind: 'lane-closed', lane: open[i]!.lane, ...loss });
     });
   }
   /** Waits for an inbox item (or a long history), or until a lane watch is due, and runs the watch. */
@@ -352,18 +312,15 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   }
 
   // Main loop: lane reports and operator commands until the rollout completes or is aborted.
-  while (state.status === 'running') {
-    if (historyIsLong()) {
-      await settleHandlers();
-      if (state.status !== 'running') break;
-      await continueAsNew<typeof rolloutWorkflow>({
+  await loop.run({
+    running: () => state.status === 'running',
+    wait: waitForInput,
+    continueAsNew: () =>
+      continueAsNew<typeof rolloutWorkflow>({
         ...input,
-        carried: { v: CARRIED_VERSION, state, inbox: [...inbox], lanesStarted, runs, recentAnswers },
-      });
-    }
-    await waitForInput(() => inbox.length > 0 || historyIsLong());
-    await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
-  }
+        carried: { v: CARRIED_VERSION, state, inbox: [...loop.inbox], lanesStarted, runs, recentAnswers },
+      }),
+  });
 
   // Aborted: keep folding the lanes' reports until every lane confirmed, or a grace period passed — after the end
   // of any rollback still running, since a lane that was rolling back finishes its rollback before it stops.
@@ -379,12 +336,12 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       return until;
     };
     while (openLanes().length > 0 && Date.now() < deadline()) {
-      if (await condition(() => inbox.length > 0, deadline() - Date.now())) {
-        await round(inbox.splice(0, MAX_ITEMS_PER_ROUND));
+      if (await condition(() => loop.inbox.length > 0, deadline() - Date.now())) {
+        await loop.round(loop.nextItems());
       }
     }
   }
-  await settleHandlers();
+  await loop.settleHandlers();
 
   const lanes: RolloutSummary['lanes'] = {};
   for (const [name, lane] of Object.entries(state.lanes)) lanes[name] = lane.status;
