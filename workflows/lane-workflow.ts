@@ -24,7 +24,7 @@ import type { Activities } from '../activities';
 import { isRefusal, stampCommand, type LaneInput } from '../events/commands';
 import type { DomainEvent } from '../events/domain-events';
 import { fleetCommandsOf } from '../events/fleet-commands';
-import { decideLane, foldLane, initialLaneState, isLaneFinished, type LaneState } from '../events/lane';
+import { decideLane, initialLaneState, isLaneFinished, stepLane, type LaneState } from '../events/lane';
 import {
   MAX_CARRIED_INPUTS,
   MAX_INPUTS_PER_RUN,
@@ -81,10 +81,11 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
     state: () => state,
     deciderInputsOf,
     decide: (next) => {
-      const answer = decideLane(state, next);
-      if (isRefusal(answer)) return answer;
-      state = foldLane(answer, state);
-      return { events: answer };
+      // The step's state is already evolved with its events: nothing is folded twice.
+      const step = stepLane(state, next);
+      if (isRefusal(step)) return step;
+      state = step.state;
+      return { events: step.events };
     },
     dueInput: dueTimer,
     act: (events, before) => publishOrdersAndReport(events, before.phase),
