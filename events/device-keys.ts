@@ -22,8 +22,8 @@ export class DeviceKeys {
   /** Low half of the last key computed by `ofRange` (unsigned). */
   lo = 0;
 
-  /** Takes the 16-byte secret. */
-  constructor(secret: Uint8Array) {
+  /** Takes the 16-byte secret (kept, so a reader thread can be given the same keys). */
+  constructor(readonly secret: Uint8Array) {
     this.sip = new SipHash24(secret);
   }
 

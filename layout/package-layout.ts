@@ -40,3 +40,14 @@ export function prebuiltWorkflowBundle(): { codePath: string } | undefined {
   }
   return { codePath: WORKFLOW_BUNDLE_FILE };
 }
+
+/**
+ * How to start a worker thread whose entry is the module `name` in directory `dir` (pass the caller's `__dirname`):
+ * the compiled `.js` file in `dist/`, or from the sources the `.ts` file through tsx's CommonJS hook (tsx is a
+ * development dependency, there whenever the sources run).
+ */
+export function threadEntry(dir: string, name: string): { filename: string; execArgv: string[] } {
+  return COMPILED
+    ? { filename: path.join(dir, `${name}.js`), execArgv: [] }
+    : { filename: path.join(dir, `${name}.ts`), execArgv: ['--require', 'tsx/cjs'] };
+}
