@@ -122,7 +122,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   );
 
   /** Turns an inbox item into decider inputs, stamped with the workflow clock; an invalid signal gives none. */
-  function inputsOf(item: LaneInboxItem, at: string): LaneInput[] {
+  function deciderInputsOf(item: LaneInboxItem, at: string): LaneInput[] {
     if (item.kind === 'health-signal') {
       const parsed = HealthDeltaSignalSchema.safeParse(item.payload);
       if (!parsed.success || parsed.data.lane !== lane) {
@@ -131,10 +131,10 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
       }
       return parsed.data.deltas.map(({ offerId, delta }) => ({ type: 'health-delta', lane, offerId, delta, at }));
     }
-    return [inputOf(item, at)];
+    return [deciderInputOf(item, at)];
   }
 
-  function inputOf(item: Exclude<LaneInboxItem, { kind: 'health-signal' }>, at: string): LaneInput {
+  function deciderInputOf(item: Exclude<LaneInboxItem, { kind: 'health-signal' }>, at: string): LaneInput {
     switch (item.kind) {
       case 'health':
         return { type: 'health-delta', lane, offerId: item.offerId, delta: item.delta, at };
@@ -160,7 +160,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   }
 
   /** Events the rollout needs to hear about. */
-  function significant(events: readonly DomainEvent[]): DomainEvent[] {
+  function eventsForRollout(events: readonly DomainEvent[]): DomainEvent[] {
     return events.filter((event) => event.type !== 'health-evaluated' || input.reportHealth);
   }
 
@@ -183,7 +183,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
       state = foldLane(answer, state);
       if (item?.kind === 'operator') accepted.push({ ticket: item.ticket, eventIds: answer.map((e) => e.eventId) });
     };
-    for (const item of items) for (const next of inputsOf(item, at)) decideOne(item, next);
+    for (const item of items) for (const next of deciderInputsOf(item, at)) decideOne(item, next);
     for (const next of extra) decideOne(null, next);
     const timer = dueTimer(at);
     if (timer !== null) decideOne(null, timer);
@@ -192,7 +192,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
       await appendEvents(events);
       const orders = fleetCommandsOf(events, config, phaseBefore);
       if (orders.length > 0) await publishCommands(orders);
-      const report = significant(events);
+      const report = eventsForRollout(events);
       if (input.reportTo !== null && report.length > 0) {
         try {
           await getExternalWorkflowHandle(input.reportTo).signal(laneReportSignal, { lane, events: report });

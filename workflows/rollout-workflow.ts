@@ -144,7 +144,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     recentAnswers,
   );
 
-  function inputOf(item: RolloutInboxItem, at: string): RolloutInput {
+  function deciderInputOf(item: RolloutInboxItem, at: string): RolloutInput {
     switch (item.kind) {
       case 'report':
         return { type: 'lane-report', lane: item.lane, events: item.events, at };
@@ -165,7 +165,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     const events: DomainEvent[] = [];
     const accepted: { ticket: number; eventIds: string[] }[] = [];
     for (const item of items) {
-      const step = stepRollout(state, inputOf(item, at));
+      const step = stepRollout(state, deciderInputOf(item, at));
       if (isRefusal(step)) {
         if (item.kind === 'operator') answers[item.ticket] = step;
         else
