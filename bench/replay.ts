@@ -32,7 +32,7 @@ import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { deviceKeysOf } from '../ingest/device-key-secret';
 import { readInstallFacts } from '../replay/install-log';
 import { readRolloutLog } from '../replay/read-log';
-import { buildReport } from '../replay/report';
+import { buildReport } from '../replay/postmortem';
 import { leanRead, perCpuSecond, type LeanReadResult, type LeanTopic } from './lean-consumer';
 import { syntheticRollout } from './synthetic-rollout';
 import { parseScenario } from '../simulator/scenario';

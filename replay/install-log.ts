@@ -8,7 +8,7 @@ import { readTopicSlice } from '../kafka/read-slice';
 import type { DomainEvent } from '../events/domain-events';
 import type { DeviceKeys } from '../events/device-keys';
 import { OutcomeTracker, decodeInstallValue, offersOf } from './outcomes';
-import type { InstallFacts } from './report';
+import type { InstallFacts } from './postmortem';
 
 /** Grace before the rollout's first event and after its last, for clock skew and late reports (ms). */
 export const SLICE_GRACE_MS = { before: 5_000, after: 120_000 };
