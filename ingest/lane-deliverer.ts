@@ -73,7 +73,10 @@ export class LaneDeliverer {
     }
   }
 
-  /** Signals the urgent lanes now (called per record while a batch is read: touches only those lanes); true if one went. */
+  /**
+   * Signals the urgent lanes now (called per record while a batch is read: touches only those lanes); true if one
+   * went.
+   */
   flushUrgent(): boolean {
     if (this.frozen || this.deps.stopping()) return false;
     let sent = false;
@@ -98,7 +101,10 @@ export class LaneDeliverer {
     }
   }
 
-  /** Takes the lane's pending deltas and signals them, unless a signal of that lane is still in flight; true if sent. */
+  /**
+   * Takes the lane's pending deltas and signals them, unless a signal of that lane is still in flight; true if
+   * sent.
+   */
   private flushLane(lane: LaneInfo): boolean {
     if (this.delivering.has(lane)) return false;
     const taken = this.deps.core.aggregator.takeLane(lane);

@@ -156,7 +156,10 @@ export class PartitionRecovery {
     return false;
   }
 
-  /** Records that `partition`'s records up to `lastOffset` are handled; reaching the log end of its assignment makes it live. */
+  /**
+   * Records that `partition`'s records up to `lastOffset` are handled; reaching the log end it had when assigned
+   * makes it live.
+   */
   handledThrough(partition: number, ps: PartitionState, lastOffset: string): void {
     ps.handled = Math.max(ps.handled, Number(lastOffset) + 1);
     if (!ps.live && ps.handled >= ps.liveFrom) {
