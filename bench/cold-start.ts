@@ -1,20 +1,25 @@
 /**
  * Cold-start benchmark (`npm run bench:cold-start`): how long an operator waits for the `rollout` command before it
- * does anything. Runs, BENCH_RUNS times each (default 20) and interleaved so that a busy machine slows every case
+ * does anything. Runs, `--runs` times each (default 20) and interleaved so that a busy machine slows every case
  * alike: bare `node -e ''` (the floor no Node program goes below), `rollout --help` and
  * `rollout validate examples/plans/demo.yaml`, both through bin/rollout.js as an operator runs them. Each run is a
  * fresh process, timed from spawn to exit. Prints one JSON line per case with the median and p95 in milliseconds, then
  * the goal: `rollout --help` within 2 × bare + 150 ms (medians), and whether it was met (exit 1 when not).
  *
- * BENCH_ROOT measures the bin of another checkout (e.g. an older commit unpacked with its node_modules), which is how
+ * `--root DIR` measures the bin of another checkout (e.g. an older commit unpacked with its node_modules), which is how
  * the README's before/after figures were taken. The bin runs the compiled build: `npm run bench:cold-start` builds
  * first.
  */
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { benchArgs } from './args';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 20);
-const ROOT = path.resolve(process.env.BENCH_ROOT ?? path.join(__dirname, '..'));
+const args = benchArgs('npm run bench:cold-start --', {
+  runs: { type: 'number', integer: true, min: 1, default: 20, help: 'timed runs of each case' },
+  root: { type: 'string', help: 'the checkout whose bin/rollout.js is measured (default: this one)' },
+});
+const RUNS = args.runs;
+const ROOT = path.resolve(args.root ?? path.join(__dirname, '..'));
 const BIN = path.join(ROOT, 'bin', 'rollout.js');
 const PLAN = path.join(ROOT, 'examples', 'plans', 'demo.yaml');
 
@@ -45,7 +50,6 @@ function quantile(sorted: readonly number[], p: number): number {
 const round = (ms: number) => Math.round(ms * 10) / 10;
 
 function main(): void {
-  if (!Number.isInteger(RUNS) || RUNS < 1) throw new Error(`BENCH_RUNS must be a whole number ≥ 1, not ${RUNS}`);
   // One warm-up run each: the first spawn of a file pays for the disk cache, which a person typing twice does not.
   for (const c of CASES) timeOnce(c);
   const times = new Map<string, number[]>(CASES.map((c) => [c.name, []]));

@@ -6,9 +6,13 @@
  */
 import { murmur3Range } from '../events/cohort';
 import { SipHash24 } from '../events/siphash';
+import { benchArgs } from './args';
 
+const args = benchArgs('npx tsx bench/device-key.ts', {
+  rounds: { type: 'number', integer: true, min: 1, default: 60, help: 'timed rounds per case (the best one counts)' },
+});
 const IDS = 1 << 16;
-const ROUNDS = 60;
+const ROUNDS = args.rounds;
 
 function buffers(shape: 'short' | 'uuid'): { bytes: Buffer; starts: Int32Array; ends: Int32Array } {
   const parts: string[] = [];

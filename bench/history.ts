@@ -3,9 +3,9 @@
  *
  * For fleets of 10k, 100k and 1M devices of one class, a real LaneWorkflow (real worker, the configured Temporal
  * server, real Kafka with fresh topics) runs a three-phase plan (1% → 10% → 100%) while this process plays the ingest:
- * it replays SIMULATED_MINUTES of ingest output, one flush per 250 ms per lane, each flush one signal carrying the
- * per-offer delta of the devices that reported in that 250 ms (with their Kafka offset ranges). A flush with nothing
- * new sends nothing. So the number of signals is bounded by duration × 4/s, not by the fleet: a bigger fleet makes
+ * it replays `--simulated-minutes` (default 10) of ingest output, one flush per 250 ms per lane, each flush one signal
+ * carrying the per-offer delta of the devices that reported in that 250 ms (with their Kafka offset ranges). A flush
+ * with nothing new sends nothing. So the number of signals is bounded by duration × 4/s, not by the fleet: a bigger fleet makes
  * each delta's counts bigger, not the history longer. Flushes are replayed as fast as the lane absorbs them (with
  * backpressure on its pending inputs), and bakes are shortened to seconds, so a run takes seconds, not minutes.
  *
@@ -32,9 +32,19 @@ import {
   laneWorkflowId,
   type HealthDeltaSignal,
 } from '../workflows/messages';
+import { benchArgs } from './args';
 
 const FLEETS = [10_000, 100_000, 1_000_000];
-const SIMULATED_MINUTES = Number(process.env.BENCH_SIMULATED_MINUTES ?? 10);
+const args = benchArgs('npm run bench:history --', {
+  'simulated-minutes': {
+    type: 'number',
+    integer: true,
+    min: 1,
+    default: 10,
+    help: 'minutes of ingest flushes per fleet',
+  },
+});
+const SIMULATED_MINUTES = args['simulated-minutes'];
 const FLUSH_MS = 250;
 const PARTITIONS = 6;
 const FAILURE_RATE = 0.01;

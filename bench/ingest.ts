@@ -8,7 +8,8 @@
  * lines; the last one is the summary `{"bench":"ingest","events","rawEventsPerSec","ingestEventsPerSec","ratio",
  * "bytesPerDevice","rssMb","ratioCpu","rawHouseStyleEventsPerSec","ratioHouseStyle"}`; `ratioCpu` is the ratio by
  * CPU time of this process (all its threads, the in-process worker's included) instead of wall time.
- * Needs the local servers (`npx tsx scripts/servers.ts up`). BENCH_DEVICES overrides the device count.
+ * Needs the local servers (`npx tsx scripts/servers.ts up`). `--devices N` sets the device count, `--seed N` the
+ * draws that decide what each device reports (simulator/prng.ts).
  */
 import crypto from 'node:crypto';
 import { loadConfig, type Config } from '../config/env';
@@ -19,6 +20,8 @@ import { IngestService } from '../ingest/service';
 import { loadIngestSettings } from '../ingest/settings';
 import { createSignaler } from '../ingest/signaler';
 import { createKafka } from '../kafka/client';
+import { mulberry32 } from '../simulator/prng';
+import { benchArgs } from './args';
 import { leanRead, perCpuSecond, type Bookkeeping } from './lean-consumer';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger } from '../observability/log';
@@ -26,7 +29,11 @@ import { connectClient } from '../temporal/connection';
 import { createWorker } from '../worker/create-worker';
 import { laneStateQuery, laneWorkflowId, type LaneWorkflowInput } from '../workflows/messages';
 
-const DEVICES = Number(process.env.BENCH_DEVICES ?? 1_000_000);
+const args = benchArgs('npm run bench:ingest --', {
+  devices: { type: 'number', integer: true, min: 1, default: 1_000_000, help: 'devices, one or more reports each' },
+  seed: { type: 'number', integer: true, default: 20261127, help: "seed of the devices' draws" },
+});
+const DEVICES = args.devices;
 const PARTITIONS = 6;
 const LANE = 'phone-a';
 
@@ -138,9 +145,10 @@ async function main(): Promise<void> {
     batch.push({ key: deviceId, value });
     events++;
   };
+  const random = mulberry32(args.seed);
   for (let d = 0; d < DEVICES; d++) {
     const deviceId = `device-${d.toString(36).padStart(6, '0')}`;
-    const r = (Math.imul(d, 2654435761) >>> 0) / 4294967296;
+    const r = random();
     if (r < 0.15) push(deviceId, 'install-started', 0);
     if (r > 0.98) push(deviceId, 'failed', 1, 'E_DISK_FULL');
     else push(deviceId, 'succeeded', 1);

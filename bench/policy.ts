@@ -26,10 +26,10 @@
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { laneConfigOf, validatePlan, type LaneConfig, type RolloutPlanInput } from '../events/plan';
+import { RULES_VERSION, laneConfigOf, validatePlan, type LaneConfig, type RolloutPlanInput } from '../events/plan';
 import { murmur3 } from '../events/cohort';
 import { DEFAULT_CLASS_MODEL, classCohorts, simulateLane, type LaneRun } from '../simulator/lane-sim';
+import { benchArgs } from './args';
 
 // ---------- parameters ----------
 
@@ -121,35 +121,30 @@ function runBatch(batch: Batch): BatchResult {
 
 // ---------- arguments ----------
 
-const { values: args } = parseArgs({
-  options: {
-    seed: { type: 'string', default: '20261201' },
-    'good-runs': { type: 'string', default: '2000' },
-    'bad-runs': { type: 'string', default: '500' },
-    devices: { type: 'string', default: '20000' },
-    workers: { type: 'string', default: '2' },
-    'rules-version': { type: 'string', default: '3' },
-    out: { type: 'string', default: 'out' },
-    worker: { type: 'boolean', default: false },
+const args = benchArgs('npm run bench:policy --', {
+  seed: { type: 'number', integer: true, default: 20261201, help: 'seed of every run (common random numbers)' },
+  'good-runs': { type: 'number', integer: true, min: 1, default: 2000, help: 'runs per good rate' },
+  'bad-runs': { type: 'number', integer: true, min: 1, default: 500, help: 'runs per bad rate' },
+  devices: { type: 'number', integer: true, min: 100, default: 20000, help: 'devices of the simulated class' },
+  workers: { type: 'number', integer: true, default: 2, help: 'worker processes (0: all in this one)' },
+  'rules-version': {
+    type: 'number',
+    integer: true,
+    min: 1,
+    max: RULES_VERSION,
+    default: RULES_VERSION,
+    help: "the judge's rules version",
   },
-  strict: true,
+  out: { type: 'string', default: 'out', help: 'directory of bench-policy.{json,md,svg}' },
+  worker: { type: 'boolean', help: 'run as a worker process of the pool (internal)' },
 });
 
-function count(name: keyof typeof args, min: number): number {
-  const raw = String(args[name]);
-  const value = Number(raw);
-  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value) || value < min) {
-    throw new Error(`--${String(name)} must be a whole number ≥ ${min}, got ${raw}`);
-  }
-  return value;
-}
-
-const SEED = count('seed', 0);
-const GOOD_RUNS = count('good-runs', 1);
-const BAD_RUNS = count('bad-runs', 1);
-const WORKERS = count('workers', 0);
-const RULES = count('rules-version', 1);
-const MODEL = { ...DEFAULT_CLASS_MODEL, devices: count('devices', 100) };
+const SEED = args.seed;
+const GOOD_RUNS = args['good-runs'];
+const BAD_RUNS = args['bad-runs'];
+const WORKERS = args.workers;
+const RULES = args['rules-version'];
+const MODEL = { ...DEFAULT_CLASS_MODEL, devices: args.devices };
 
 // ---------- a pool of worker processes (each runs whole batches) ----------
 
@@ -459,7 +454,7 @@ async function writeOutputs(
   summary: Record<string, unknown>,
   details: Record<string, unknown>,
 ): Promise<void> {
-  const dir = String(args.out);
+  const dir = args.out;
   mkdirSync(dir, { recursive: true });
   writeFileSync(path.join(dir, 'bench-policy.json'), `${JSON.stringify({ summary, details, grid, rows }, null, 2)}\n`);
   const table = tableOf(rows);

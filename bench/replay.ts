@@ -32,18 +32,23 @@ import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { deviceKeysOf } from '../ingest/device-key-secret';
 import { readInstallFacts } from '../replay/install-log';
 import { readRolloutLog } from '../replay/read-log';
-import { buildReport } from '../replay/report';
+import { buildReport } from '../replay/postmortem';
+import { benchArgs } from './args';
 import { leanRead, perCpuSecond, type LeanReadResult, type LeanTopic } from './lean-consumer';
 import { syntheticRollout } from './synthetic-rollout';
 import { parseScenario } from '../simulator/scenario';
 
 const line = (o: Record<string, unknown>) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
-function argOf(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const raw = i >= 0 ? process.argv[i + 1] : undefined;
-  return raw === undefined ? fallback : Number(raw);
-}
+const args = benchArgs('npm run bench:replay --', {
+  devices: {
+    type: 'number',
+    integer: true,
+    min: 1,
+    default: 90_000,
+    help: 'devices per class of the demo scenario (the default makes the log ≥ 1,000,000 events)',
+  },
+});
 
 /** The synthetic run, produced to the bench's topics; only its counts outlive this call (see step 2). */
 async function synthesizeAndProduce(
@@ -118,7 +123,7 @@ async function leanPass(kafka: Kafka, topics: LeanTopic[], when: 'before' | 'aft
 }
 
 async function main(): Promise<void> {
-  const devices = argOf('devices', 90_000);
+  const devices = args.devices;
   const root = path.join(__dirname, '..');
   const plan = parsePlan(readFileSync(path.join(root, 'examples/plans/demo.yaml'), 'utf8'));
   const scenario = parseScenario(

@@ -4,21 +4,28 @@
  * the fleet's draws), `--devices N` (per class), `--only name,name`. Prints one line per scenario, the totals
  * as JSON, and last `N passed, M failed`; exits non-zero when any scenario failed.
  */
+import { benchArgs } from '../bench/args';
 import { down, up } from '../scripts/servers/index';
 import { allScenarios, runChaos, shortScenarios } from './scenarios';
 
-const args = process.argv.slice(2);
-const arg = (name: string): string | undefined => {
-  const i = args.indexOf(`--${name}`);
-  return i >= 0 ? args[i + 1] : undefined;
-};
+const args = benchArgs('npm run chaos --', {
+  short: { type: 'boolean', help: 'the short suite that make test runs' },
+  seed: {
+    type: 'number',
+    integer: true,
+    default: 20261127,
+    help: "places the random scenario's faults and the fleet's draws",
+  },
+  devices: { type: 'number', integer: true, min: 1, help: 'devices per class (default 1500 with --short, else 3000)' },
+  only: { type: 'string', help: 'scenario names, comma-separated (all-four: the seeded one)' },
+});
 const say = (line: string) => process.stdout.write(`[chaos] ${line}\n`);
 
 async function main(): Promise<number> {
-  const seed = Number(arg('seed') ?? 20261127);
-  const devicesPerClass = Number(arg('devices') ?? (args.includes('--short') ? 1500 : 3000));
-  const only = arg('only')?.split(',');
-  let scenarios = args.includes('--short') ? shortScenarios() : allScenarios(seed);
+  const seed = args.seed;
+  const devicesPerClass = args.devices ?? (args.short ? 1500 : 3000);
+  const only = args.only?.split(',');
+  let scenarios = args.short ? shortScenarios() : allScenarios(seed);
   if (only)
     scenarios = scenarios.filter(
       (s) => only.includes(s.name) || (s.name.startsWith('all-four') && only.includes('all-four')),

@@ -21,7 +21,7 @@ import { readInstallFacts } from '../replay/install-log';
 import { readRolloutLog } from '../replay/read-log';
 import { renderHtml } from '../replay/render-html';
 import { renderText } from '../replay/render-text';
-import { buildReport, type InstallFacts, type ReplayReport } from '../replay/report';
+import { buildReport, type InstallFacts, type ReplayReport } from '../replay/postmortem';
 import { whatIfPlanOf } from '../replay/what-if';
 
 /** What the command needs from the CLI context. */

@@ -20,7 +20,7 @@ import type { OfferInfo, RolloutCatalogue } from './catalogue';
 import { decodeRecord, type RejectReason } from './decode';
 import { deviceKeyHex, parseDeviceKeyHex, type DeviceKeys } from '../events/device-keys';
 import { DeviceTable } from './device-table';
-import { Report } from './report';
+import { Report } from './device-report-scanner';
 import type { TimeoutMarker } from './timeout-marker';
 
 /** What happened to one record. */

@@ -1,8 +1,8 @@
 /**
  * Decoding of one `bsi.install-events` record: size check, safe JSON parse, then either the ingest's own
- * timeout marker or a device report. (The core first tries `report.ts`, which reads a plain valid report
- * straight from the bytes; every other record comes here.) Device reports go through a hand-written fast path that accepts
- * exactly what `InstallEventSchema` accepts (a property test proves the equivalence on arbitrary JSON);
+ * timeout marker or a device report. (The core first tries `device-report-scanner.ts`, which reads a plain valid
+ * report straight from the bytes; every other record comes here.) Device reports go through a hand-written fast path
+ * that accepts exactly what `InstallEventSchema` accepts (a property test proves the equivalence on arbitrary JSON);
  * only rejected input is handed to zod, whose issues become the dead-letter message. Zod on every one of
  * a million events costs more than Kafka itself; the fast path costs about as much as `JSON.parse`.
  *

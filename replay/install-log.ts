@@ -13,7 +13,7 @@ import type { DeviceKeys } from '../events/device-keys';
 import { ChunkWriter, fromColumns, transferablesOf } from './install-columns';
 import type { CountingThreadData, FromCountingThread, ToCountingThread } from './install-facts-thread';
 import { offersOf } from './outcomes';
-import type { InstallFacts } from './report';
+import type { InstallFacts } from './postmortem';
 
 /** Grace before the rollout's first event and after its last, for clock skew and late reports (ms). */
 export const SLICE_GRACE_MS = { before: 5_000, after: 120_000 };

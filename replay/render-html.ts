@@ -4,7 +4,13 @@
  * cohort bound) and failure rate over time with the threshold line, both with decision markers; the
  * blast radius, exposure window and decision table; then the what-if.
  */
-import { overlapSentence, type ClassReport, type ClassSeries, type DecisionEntry, type ReplayReport } from './report';
+import {
+  overlapSentence,
+  type ClassReport,
+  type ClassSeries,
+  type DecisionEntry,
+  type ReplayReport,
+} from './postmortem';
 import type { WhatIfReport } from './what-if';
 
 const esc = (text: string): string =>

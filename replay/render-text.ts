@@ -2,7 +2,7 @@
  * The postmortem as text for a terminal: per class, state, blast radius, exposure window, first failure to
  * halt, fidelity, then the decision timeline (who, what, why, evidence); and the what-if, if asked.
  */
-import { overlapSentence, type ClassReport, type DecisionEntry, type ReplayReport } from './report';
+import { overlapSentence, type ClassReport, type DecisionEntry, type ReplayReport } from './postmortem';
 import type { WhatIfReport } from './what-if';
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;

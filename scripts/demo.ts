@@ -13,7 +13,7 @@ import { loadConfig } from '../config/env';
 import { parsePlan } from '../events/plan';
 import { connectClient } from '../temporal/connection';
 import { isFinished, renderStatus, WatchView } from '../cli/status-view';
-import type { ReplayReport } from '../replay/report';
+import type { ReplayReport } from '../replay/postmortem';
 import { startEngineProcess, type EngineProcess } from './engine-process';
 import { down, up, REPO_ROOT } from './servers/index';
 

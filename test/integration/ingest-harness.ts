@@ -14,6 +14,7 @@ import type { LaneState } from '../../events/lane';
 import { laneConfigOf, validatePlan, type LaneConfig, type RolloutPlanInput } from '../../events/plan';
 import { createKafka, type Kafka } from '../../kafka/client';
 import { ensureTopics, topicSpecs } from '../../kafka/topics';
+import { mulberry32 } from '../../simulator/prng';
 import { laneStateQuery, laneWorkflowId, type LaneWorkflowInput } from '../../workflows/messages';
 import { WORKFLOWS_PATH, createWorker, type RolloutWorker } from '../../worker/create-worker';
 import { testTemporalClient } from '../support/endpoints';
@@ -170,18 +171,6 @@ export function cohortDevices(rolloutId: string, bound: number, n: number, prefi
   return out;
 }
 
-/** A deterministic pseudo-random generator (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /**
  * Realistic reports of `devices` for one offer: ack, install-started, then succeeded or failed (by code),
  * some devices silent after install-started, with duplicates and reordered finals. Per device in order.
@@ -193,7 +182,7 @@ export function workload(
   devices: string[],
   seed: number,
 ): InstallEvent[] {
-  const random = rng(seed);
+  const random = mulberry32(seed);
   const perDevice: InstallEvent[][] = [];
   const at = new Date().toISOString();
   let n = 0;

@@ -17,7 +17,7 @@ import { fold } from '../../events/rollout';
 import { ensureTopics, topicSpecs } from '../../kafka/topics';
 import { loadReport, type ReplayContext } from '../../cli/replay-command';
 import { readRolloutLog } from '../../replay/read-log';
-import { buildReport, type ReplayReport } from '../../replay/report';
+import { buildReport, type ReplayReport } from '../../replay/postmortem';
 import type { DomainEvent } from '../../events/domain-events';
 import { testKafka, testTemporalClient } from '../support/endpoints';
 import { uniqueName } from '../support/unique-name';

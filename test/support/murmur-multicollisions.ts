@@ -15,6 +15,8 @@
  * constants, though, so an attacker needed no seed-independence: seed-specific collisions of both 32-bit
  * halves at once cost about 2³² hash evaluations offline. The keyed hash closes both.
  */
+import { mulberry32 } from '../../simulator/prng';
+
 const C1 = 0xcc9e2d51;
 const C2 = 0x1b873593;
 
@@ -63,14 +65,9 @@ function putBlock(out: Uint8Array, at: number, m: number): void {
  */
 export function murmurMulticollision(prefix: string, pairs: number, seed = 1): Uint8Array[] {
   if (prefix.length % 4 !== 0) throw new Error('the prefix must fill whole 4-byte blocks');
-  let state = seed >>> 0;
-  // mulberry32, for reproducible blocks.
-  const next = () => {
-    state = (state + 0x6d2b79f5) | 0;
-    let t = Math.imul(state ^ (state >>> 15), 1 | state);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return (t ^ (t >>> 14)) >>> 0;
-  };
+  // The project's PRNG, for reproducible blocks: its draws are k / 2^32, so scaling back gives the 32-bit output.
+  const random = mulberry32(seed);
+  const next = () => random() * 4294967296;
   const segments: [number, number][][] = [];
   for (let p = 0; p < pairs; p++) {
     const m0 = next() | 0;

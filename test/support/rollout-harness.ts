@@ -12,7 +12,7 @@ import { loadConfig, type Config } from '../../config/env';
 import { DomainEventSchema, type DomainEvent, type OutcomeCounts } from '../../events/domain-events';
 import { FleetCommandSchema, type FleetCommand } from '../../events/fleet-commands';
 import type { LaneState } from '../../events/lane';
-import { withTimeout } from '../../ingest/service';
+import { withTimeout } from '../../ingest/wait';
 import { topicSpecs } from '../../kafka/topics';
 import { createLogger } from '../../observability/log';
 import { buildIdOf } from '../../worker/versioning';

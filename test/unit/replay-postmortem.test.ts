@@ -8,7 +8,7 @@ import { parseScenario } from '../../simulator/scenario';
 import { OutcomeTracker, decodeInstallValue, offersOf } from '../../replay/outcomes';
 import { renderHtml } from '../../replay/render-html';
 import { renderText } from '../../replay/render-text';
-import { buildReport, type InstallFacts } from '../../replay/report';
+import { buildReport, type InstallFacts } from '../../replay/postmortem';
 import { syntheticRollout, type SyntheticRollout } from '../../bench/synthetic-rollout';
 import { whatIfPlanOf } from '../../replay/what-if';
 import { testDeviceKeys } from '../support/device-keys';

@@ -5,7 +5,7 @@ import fc from 'fast-check';
 import { cohortOf } from '../../events/cohort';
 import { INSTALL_EVENT_TYPES, TimestampSchema } from '../../events/install-event';
 import { decodeRecord } from '../../ingest/decode';
-import { isoMillis, Report } from '../../ingest/report';
+import { isoMillis, Report } from '../../ingest/device-report-scanner';
 import { testDeviceKeys } from '../support/device-keys';
 
 // Printable ASCII without the two characters JSON escapes (" and \): what devices send.
