@@ -33,21 +33,27 @@ import { decideLane, foldLane, initialLaneState } from '../events/lane';
 import { validatePlan } from '../events/plan';
 import { upcast } from '../events/upcast';
 import { createKafka } from '../kafka/client';
+import { benchArgs } from './args';
 import { readTopicSlice } from '../kafka/read-slice';
 import { createTopicsAndWait, topicSpecs } from '../kafka/topics';
 import { startEngineProcess, type EngineProcess } from '../scripts/engine-process';
 import { connectClient } from '../temporal/connection';
 import { laneWorkflowId } from '../workflows/messages';
 
-const args = new Map(
-  process.argv.slice(2).flatMap((a, i, all) => (a.startsWith('--') ? [[a.slice(2), all[i + 1] ?? '']] : [])),
-);
-const ROLLOUTS = Number(args.get('rollouts') ?? 24);
-const CLASSES = Number(args.get('classes') ?? 4);
-const DEVICES = Number(args.get('devices') ?? 4000);
-const INTERVAL_MS = Number(args.get('interval-ms') ?? 4000);
-const BAD_RATE = Number(args.get('bad-rate') ?? 0.15);
-const SEED = Number(args.get('seed') ?? 20261127);
+const args = benchArgs('npm run bench:halt --', {
+  rollouts: { type: 'number', integer: true, min: 1, default: 24, help: 'rollouts started, each with one bad class' },
+  classes: { type: 'number', integer: true, min: 1, default: 4, help: 'device classes per rollout' },
+  devices: { type: 'number', integer: true, min: 1, default: 4000, help: 'devices per class (the steady load)' },
+  'interval-ms': { type: 'number', integer: true, default: 4000, help: 'time between rollout starts' },
+  'bad-rate': { type: 'number', max: 1, default: 0.15, help: "the bad build's install failure rate" },
+  seed: { type: 'number', integer: true, default: 20261127, help: "the fleet simulator's seed" },
+});
+const ROLLOUTS = args.rollouts;
+const CLASSES = args.classes;
+const DEVICES = args.devices;
+const INTERVAL_MS = args['interval-ms'];
+const BAD_RATE = args['bad-rate'];
+const SEED = args.seed;
 const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 type Rec = { partition: number; offset: number; ts: number; value: Buffer | null };
