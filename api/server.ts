@@ -97,7 +97,7 @@ function identityOf(req: FastifyRequest): Identity {
 }
 
 /** Refuses (403, with why) unless the request's identity may do what `need` asks. */
-function require(req: FastifyRequest, need: Need): Identity {
+function requireRole(req: FastifyRequest, need: Need): Identity {
   const identity = identityOf(req);
   const answer = authorize(identity, need);
   if (!answer.ok) throw new HttpError(403, 'forbidden', answer.reason);
@@ -244,7 +244,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   }
 
   app.get('/api/v1/rollouts', async (req) => {
-    require(req, { role: 'viewer', namespace: ns, classes: 'all' });
+    requireRole(req, { role: 'viewer', namespace: ns, classes: 'all' });
     const query = parse(ListQuerySchema, req.query, 'query');
     const limit = parseListLimit(query.limit, 'limit');
     return { rollouts: await backend.list(limit) };
@@ -269,7 +269,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     }
     const checked = 'text' in planInput ? parsePlan(planInput.text, 'plan') : validatePlan(planInput.value);
     if (!checked.ok) throw planProblems(checked.errors);
-    require(req, { role: 'operator', namespace: ns, classes: checked.plan.deviceClasses });
+    requireRole(req, { role: 'operator', namespace: ns, classes: checked.plan.deviceClasses });
     const started = await backend.start({
       plan: checked.plan,
       ...(rolloutId !== undefined && { rolloutId }),
@@ -285,21 +285,21 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.get('/api/v1/rollouts/:id', async (req) => {
-    require(req, { role: 'viewer', namespace: ns, classes: 'all' });
+    requireRole(req, { role: 'viewer', namespace: ns, classes: 'all' });
     const { id } = parse(RolloutParamsSchema, req.params, 'params');
     parse(z.object({}).strict(), req.query, 'query');
     return backend.status(id);
   });
 
   app.get('/api/v1/rollouts/:id/events', async (req) => {
-    require(req, { role: 'viewer', namespace: ns, classes: 'all' });
+    requireRole(req, { role: 'viewer', namespace: ns, classes: 'all' });
     const { id } = parse(RolloutParamsSchema, req.params, 'params');
     parse(z.object({}).strict(), req.query, 'query');
     return backend.events(id);
   });
 
   app.get('/api/v1/rollouts/:id/report', async (req, reply) => {
-    require(req, { role: 'viewer', namespace: ns, classes: 'all' });
+    requireRole(req, { role: 'viewer', namespace: ns, classes: 'all' });
     const { id } = parse(RolloutParamsSchema, req.params, 'params');
     const query = parse(ReportQuerySchema, req.query, 'query');
     const report = await backend.report(id, parseAtTime(query.at, 'at'));
@@ -309,7 +309,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   });
 
   app.get('/api/v1/rollouts/:id/stream', async (req, reply) => {
-    require(req, { role: 'viewer', namespace: ns, classes: 'all' });
+    requireRole(req, { role: 'viewer', namespace: ns, classes: 'all' });
     const { id } = parse(RolloutParamsSchema, req.params, 'params');
     const query = parse(StreamQuerySchema, req.query, 'query');
     const requested = query.interval === undefined ? (options.streamIntervalMs ?? 1000) : Number(query.interval);
@@ -326,7 +326,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
       const { id } = parse(RolloutParamsSchema, req.params, 'params');
       parse(z.object({}).strict(), req.query, 'query');
       const body = parse(CommandBodySchema, req.body, 'body');
-      require(req, { role, namespace: ns, classes: body.class === undefined ? 'all' : [body.class] });
+      requireRole(req, { role, namespace: ns, classes: body.class === undefined ? 'all' : [body.class] });
       const op = checkOperatorOperation({
         type,
         rolloutId: id,
