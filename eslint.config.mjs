@@ -25,7 +25,8 @@ const FLOORS = [
   ['kafka', 'temporal', 'observability', 'layout'],
   ['activities', 'replay', 'simulator'],
   ['workflows', 'worker', 'client'],
-  ['ingest', 'cli'],
+  ['ingest', 'api'],
+  ['cli'],
 ];
 const APART = ['scripts', 'bench', 'chaos', 'test'];
 /** no-restricted-imports patterns for a folder on floor `floor` (0-based), plus the folder's own `extra` ones. */

@@ -1,17 +1,22 @@
 /** @type {import('jest').Config} */
-const transform = { '^.+\\.ts$': ['@swc/jest'] };
+// cookie 2 (light-my-request's, behind Fastify's inject) ships ES modules only, which Jest's CommonJS runtime cannot
+// require on Node 20: it is compiled like the sources.
+const transform = { '^.+\\.ts$': ['@swc/jest'], '/node_modules/cookie/.+\\.js$': ['@swc/jest'] };
+const transformIgnorePatterns = ['/node_modules/(?!cookie/)'];
 
 module.exports = {
   projects: [
     {
       displayName: 'unit',
       transform,
+      transformIgnorePatterns,
       testEnvironment: 'node',
       testMatch: ['<rootDir>/events/**/*.test.ts', '<rootDir>/test/unit/**/*.test.ts'],
     },
     {
       displayName: 'integration',
       transform,
+      transformIgnorePatterns,
       testEnvironment: 'node',
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       slowTestThreshold: 60,

@@ -2,16 +2,15 @@
  * The `rollout` commands. Each action validates its arguments, does one thing through the typed client
  * (Temporal) or the Kafka log reader, and prints for a person or, with `--json`, for a program.
  */
-import { randomUUID } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
+import { getStatus, type RolloutStatusView } from '../client';
 import {
-  getStatus,
-  listRollouts,
-  RequestIdSchema,
-  sendOperatorCommand,
-  startRollout,
-  type RolloutStatusView,
-} from '../client';
+  checkOperatorOperation,
+  listOperation,
+  parseListLimit,
+  runOperatorOperation,
+  startOperation,
+} from '../client/operations';
 import { workflowUiLink } from '../config/env';
 import type { OperatorCommandType } from '../events/domain-events';
 import { createLogger } from '../observability/log';
@@ -21,37 +20,68 @@ import { readRolloutLog } from '../replay/read-log';
 import { FleetSimulator } from '../simulator/fleet-simulator';
 import { parseScenario } from '../simulator/scenario';
 import { defaultActor, type CliContext } from './context';
-import { activeRolloutsProblem, loadLimits } from './limits';
+import { loadLimits, planFileProblem } from './limits';
 import { EXIT, UnreachableError, UserError, isKafkaUnreachable } from './errors';
 import { isFinished, logCheckLines, renderStatus, statusJson, WatchView, type LogCheck } from './status-view';
 import { loadPlan, readText } from './validate';
+import type { ApiClient } from './api-client';
 
 const print = (text: string) => process.stdout.write(`${text}\n`);
 
-/** `rollout start <plan>`: validates the plan, starts the rollout, prints its id and the Temporal UI link. */
+/** Through the API the actor is the token's identity: a self-declared `--actor` is refused, not silently dropped. */
+function noActorThroughApi(actor: string | undefined): void {
+  if (actor !== undefined) {
+    throw new UserError(
+      '--actor cannot be used through the API (ROLLOUT_API_URL): the actor recorded is the token’s identity',
+    );
+  }
+}
+
+/**
+ * `rollout start <plan>`: validates the plan, starts the rollout (within `BSI_MAX_ACTIVE_ROLLOUTS`), prints its id
+ * and the Temporal UI link; through the API it uploads the plan file's text and the API starts it.
+ */
 export async function startCommand(
   ctx: CliContext,
   path: string,
   opts: { id?: string; actor?: string; reason?: string; json?: boolean },
 ): Promise<void> {
   const plan = loadPlan(path);
-  const client = await ctx.client();
-  const busy = await activeRolloutsProblem(client, ctx.config.temporal.taskQueue, loadLimits().maxActiveRollouts);
-  if (busy !== undefined) throw new UserError(busy);
-  const started = await startRollout(client, {
-    plan,
-    ...(opts.id !== undefined && { rolloutId: opts.id }),
-    actor: opts.actor ?? defaultActor(),
-    reason: opts.reason ?? `started from ${path}`,
-    taskQueue: ctx.config.temporal.taskQueue,
-  });
+  const reason = opts.reason ?? `started from ${path}`;
+  let started: { rolloutId: string; workflowId: string; runId: string; actor: string };
+  if (ctx.api) {
+    noActorThroughApi(opts.actor);
+    const tooBig = planFileProblem(path, loadLimits().maxPlanBytes);
+    if (tooBig !== undefined) throw new UserError(tooBig);
+    started = await ctx.api.start(readText(path, 'plan'), {
+      ...(opts.id !== undefined && { rolloutId: opts.id }),
+      reason,
+    });
+  } else {
+    const actor = opts.actor ?? defaultActor();
+    const direct = await startOperation(await ctx.client(), {
+      plan,
+      ...(opts.id !== undefined && { rolloutId: opts.id }),
+      actor,
+      reason,
+      taskQueue: ctx.config.temporal.taskQueue,
+      maxActiveRollouts: loadLimits().maxActiveRollouts,
+    });
+    started = { ...direct, actor };
+  }
   const link = workflowUiLink(ctx.config.temporal, started.workflowId);
   if (opts.json)
     print(
-      JSON.stringify({ rolloutId: started.rolloutId, workflowId: started.workflowId, runId: started.runId, ui: link }),
+      JSON.stringify({
+        rolloutId: started.rolloutId,
+        workflowId: started.workflowId,
+        runId: started.runId,
+        actor: started.actor,
+        ui: link,
+      }),
     );
   else {
-    print(`started rollout ${started.rolloutId} (${plan.deviceClasses.length} device classes)`);
+    print(`started rollout ${started.rolloutId} (${plan.deviceClasses.length} device classes) as ${started.actor}`);
     print(`  status:   npx rollout status ${started.rolloutId} --watch`);
     print(`  Temporal: ${link}`);
   }
@@ -98,20 +128,37 @@ async function checkLog(ctx: CliContext, rolloutId: string, startedAt: string | 
   }
 }
 
+/** The event-log check through the API: its events route answers with the log's conflicts. Never throws. */
+async function checkLogThroughApi(api: ApiClient, rolloutId: string): Promise<LogCheck> {
+  try {
+    return { state: 'checked', conflicts: (await api.events(rolloutId)).conflicts };
+  } catch (err) {
+    return { state: 'failed', reason: err instanceof Error ? (err.message.split('\n')[0] ?? err.name) : String(err) };
+  }
+}
+
 /**
  * `rollout status <id>`: the per-class table, `--json`, or the live view with `--watch`. The state comes from the
  * workflows (queries); the rollout's event log is also checked once for event ids with two contents (unless
- * `--no-log-check`): a warning on stderr per conflict, and `conflicts` in the JSON.
+ * `--no-log-check`): a warning on stderr per conflict, and `conflicts` in the JSON. Through the API, both come from
+ * its status and events routes.
  */
 export async function statusCommand(
   ctx: CliContext,
   rolloutId: string,
   opts: { json?: boolean; watch?: boolean; interval?: string; logCheck?: boolean },
 ): Promise<void> {
-  const client = await ctx.client();
-  let view: RolloutStatusView = await getStatus(client, rolloutId);
+  const api = ctx.api;
+  const client = api ? undefined : await ctx.client();
+  const fetchStatus = (): Promise<RolloutStatusView> =>
+    client ? getStatus(client, rolloutId) : api!.status(rolloutId);
+  let view: RolloutStatusView = await fetchStatus();
   const check = (): Promise<LogCheck> =>
-    opts.logCheck === false ? Promise.resolve({ state: 'skipped' }) : checkLog(ctx, rolloutId, view.startedAt);
+    opts.logCheck === false
+      ? Promise.resolve({ state: 'skipped' })
+      : api
+        ? checkLogThroughApi(api, rolloutId)
+        : checkLog(ctx, rolloutId, view.startedAt);
   const warn = (result: LogCheck) => {
     for (const line of logCheckLines(result, rolloutId)) process.stderr.write(`${line}\n`);
   };
@@ -137,7 +184,7 @@ export async function statusCommand(
       last = line;
       if (isFinished(view)) return;
       await new Promise((r) => setTimeout(r, intervalMs));
-      view = await getStatus(client, rolloutId);
+      view = await fetchStatus();
     }
   }
   warn(logCheck);
@@ -147,7 +194,7 @@ export async function statusCommand(
       watch.update(view, Date.now());
       if (isFinished(view)) break;
       await new Promise((r) => setTimeout(r, intervalMs));
-      view = await getStatus(client, rolloutId);
+      view = await fetchStatus();
     }
   } finally {
     watch.stop();
@@ -158,10 +205,8 @@ export async function statusCommand(
 
 /** `rollout list`: rollouts known to the Temporal namespace, newest first. */
 export async function listCommand(ctx: CliContext, opts: { json?: boolean; limit?: string }): Promise<void> {
-  const limit = Number(opts.limit ?? '50');
-  if (!Number.isInteger(limit) || limit < 1)
-    throw new UserError(`--limit must be a positive integer, got ${opts.limit}`);
-  const rollouts = await listRollouts(await ctx.client(), { limit });
+  const limit = parseListLimit(opts.limit, '--limit');
+  const rollouts = ctx.api ? await ctx.api.list(limit) : await listOperation(await ctx.client(), limit);
   if (opts.json) {
     print(JSON.stringify(rollouts));
     return;
@@ -183,13 +228,11 @@ export async function listCommand(ctx: CliContext, opts: { json?: boolean; limit
   }
 }
 
-/** Operator commands that change what devices get: a reason is mandatory for the audit trail. */
-const NEEDS_REASON: ReadonlySet<OperatorCommandType> = new Set(['pause', 'retry', 'rollback', 'abort', 'restart']);
-
 /**
  * `rollout pause|resume|approve|retry|rollback|abort|restart <id> [--class C] --reason … [--actor A] [--request-id R]`.
  * Every invocation carries a request id (`--request-id`, else a new UUID), printed with the answer, so a
- * command whose answer was lost can be repeated with the same id and applies once.
+ * command whose answer was lost can be repeated with the same id and applies once. Through the API the actor is
+ * the token's identity (and `--actor` is refused).
  */
 export async function operatorCommand(
   ctx: CliContext,
@@ -197,26 +240,31 @@ export async function operatorCommand(
   rolloutId: string,
   opts: { class?: string; reason?: string; actor?: string; requestId?: string; json?: boolean },
 ): Promise<void> {
-  const reason = opts.reason?.trim();
-  if (!reason && NEEDS_REASON.has(type)) {
-    throw new UserError(`${type} needs --reason "…": it lands in the audit trail with the actor`);
-  }
-  const requestId = RequestIdSchema.safeParse(opts.requestId ?? randomUUID());
-  if (!requestId.success) {
-    throw new UserError(`--request-id ${JSON.stringify(opts.requestId)}: ${requestId.error.issues[0]?.message}`);
-  }
-  const actor = opts.actor ?? defaultActor();
-  const result = await sendOperatorCommand(
-    await ctx.client(),
+  const api = ctx.api;
+  if (api) noActorThroughApi(opts.actor);
+  const op = checkOperatorOperation({
+    type,
     rolloutId,
-    {
-      type,
-      actor,
-      reason: reason || `${type} via rollout CLI`,
-      ...(opts.class !== undefined && { lane: opts.class }),
-    },
-    { requestId: requestId.data },
-  );
+    ...(opts.class !== undefined && { lane: opts.class }),
+    ...(opts.reason !== undefined && { reason: opts.reason }),
+    actor: opts.actor ?? defaultActor(),
+    ...(opts.requestId !== undefined && { requestId: opts.requestId }),
+    via: 'rollout CLI',
+    reasonName: '--reason "…"',
+  });
+  let actor = op.actor;
+  let eventIds: string[];
+  if (api) {
+    const answer = await api.command(type, rolloutId, {
+      ...(op.lane !== undefined && { class: op.lane }),
+      reason: op.reason,
+      requestId: op.requestId,
+    });
+    actor = answer.actor;
+    eventIds = answer.eventIds;
+  } else {
+    eventIds = (await runOperatorOperation(await ctx.client(), op)).eventIds;
+  }
   if (opts.json) {
     print(
       JSON.stringify({
@@ -224,13 +272,14 @@ export async function operatorCommand(
         command: type,
         lane: opts.class ?? null,
         actor,
-        requestId: requestId.data,
-        ...result,
+        requestId: op.requestId,
+        accepted: true,
+        eventIds,
       }),
     );
   } else {
     print(
-      `${type} accepted for ${opts.class ? `class ${opts.class} of ` : ''}rollout ${rolloutId} (${result.eventIds.length} events recorded; request ${requestId.data})`,
+      `${type} accepted for ${opts.class ? `class ${opts.class} of ` : ''}rollout ${rolloutId} as ${actor} (${eventIds.length} events recorded; request ${op.requestId})`,
     );
   }
 }
@@ -241,6 +290,7 @@ export async function eventsCommand(
   rolloutId: string,
   opts: { follow?: boolean; json?: boolean },
 ): Promise<void> {
+  if (ctx.api) return eventsThroughApi(ctx.api, rolloutId, opts);
   const abort = new AbortController();
   const stop = () => abort.abort();
   process.once('SIGINT', stop);
@@ -264,6 +314,42 @@ export async function eventsCommand(
   } catch (err) {
     if (isKafkaUnreachable(err)) throw new UnreachableError('Kafka', ctx.config.kafka.brokers.join(','), err);
     throw err;
+  } finally {
+    process.off('SIGINT', stop);
+    process.off('SIGTERM', stop);
+  }
+}
+
+/** How often `rollout events --follow` asks the API for new events. */
+const FOLLOW_POLL_MS = 1000;
+
+/**
+ * `rollout events` through the API: the log from its events route; with `--follow`, asked again every second, each
+ * event printed once (by event id), until Ctrl-C.
+ */
+async function eventsThroughApi(api: ApiClient, rolloutId: string, opts: { follow?: boolean; json?: boolean }) {
+  const shown = new Set<string>();
+  let stopped = false;
+  const stop = () => {
+    stopped = true;
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+  try {
+    let warned = false;
+    for (;;) {
+      const { events, conflicts } = await api.events(rolloutId);
+      for (const event of events) {
+        if (shown.has(event.eventId)) continue;
+        shown.add(event.eventId);
+        print(opts.json ? JSON.stringify(event) : formatEventLine(event));
+      }
+      if (!warned) for (const c of conflicts) process.stderr.write(`rollout: ${conflictWarning(c, 'is shown')}\n`);
+      warned = true;
+      if (!opts.follow || stopped) return;
+      await new Promise((r) => setTimeout(r, FOLLOW_POLL_MS));
+      if (stopped) return;
+    }
   } finally {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);

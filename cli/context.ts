@@ -1,6 +1,6 @@
 /**
  * What a CLI command needs from the outside world, opened lazily and closed once: configuration from
- * the environment, the Temporal client and the Kafka client. Connection failures become
+ * the environment, the Temporal client and the Kafka client, or the HTTP API when `ROLLOUT_API_URL` names one. Connection failures become
  * `UnreachableError`s that name the address and how to start the local servers. The client libraries themselves
  * are loaded on first use too (a few hundred milliseconds of `require`), so a command that needs neither, such as
  * `validate`, does not pay for them.
@@ -11,16 +11,20 @@ import { loadConfig, type Config } from '../config/env';
 import type * as KafkaClientModule from '../kafka/client';
 import type { Kafka } from '../kafka/client';
 import type * as TemporalConnectionModule from '../temporal/connection';
+import { apiClientFromEnv, type ApiClient } from './api-client';
 import { isTemporalUnreachable, UnreachableError } from './errors';
 
 /** The CLI's lazily opened resources. Call `close()` when the command is done. */
 export class CliContext {
   readonly config: Config;
+  /** The HTTP API to go through (`ROLLOUT_API_URL` + `ROLLOUT_API_TOKEN`), or undefined: straight to Temporal. */
+  readonly api: ApiClient | undefined;
   private temporal: Client | undefined;
   private kafkaClient: Kafka | undefined;
 
   constructor(env: Readonly<Record<string, string | undefined>> = process.env) {
     this.config = loadConfig(env);
+    this.api = apiClientFromEnv(env);
   }
 
   /** The Temporal client, connected on first use. */

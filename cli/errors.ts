@@ -7,15 +7,18 @@ import { EXIT, UserError } from '../config/user-error';
 // Defined on the bottom floor so that every floor (the replay's report readers among them) can throw them too.
 export { EXIT, UserError };
 
+/** The name `UnreachableError` gives the HTTP API (`ROLLOUT_API_URL`). */
+export const API = 'the rollout API';
+
 /** A server the command needs does not answer: names it and says how to start the local ones. */
 export class UnreachableError extends UserError {
   constructor(what: string, address: string, cause: unknown) {
-    super(
-      `${what} at ${address} does not answer (${messageOf(cause)}).\n` +
-        `  Start the local servers with \`make servers-up\` (or \`npx rollout dev\`), or point ` +
-        `${what === 'Kafka' ? 'KAFKA_BROKERS' : 'TEMPORAL_ADDRESS'} at a running one.`,
-      EXIT.unreachable,
-    );
+    const hint =
+      what === API
+        ? `  Start it with \`rollout serve\`, point ROLLOUT_API_URL at a running one, or unset it to talk to Temporal.`
+        : `  Start the local servers with \`make servers-up\` (or \`npx rollout dev\`), or point ` +
+          `${what === 'Kafka' ? 'KAFKA_BROKERS' : 'TEMPORAL_ADDRESS'} at a running one.`;
+    super(`${what} at ${address} does not answer (${messageOf(cause)}).\n${hint}`, EXIT.unreachable);
   }
 }
 

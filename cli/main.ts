@@ -9,6 +9,7 @@
  * use (README, "The build").
  */
 import { Command, Option } from 'commander';
+import type * as ApiCommands from './api-commands';
 import type * as Commands from './commands';
 import type * as Context from './context';
 import type * as Dev from './dev';
@@ -21,6 +22,7 @@ import type { OperatorCommandType } from '../events/domain-events';
 import { EXIT, isKafkaUnreachable, isTemporalUnreachable, UnreachableError, UserError } from './errors';
 
 /* eslint-disable @typescript-eslint/no-require-imports -- each loaded when an action needs it (see the module doc) */
+const apiCommands = () => require('./api-commands') as typeof ApiCommands;
 const commands = () => require('./commands') as typeof Commands;
 const context = () => require('./context') as typeof Context;
 const dev = () => require('./dev') as typeof Dev;
@@ -166,6 +168,24 @@ export function buildProgram(): Command {
     .option('--no-install-events', 'read only the domain log (no blast radius, exposure windows or rebuilt deltas)')
     .option('--check-determinism', 'replay the Temporal histories against the current workflow code')
     .action((id: string, opts: Replay.ReplayOptions) => run((ctx) => replay().replayCommand(ctx, id, opts)));
+
+  program
+    .command('serve')
+    .description('run the HTTP API (bearer-token auth, roles per namespace and class, OpenAPI at /openapi.json)')
+    .option('--port <port>', 'port to listen on', '8080')
+    .option('--host <host>', 'address to listen on', '127.0.0.1')
+    .action((opts: { port?: string; host?: string }) => run(() => apiCommands().serveCommand(opts)));
+
+  program
+    .command('dev-token')
+    .description('print a token of the local dev issuer (`BSI_API_DEV_ISSUER=1 rollout serve` must be running)')
+    .option('--sub <name>', 'the identity (the actor recorded; default: the OS user)')
+    .option('--role <grant...>', 'ROLE or ROLE:class,class (viewer, operator, approver, admin)', ['admin'])
+    .option('--namespace <ns>', 'the namespace of the grants (default: TEMPORAL_NAMESPACE)')
+    .option('--ttl <duration>', 'lifetime, e.g. 30m, 8h', '1h')
+    .action((opts: { sub?: string; role?: string[]; namespace?: string; ttl?: string }) =>
+      run((ctx) => apiCommands().devTokenCommand(ctx, opts)),
+    );
 
   program
     .command('worker')

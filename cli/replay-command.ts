@@ -11,24 +11,25 @@ import type { Client } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../config/env';
 import { EXIT, UserError } from '../config/user-error';
-import type { RolloutPlan } from '../events/plan';
 import { deviceKeysOf } from '../ingest/device-key-secret';
 import { prebuiltWorkflowBundle } from '../layout/package-layout';
 import { laneWorkflowId, rolloutWorkflowId } from '../workflows/messages';
 import { checkDeterminism, type WorkflowCode } from '../replay/check-determinism';
 import { formatConflicts } from '../replay/event-conflicts';
-import { readInstallFacts } from '../replay/install-log';
 import { readRolloutLog } from '../replay/read-log';
 import { renderHtml } from '../replay/render-html';
 import { renderText } from '../replay/render-text';
-import { buildReport, type InstallFacts, type ReplayReport } from '../replay/postmortem';
-import { whatIfPlanOf } from '../replay/what-if';
+import type { ReplayReport } from '../replay/postmortem';
+import type { ApiClient } from './api-client';
+import { loadRolloutReport, parseAtTime } from '../client/report';
 
 /** What the command needs from the CLI context. */
 export interface ReplayContext {
   readonly config: Config;
   kafka(): Kafka;
   client(): Promise<Client>;
+  /** The HTTP API, when the CLI goes through it (`ROLLOUT_API_URL`). */
+  readonly api?: ApiClient | undefined;
 }
 
 /** The command's options as commander parses them. */
@@ -52,62 +53,49 @@ function currentWorkflowCode(): WorkflowCode {
   return workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH };
 }
 
-function parseAt(text: string | undefined): string | undefined {
-  if (text === undefined) return undefined;
-  const ms = Date.parse(text);
-  if (Number.isNaN(ms)) {
-    throw new UserError(`--at ${JSON.stringify(text)} is not a time: use ISO-8601, e.g. 2026-11-27T12:00:05Z`);
-  }
-  return new Date(ms).toISOString();
-}
-
 /**
- * Builds the postmortem of a rollout from Kafka: its log from the event-log topic, its install events
- * from the install-events topic (unless `installEvents` is false), with an optional what-if file.
- * Throws `UserError` for an unknown rollout or a bad what-if file.
+ * Builds the postmortem of a rollout from Kafka (`loadRolloutReport`, shared with the API): its log, its install
+ * events (unless `installEvents` is false), with an optional what-if file. Warns on stderr when the log has event ids
+ * with two contents. Throws `UserError` for an unknown rollout or a bad what-if file.
  */
 export async function loadReport(ctx: ReplayContext, rolloutId: string, opts: ReplayOptions): Promise<ReplayReport> {
-  const at = parseAt(opts.at);
-  const kafka = ctx.kafka();
-  const log = await readRolloutLog(kafka, ctx.config.topics.rolloutEvents, rolloutId);
-  if (log.events.length === 0) {
-    throw new UserError(
-      `unknown rollout ${rolloutId}: no events on ${ctx.config.topics.rolloutEvents}`,
-      EXIT.unknownRollout,
-    );
-  }
-  if (log.conflicts.length > 0) {
-    process.stderr.write(
-      `rollout: warning: ${log.conflicts.length} event id(s) appear with two contents in the log (the first is used; ` +
-        `--check-determinism lists them)\n`,
-    );
-  }
-  const started = log.events.find((e) => e.type === 'rollout-started');
-  let whatIf: { plan: RolloutPlan; source: string } | undefined;
+  const at = parseAtTime(opts.at, '--at');
+  let whatIf: { text: string; source: string } | undefined;
   if (opts.whatIf !== undefined) {
-    if (started?.type !== 'rollout-started') throw new UserError(`rollout ${rolloutId} has no rollout-started event`);
-    let text: string;
     try {
-      text = readFileSync(opts.whatIf, 'utf8');
+      whatIf = { text: readFileSync(opts.whatIf, 'utf8'), source: opts.whatIf };
     } catch (err) {
       throw new UserError(`cannot read what-if file ${opts.whatIf}: ${(err as NodeJS.ErrnoException).code ?? ''}`);
     }
-    const parsed = whatIfPlanOf(started.data.plan, text, opts.whatIf);
-    if (!parsed.ok) {
-      const lines = parsed.errors.map(
-        (e) => `  ${e.path}: ${e.rule}${e.value === undefined ? '' : ` (value: ${JSON.stringify(e.value)})`}`,
-      );
-      throw new UserError(`invalid what-if ${opts.whatIf}:\n${lines.join('\n')}`, EXIT.usage);
-    }
-    whatIf = { plan: parsed.plan, source: opts.whatIf };
   }
-  let install: InstallFacts | undefined;
-  if (opts.installEvents !== false) {
-    // The deployment's device-key secret: timeout markers name devices by their keyed hash.
-    const keys = deviceKeysOf(ctx.config.deviceKeys);
-    install = await readInstallFacts(kafka, ctx.config.topics.installEvents, rolloutId, log.events, keys);
+  const { report, conflicts } = await loadRolloutReport(ctx.kafka(), ctx.config.topics, rolloutId, {
+    ...(at !== undefined && { at }),
+    ...(whatIf !== undefined && { whatIf }),
+    ...(opts.installEvents !== undefined && { installEvents: opts.installEvents }),
+    deviceKeys: () => deviceKeysOf(ctx.config.deviceKeys),
+  });
+  if (conflicts.length > 0) {
+    process.stderr.write(
+      `rollout: warning: ${conflicts.length} event id(s) appear with two contents in the log (the first is used; ` +
+        `--check-determinism lists them)\n`,
+    );
   }
-  return buildReport({ rolloutId, events: log.events, install, at, whatIf });
+  return report;
+}
+
+/**
+ * The postmortem through the API's report route. What-if files, `--no-install-events` and `--check-determinism` need
+ * the servers themselves and are refused with how to run them directly.
+ */
+async function reportThroughApi(api: ApiClient, rolloutId: string, opts: ReplayOptions): Promise<ReplayReport> {
+  const direct = [
+    opts.whatIf !== undefined && '--what-if',
+    opts.installEvents === false && '--no-install-events',
+  ].filter((o): o is string => o !== false);
+  if (direct.length > 0) {
+    throw new UserError(`${direct.join(' and ')} need(s) Kafka directly: unset ROLLOUT_API_URL to run it`);
+  }
+  return api.report(rolloutId, parseAtTime(opts.at, '--at'));
 }
 
 /** Renders a report in a format: `text`, `json` or `html`. */
@@ -134,6 +122,9 @@ export async function replayCommand(
   workflowCode: WorkflowCode = currentWorkflowCode(),
 ): Promise<void> {
   if (opts.checkDeterminism) {
+    if (ctx.api) {
+      throw new UserError('--check-determinism needs Temporal and Kafka directly: unset ROLLOUT_API_URL to run it');
+    }
     const log = await readRolloutLog(ctx.kafka(), ctx.config.topics.rolloutEvents, rolloutId);
     const started = log.events.find((e) => e.type === 'rollout-started');
     const lanes = started?.type === 'rollout-started' ? started.data.plan.deviceClasses : [];
@@ -168,7 +159,7 @@ export async function replayCommand(
   const format = (opts.format ?? 'text') as (typeof FORMATS)[number];
   if (!FORMATS.includes(format))
     throw new UserError(`--format must be one of ${FORMATS.join(', ')}, not ${opts.format}`);
-  const report = await loadReport(ctx, rolloutId, opts);
+  const report = ctx.api ? await reportThroughApi(ctx.api, rolloutId, opts) : await loadReport(ctx, rolloutId, opts);
   const output = renderReport(report, format);
   if (opts.out !== undefined) {
     await mkdir(path.dirname(path.resolve(opts.out)), { recursive: true });

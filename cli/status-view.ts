@@ -6,6 +6,7 @@
  */
 import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { LaneStatusView, RolloutStatusView } from '../client';
+import { isRolloutFinished } from '../client/operations';
 import type { WaitingFor } from '../events/domain-events';
 import { conflictWarning, type EventConflict } from '../replay/event-conflicts';
 
@@ -169,7 +170,7 @@ export function logCheckLines(check: LogCheck, rolloutId: string): string[] {
 
 /** Whether the rollout has ended (nothing more will change). */
 export function isFinished(view: RolloutStatusView): boolean {
-  return view.status === 'completed' || view.status === 'aborted';
+  return isRolloutFinished(view);
 }
 
 /**

@@ -11,6 +11,8 @@ export const EXIT = {
   unknownRollout: 3,
   refused: 4,
   unreachable: 5,
+  /** The API refused the token (401) or its roles (403). */
+  unauthorized: 6,
 } as const;
 
 /** A mistake in the user's input or environment; `exitCode` says which kind. */

@@ -310,6 +310,55 @@ describe('lane: bake, evidence and phase progression', () => {
     expect(state.cohortBound).toBe(1000);
   });
 
+  describe('the two-person rule', () => {
+    const twoPerson = laneConfig({ approvals: { twoPersonRule: true, startedBy: 'sre-ana' } });
+    const gated = () => history(input.start(twoPerson), input.healthy(offer(0), 10), input.timer('bake', 60));
+    const as = (type: 'approve' | 'pause', actor: string, t = 100): LaneInput => ({
+      type,
+      lane: LANE,
+      actor,
+      reason: `${type} for the test`,
+      at: at(t),
+    });
+    const approveAs = (actor: string): LaneInput => as('approve', actor);
+
+    test('whoever started the rollout may not approve its gate: refused, with the rule and who must act', () => {
+      given(gated())
+        .when(approveAs('sre-ana'))
+        .thenRefused(
+          /^two-person rule: sre-ana started this rollout and may not also approve its gates; another approver must approve phase 2 of lane phone-a$/,
+        );
+    });
+
+    test('a second person approves the gate as usual', () => {
+      given(gated())
+        .when(approveAs('sre-bo'))
+        .then([
+          { type: 'operator-command-accepted', data: { command: 'approve' }, actor: 'sre-bo' },
+          { type: 'gate-approved', data: { phase: 1 }, actor: 'sre-bo' },
+          { type: 'phase-started', data: { phase: 1 } },
+          { type: 'exposure-issued', data: { phase: 1 } },
+        ]);
+    });
+
+    test('without the rule (plans and lanes from before it) the starter may approve', () => {
+      given(atGate())
+        .when(approveAs('sre-ana'))
+        .then([
+          { type: 'operator-command-accepted', actor: 'sre-ana' },
+          { type: 'gate-approved' },
+          { type: 'phase-started' },
+          { type: 'exposure-issued' },
+        ]);
+    });
+
+    test('the starter may still steer otherwise: pause is not an approval', () => {
+      given(gated())
+        .when(as('pause', 'sre-ana'))
+        .then([{ type: 'operator-command-accepted' }, { type: 'lane-paused' }]);
+    });
+  });
+
   test('the last phase passing completes the lane', () => {
     const log = history(
       input.start(),

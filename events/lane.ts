@@ -675,6 +675,13 @@ function decideOperator(state: LaneState, command: OperatorCommand): LaneStep | 
     case 'approve': {
       const waiting = state.waitingFor;
       if (status === 'running' && waiting?.kind === 'approval') {
+        const rule = state.config?.approvals;
+        if (rule?.twoPersonRule && rule.startedBy === command.actor) {
+          return refuse(
+            `two-person rule: ${command.actor} started this rollout and may not also approve its gates; ` +
+              `another approver must approve phase ${waiting.phase + 1} of lane ${state.lane}`,
+          );
+        }
         accept();
         enterPhase(d, waiting.phase, command.at, true);
         return d.step();

@@ -309,3 +309,28 @@ describe('parsePlan refuses resource-exhaustion YAML', () => {
     if (!result.ok) expect(result.errors[0]?.rule).toMatch(/^bomb\.yaml: .*alias/i);
   });
 });
+
+describe('plan: the two-person rule', () => {
+  test('approvals.twoPersonRule carries the starter into every lane; absent or false, nothing is added', () => {
+    const on = validatePlan({ ...minimal, approvals: { twoPersonRule: true } });
+    if (!on.ok) throw new Error(JSON.stringify(on.errors));
+    expect(laneConfigOf(on.plan, 'phone-a', 3, 'sre-ana').approvals).toEqual({
+      twoPersonRule: true,
+      startedBy: 'sre-ana',
+    });
+    const off = validatePlan({ ...minimal, approvals: { twoPersonRule: false } });
+    if (!off.ok) throw new Error(JSON.stringify(off.errors));
+    expect(laneConfigOf(off.plan, 'phone-a', 3, 'sre-ana')).not.toHaveProperty('approvals');
+    const absent = validatePlan(minimal);
+    if (!absent.ok) throw new Error(JSON.stringify(absent.errors));
+    // A plan without the field resolves to exactly what it resolved to before the rule existed.
+    expect(laneConfigOf(absent.plan, 'phone-a', 3, 'sre-ana')).toEqual(laneConfigOf(absent.plan, 'phone-a', 3));
+  });
+
+  test('unknown keys and wrong types under approvals are refused with the path', () => {
+    expect(errorsOf({ ...minimal, approvals: { twoPerson: true } })).toEqual([
+      expect.objectContaining({ path: 'approvals.twoPerson', rule: 'unknown field' }),
+    ]);
+    expect(errorsOf({ ...minimal, approvals: { twoPersonRule: 'yes' } })[0]?.path).toBe('approvals.twoPersonRule');
+  });
+});

@@ -221,6 +221,17 @@ const thresholdOverrideShape = Object.fromEntries(
 export const ThresholdsOverrideSchema = z.object(thresholdOverrideShape).strict();
 export type ThresholdsOverride = z.infer<typeof ThresholdsOverrideSchema>;
 
+/**
+ * How manual gates are approved. `twoPersonRule: true`: whoever started the rollout may not approve its gates, so a
+ * phase behind a gate always had two people (the starter and an approver). Absent or false: anyone with the role.
+ */
+export const ApprovalsSchema = z
+  .object({
+    twoPersonRule: z.boolean().default(false),
+  })
+  .strict();
+export type Approvals = z.infer<typeof ApprovalsSchema>;
+
 /** Per-class overrides: any of artifact, phases, thresholds (merged key by key) and breach policy. */
 export const ClassOverrideSchema = z
   .object({
@@ -248,6 +259,8 @@ export const RolloutPlanSchema = z
     /** How long a rollback may run before it is judged complete (failures during it fail it sooner). */
     rollbackTimeout: DurationSchema.default(1800),
     classes: z.record(DeviceClassSchema, ClassOverrideSchema).default({}),
+    /** Who may approve manual gates (the two-person rule). */
+    approvals: ApprovalsSchema.optional(),
   })
   .strict()
   .superRefine((plan, ctx) => {
@@ -321,6 +334,14 @@ export const LaneConfigSchema = z
     rollbackTimeoutSec: z.number().int().min(0),
     /** The judging rules the lane runs under (absent: version 1, for lanes started before version 2). */
     rulesVersion: z.number().int().min(2).max(RULES_VERSION).optional(),
+    /**
+     * The plan's two-person rule with the identity that started the rollout, who may not approve the lane's gates.
+     * Absent (every lane started before the rule existed, and plans without it): anyone may approve.
+     */
+    approvals: z
+      .object({ twoPersonRule: z.literal(true), startedBy: z.string().min(1).max(128) })
+      .strict()
+      .optional(),
   })
   .strict();
 export type LaneConfig = z.infer<typeof LaneConfigSchema>;
@@ -333,10 +354,16 @@ export function rulesVersionOf(config: Pick<LaneConfig, 'rulesVersion'>): number
 /**
  * Resolves the effective settings of one device class: the class's artifact, phases, thresholds (plan
  * thresholds with the override's keys replaced), breach policy and the rules version its lane runs under
- * (the rollout's; version 1 configs carry no `rulesVersion`, as they were stored). Pure; throws only when the
+ * (the rollout's; version 1 configs carry no `rulesVersion`, as they were stored) and, when the plan asks for the
+ * two-person rule, who started the rollout (`startedBy`). Pure; throws only when the
  * class is not in the plan, which is a programming error (the plan was validated).
  */
-export function laneConfigOf(plan: RolloutPlan, deviceClass: string, rulesVersion = RULES_VERSION): LaneConfig {
+export function laneConfigOf(
+  plan: RolloutPlan,
+  deviceClass: string,
+  rulesVersion = RULES_VERSION,
+  startedBy?: string,
+): LaneConfig {
   if (!plan.deviceClasses.includes(deviceClass)) {
     throw new Error(`device class ${deviceClass} is not in plan ${plan.releaseId}`);
   }
@@ -355,6 +382,8 @@ export function laneConfigOf(plan: RolloutPlan, deviceClass: string, rulesVersio
     breachPolicy: override.breachPolicy ?? plan.breachPolicy,
     rollbackTimeoutSec: plan.rollbackTimeout,
     ...(rulesVersion >= 2 ? { rulesVersion } : {}),
+    ...(plan.approvals?.twoPersonRule === true &&
+      startedBy !== undefined && { approvals: { twoPersonRule: true as const, startedBy } }),
   };
 }
 

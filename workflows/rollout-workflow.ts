@@ -211,7 +211,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         {
           rolloutId,
           lane,
-          config: laneConfigOf(plan, lane, state.rulesVersion ?? 1),
+          config: laneConfigOf(plan, lane, state.rulesVersion ?? 1, input.actor),
           reportTo: workflowInfo().workflowId,
           reportHealth: plan.fleetHalt?.failureSpike !== undefined,
           ...(carried !== undefined && { carried }),
