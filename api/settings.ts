@@ -4,7 +4,7 @@
  * tokens, the local dev issuer), and the limits of the surface (body size, commands per minute per identity).
  */
 import { z } from 'zod';
-import { ConfigError } from '../config/env';
+import { parseEnv } from '../config/env';
 
 /** Default largest request body: 1 MiB (a plan is a few kilobytes). */
 export const DEFAULT_BODY_LIMIT = 1024 * 1024;
@@ -70,17 +70,7 @@ export interface ApiSettings {
 
 /** Reads the API's settings; throws `ConfigError` naming each bad variable, its value and the rule. */
 export function loadApiSettings(env: Readonly<Record<string, string | undefined>> = process.env): ApiSettings {
-  const defined = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = ApiEnvSchema.safeParse(defined);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((i) => {
-        const name = String(i.path[0]);
-        return `${name}=${JSON.stringify(defined[name] ?? null)}: ${i.message}`;
-      }),
-    );
-  }
-  const e = parsed.data;
+  const e = parseEnv(ApiEnvSchema, env);
   return {
     oidc:
       e.BSI_API_JWKS_URL !== undefined && e.BSI_API_ISSUER !== undefined

@@ -126,13 +126,15 @@ export class ConfigError extends Error {
 }
 
 /**
- * Reads and validates the engine's configuration from an environment record. Throws `ConfigError`
- * listing every problem at once (variable, value, rule) — SASL without credentials, a key without a
- * certificate, a malformed broker list — so an operator fixes the environment in one pass.
+ * Parses the set (non-empty) variables of `env` with `schema`; throws `ConfigError` naming each bad variable, its
+ * value and the rule. Shared by every settings reader (the engine's, the API's).
  */
-export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+export function parseEnv<S extends z.ZodType>(
+  schema: S,
+  env: Readonly<Record<string, string | undefined>>,
+): z.output<S> {
   const defined = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = EnvSchema.safeParse(defined);
+  const parsed = schema.safeParse(defined);
   if (!parsed.success) {
     throw new ConfigError(
       parsed.error.issues.map((i) => {
@@ -141,7 +143,16 @@ export function loadConfig(env: Readonly<Record<string, string | undefined>>): C
       }),
     );
   }
-  const e = parsed.data;
+  return parsed.data;
+}
+
+/**
+ * Reads and validates the engine's configuration from an environment record. Throws `ConfigError`
+ * listing every problem at once (variable, value, rule) — SASL without credentials, a key without a
+ * certificate, a malformed broker list — so an operator fixes the environment in one pass.
+ */
+export function loadConfig(env: Readonly<Record<string, string | undefined>>): Config {
+  const e = parseEnv(EnvSchema, env);
   const problems: string[] = [];
   if (e.KAFKA_SASL_MECHANISM && !(e.KAFKA_SASL_USERNAME && e.KAFKA_SASL_PASSWORD)) {
     problems.push('KAFKA_SASL_MECHANISM is set: KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD are required');
