@@ -402,7 +402,8 @@ function rollbackOf(laneEvents: readonly DomainEvent[], state: LaneState): Incid
   return {
     state: end === undefined ? 'running' : end.type === 'rollback-completed' ? 'finished' : 'failed',
     rolledBack: counts.succeeded,
-    failed: finalOutcomes(counts) - counts.succeeded,
+    // As `rollout status` counts failed rollbacks: devices that reported one.
+    failed: Object.values(counts.failedByCode).reduce((a, b) => a + b, 0),
   };
 }
 
