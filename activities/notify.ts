@@ -95,7 +95,7 @@ class SettledDeliveries {
 const ACCEPTED = 'accepted';
 
 /** Whether an HTTP status is worth another attempt: 408, 429 and every 5xx. */
-export function isRetryableStatus(status: number): boolean {
+function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
 }
 

@@ -82,11 +82,6 @@ export function notificationKindOf(event: DomainEvent): NotificationKind | null 
   }
 }
 
-/** Whether any of `events` notifies (the workflow starts deliveries only then). */
-export function anyNotifies(events: readonly DomainEvent[]): boolean {
-  return events.some((event) => notificationKindOf(event) !== null);
-}
-
 function percent(rate: number): string {
   return `${(rate * 100).toFixed(2).replace(/\.?0+$/, '')} %`;
 }

@@ -120,9 +120,10 @@ export type Interpreter<Item extends InboxItem, Input> = {
   historyIsLong: () => boolean;
   /**
    * Lets every in-flight Update finish (deciding what it waits for) and every started notification delivery settle
-   * before the run closes (completes or continues as new).
+   * before the run closes (completes or continues as new); with `decideMeanwhile`, the inputs that arrive while
+   * deliveries are outstanding are decided too (before a continue-as-new).
    */
-  settleHandlers: () => Promise<void>;
+  settleHandlers: (decideMeanwhile?: boolean) => Promise<void>;
   /** The main loop: until `running()` is false, continue as new when the history is long, else wait and decide. */
   run: (how: Run) => Promise<void>;
 };
@@ -239,11 +240,15 @@ export function createInterpreter<Item extends InboxItem, Input, State>(
     );
   }
 
-  async function settleHandlers(): Promise<void> {
+  async function settleHandlers(decideMeanwhile = false): Promise<void> {
     const settled = () => allHandlersFinished() && deliveries === 0;
+    // While deliveries are outstanding before a continue-as-new, the run keeps deciding its inputs (within the hard
+    // history bound): a slow webhook never holds a decision.
+    const decideNow = () =>
+      decideMeanwhile && deliveries > 0 && inbox.length > 0 && workflowInfo().historyLength < HARD_MAX_HISTORY_EVENTS;
     while (!settled()) {
-      await condition(() => settled() || inbox.some((item) => item.kind === 'operator'));
-      if (!allHandlersFinished()) await round(nextItems());
+      await condition(() => settled() || inbox.some((item) => item.kind === 'operator') || decideNow());
+      if (!allHandlersFinished() || decideNow()) await round(nextItems());
     }
   }
 
@@ -258,7 +263,7 @@ export function createInterpreter<Item extends InboxItem, Input, State>(
             await round(nextItems());
           }
         }
-        await settleHandlers();
+        await settleHandlers(true);
         if (!how.running()) break;
         await how.continueAsNew();
       }
