@@ -8,14 +8,16 @@ import { loadConfig } from '../config/env';
 import { prebuiltWorkflowBundle } from '../layout/package-layout';
 import { createLogger } from '../observability/log';
 import { createWorker } from './create-worker';
+import { readGlobalWebhooks } from './global-webhooks';
 
 const log = createLogger('worker');
 
 /** Starts the worker and resolves when it has shut down cleanly. */
 export async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  const globalWebhooks = readGlobalWebhooks(process.env);
   const workflowBundle = prebuiltWorkflowBundle();
-  const worker = await createWorker(config, { logger: log, ...(workflowBundle && { workflowBundle }) });
+  const worker = await createWorker(config, { logger: log, globalWebhooks, ...(workflowBundle && { workflowBundle }) });
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -32,6 +34,7 @@ export async function main(): Promise<void> {
       buildId: worker.buildId,
       deployment: worker.deploymentName ?? 'unversioned',
       workflowBundle: workflowBundle?.codePath ?? 'bundled from the sources at start',
+      globalWebhooks: globalWebhooks.map((hook) => hook.name),
     },
     'worker running',
   );
