@@ -120,10 +120,9 @@ export type Interpreter<Item extends InboxItem, Input> = {
   historyIsLong: () => boolean;
   /**
    * Lets every in-flight Update finish (deciding what it waits for) and every started notification delivery settle
-   * before the run closes (completes or continues as new); with `decideMeanwhile`, the inputs that arrive while
-   * deliveries are outstanding are decided too (before a continue-as-new).
+   * before the run closes (completes or continues as new).
    */
-  settleHandlers: (decideMeanwhile?: boolean) => Promise<void>;
+  settleHandlers: () => Promise<void>;
   /** The main loop: until `running()` is false, continue as new when the history is long, else wait and decide. */
   run: (how: Run) => Promise<void>;
 };
@@ -240,22 +239,23 @@ export function createInterpreter<Item extends InboxItem, Input, State>(
     );
   }
 
-  async function settleHandlers(decideMeanwhile = false): Promise<void> {
+  async function settleHandlers(): Promise<void> {
     const settled = () => allHandlersFinished() && deliveries === 0;
-    // While deliveries are outstanding before a continue-as-new, the run keeps deciding its inputs (within the hard
-    // history bound): a slow webhook never holds a decision.
-    const decideNow = () =>
-      decideMeanwhile && deliveries > 0 && inbox.length > 0 && workflowInfo().historyLength < HARD_MAX_HISTORY_EVENTS;
     while (!settled()) {
-      await condition(() => settled() || inbox.some((item) => item.kind === 'operator') || decideNow());
-      if (!allHandlersFinished() || decideNow()) await round(nextItems());
+      await condition(() => settled() || inbox.some((item) => item.kind === 'operator'));
+      if (!allHandlersFinished()) await round(nextItems());
     }
   }
 
   async function run(how: Run): Promise<void> {
-    const ready = () => inbox.length > 0 || historyIsLong();
+    // A long run continues as new only once no notification delivery is outstanding (a delivery started by this run
+    // would end with it); until then it goes on deciding its inputs and deadlines as usual, so a slow webhook never
+    // holds a decision, up to the hard history bound, where it waits for the deliveries.
+    const mayContinue = () =>
+      historyIsLong() && (deliveries === 0 || workflowInfo().historyLength >= HARD_MAX_HISTORY_EVENTS);
+    const ready = () => inbox.length > 0 || mayContinue();
     while (how.running()) {
-      if (historyIsLong()) {
+      if (mayContinue()) {
         // Catch up first if too much is pending to carry over (a burst of signals), within a hard bound.
         const maxCarried = rules.maxCarriedInputs;
         if (maxCarried !== undefined) {
@@ -263,7 +263,7 @@ export function createInterpreter<Item extends InboxItem, Input, State>(
             await round(nextItems());
           }
         }
-        await settleHandlers(true);
+        await settleHandlers();
         if (!how.running()) break;
         await how.continueAsNew();
       }
