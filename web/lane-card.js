@@ -19,7 +19,8 @@ function rolledBackTitle(lane) {
 
 function breachSentence(breach) {
   const why = breach.explanation ? ` ${breach.explanation}` : '';
-  return `at ${clock(breach.at)} in phase ${breach.phase + 1}: failure rate ${pct(breach.failureRate)} against at most ${pct(breach.maxFailureRate)}.${why}`;
+  const which = breach.criterion ? ` (${breach.criterion})` : '';
+  return `at ${clock(breach.at)} in phase ${breach.phase + 1}: failure rate${which} ${pct(breach.failureRate)} against at most ${pct(breach.maxFailureRate)}.${why}`;
 }
 
 /** The card of `lane` (a status view lane); `events` is the rollout's log, `points` the chart's. */

@@ -103,7 +103,7 @@ export function lastBreachOf(lane, events) {
     failureRate: figures.failureRate,
     maxFailureRate: figures.maxFailureRate,
     explanation: event.data.evidence.explanation ?? '',
-    response: event.data.response,
+    criterion: figures.criterion,
   };
 }
 
