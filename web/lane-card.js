@@ -1,9 +1,10 @@
 // One device class on the rollout page: phase and exposure, outcome counts, the failure rate of the window being
 // judged and of the class in total against the threshold (each labelled), the verdict with its evidence, what the
 // lane waits for, the breach that halted it, its chart and its command buttons.
-import { html } from './vendor/preact-htm.js';
+import { html, useMemo } from './vendor/preact-htm.js';
 import { ActionBar } from './action-bar.js';
 import { LaneChart } from './lane-chart.js';
+import { pointsFromEvents } from './series.js';
 import { clock, failuresOf, lastBreachOf, pct, totalRate, verdictText, waitingText, windowLabel } from './words.js';
 
 const LANE_COMMANDS = ['pause', 'resume', 'approve', 'retry', 'rollback', 'abort'];
@@ -23,8 +24,15 @@ function breachSentence(breach) {
   return `at ${clock(breach.at)} in phase ${breach.phase + 1}: failure rate${which} ${pct(breach.failureRate)} against at most ${pct(breach.maxFailureRate)}.${why}`;
 }
 
-/** The card of `lane` (a status view lane); `events` is the rollout's log, `points` the chart's. */
-export function LaneCard({ rolloutId, lane, events, points, now, onCommand }) {
+/**
+ * The card of `lane` (a status view lane); `events` is the rollout's log, `livePoints` what the status stream brought
+ * (see series.js); the chart's points are computed again only when either changes.
+ */
+export function LaneCard({ rolloutId, lane, events, livePoints, now, onCommand }) {
+  const points = useMemo(
+    () => [...pointsFromEvents(events, lane.lane), ...livePoints],
+    [events, livePoints, lane.lane],
+  );
   const breach = lastBreachOf(lane, events);
   const total = totalRate(lane);
   const phase = lane.phase < 0 ? 'not started' : `${lane.phase + 1} of ${lane.phases}`;

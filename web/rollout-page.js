@@ -5,11 +5,12 @@ import { html, useEffect, useRef, useState } from './vendor/preact-htm.js';
 import { api, apiText, followStatus } from './api.js';
 import { ActionBar } from './action-bar.js';
 import { LaneCard } from './lane-card.js';
-import { pointFromStatus, pointsFromEvents } from './series.js';
+import { pointFromStatus } from './series.js';
 import { Timeline } from './timeline.js';
 import { clock } from './words.js';
 
 const ROLLOUT_COMMANDS = ['pause', 'resume', 'rollback', 'abort'];
+const NONE = [];
 /** Least time between two reads of the event log (each is a Kafka read on the server). */
 const EVENTS_EVERY_MS = 3000;
 
@@ -151,7 +152,7 @@ export function RolloutPage({ rolloutId, settings }) {
             rolloutId=${rolloutId}
             lane=${lane}
             events=${log.events}
-            points=${[...pointsFromEvents(log.events, lane.lane), ...(live[lane.lane] ?? [])]}
+            livePoints=${live[lane.lane] ?? NONE}
             now=${now}
             onCommand=${readEvents}
           />`,

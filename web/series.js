@@ -1,15 +1,11 @@
 // The time series a lane's chart draws, from the event log (exposure bound when each offer went out, the judged
 // failure rate and its threshold at each health evaluation, the class's running total over all its exposure
-// windows) and from the live status stream in between two reads of the log.
+// windows) and from the live status stream, which is ahead of the last read of the log.
+import { failuresOf, totalRate } from './words.js';
 
 /** One point: time in seconds, exposure bound %, judged failure rate %, threshold %, class total failure rate %. */
 function point(t, exposure, rate, threshold, total) {
   return { t, exposure, rate, threshold, total };
-}
-
-function failures(totals) {
-  const failed = Object.values(totals?.failedByCode ?? {}).reduce((a, b) => a + b, 0) + (totals?.timedOut ?? 0);
-  return { failures: failed, sample: failed + (totals?.succeeded ?? 0) };
 }
 
 /** The points of `lane` that the event log gives. */
@@ -26,7 +22,7 @@ export function pointsFromEvents(events, lane) {
       let f = 0;
       let n = 0;
       for (const totals of windowTotals.values()) {
-        const c = failures(totals);
+        const c = failuresOf(totals);
         f += c.failures;
         n += c.sample;
       }
@@ -41,12 +37,8 @@ export function pointsFromEvents(events, lane) {
 export function pointFromStatus(view, t) {
   const rolledBack = view.status === 'rolled-back';
   const judging = view.status !== 'rolling-back' && !rolledBack;
-  let total = null;
-  if (typeof view.totalFailureRate === 'number') total = view.totalFailureRate * 100;
-  else {
-    const c = failures(view.total);
-    if (c.sample > 0) total = (c.failures / c.sample) * 100;
-  }
+  const { rate } = totalRate(view);
+  const total = typeof rate === 'number' ? rate * 100 : null;
   return point(
     t,
     rolledBack ? 0 : view.exposurePercent,
