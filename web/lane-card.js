@@ -5,7 +5,17 @@ import { html, useMemo } from './vendor/preact-htm.js';
 import { ActionBar } from './action-bar.js';
 import { LaneChart } from './lane-chart.js';
 import { pointsFromEvents } from './series.js';
-import { clock, failuresOf, lastBreachOf, pct, totalRate, verdictText, waitingText, windowLabel } from './words.js';
+import {
+  clock,
+  failuresOf,
+  lastBreachOf,
+  pct,
+  showsBreach,
+  totalRate,
+  verdictText,
+  waitingText,
+  windowLabel,
+} from './words.js';
 
 const LANE_COMMANDS = ['pause', 'resume', 'approve', 'retry', 'rollback', 'abort'];
 
@@ -16,6 +26,10 @@ function countsLine(counts) {
 
 function rolledBackTitle(lane) {
   return lane.status === 'rolled-back' || lane.status === 'rolling-back' ? 'Rolled back after a breach' : 'Last breach';
+}
+
+function breachVerdict(breach) {
+  return `Breach in phase ${breach.phase + 1}: ${pct(breach.failureRate)} against at most ${pct(breach.maxFailureRate)}`;
 }
 
 function breachSentence(breach) {
@@ -34,13 +48,16 @@ export function LaneCard({ rolloutId, lane, events, livePoints, now, onCommand }
     [events, livePoints, lane.lane],
   );
   const breach = lastBreachOf(lane, events);
+  // A class halted by a breach is judged by that breach: its rollback window's "healthy" says nothing of the build.
+  const leadsWithBreach = showsBreach(lane, breach);
+  const verdict = leadsWithBreach ? 'breach' : lane.verdict;
   const total = totalRate(lane);
   const phase = lane.phase < 0 ? 'not started' : `${lane.phase + 1} of ${lane.phases}`;
   const status = lane.lost ? 'lost' : lane.status;
   return html`<article data-lane-card=${lane.lane} data-status=${status}>
     <header>
       <strong>${lane.lane}</strong> <span class=${`chip ${status}`} data-lane-status>${status}</span>
-      ${lane.verdict && html`<span class=${`chip ${lane.verdict}`}>${lane.verdict}</span>`}
+      ${verdict && html`<span class=${`chip ${verdict}`} data-verdict-chip>${verdict}</span>`}
       ${lane.breaches > 0 && html`<span class="chip breach">${lane.breaches} breach${lane.breaches === 1 ? '' : 'es'}</span>`}
     </header>
     <dl class="figures">
@@ -62,7 +79,13 @@ export function LaneCard({ rolloutId, lane, events, livePoints, now, onCommand }
       </dd>
       <dt>Verdict</dt>
       <dd data-verdict>
-        ${verdictText(lane)}${lane.explanation ? html`<br /><span class="muted">${lane.explanation}</span>` : ''}
+        ${
+          leadsWithBreach
+            ? html`${breachVerdict(breach)}<br /><span class="muted"
+                  >now judged: ${windowLabel(lane)}, ${(lane.verdict ?? 'no verdict').replace('-', ' ')}</span
+                >`
+            : html`${verdictText(lane)}${lane.explanation ? html`<br /><span class="muted">${lane.explanation}</span>` : ''}`
+        }
       </dd>
       <dt>Waits for</dt>
       <dd data-waiting>${waitingText(lane, now)}</dd>

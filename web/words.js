@@ -74,6 +74,16 @@ const VERDICTS = {
   breach: 'Breach: failures significantly above the threshold',
 };
 
+/**
+ * Whether the card leads with the class's last breach rather than the verdict of the window judged now: a class rolled
+ * back (or rolling back) after a breach, whose rollback window's verdict says nothing about the build, and a class
+ * paused by a breach. The same rule as `rollout status` (cli/status-view.ts, `showsBreach`).
+ */
+export function showsBreach(lane, breach) {
+  if (breach === null) return false;
+  return lane.status === 'rolling-back' || lane.status === 'rolled-back' || lane.pausedBy === 'breach';
+}
+
 /** The verdict on the window being judged, in words. */
 export function verdictText(lane) {
   if (lane.verdict === null || lane.verdict === undefined) return 'No verdict yet (no outcome reported)';

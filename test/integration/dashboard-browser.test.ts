@@ -176,6 +176,9 @@ test('the console follows a rollout live, rolls a halted class back with a reaso
   );
   await card(page, 'laptop-x1').and(page.locator('[data-status="rolled-back"]')).waitFor({ timeout: 90_000 });
   expect(await card(page, 'laptop-x1').locator('[data-breach]').innerText()).toMatch(/^Rolled back after a breach/);
+  // Its verdict is the breach that sent it back, not its rollback window's "healthy".
+  expect(await card(page, 'laptop-x1').locator('[data-verdict-chip]').innerText()).toBe('breach');
+  expect(await card(page, 'laptop-x1').locator('[data-verdict]').innerText()).toMatch(/^Breach in phase \d/);
 
   // The engine refuses a command the class can no longer take, and the page shows why.
   const rolledBack = card(page, 'laptop-x1');
