@@ -7,15 +7,22 @@
 import { loadConfig } from '../config/env';
 import { prebuiltWorkflowBundle } from '../layout/package-layout';
 import { createLogger } from '../observability/log';
+import { serveRegistry } from '../observability/metrics-server';
 import { createWorker } from './create-worker';
+import { workerMetricsPort } from './metrics-settings';
 
 const log = createLogger('worker');
 
 /** Starts the worker and resolves when it has shut down cleanly. */
 export async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  const metricsPort = workerMetricsPort(process.env);
   const workflowBundle = prebuiltWorkflowBundle();
   const worker = await createWorker(config, { logger: log, ...(workflowBundle && { workflowBundle }) });
+  const endpoint =
+    metricsPort === null
+      ? undefined
+      : await serveRegistry(worker.metrics.registry, metricsPort, () => worker.worker.getState() === 'RUNNING');
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -32,6 +39,7 @@ export async function main(): Promise<void> {
       buildId: worker.buildId,
       deployment: worker.deploymentName ?? 'unversioned',
       workflowBundle: workflowBundle?.codePath ?? 'bundled from the sources at start',
+      metricsPort: endpoint?.port ?? 'off',
     },
     'worker running',
   );
@@ -43,6 +51,7 @@ export async function main(): Promise<void> {
   );
   await running;
   await worker.shutdown();
+  endpoint?.server.close();
   log.info('worker stopped');
 }
 
