@@ -82,7 +82,8 @@ describe('the Grafana dashboard', () => {
         problems.push(`${name}: no such metric`);
         continue;
       }
-      const known = new Set([...found.metric.labelNames, 'job', 'instance', ...(found.histogramSeries ? ['le'] : [])]);
+      const labelNames = (found.metric as unknown as { labelNames: readonly string[] }).labelNames;
+      const known = new Set([...labelNames, 'job', 'instance', ...(found.histogramSeries ? ['le'] : [])]);
       for (const label of labels) if (!known.has(label)) problems.push(`${name}: no label ${label}`);
     }
     expect(problems).toEqual([]);
