@@ -26,7 +26,7 @@ const FLOORS = [
   ['activities', 'replay', 'simulator'],
   ['workflows', 'worker', 'client'],
   ['ingest', 'api'],
-  ['cli'],
+  ['cli', 'web'],
 ];
 const APART = ['scripts', 'bench', 'chaos', 'test'];
 /** no-restricted-imports patterns for a folder on floor `floor` (0-based), plus the folder's own `extra` ones. */
@@ -69,7 +69,19 @@ const sandbox = [
 ];
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'coverage/', 'out/', '.cache/', '.data/', '**/*.js', '**/*.mjs'] },
+  {
+    ignores: [
+      'node_modules/',
+      'dist/',
+      'coverage/',
+      'out/',
+      '.cache/',
+      '.data/',
+      '**/*.js',
+      '!web/**/*.js',
+      '**/*.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -104,6 +116,49 @@ export default tseslint.config(
         {
           selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']",
           message: 'The core is deterministic.',
+        },
+      ],
+    },
+  },
+  {
+    // The web console (`web/`, served by `rollout serve`): plain ES modules for the browser, no build step, so no
+    // type information; the recommended rules, and the libraries only as the files under ./vendor/ the server serves.
+    files: ['web/**/*.js'],
+    ...tseslint.configs.disableTypeChecked,
+    languageOptions: {
+      ...tseslint.configs.disableTypeChecked.languageOptions,
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'fetch',
+          'sessionStorage',
+          'history',
+          'URL',
+          'URLSearchParams',
+          'Blob',
+          'TextDecoder',
+          'AbortController',
+          'AbortSignal',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+    rules: {
+      ...tseslint.configs.disableTypeChecked.rules,
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\./).*',
+              message: 'The console loads only its own files and ./vendor/ (no bare specifiers, no CDN).',
+            },
+          ],
         },
       ],
     },

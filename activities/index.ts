@@ -26,8 +26,10 @@ import { SendQueue, messageBytes } from '../kafka/send-queue';
 import type { Logger } from '../observability/log';
 import type { AppendedBatch } from './engine-metrics';
 import type { createLaneWatchActivities } from './lane-watch';
+import type { createNotifyActivities } from './notify';
 
 export { createLaneWatchActivities, type LaneExecution } from './lane-watch';
+export { createNotifyActivities, type DeliveryResult } from './notify';
 
 /** `ApplicationFailure` types the activities raise for failures no retry can fix. */
 export const NON_RETRYABLE_FAILURES = {
@@ -241,5 +243,7 @@ export function createActivities(deps: ActivityDeps) {
   };
 }
 
-/** The activity functions, as the workflows proxy them: the Kafka adapters and the lane watch. */
-export type Activities = ReturnType<typeof createActivities> & ReturnType<typeof createLaneWatchActivities>;
+/** The activity functions, as the workflows proxy them: the Kafka adapters, the lane watch and the webhooks. */
+export type Activities = ReturnType<typeof createActivities> &
+  ReturnType<typeof createLaneWatchActivities> &
+  ReturnType<typeof createNotifyActivities>;

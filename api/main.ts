@@ -66,6 +66,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
     bodyLimit: settings.bodyLimit,
     commandsPerMinute: settings.commandsPerMinute,
     logger,
+    console: { temporalUiUrl: config.temporal.uiUrl, namespace: config.temporal.namespace },
   });
   try {
     await app.listen({ port: options.port, host: options.host });
@@ -80,6 +81,7 @@ export async function startApi(options: StartApiOptions): Promise<RunningApi> {
   logger.info(
     {
       url,
+      console: `${url}/console/`,
       namespace: config.temporal.namespace,
       oidcIssuer: settings.oidc?.issuer ?? null,
       staticTokens: tokens.length,

@@ -25,6 +25,7 @@ import { renderText } from '../replay/render-text';
 import { alertActions, AlertmanagerWebhookSchema } from './alertmanager';
 import type { Authenticator } from './auth';
 import type { RolloutBackend } from './backend';
+import { registerConsole, type ConsoleSettings } from './console';
 import { openApiDocument } from './openapi';
 import { authorize, ROLES, type Identity, type Need, type Role } from './roles';
 import {
@@ -51,6 +52,8 @@ export interface ServerOptions {
   streamIntervalMs?: number;
   /** A comment line on the status stream at least this often, in milliseconds (default 15 s). */
   heartbeatMs?: number;
+  /** Serve the web console (`/console/`, `api/console.ts`) with these settings; no console when absent. */
+  console?: ConsoleSettings;
 }
 
 /** A 4xx answer with its reason. */
@@ -262,6 +265,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
   const limited = { rateLimit: { max: options.commandsPerMinute, timeWindow: 60_000 } };
 
   app.get('/healthz', () => Promise.resolve({ ok: true }));
+  if (options.console) await registerConsole(app, options.console);
   app.get('/openapi.json', () => Promise.resolve(openApiDocument()));
   if (options.jwks) {
     const jwks = options.jwks;

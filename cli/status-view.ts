@@ -1,6 +1,7 @@
 /**
  * Renders a rollout's status for a person: one table row per device class (phase, exposure, outcome
- * counts, failure rate against its threshold, verdict, what it waits for), the live multi-bar view
+ * counts, the judged window's failure rate and the class total against its threshold, verdict — a breach's evidence
+ * where the class halted on one —, what it waits for), a line per breach that halted a class, the live multi-bar view
  * of `status --watch`, and what the check of the rollout's event log found (event ids with two contents),
  * also in `--json`. `now` is passed in so the output is testable.
  */
@@ -51,9 +52,47 @@ export function waitingText(
   }
 }
 
+const ROLLBACK_STATUSES: readonly LaneStatusView['status'][] = ['rolling-back', 'rolled-back', 'rollback-failed'];
+
+/**
+ * Whether the lane's row shows its last breach rather than the verdict of the window judged now: a class rolled back
+ * (or rolling back) after a breach, whose rollback window's verdict says nothing about the build, and a class paused
+ * by a breach.
+ */
+export function showsBreach(
+  lane: Pick<LaneStatusView, 'status' | 'pausedBy' | 'lastBreach'>,
+): lane is typeof lane & { lastBreach: NonNullable<LaneStatusView['lastBreach']> } {
+  if (lane.lastBreach === null) return false;
+  return lane.status === 'rolling-back' || lane.status === 'rolled-back' || lane.pausedBy === 'breach';
+}
+
+/**
+ * The rate cell: the judged window's rate with the window named, the class total, and the maximum —
+ * `4.00% (phase 3) · 1.20% total / 5.00%`. A completed class shows its total alone: the last window's judgement is
+ * not what the class got.
+ */
+function rateCell(lane: LaneStatusView): string {
+  const max = percent(lane.maxFailureRate);
+  const total = `${percent(lane.totalFailureRate)} total`;
+  if (lane.status === 'completed') return `${total} / ${max}`;
+  if (lane.failureRate === null) return `- · ${total} / ${max}`;
+  const window = lane.windowLabel.replace(/, attempt 1$/, '');
+  return `${percent(lane.failureRate)} (${window}) · ${total} / ${max}`;
+}
+
+/** The verdict cell: the last breach with its evidence where it explains the row, else the window's verdict. */
+function verdictCell(lane: LaneStatusView): string {
+  if (showsBreach(lane)) {
+    const b = lane.lastBreach;
+    return `breach (phase ${b.phase + 1}: ${percent(b.failureRate)} > ${percent(b.maxFailureRate)})`;
+  }
+  if (lane.verdict === null) return '-';
+  return ROLLBACK_STATUSES.includes(lane.status) ? `${lane.verdict} (rollback)` : lane.verdict;
+}
+
 /**
  * The lane's row cells, shared by the table and the watch bars. Installed / failed / timed out count the
- * whole class (every phase and attempt); the failure rate is the one of the window being judged now.
+ * whole class (every phase and attempt); the rate cell names the window it judges beside the class total.
  */
 export function laneCells(lane: LaneStatusView, now: number): Record<string, string> {
   return {
@@ -68,8 +107,8 @@ export function laneCells(lane: LaneStatusView, now: number): Record<string, str
       lane.rolledBack + lane.rollbackFailed > 0
         ? `${lane.rolledBack}${lane.rollbackFailed > 0 ? ` (${lane.rollbackFailed} failed)` : ''}`
         : '-',
-    rate: `${percent(lane.failureRate)} / ${percent(lane.maxFailureRate)}`,
-    verdict: lane.verdict ?? '-',
+    rate: rateCell(lane),
+    verdict: verdictCell(lane),
     waiting: waitingText(lane, now),
   };
 }
@@ -83,7 +122,7 @@ const COLUMNS: [keyof ReturnType<typeof laneCells>, string][] = [
   ['failed', 'FAILED'],
   ['timedOut', 'TIMED OUT'],
   ['rolledBack', 'ROLLED BACK'],
-  ['rate', 'FAIL RATE / MAX'],
+  ['rate', 'FAIL RATE (WINDOW) · CLASS TOTAL / MAX'],
   ['verdict', 'VERDICT'],
   ['waiting', 'WAITING FOR'],
 ];
@@ -99,6 +138,13 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
   const lost = view.lanes.flatMap(({ lane, lost: l }) =>
     l ? [`  LOST ${lane}: its workflow ${l.cause} while ${l.lastStatus} (${l.detail})`] : [],
   );
+  const breaches = view.lanes.flatMap((lane) =>
+    showsBreach(lane)
+      ? [
+          `  BREACH ${lane.lane} at ${lane.lastBreach.at}, phase ${lane.lastBreach.phase + 1}: ${lane.lastBreach.explanation}`,
+        ]
+      : [],
+  );
   const rows = view.lanes.map((lane) => laneCells(lane, now));
   const widths = COLUMNS.map(([key, title]) => Math.max(title.length, ...rows.map((r) => (r[key] ?? '').length)));
   const line = (cells: string[]) =>
@@ -111,6 +157,7 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
     ...lost,
     line(COLUMNS.map(([, t]) => t)),
     ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? ''))),
+    ...breaches,
   ].join('\n');
 }
 

@@ -16,7 +16,15 @@ import { ApplicationFailure, SearchAttributeType, defineSearchAttributeKey } fro
 import { z } from 'zod';
 import { OperatorRequestSchema, type OperatorRequest } from '../events/commands';
 import type { OutcomeCounts, WaitingFor } from '../events/domain-events';
-import { currentCounts, isLaneFinished, type LaneState } from '../events/lane';
+import { assessHealth } from '../events/health';
+import {
+  currentCounts,
+  isLaneFinished,
+  summedWindows,
+  toHealthCounts,
+  type LaneState,
+  type OfferWindow,
+} from '../events/lane';
 import { validatePlan, type PlanError, type RolloutPlan } from '../events/plan';
 import type { RolloutState } from '../events/rollout';
 import {
@@ -222,10 +230,29 @@ export interface LaneStatusView {
   /** Devices rolled back, and rollbacks that failed, over every rollback of the class. */
   rolledBack: number;
   rollbackFailed: number;
+  /** The failure rate the window's latest verdict judged (rules version 2: its attempt's phases summed). */
   failureRate: number | null;
+  /**
+   * Failures / final outcomes over every exposure window of the class (ignored codes out, timeouts in, as the judge
+   * counts them), or null before any final outcome.
+   */
+  totalFailureRate: number | null;
+  /** Which window `counts` and `failureRate` describe: "phase 3, attempt 1", "rollback", "before the first phase". */
+  windowLabel: string;
   maxFailureRate: number | null;
   verdict: 'healthy' | 'insufficient-evidence' | 'breach' | null;
   explanation: string | null;
+  /**
+   * The evidence of the class's most recent breach (null when it never breached): when, in which phase (index, as
+   * `phase`), the rate that breached and its maximum (a per-code criterion's own, when that one fired), and why.
+   */
+  lastBreach: {
+    at: string;
+    phase: number;
+    failureRate: number;
+    maxFailureRate: number;
+    explanation: string;
+  } | null;
   waitingFor: WaitingFor | null;
   pausedBy: 'operator' | 'breach' | 'fleet-halt' | null;
   /** An abort that waits for the running rollback to end (the lane then stops), or null. */
@@ -250,21 +277,37 @@ export interface RolloutStatusView {
   lanes: LaneStatusView[];
 }
 
-/** The status view of one lane's folded state (pure; exported for the CLI's `--watch` and the replay). */
-/** Sums the totals of every window of one kind (in-progress devices clamped at 0 per window). */
-function sumWindows(state: LaneState, kind: 'exposure' | 'rollback'): OutcomeCounts {
-  const sum: OutcomeCounts = { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };
-  for (const window of Object.values(state.windows)) {
-    if (window.kind !== kind) continue;
-    sum.succeeded += window.totals.succeeded;
-    sum.timedOut += window.totals.timedOut;
-    sum.inProgress += Math.max(0, window.totals.inProgress);
-    for (const [code, n] of Object.entries(window.totals.failedByCode))
-      sum.failedByCode[code] = (sum.failedByCode[code] ?? 0) + n;
-  }
-  return sum;
+/** Which window a lane's `counts` and `failureRate` describe, in words ("phase 3, attempt 1", "rollback"). */
+function windowLabelOf(state: LaneState, window: OfferWindow | undefined): string {
+  if (window?.kind === 'rollback') return window.attempt > 1 ? `rollback ${window.attempt}` : 'rollback';
+  const phase = window?.phase ?? state.phase;
+  if (phase < 0) return 'before the first phase';
+  return `phase ${phase + 1}, attempt ${window?.attempt ?? state.attempt}`;
 }
 
+/**
+ * The lane's most recent breach as the status view shows it: for a per-code criterion (e.g. boot loops) its own rate
+ * and maximum, since those fired, else the lane's failure rate and `maxFailureRate`.
+ */
+function lastBreachOf(state: LaneState): LaneStatusView['lastBreach'] {
+  const breach = state.lastBreach;
+  if (breach === undefined) return null;
+  const { evidence } = breach;
+  const criterion = evidence.criteria?.find((c) => c.name === evidence.breachedBy);
+  return {
+    at: breach.at,
+    phase: breach.phase,
+    failureRate: criterion?.failureRate ?? evidence.failureRate,
+    maxFailureRate: criterion?.threshold ?? evidence.threshold,
+    explanation: evidence.explanation,
+  };
+}
+
+/**
+ * The status view of one lane's folded state (pure; exported for the CLI's `--watch`, the API and the replay
+ * tests): the window being judged now with its verdict, the class's totals over every window, and the evidence of
+ * its last breach.
+ */
 export function laneStatusView(state: LaneState, lost: LaneStatusView['lost'] = null): LaneStatusView {
   const rollback =
     state.status === 'rolling-back' || state.status === 'rollback-failed' || state.status === 'rolled-back';
@@ -272,8 +315,10 @@ export function laneStatusView(state: LaneState, lost: LaneStatusView['lost'] = 
   const window = windowId === null ? undefined : state.windows[windowId];
   const counts = window?.totals ?? currentCounts(state);
   const evidence = window?.verdict?.evidence ?? state.lastVerdict?.evidence;
-  const total = sumWindows(state, 'exposure');
-  const rollbacks = sumWindows(state, 'rollback');
+  const total = summedWindows(state, 'exposure');
+  const rollbacks = summedWindows(state, 'rollback');
+  // The judge's own arithmetic (ignored codes out, timeouts in) over everything the class got.
+  const judged = state.config === null ? undefined : assessHealth(toHealthCounts(total), state.config.thresholds);
   return {
     lane: state.lane,
     status: state.status,
@@ -288,9 +333,12 @@ export function laneStatusView(state: LaneState, lost: LaneStatusView['lost'] = 
     rolledBack: rollbacks.succeeded,
     rollbackFailed: Object.values(rollbacks.failedByCode).reduce((a, b) => a + b, 0),
     failureRate: evidence !== undefined ? evidence.failureRate : null,
+    totalFailureRate: judged !== undefined && judged.sample > 0 ? judged.failureRate : null,
+    windowLabel: windowLabelOf(state, window),
     maxFailureRate: state.config?.thresholds.maxFailureRate ?? null,
     verdict: window?.verdict?.verdict ?? null,
     explanation: evidence?.explanation ?? null,
+    lastBreach: lastBreachOf(state),
     waitingFor: state.waitingFor,
     pausedBy: state.pause?.cause ?? null,
     abortPending: state.abortPending ?? null,

@@ -54,6 +54,7 @@ import {
   makeEvent,
 } from './domain-events';
 import {
+  HealthEvidenceSchema,
   HealthVerdictSchema,
   addCounts,
   emptyCounts,
@@ -89,6 +90,18 @@ export const OfferWindowSchema = z
   })
   .strict();
 export type OfferWindow = z.infer<typeof OfferWindowSchema>;
+
+/** The evidence of a lane's breach, as `threshold-breached` recorded it. */
+export const LastBreachSchema = z
+  .object({
+    at: z.string(),
+    offerId: z.string(),
+    phase: z.number().int().min(0),
+    attempt: z.number().int().min(1),
+    evidence: HealthEvidenceSchema,
+  })
+  .strict();
+export type LastBreach = z.infer<typeof LastBreachSchema>;
 
 /** The folded state of one lane: everything a workflow needs to act, as plain JSON. */
 export const LaneStateSchema = z
@@ -134,6 +147,12 @@ export const LaneStateSchema = z
     updatedAt: z.string().nullable(),
     /** An abort that waits for the running rollback to end (`lane-abort-deferred`); absent in older states. */
     abortPending: z.enum(['operator', 'rollout-aborted']).nullable().optional(),
+    /**
+     * The most recent `threshold-breached` of the lane: when, which window, and its evidence. Kept because the
+     * windows' verdicts move on after a breach (late outcomes, a retry, the rollback window). Absent until the first
+     * breach, and in states carried from code before this field (a breach recorded before then is not in it).
+     */
+    lastBreach: LastBreachSchema.optional(),
   })
   .strict();
 export type LaneState = z.infer<typeof LaneStateSchema>;
@@ -286,8 +305,10 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
       const current = offerId === s.offerId || offerId === s.rollback?.offerId;
       return { ...s, highWater, windows, lastVerdict: current ? verdict : s.lastVerdict };
     }
-    case 'threshold-breached':
-      return { ...s, breaches: s.breaches + 1 };
+    case 'threshold-breached': {
+      const { offerId, phase, attempt, evidence } = event.data;
+      return { ...s, breaches: s.breaches + 1, lastBreach: { at: event.at, offerId, phase, attempt, evidence } };
+    }
     case 'lane-paused':
       return {
         ...s,
@@ -784,6 +805,23 @@ export function foldLane(events: readonly DomainEvent[], from: LaneState = initi
 export function decideLane(state: LaneState, input: LaneInput): readonly DomainEvent[] | Refusal {
   const step = stepLane(state, input);
   return 'refused' in step ? step : step.events;
+}
+
+/**
+ * Every window of one kind summed (`exposure`: what the class's devices got over all phases and attempts;
+ * `rollback`: every rollback), with devices in progress clamped at 0 per window. Used by `status` and the postmortem.
+ */
+export function summedWindows(state: LaneState, kind: OfferWindow['kind']): OutcomeCounts {
+  const sum: OutcomeCounts = { succeeded: 0, failedByCode: {}, timedOut: 0, inProgress: 0 };
+  for (const window of Object.values(state.windows)) {
+    if (window.kind !== kind) continue;
+    sum.succeeded += window.totals.succeeded;
+    sum.timedOut += window.totals.timedOut;
+    sum.inProgress += Math.max(0, window.totals.inProgress);
+    for (const [code, n] of Object.entries(window.totals.failedByCode))
+      sum.failedByCode[code] = (sum.failedByCode[code] ?? 0) + n;
+  }
+  return sum;
 }
 
 /** The counts of the lane's current exposure window (zero before the first exposure). */

@@ -22,6 +22,8 @@
  * breachPolicy: { action: retry, attempts: 2, backoff: 5m, then: rollback }   # or { action: pause } / { action: rollback }
  * fleetHalt: { breachedClasses: 2 }                     # and/or failureSpike: { falseHaltProbability: 0.01 }
  * rollbackTimeout: 30m
+ * notifications:               # webhooks (README, "Notifications"); a json webhook names its secret's env variable
+ *   webhooks: [{ name: sre, url: 'https://hooks.example.com/bsi', format: json, secretEnv: BSI_HOOK_SECRET }]
  * classes:                     # per-class overrides
  *   laptop-x1: { artifact: { build: 26.3.2 }, thresholds: { maxFailureRate: 0.01 } }
  * ```
@@ -31,6 +33,7 @@ import YAML from 'yaml';
 import { ThresholdsSchema, calibrationOf, planThresholdsProblems, thresholdsProblems, type Thresholds } from './health';
 import { thresholdsProblemsV1 } from './health-v1';
 import { DeviceClassSchema, IdSchema } from './install-event';
+import { NotificationsSchema } from './webhook-config';
 
 /** The number of cohort buckets per percent of a class: a share of `s`% exposes buckets `[0, s × 100)`. */
 export const BUCKETS_PER_PERCENT = 100;
@@ -261,6 +264,8 @@ export const RolloutPlanSchema = z
     classes: z.record(DeviceClassSchema, ClassOverrideSchema).default({}),
     /** Who may approve manual gates (the two-person rule). */
     approvals: ApprovalsSchema.optional(),
+    /** Webhooks told about breaches, halts, rollbacks, gates, lost lanes and the end (`events/webhook-config.ts`). */
+    notifications: NotificationsSchema.optional(),
   })
   .strict()
   .superRefine((plan, ctx) => {

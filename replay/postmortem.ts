@@ -4,11 +4,19 @@
  * every decision with who decided, why and the evidence; the state as of any time; the blast radius; the
  * exposure windows; the time from the first failing report to the halt; the data of the HTML charts;
  * a fidelity check (the lane decider, re-run over the recorded inputs, reproduces the log); and, on
- * request, a what-if. Pure: every renderer (text, JSON, HTML) reads this one structure.
+ * request, a what-if. It leads with what went wrong: a summary of each halted class (`incidents`), and the
+ * halted classes before the healthy ones. Pure: every renderer (text, JSON, HTML) reads this one structure.
  */
 import type { DomainEvent, OutcomeCounts } from '../events/domain-events';
-import type { HealthEvidence } from '../events/health';
-import { describeWaitingFor, type LaneState } from '../events/lane';
+import { LANE_CRITERION, criterionName, pct, type HealthEvidence } from '../events/health';
+import {
+  attemptCounts,
+  describeWaitingFor,
+  finalOutcomes,
+  foldLane,
+  summedWindows,
+  type LaneState,
+} from '../events/lane';
 import type { LaneConfig, RolloutPlan } from '../events/plan';
 import { fold, type RolloutState } from '../events/rollout';
 import { describeEvent } from './describe';
@@ -95,8 +103,48 @@ export type ClassReport = {
   };
 };
 
+/** What went wrong in one halted class: the postmortem's first section. */
+export type Incident = {
+  lane: string;
+  build: string | null;
+  status: LaneState['status'];
+  /** The halt that took effect (see `ClassReport.halt`): who halted the class and why. */
+  halt: { at: string; type: string; seq: number; by: string; why: string | null };
+  /** The last breach at or before the halt, or null when the class was halted without one (operator, fleet halt). */
+  breach: {
+    at: string;
+    phase: number;
+    attempt: number;
+    /** The judge's rule (`sequential`, `plain`) and the criterion that fired (`all failures`, or a per-code one). */
+    rule: string;
+    criterion: string;
+    /** The codes the criterion judges; null for the lane's own (every code not ignored or judged apart, timeouts). */
+    codes: string[] | null;
+    /** The failures the judge saw, by code, and the timeouts (the attempt's windows up to the breach). */
+    failedByCode: Record<string, number>;
+    timedOut: number;
+    failures: number;
+    sample: number;
+    failureRate: number;
+    threshold: number;
+    explanation: string;
+  } | null;
+  /**
+   * Devices of the class that got the build, from the lane's counts over every exposure window: `devices` reported
+   * an outcome or were still installing; `beforeHalt` installed before the halt took effect (install events; null
+   * when they were not read).
+   */
+  devices: { devices: number; failed: number; timedOut: number; beforeHalt: number | null };
+  /** Seconds from the first failing device report to the halt (install events; null when not read or none). */
+  firstFailureToHaltSec: number | null;
+  /** The rollback, if one started: `finished`, `failed`, or `running`; devices rolled back and rollbacks failed. */
+  rollback: { state: 'finished' | 'failed' | 'running'; rolledBack: number; failed: number } | null;
+};
+
 /** The whole postmortem. */
 export type ReplayReport = {
+  /** What went wrong: one entry per halted class, in plan order. The classes below list the same ones first. */
+  incidents: Incident[];
   rolloutId: string;
   releaseId: string | null;
   status: RolloutState['status'];
@@ -313,6 +361,124 @@ function outcomesOf(
   };
 }
 
+/** The breach behind a halt: the lane's last `threshold-breached` up to the halt, with the failures it judged. */
+function breachOf(laneEvents: readonly DomainEvent[], haltSeq: number, config: LaneConfig | null): Incident['breach'] {
+  const breach = laneEvents.filter((e) => e.type === 'threshold-breached' && e.seq <= haltSeq).at(-1);
+  if (breach?.type !== 'threshold-breached') return null;
+  const { evidence, offerId, phase, attempt } = breach.data;
+  // The counts the judge saw: the lane's fold just before the breach (rules version 2 judged the attempt's windows
+  // summed, version 1 the breached window alone).
+  const before = foldLane(laneEvents.filter((e) => e.seq < breach.seq));
+  const judged =
+    evidence.scope === 'attempt' ? attemptCounts(before, attempt) : (before.windows[offerId]?.totals ?? null);
+  const criterion = evidence.breachedBy ?? LANE_CRITERION;
+  const named = config?.thresholds.errorCodes.criteria.find((c) => criterionName(c) === criterion);
+  const shown = evidence.criteria?.find((c) => c.name === criterion);
+  return {
+    at: breach.at,
+    phase,
+    attempt,
+    rule: breach.data.rule,
+    criterion,
+    codes: named?.codes ?? null,
+    failedByCode: judged?.failedByCode ?? {},
+    timedOut: judged?.timedOut ?? evidence.timedOut ?? 0,
+    failures: shown?.failures ?? evidence.failures,
+    sample: evidence.sample,
+    failureRate: shown?.failureRate ?? evidence.failureRate,
+    threshold: shown?.threshold ?? evidence.threshold,
+    explanation: evidence.explanation,
+  };
+}
+
+/** How the lane's last rollback ended: a `rollback-completed` or `rollback-failed` after its start, else running. */
+function rollbackOf(laneEvents: readonly DomainEvent[], state: LaneState): Incident['rollback'] {
+  if (state.rollback === null) return null;
+  const start = laneEvents.filter((e) => e.type === 'rollback-started').at(-1);
+  const end = laneEvents.find(
+    (e) => (e.type === 'rollback-completed' || e.type === 'rollback-failed') && e.seq > (start?.seq ?? -1),
+  );
+  const counts = summedWindows(state, 'rollback');
+  return {
+    state: end === undefined ? 'running' : end.type === 'rollback-completed' ? 'finished' : 'failed',
+    rolledBack: counts.succeeded,
+    // As `rollout status` counts failed rollbacks: devices that reported one.
+    failed: Object.values(counts.failedByCode).reduce((a, b) => a + b, 0),
+  };
+}
+
+/** The incident of a halted class (null when the class was not halted). */
+function incidentOf(c: ClassReport, laneEvents: readonly DomainEvent[], state: LaneState | undefined): Incident | null {
+  if (c.halt === null || state === undefined) return null;
+  const haltEvent = laneEvents.find((e) => e.seq === c.halt?.seq);
+  const entry = haltEvent === undefined ? null : decisionEntry(haltEvent);
+  const got = summedWindows(state, 'exposure');
+  const outcomes = finalOutcomes(got);
+  return {
+    lane: c.lane,
+    build: c.build,
+    status: c.status,
+    halt: { ...c.halt, by: entry?.by ?? 'engine', why: entry?.why ?? null },
+    breach: breachOf(laneEvents, c.halt.seq, state.config),
+    devices: {
+      devices: outcomes + got.inProgress,
+      failed: outcomes - got.succeeded - got.timedOut,
+      timedOut: got.timedOut,
+      beforeHalt: c.outcomes?.blastRadius.installed ?? null,
+    },
+    firstFailureToHaltSec: c.outcomes?.firstFailureToHalt?.seconds ?? null,
+    rollback: rollbackOf(laneEvents, state),
+  };
+}
+
+/**
+ * An incident in a few labelled lines, the same words in the text and the HTML postmortem: what failed (rule,
+ * criterion, codes), when, how many devices got the build, first failure to halt, and the rollback.
+ */
+export function incidentFacts(i: Incident): [string, string][] {
+  const b = i.breach;
+  let failed = `no breach: halted by ${i.halt.by}${i.halt.why === null ? '' : ` (${i.halt.why})`}`;
+  let when = `halted ${i.halt.at} (${i.halt.type})`;
+  if (b !== null) {
+    const seen = Object.entries(b.failedByCode)
+      .sort(([, x], [, y]) => y - x)
+      .map(([code, n]) => `${code} ${n}`);
+    if (b.timedOut > 0) seen.push(`timed out ${b.timedOut}`);
+    failed =
+      `${b.criterion === LANE_CRITERION ? 'all failures' : `criterion ${b.criterion}`}` +
+      `${b.codes === null ? '' : ` (codes ${b.codes.join(', ')})`}, ${b.rule} rule: ` +
+      `${b.failures} of ${b.sample} (${pct(b.failureRate)}) significantly above ${pct(b.threshold)}` +
+      `${seen.length === 0 ? '' : `; failures seen: ${seen.join(', ')}`}`;
+    when =
+      `breach ${b.at} in phase ${b.phase + 1}, attempt ${b.attempt}; halted ${i.halt.at} (${i.halt.type}` +
+      `${i.halt.by === 'engine' ? '' : ` by ${i.halt.by}`})`;
+  }
+  const d = i.devices;
+  const devices =
+    `${d.devices} got build ${i.build ?? '?'} (${d.failed} failed${d.timedOut > 0 ? `, ${d.timedOut} timed out` : ''})` +
+    (d.beforeHalt === null ? '' : `; ${d.beforeHalt} installed it before the halt`);
+  const r = i.rollback;
+  const rollback =
+    r === null
+      ? 'none started'
+      : `${r.state}: ${r.rolledBack} devices rolled back${r.failed > 0 ? `, ${r.failed} failed to roll back` : ''}`;
+  const toHalt = i.firstFailureToHaltSec;
+  return [
+    ['what failed', failed],
+    ['when', when],
+    ['devices', devices],
+    [
+      'first failing report → halt',
+      toHalt !== null
+        ? `${toHalt.toFixed(3)} s`
+        : d.beforeHalt === null
+          ? 'not known (install events not read)'
+          : 'no failing report before the halt',
+    ],
+    ['rollback', rollback],
+  ];
+}
+
 /** Restricts install facts to what was known at `asOfMs`. */
 function factsAsOf(facts: ReadonlyMap<string, DeviceFact>, asOfMs: number): Map<string, DeviceFact> {
   const out = new Map<string, DeviceFact>();
@@ -355,6 +521,7 @@ export function buildReport(input: ReportInput): ReplayReport {
   const lanes = state.plan?.deviceClasses ?? Object.keys(state.lanes);
   const configs: Record<string, LaneConfig> = {};
   const allFacts = new Map<string, ReadonlyMap<string, DeviceFact>>();
+  const incidents: Incident[] = [];
   const classes = lanes.map((lane): ClassReport => {
     const laneState = state.lanes[lane];
     const laneEvents = log.filter((e) => e.lane === lane);
@@ -375,7 +542,7 @@ export function buildReport(input: ReportInput): ReplayReport {
         ? (laneState.rollback?.offerId ?? null)
         : (laneState?.offerId ?? null);
     const window = windowId === null ? undefined : laneState?.windows[windowId];
-    return {
+    const report: ClassReport = {
       lane,
       build: config?.artifact.build ?? null,
       status: laneState?.status ?? 'pending',
@@ -402,7 +569,13 @@ export function buildReport(input: ReportInput): ReplayReport {
         recordedOnlyDeltas: redo?.recordedOnlyDeltas ?? 0,
       },
     };
+    const incident = incidentOf(report, laneEvents, laneState);
+    if (incident !== null) incidents.push(incident);
+    return report;
   });
+  // What went wrong first: the halted classes, then the others, each in plan order.
+  const halted = new Set(incidents.map((i) => i.lane));
+  classes.sort((a, b) => Number(halted.has(b.lane)) - Number(halted.has(a.lane)));
   let whatIf: WhatIfReport | null = null;
   if (input.whatIf !== undefined) {
     const alternative = laneConfigsOf(input.whatIf.plan, configs);
@@ -414,6 +587,7 @@ export function buildReport(input: ReportInput): ReplayReport {
     whatIf = compareWhatIf(input.whatIf.source, log, runs, allFacts);
   }
   return {
+    incidents,
     rolloutId: input.rolloutId,
     releaseId: state.plan?.releaseId ?? null,
     status: state.status,

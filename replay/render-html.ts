@@ -1,14 +1,17 @@
 /**
  * The postmortem as one self-contained HTML file: no script, no CDN, no font or image fetched — inline
- * CSS and inline SVG charts drawn here. Per class: exposure over time (installed devices and the exposed
+ * CSS and inline SVG charts drawn here. First what went wrong (a summary of each halted class), then per class,
+ * halted ones first: exposure over time (installed devices and the exposed
  * cohort bound) and failure rate over time with the threshold line, both with decision markers; the
  * blast radius, exposure window and decision table; then the what-if.
  */
 import {
+  incidentFacts,
   overlapSentence,
   type ClassReport,
   type ClassSeries,
   type DecisionEntry,
+  type Incident,
   type ReplayReport,
 } from './postmortem';
 import type { WhatIfReport } from './what-if';
@@ -203,6 +206,21 @@ function classSection(c: ClassReport, whatIf: WhatIfReport | null): string {
 <details open><summary>Decisions (${c.decisions.length})</summary><table class="decisions"><thead><tr><th>at</th><th>#</th><th>by</th><th>what</th><th>why</th><th>evidence</th></tr></thead><tbody>${decisionRows(c.decisions)}</tbody></table></details></section>`;
 }
 
+function incidentsSection(incidents: readonly Incident[]): string {
+  if (incidents.length === 0)
+    return `<section class="incidents"><h2>What went wrong</h2><p>No class was halted.</p></section>`;
+  const blocks = incidents
+    .map(
+      (i) =>
+        `<h3><a href="#lane-${esc(i.lane)}">${esc(i.lane)}</a> <small>build ${esc(i.build ?? '?')} — ${esc(i.status)}</small></h3>` +
+        `<table class="facts">${incidentFacts(i)
+          .map(([k, v]) => `<tr><th>${esc(k)}</th><td>${esc(v)}</td></tr>`)
+          .join('')}</table>`,
+    )
+    .join('');
+  return `<section class="incidents"><h2>What went wrong: ${incidents.length} class${incidents.length === 1 ? '' : 'es'} halted</h2>${blocks}</section>`;
+}
+
 function whatIfSection(w: WhatIfReport): string {
   const rows = w.classes
     .map(
@@ -220,7 +238,7 @@ export function renderHtml(r: ReplayReport): string {
   const title = `Postmortem: rollout ${r.rolloutId}`;
   const css = `body{font:14px/1.4 system-ui,sans-serif;margin:24px;color:#222}h1{font-size:22px}h2{font-size:18px;margin-top:32px;border-bottom:1px solid #ddd}small{color:#666;font-weight:normal}
 table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:3px 6px;text-align:left;vertical-align:top;font-size:12px}
-.facts th{background:#f6f6f6;width:200px}.decisions tr.alarm td{background:#fdecea}.charts{display:flex;flex-wrap:wrap;gap:12px}
+.facts th{background:#f6f6f6;width:200px}.incidents{border-left:4px solid #d62728;padding-left:12px}h3{font-size:15px;margin:16px 0 4px}.decisions tr.alarm td{background:#fdecea}.charts{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:0}figcaption{font-size:12px;color:#444}.tick{font-size:10px;fill:#666}svg{background:#fff;border:1px solid #eee}`;
   const summary = `<p>Release ${esc(r.releaseId ?? '?')} — status <strong>${esc(r.status)}</strong>; started ${esc(r.startedAt ?? '?')}; last event ${esc(r.lastEventAt ?? '?')}; ${r.events} events${r.asOf !== null ? `; <strong>state as of ${esc(r.asOf)}</strong>` : ''}.${r.install !== null ? ` Install events: ${r.install.records} read, ${r.install.counted} counted.` : ''}</p>`;
   const rollout =
@@ -229,7 +247,7 @@ figure{margin:0}figcaption{font-size:12px;color:#444}.tick{font-size:10px;fill:#
       : `<h2>Rollout-level decisions</h2><table class="decisions"><thead><tr><th>at</th><th>#</th><th>by</th><th>what</th><th>why</th><th>evidence</th></tr></thead><tbody>${decisionRows(r.rolloutDecisions)}</tbody></table>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(title)}</title><style>${css}</style></head>
-<body><h1>${esc(title)}</h1>${summary}${rollout}${r.classes.map((c) => classSection(c, r.whatIf)).join('\n')}${r.whatIf !== null ? whatIfSection(r.whatIf) : ''}
+<body><h1>${esc(title)}</h1>${summary}${incidentsSection(r.incidents)}${rollout}${r.classes.map((c) => classSection(c, r.whatIf)).join('\n')}${r.whatIf !== null ? whatIfSection(r.whatIf) : ''}
 </body></html>
 `;
 }

@@ -1,8 +1,16 @@
 /**
- * The postmortem as text for a terminal: per class, state, blast radius, exposure window, first failure to
- * halt, fidelity, then the decision timeline (who, what, why, evidence); and the what-if, if asked.
+ * The postmortem as text for a terminal: first what went wrong (a summary of each halted class), then per class
+ * (halted ones first) state, blast radius, exposure window, first failure to halt, fidelity, then the decision
+ * timeline (who, what, why, evidence); and the what-if, if asked.
  */
-import { overlapSentence, type ClassReport, type DecisionEntry, type ReplayReport } from './postmortem';
+import {
+  incidentFacts,
+  overlapSentence,
+  type ClassReport,
+  type DecisionEntry,
+  type Incident,
+  type ReplayReport,
+} from './postmortem';
 import type { WhatIfReport } from './what-if';
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
@@ -56,6 +64,17 @@ function classText(c: ClassReport): string[] {
   return lines;
 }
 
+/** What went wrong, as text: one block per halted class, or a line saying none was halted. */
+export function incidentsText(incidents: readonly Incident[]): string[] {
+  if (incidents.length === 0) return ['WHAT WENT WRONG: no class was halted'];
+  const lines = [`WHAT WENT WRONG: ${incidents.length} class${incidents.length === 1 ? '' : 'es'} halted`];
+  for (const i of incidents) {
+    lines.push(`  ■ ${i.lane}  build ${i.build ?? '?'}  — ${i.status}`);
+    for (const [label, text] of incidentFacts(i)) lines.push(`    ${`${label}:`.padEnd(30)} ${text}`);
+  }
+  return lines;
+}
+
 /** The what-if section as text. */
 export function whatIfText(w: WhatIfReport): string[] {
   const lines = [`WHAT-IF ${w.source}: ${w.differs ? 'decisions would differ' : 'no difference'}`];
@@ -97,6 +116,8 @@ export function renderText(r: ReplayReport): string {
       `install events: ${r.install.records} records read, ${r.install.counted} counted, ${r.install.skipped} not counted`,
     );
   }
+  lines.push('', ...incidentsText(r.incidents));
+  if (r.rolloutDecisions.length > 0) lines.push('', 'rollout decisions:');
   for (const d of r.rolloutDecisions) lines.push(formatDecision(d));
   for (const c of r.classes) lines.push('', ...classText(c));
   if (r.whatIf !== null) lines.push('', ...whatIfText(r.whatIf));

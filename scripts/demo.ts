@@ -2,12 +2,14 @@
  * `make demo`: the whole engine end to end on this machine. Starts (or reuses) the local Kafka and
  * Temporal servers, runs a worker, an ingest member and the fleet simulator as real processes, starts
  * the bundled rollout (4 device classes × 25,000 devices; laptop-x1 gets a build that fails on 6% of
- * installs), shows the live status, and waits for the end: the bad class rolled back, the others at
+ * installs), shows the live status, serves the web console (`rollout serve` with the dev issuer; the URL printed
+ * carries a dev token in its fragment, so the rollout can be watched in a browser), and waits for the end: the bad class rolled back, the others at
  * 100%. Writes the postmortem under out/<rolloutId>/, prints a summary line, stops everything it
  * started, and exits 0 only if the rollout ended as expected.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { devIssuerFile, mintDevToken } from '../api/dev-issuer';
 import { getStatus, startRollout, waitForRollout } from '../client';
 import { loadConfig } from '../config/env';
 import { parsePlan } from '../events/plan';
@@ -28,6 +30,9 @@ const EXPECTED: Record<string, string> = {
 
 const say = (line: string) => process.stdout.write(`[demo] ${line}\n`);
 
+/** The console's port: `BSI_DEMO_API_PORT`, else any free one (the URL is printed). */
+const API_PORT = process.env.BSI_DEMO_API_PORT ?? '0';
+
 async function main(): Promise<number> {
   const t0 = Date.now();
   const rolloutId = `demo-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*/, '').toLowerCase()}`;
@@ -45,12 +50,23 @@ async function main(): Promise<number> {
       children.push(p);
       return p;
     };
-    say(`starting worker, ingest and fleet simulator (logs in ${join('out', rolloutId, 'logs')})`);
+    say(`starting worker, ingest, fleet simulator and the console (logs in ${join('out', rolloutId, 'logs')})`);
+    let apiUrl = '';
+    const serve = startEngineProcess('serve', ['serve', '--port', API_PORT, '--host', '127.0.0.1'], {
+      env: { BSI_API_DEV_ISSUER: '1' },
+      logFile: join(outDir, 'logs', 'serve.log'),
+      ready: /API listening/,
+      onLine: (line) => {
+        apiUrl ||= /"url":"(http:\/\/[^"]+)"/.exec(line)?.[1] ?? '';
+      },
+    });
+    children.push(serve);
     await Promise.all([
       spawnLogged('worker', ['worker'], /worker running/).ready,
       spawnLogged('ingest', ['ingest'], /"ingest":"started"/).ready,
       spawnLogged('simulator', ['simulate', SCENARIO, '--truth-out', join(outDir, 'ground-truth.json')], /simulating/)
         .ready,
+      serve.ready,
     ]);
 
     const client = await connectClient(config.temporal);
@@ -66,6 +82,13 @@ async function main(): Promise<number> {
     say(
       `rollout ${started.rolloutId} started: ${config.temporal.uiUrl}/namespaces/${config.temporal.namespace}/workflows/${encodeURIComponent(started.workflowId)}`,
     );
+    // A dev token of the console's own dev issuer (valid while this demo runs), in the fragment: never sent to the
+    // server, the page keeps it in the tab's sessionStorage.
+    const token = await mintDevToken(devIssuerFile(process.env), {
+      sub: 'make-demo',
+      grants: [{ role: 'admin', namespace: config.temporal.namespace }],
+    });
+    say(`watch it live: ${apiUrl}/console/?rollout=${encodeURIComponent(rolloutId)}#token=${token}`);
 
     const watch = process.stdout.isTTY ? new WatchView() : undefined;
     let view = await getStatus(client, rolloutId);

@@ -42,15 +42,19 @@ else
   export TEMPORAL_ADDRESS="${TEMPORAL_ADDRESS:-127.0.0.1:${BSI_TEMPORAL_PORT:-7233}}"
 fi
 
-# The replay report test renders the HTML postmortem in headless Chromium (Debian's package). Install it when it is
-# missing and we may (root, as in CI); otherwise that one check says it was skipped.
+# Headless Chromium (Debian's package, /usr/bin/chromium): the console's browser test
+# (test/integration/dashboard-browser.test.ts, driven by playwright-core, which never downloads a browser) needs it,
+# and the replay report test renders the HTML postmortem in it. Install it when it is missing and we may (root, as in
+# CI); otherwise say what to install: without it the browser test fails and the report check is skipped.
 if ! command -v chromium >/dev/null 2>&1; then
   if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
-    echo "==> installing chromium (headless HTML report check)"
+    echo "==> installing chromium (console browser test, HTML report check)"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ||
-      echo "    chromium could not be installed; the report rendering check will be skipped" >&2
+      echo "    chromium could not be installed: the console's browser test will fail" >&2
   else
-    echo "==> chromium missing and not root: the report rendering check will be skipped" >&2
+    echo "==> chromium is missing and this is not root: install Debian's chromium package" \
+      "(sudo apt-get install chromium) or set CHROMIUM_PATH to a Chromium binary;" \
+      "until then the console's browser test fails and the report rendering check is skipped" >&2
   fi
 fi
 

@@ -7,9 +7,15 @@ import type { Client } from '@temporalio/client';
 import type { NativeConnection, WorkflowBundle, WorkflowBundlePath } from '@temporalio/worker';
 import { Worker, bundleWorkflowCode } from '@temporalio/worker';
 import type { Producer } from 'kafkajs';
-import { createActivities, createEventLogProducer, createLaneWatchActivities } from '../activities';
+import {
+  createActivities,
+  createEventLogProducer,
+  createLaneWatchActivities,
+  createNotifyActivities,
+} from '../activities';
 import { createEngineMetrics, recordAppended, type EngineMetrics } from '../activities/engine-metrics';
 import type { Config, WorkerVersioningConfig } from '../config/env';
+import type { GlobalWebhook } from '../events/webhook-config';
 import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/log';
@@ -37,6 +43,8 @@ export interface WorkerDeps {
   identity?: string;
   /** Worker Versioning settings (default: `config.versioning`). */
   versioning?: WorkerVersioningConfig;
+  /** Webhooks every rollout notifies (`BSI_WEBHOOKS_FILE`, read by `readGlobalWebhooks`); default none. */
+  globalWebhooks?: readonly GlobalWebhook[];
 }
 
 /** A created worker: `run()` polls until `shutdown()`; `shutdown()` drains and closes what it opened. */
@@ -113,6 +121,7 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
           onAppended: (batch) => recordAppended(metrics, batch),
         }),
         ...createLaneWatchActivities(client, { kafka, topics: config.topics }),
+        ...createNotifyActivities({ globalWebhooks: deps.globalWebhooks ?? [], temporalUi: config.temporal, logger }),
       },
       ...(deps.identity !== undefined && { identity: deps.identity }),
     });

@@ -9,6 +9,7 @@ import { prebuiltWorkflowBundle } from '../layout/package-layout';
 import { createLogger } from '../observability/log';
 import { serveRegistry } from '../observability/metrics-server';
 import { createWorker } from './create-worker';
+import { readGlobalWebhooks } from './global-webhooks';
 import { workerMetricsPort } from './metrics-settings';
 
 const log = createLogger('worker');
@@ -17,8 +18,9 @@ const log = createLogger('worker');
 export async function main(): Promise<void> {
   const config = loadConfig(process.env);
   const metricsPort = workerMetricsPort(process.env);
+  const globalWebhooks = readGlobalWebhooks(process.env);
   const workflowBundle = prebuiltWorkflowBundle();
-  const worker = await createWorker(config, { logger: log, ...(workflowBundle && { workflowBundle }) });
+  const worker = await createWorker(config, { logger: log, globalWebhooks, ...(workflowBundle && { workflowBundle }) });
   const endpoint =
     metricsPort === null
       ? undefined
@@ -39,6 +41,7 @@ export async function main(): Promise<void> {
       buildId: worker.buildId,
       deployment: worker.deploymentName ?? 'unversioned',
       workflowBundle: workflowBundle?.codePath ?? 'bundled from the sources at start',
+      globalWebhooks: globalWebhooks.map((hook) => hook.name),
       metricsPort: endpoint?.port ?? 'off',
     },
     'worker running',

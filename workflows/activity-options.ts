@@ -18,6 +18,23 @@ export const kafkaActivityOptions: ActivityOptions = {
   },
 };
 
+/**
+ * Options for `deliverNotification`. Bounded, unlike the Kafka ones: a webhook that stays down must not hold a
+ * rollout's continue-as-new or end for long. Six attempts, 1 s doubling up to 1 min, within 10 minutes in all; the
+ * activity raises a refusal (a 4xx other than 408/429, a missing secret) and bad input non-retryable.
+ */
+export const notifyActivityOptions: ActivityOptions = {
+  startToCloseTimeout: '30 seconds',
+  scheduleToCloseTimeout: '10 minutes',
+  retry: {
+    initialInterval: '1 second',
+    backoffCoefficient: 2,
+    maximumInterval: '1 minute',
+    maximumAttempts: 6,
+    nonRetryableErrorTypes: ['InvalidNotificationInput', 'WebhookRefused'],
+  },
+};
+
 /** Options for `laneExecutions` (read-only: retried while Temporal is unreachable, a watch is never urgent). */
 export const laneWatchActivityOptions: ActivityOptions = {
   startToCloseTimeout: '30 seconds',

@@ -6,24 +6,35 @@
  * means to its decider, how a decision folds into its state, what it does once events are appended — and keeps
  * its state, its message handlers and its own waits in its own file.
  *
- * The loop issues no command of its own beyond the `appendEvents` activity and the waits it is given: every other
- * command comes from the workflow's rules, in the order the rules issue them.
+ * The loop issues no command of its own beyond the `appendEvents` activity, the waits it is given and, for appended
+ * events that notify (`events/notification.ts`), one `deliverNotification` activity each, started without being
+ * awaited (see `NOTIFY_PATCH`): every other command comes from the workflow's rules, in the order the rules issue them.
  */
-import { allHandlersFinished, condition, log, proxyActivities, workflowInfo } from '@temporalio/workflow';
+import { allHandlersFinished, condition, log, patched, proxyActivities, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { isRefusal, type OperatorRequest, type Refusal } from '../events/commands';
 import type { DomainEvent } from '../events/domain-events';
+import { notificationKindOf } from '../events/notification';
+import type { PlanWebhook } from '../events/webhook-config';
 import {
   HARD_MAX_HISTORY_EVENTS,
   MAX_HISTORY_BYTES,
   MAX_HISTORY_EVENTS,
   MAX_ITEMS_PER_ROUND,
   kafkaActivityOptions,
+  notifyActivityOptions,
 } from './activity-options';
 import type { RecentAnswers } from './messages';
 import { handleOperatorUpdates, type OperatorAnswers } from './operator-update';
 
 const { appendEvents } = proxyActivities<Activities>(kafkaActivityOptions);
+const { deliverNotification } = proxyActivities<Activities>(notifyActivityOptions);
+
+/**
+ * The patch marker of webhook notifications: a run recorded before it started no deliveries, so its history replays
+ * unchanged; a run that has it starts one `deliverNotification` per notifying event, right after the append.
+ */
+export const NOTIFY_PATCH = 'webhook-notifications';
 
 /** The workflow clock as an ISO timestamp (deterministic inside a workflow). */
 export function now(): string {
@@ -68,6 +79,11 @@ export type Rules<Item extends InboxItem, Input, State> = {
    * up to `HARD_MAX_HISTORY_EVENTS`. Without it, a run carries whatever is pending.
    */
   maxCarriedInputs?: number;
+  /**
+   * What the notifications of appended events carry: the release and the plan's webhooks (the worker adds its global
+   * ones). Without it the loop starts no deliveries.
+   */
+  notifications?: { releaseId: string; webhooks: readonly PlanWebhook[] };
 };
 
 /** How a workflow runs its main loop. */
@@ -102,7 +118,10 @@ export type Interpreter<Item extends InboxItem, Input> = {
   round: (items: readonly Item[], extra?: readonly Input[]) => Promise<number>;
   /** True when the run should continue as new (Temporal suggests it, or the run passed one of its bounds). */
   historyIsLong: () => boolean;
-  /** Lets every in-flight Update finish (deciding what it waits for) before the run closes. */
+  /**
+   * Lets every in-flight Update finish (deciding what it waits for) and every started notification delivery settle
+   * before the run closes (completes or continues as new).
+   */
   settleHandlers: () => Promise<void>;
   /** The main loop: until `running()` is false, continue as new when the history is long, else wait and decide. */
   run: (how: Run) => Promise<void>;
@@ -117,6 +136,8 @@ export function createInterpreter<Item extends InboxItem, Input, State>(
   const weightOf = rules.weightOf ?? (() => 1);
   const maxInputsPerRun = rules.maxInputsPerRun ?? Number.POSITIVE_INFINITY;
   let decidedThisRun = 0;
+  /** Notification deliveries started and not yet settled (accepted, refused, or out of attempts). */
+  let deliveries = 0;
 
   function pending(): number {
     return inbox.reduce((n, item) => n + weightOf(item), 0);
@@ -173,10 +194,39 @@ export function createInterpreter<Item extends InboxItem, Input, State>(
 
     if (events.length > 0) {
       await appendEvents(events);
+      startDeliveries(events);
       await rules.act(events, before);
     }
     for (const { ticket, eventIds } of accepted) answers[ticket] = { accepted: true, eventIds };
     return events.length;
+  }
+
+  /**
+   * Starts one `deliverNotification` per appended event that notifies, without awaiting it: the decision is in the
+   * log and the loop moves on; a delivery that fails for good is logged, never fails the workflow. Deliveries are
+   * awaited only when the run closes (`settleHandlers`). The patch is asked only when there is something to deliver.
+   */
+  function startDeliveries(events: readonly DomainEvent[]): void {
+    const notifying = events.filter((event) => notificationKindOf(event) !== null);
+    const notifications = rules.notifications;
+    if (notifying.length === 0 || notifications === undefined || !patched(NOTIFY_PATCH)) return;
+    for (const event of notifying) {
+      deliveries++;
+      void deliverNotification({ event, releaseId: notifications.releaseId, webhooks: [...notifications.webhooks] })
+        .then(
+          (result) => {
+            if (result.accepted.length > 0) {
+              log.info('notification delivered', { ...rules.logContext, id: result.id, accepted: result.accepted });
+            }
+          },
+          (err: unknown) => {
+            log.warn('notification not delivered', { ...rules.logContext, id: event.eventId, err: String(err) });
+          },
+        )
+        .finally(() => {
+          deliveries--;
+        });
+    }
   }
 
   function historyIsLong(): boolean {
@@ -190,16 +240,22 @@ export function createInterpreter<Item extends InboxItem, Input, State>(
   }
 
   async function settleHandlers(): Promise<void> {
-    while (!allHandlersFinished()) {
-      await condition(() => allHandlersFinished() || inbox.some((item) => item.kind === 'operator'));
+    const settled = () => allHandlersFinished() && deliveries === 0;
+    while (!settled()) {
+      await condition(() => settled() || inbox.some((item) => item.kind === 'operator'));
       if (!allHandlersFinished()) await round(nextItems());
     }
   }
 
   async function run(how: Run): Promise<void> {
-    const ready = () => inbox.length > 0 || historyIsLong();
+    // A long run continues as new only once no notification delivery is outstanding (a delivery started by this run
+    // would end with it); until then it goes on deciding its inputs and deadlines as usual, so a slow webhook never
+    // holds a decision, up to the hard history bound, where it waits for the deliveries.
+    const mayContinue = () =>
+      historyIsLong() && (deliveries === 0 || workflowInfo().historyLength >= HARD_MAX_HISTORY_EVENTS);
+    const ready = () => inbox.length > 0 || mayContinue();
     while (how.running()) {
-      if (historyIsLong()) {
+      if (mayContinue()) {
         // Catch up first if too much is pending to carry over (a burst of signals), within a hard bound.
         const maxCarried = rules.maxCarriedInputs;
         if (maxCarried !== undefined) {

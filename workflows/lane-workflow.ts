@@ -92,6 +92,7 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
     weightOf,
     maxInputsPerRun: MAX_INPUTS_PER_RUN,
     maxCarriedInputs: MAX_CARRIED_INPUTS,
+    notifications: { releaseId: config.releaseId, webhooks: input.webhooks ?? [] },
   });
 
   // Validated (zod) when a round takes it, not here: a burst of signals then costs O(1) each in one activation.

@@ -18,6 +18,7 @@ import { DeviceClassSchema, IdSchema } from '../events/install-event';
 import type { LaneState } from '../events/lane';
 import type { LaneConfig, RolloutPlan } from '../events/plan';
 import type { RolloutState } from '../events/rollout';
+import type { PlanWebhook } from '../events/webhook-config';
 import type { CarriedLane, CarriedRollout } from './carried';
 
 /** Workflow id of the rollout workflow of `rolloutId`. */
@@ -115,6 +116,8 @@ export interface LaneWorkflowInput {
   reportTo: string | null;
   /** Also report every `health-evaluated` (needed by a fleet-wide failure-spike rule). */
   reportHealth: boolean;
+  /** The plan's webhooks (`notifications.webhooks`), told about the lane's notifying events; absent: none. */
+  webhooks?: PlanWebhook[];
   /**
    * State handed over by continue-as-new (or by a restart): the folded state, undelivered inputs, the run count and
    * the answered request ids. Older code carried older shapes: a run reads it with `readCarriedLane`.

@@ -122,6 +122,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       };
     },
     act,
+    notifications: { releaseId: plan.releaseId, webhooks: plan.notifications?.webhooks ?? [] },
   });
 
   setHandler(laneReportSignal, (payload) => {
@@ -214,6 +215,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
           config: laneConfigOf(plan, lane, state.rulesVersion ?? 1, input.actor),
           reportTo: workflowInfo().workflowId,
           reportHealth: plan.fleetHalt?.failureSpike !== undefined,
+          ...(plan.notifications !== undefined && { webhooks: plan.notifications.webhooks }),
           ...(carried !== undefined && { carried }),
         },
       ],

@@ -8,7 +8,7 @@ import { parseScenario } from '../../simulator/scenario';
 import { OutcomeTracker, decodeInstallValue, offersOf } from '../../replay/outcomes';
 import { renderHtml } from '../../replay/render-html';
 import { renderText } from '../../replay/render-text';
-import { buildReport, type InstallFacts } from '../../replay/postmortem';
+import { buildReport, incidentFacts, type InstallFacts } from '../../replay/postmortem';
 import { syntheticRollout, type SyntheticRollout } from '../../bench/synthetic-rollout';
 import { whatIfPlanOf } from '../../replay/what-if';
 import { testDeviceKeys } from '../support/device-keys';
@@ -89,6 +89,88 @@ describe('replay of a recorded rollout', () => {
       expect(c.outcomes!.exposureWindow.patched50Sec).not.toBeNull();
       expect(c.outcomes!.exposureWindow.patched95Sec!).toBeGreaterThanOrEqual(c.outcomes!.exposureWindow.patched50Sec!);
     }
+  });
+
+  it('leads with what went wrong: the halted class summed up first, in JSON, text and HTML alike', () => {
+    const report = buildReport({ rolloutId: 'replay-unit', events: run.events, install });
+    // JSON: `incidents` is the first field, and the halted class comes first among the classes (plan order: last).
+    expect(Object.keys(report)[0]).toBe('incidents');
+    expect(plan.deviceClasses.at(-1)).toBe('laptop-x1');
+    expect(report.classes.map((c) => c.lane)).toEqual(['laptop-x1', 'phone-a', 'phone-b', 'tablet-c']);
+    const bad = report.classes[0]!;
+    expect(report.incidents).toHaveLength(1);
+    const incident = report.incidents[0]!;
+    expect(incident).toMatchObject({
+      lane: 'laptop-x1',
+      build: '26.3.2',
+      status: 'rolled-back',
+      halt: { type: 'threshold-breached', at: bad.halt!.at, seq: bad.halt!.seq, by: 'engine' },
+      breach: { rule: 'sequential', criterion: 'boot-loop', codes: ['E_BOOT_LOOP'], threshold: 0.005, phase: 0 },
+      firstFailureToHaltSec: bad.outcomes!.firstFailureToHalt!.seconds,
+      rollback: { state: 'finished' },
+    });
+    // The failures the judge saw are the boot loops that fired the criterion.
+    expect(incident.breach!.failedByCode.E_BOOT_LOOP).toBe(incident.breach!.failures);
+    expect(incident.devices.beforeHalt).toBe(bad.outcomes!.blastRadius.installed);
+    expect(incident.devices.devices).toBeGreaterThanOrEqual(incident.devices.beforeHalt!);
+    expect(incident.devices.failed).toBeGreaterThan(0);
+    expect(incident.rollback!.rolledBack).toBeGreaterThan(0);
+
+    const text = renderText(report);
+    const order = ['WHAT WENT WRONG: 1 class halted', '■ laptop-x1', '■ phone-a', '■ tablet-c'].map((x) =>
+      text.indexOf(x),
+    );
+    expect(order.every((i) => i >= 0)).toBe(true);
+    expect(order).toEqual([...order].sort((a, b) => a - b));
+    expect(text).toContain('what failed:');
+    expect(text).toMatch(/criterion boot-loop \(codes E_BOOT_LOOP\), sequential rule: \d+ of \d+/);
+    expect(text).toMatch(/rollback: +finished: \d+ devices rolled back/);
+
+    const html = renderHtml(report);
+    const htmlOrder = ['class="incidents"', 'id="lane-laptop-x1"', 'id="lane-phone-a"', 'id="lane-tablet-c"'].map((x) =>
+      html.indexOf(x),
+    );
+    expect(htmlOrder.every((i) => i >= 0)).toBe(true);
+    expect(htmlOrder).toEqual([...htmlOrder].sort((a, b) => a - b));
+    expect(html).toContain('What went wrong: 1 class halted');
+  });
+
+  it('says so when no class was halted, keeps the plan order, and marks what it cannot know without install events', () => {
+    const early = buildReport({
+      rolloutId: 'replay-unit',
+      events: run.events,
+      at: new Date(START + 2_000).toISOString(),
+    });
+    expect(early.incidents).toEqual([]);
+    expect(early.classes.map((c) => c.lane)).toEqual(plan.deviceClasses);
+    expect(renderText(early)).toContain('WHAT WENT WRONG: no class was halted');
+    expect(renderHtml(early)).toContain('No class was halted.');
+
+    const bare = buildReport({ rolloutId: 'replay-unit', events: run.events });
+    expect(bare.incidents[0]).toMatchObject({ firstFailureToHaltSec: null, devices: { beforeHalt: null } });
+    expect(renderText(bare)).toMatch(/first failing report → halt: +not known \(install events not read\)/);
+  });
+
+  it('sums up a class halted without a breach by who halted it and why', () => {
+    const facts = Object.fromEntries(
+      incidentFacts({
+        lane: 'phone-a',
+        build: '26.3.1',
+        status: 'paused',
+        halt: { at: '2026-11-27T12:00:10.000Z', type: 'lane-paused', seq: 9, by: 'sre-ana', why: 'store outage' },
+        breach: null,
+        devices: { devices: 120, failed: 1, timedOut: 0, beforeHalt: 118 },
+        firstFailureToHaltSec: null,
+        rollback: null,
+      }),
+    );
+    expect(facts).toEqual({
+      'what failed': 'no breach: halted by sre-ana (store outage)',
+      when: 'halted 2026-11-27T12:00:10.000Z (lane-paused)',
+      devices: '120 got build 26.3.1 (1 failed); 118 installed it before the halt',
+      'first failing report → halt': 'no failing report before the halt',
+      rollback: 'none started',
+    });
   });
 
   it('counts no overlapping delta on a log without one', () => {

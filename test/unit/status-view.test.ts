@@ -1,7 +1,19 @@
 // `rollout status` and the event log: event ids met with two contents are a warning on stderr, worded as
 // `rollout events` words them, and a `conflicts` field in --json (null, with the reason, when the log was not read).
-import type { RolloutStatusView } from '../../client';
-import { logCheckLines, MAX_CONFLICTS_SHOWN, renderStatus, statusJson, type LogCheck } from '../../cli/status-view';
+// And a status that does not mislead: lanes folded by the real decider show the window their rate judges beside the
+// class total, a completed class its total, and a rolled-back or breach-paused class the breach that halted it.
+import { laneStatusView, type RolloutStatusView } from '../../client';
+import {
+  laneCells,
+  logCheckLines,
+  MAX_CONFLICTS_SHOWN,
+  renderStatus,
+  statusJson,
+  type LogCheck,
+} from '../../cli/status-view';
+import { isRefusal, type LaneInput } from '../../events/commands';
+import { exposureOfferId, initialLaneState, LaneStateSchema, rollbackOfferId, stepLane } from '../../events/lane';
+import type { BreachPolicy, LaneConfig } from '../../events/plan';
 import { conflictWarning, DuplicateChecker, type EventConflict } from '../../replay/event-conflicts';
 
 const view: RolloutStatusView = {
@@ -85,5 +97,177 @@ describe('status for a person', () => {
     expect(logCheckLines({ state: 'failed', reason: 'no answer within 15 s' }, 'r-1')).toEqual([
       'rollout: note: the event log was not checked for event ids with two contents: no answer within 15 s',
     ]);
+  });
+});
+
+const T0 = Date.parse('2026-03-01T00:00:00Z');
+const at = (sec: number): string => new Date(T0 + sec * 1000).toISOString();
+const LANE = 'laptop-x1';
+const offer = (phase: number, attempt = 1) => exposureOfferId(LANE, phase, attempt);
+
+/** Two phases (10% bake 60 s, 100% bake 0), plain rule: at most 5% failures after 10 outcomes. */
+function config(breachPolicy: BreachPolicy): LaneConfig {
+  return {
+    deviceClass: LANE,
+    releaseId: 'bsi-26.3',
+    artifact: { build: '26.3.2' },
+    phases: [
+      { share: 10, cohortBound: 1000, bakeSec: 60, approval: 'none' },
+      { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
+    ],
+    thresholds: {
+      maxFailureRate: 0.05,
+      minSample: 10,
+      installTimeoutSec: 600,
+      errorCodes: { ignore: ['E_LOW_BATTERY'], criteria: [] },
+      rule: 'plain',
+      falseHaltProbability: 0.01,
+    },
+    breachPolicy,
+    rollbackTimeoutSec: 120,
+    rulesVersion: 2,
+  };
+}
+
+let offset = 0;
+const delta = (offerId: string, ok: number, failedByCode: Record<string, number>, t: number): LaneInput => {
+  offset += 10;
+  return {
+    type: 'health-delta',
+    lane: LANE,
+    offerId,
+    delta: {
+      counts: { succeeded: ok, failedByCode, timedOut: 0, inProgress: 0 },
+      ranges: [{ partition: 0, fromOffset: String(offset - 9), toOffset: String(offset) }],
+    },
+    at: at(t),
+  };
+};
+const timer = (kind: 'bake' | 'retry-backoff' | 'rollback', t: number): LaneInput => ({
+  type: 'timer-fired',
+  lane: LANE,
+  kind,
+  at: at(t),
+});
+
+/** The state of a lane driven through the real decider by `inputs` (after its start). */
+function laneStateAfter(breachPolicy: BreachPolicy, ...inputs: LaneInput[]) {
+  const start: LaneInput = {
+    type: 'start-lane',
+    rolloutId: 'r-1',
+    lane: LANE,
+    config: config(breachPolicy),
+    at: at(0),
+  };
+  let state = initialLaneState();
+  for (const next of [start, ...inputs]) {
+    const step = stepLane(state, next);
+    if (isRefusal(step)) throw new Error(`refused ${next.type}: ${step.reason}`);
+    state = step.state;
+  }
+  return state;
+}
+
+/** The status view of such a lane. */
+const laneAfter = (breachPolicy: BreachPolicy, ...inputs: LaneInput[]) =>
+  laneStatusView(laneStateAfter(breachPolicy, ...inputs));
+
+describe('status of a class that finished or halted', () => {
+  it('a class completed after a retry shows its total, not the healthy retry window alone', () => {
+    // Attempt 1 of phase 1 breaches (8 of 20 failed), the retry passes both phases cleanly: 8 of 20 + 2 of 200 failed.
+    const lane = laneAfter(
+      { action: 'retry', attempts: 1, backoff: 5, then: 'pause' },
+      delta(offer(0), 12, { E_INSTALL: 8 }, 10),
+      timer('retry-backoff', 15),
+      delta(offer(0, 2), 100, { E_INSTALL: 1, E_LOW_BATTERY: 7 }, 30),
+      timer('bake', 75),
+      delta(offer(1, 2), 98, { E_INSTALL: 1 }, 80),
+      timer('bake', 81),
+    );
+    expect(lane.status).toBe('completed');
+    // Ignored codes are out of the rate, as the judge counts: 10 failures of 20 + 101 + 99 final outcomes.
+    expect(lane.totalFailureRate).toBeCloseTo(10 / 220, 10);
+    expect(lane.windowLabel).toBe('phase 2, attempt 2');
+    expect(lane.failureRate).toBeCloseTo(2 / 200, 10);
+    const cells = laneCells(lane, T0);
+    expect(cells.rate).toBe('4.55% total / 5.00%');
+    expect(cells.verdict).toBe('healthy');
+    expect(lane.lastBreach).toMatchObject({ at: at(10), phase: 0, failureRate: 0.4, maxFailureRate: 0.05 });
+  });
+
+  it('a class rolled back after a breach shows the breach and its evidence, not the rollback window\'s "healthy"', () => {
+    const lane = laneAfter(
+      { action: 'rollback' },
+      delta(offer(0), 30, {}, 10),
+      delta(offer(0), 5, { E_BOOT_LOOP: 15 }, 20),
+      delta(rollbackOfferId(LANE, 1), 50, {}, 40),
+      timer('rollback', 140),
+    );
+    expect(lane.status).toBe('rolled-back');
+    expect(lane.verdict).toBe('healthy');
+    expect(lane.windowLabel).toBe('rollback');
+    expect(lane.lastBreach).toEqual({
+      at: at(20),
+      phase: 0,
+      failureRate: 15 / 50,
+      maxFailureRate: 0.05,
+      explanation: expect.stringContaining('15 of 50 failed (30%)'),
+    });
+    const cells = laneCells(lane, T0);
+    expect(cells.verdict).toBe('breach (phase 1: 30.00% > 5.00%)');
+    expect(cells.rate).toBe('0.00% (rollback) · 30.00% total / 5.00%');
+    const table = renderStatus({ ...view, status: 'completed', lanes: [lane] }, T0);
+    expect(table).toContain('FAIL RATE (WINDOW) · CLASS TOTAL / MAX');
+    expect(table).toContain(`  BREACH ${LANE} at ${at(20)}, phase 1: 15 of 50 failed (30%)`);
+    expect(table).not.toMatch(/\bhealthy\b/);
+  });
+
+  it('a class paused by a breach keeps showing the breach when late outcomes make its window look healthy', () => {
+    const lane = laneAfter(
+      { action: 'pause' },
+      delta(offer(0), 10, { E_INSTALL: 3 }, 10),
+      // Late reports of the paused window: 3 of 113 failed, the window's own verdict turns healthy.
+      delta(offer(0), 100, {}, 30),
+    );
+    expect(lane.status).toBe('paused');
+    expect(lane.pausedBy).toBe('breach');
+    expect(lane.verdict).toBe('healthy');
+    const cells = laneCells(lane, T0);
+    expect(cells.verdict).toBe('breach (phase 1: 23.08% > 5.00%)');
+    expect(cells.rate).toBe('2.65% (phase 1) · 2.65% total / 5.00%');
+    expect(renderStatus({ ...view, lanes: [lane] }, T0)).toContain(`BREACH ${LANE} at ${at(10)}, phase 1: 3 of 13`);
+  });
+
+  it('a running class names its window; before the first phase there is no rate and no breach', () => {
+    const running = laneAfter({ action: 'pause' }, delta(offer(0), 49, { E_INSTALL: 1 }, 10));
+    expect(running.windowLabel).toBe('phase 1, attempt 1');
+    expect(laneCells(running, T0)).toMatchObject({ rate: '2.00% (phase 1) · 2.00% total / 5.00%', verdict: 'healthy' });
+    const pending = laneStatusView(initialLaneState('r-1', LANE));
+    expect(pending).toMatchObject({ windowLabel: 'before the first phase', totalFailureRate: null, lastBreach: null });
+    expect(laneCells(pending, T0)).toMatchObject({ rate: '- · - total / -', verdict: '-' });
+  });
+
+  it('--json carries the new fields beside every field it had', () => {
+    const lane = laneAfter({ action: 'pause' }, delta(offer(0), 10, { E_INSTALL: 3 }, 10));
+    const out = JSON.parse(statusJson({ ...view, lanes: [lane] }, { state: 'skipped' })) as RolloutStatusView;
+    expect(out.lanes[0]).toMatchObject({
+      counts: lane.counts,
+      total: lane.total,
+      failureRate: lane.failureRate,
+      verdict: 'breach',
+      totalFailureRate: 3 / 13,
+      windowLabel: 'phase 1, attempt 1',
+      lastBreach: { at: at(10), phase: 0, maxFailureRate: 0.05 },
+    });
+  });
+
+  it('a lane state carried from before `lastBreach` still parses, and shows no breach evidence', () => {
+    const state = laneStateAfter({ action: 'pause' }, delta(offer(0), 10, { E_INSTALL: 3 }, 10));
+    expect(state.lastBreach).toBeDefined();
+    const { lastBreach: _dropped, ...older } = state;
+    const parsed = LaneStateSchema.parse(older);
+    const shown = laneStatusView(parsed);
+    expect(shown.lastBreach).toBeNull();
+    expect(laneCells(shown, T0).verdict).toBe('breach');
   });
 });

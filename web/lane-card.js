@@ -1,0 +1,84 @@
+// One device class on the rollout page: phase and exposure, outcome counts, the failure rate of the window being
+// judged and of the class in total against the threshold (each labelled), the verdict with its evidence, what the
+// lane waits for, the breach that halted it, its chart and its command buttons.
+import { html, useMemo } from './vendor/preact-htm.js';
+import { ActionBar } from './action-bar.js';
+import { LaneChart } from './lane-chart.js';
+import { pointsFromEvents } from './series.js';
+import { clock, failuresOf, lastBreachOf, pct, totalRate, verdictText, waitingText, windowLabel } from './words.js';
+
+const LANE_COMMANDS = ['pause', 'resume', 'approve', 'retry', 'rollback', 'abort'];
+
+function countsLine(counts) {
+  const c = failuresOf(counts);
+  return `${c.succeeded} installed, ${c.failed} failed, ${c.timedOut} timed out${counts?.inProgress ? `, ${counts.inProgress} installing` : ''}`;
+}
+
+function rolledBackTitle(lane) {
+  return lane.status === 'rolled-back' || lane.status === 'rolling-back' ? 'Rolled back after a breach' : 'Last breach';
+}
+
+function breachSentence(breach) {
+  const why = breach.explanation ? ` ${breach.explanation}` : '';
+  const which = breach.criterion ? ` (${breach.criterion})` : '';
+  return `at ${clock(breach.at)} in phase ${breach.phase + 1}: failure rate${which} ${pct(breach.failureRate)} against at most ${pct(breach.maxFailureRate)}.${why}`;
+}
+
+/**
+ * The card of `lane` (a status view lane); `events` is the rollout's log, `livePoints` what the status stream brought
+ * (see series.js); the chart's points are computed again only when either changes.
+ */
+export function LaneCard({ rolloutId, lane, events, livePoints, now, onCommand }) {
+  const points = useMemo(
+    () => [...pointsFromEvents(events, lane.lane), ...livePoints],
+    [events, livePoints, lane.lane],
+  );
+  const breach = lastBreachOf(lane, events);
+  const total = totalRate(lane);
+  const phase = lane.phase < 0 ? 'not started' : `${lane.phase + 1} of ${lane.phases}`;
+  const status = lane.lost ? 'lost' : lane.status;
+  return html`<article data-lane-card=${lane.lane} data-status=${status}>
+    <header>
+      <strong>${lane.lane}</strong> <span class=${`chip ${status}`} data-lane-status>${status}</span>
+      ${lane.verdict && html`<span class=${`chip ${lane.verdict}`}>${lane.verdict}</span>`}
+      ${lane.breaches > 0 && html`<span class="chip breach">${lane.breaches} breach${lane.breaches === 1 ? '' : 'es'}</span>`}
+    </header>
+    <dl class="figures">
+      <dt>Phase</dt>
+      <dd>${phase}${lane.attempt > 1 ? `, attempt ${lane.attempt}` : ''}</dd>
+      <dt>Exposure bound</dt>
+      <dd>${lane.exposurePercent.toFixed(2)}% of the class</dd>
+      <dt>Window judged</dt>
+      <dd data-window>${windowLabel(lane)}: ${countsLine(lane.counts)}</dd>
+      <dt>Class in total</dt>
+      <dd>
+        ${countsLine(lane.total)}${lane.rolledBack > 0 || lane.rollbackFailed > 0 ? `; ${lane.rolledBack} rolled back, ${lane.rollbackFailed} rollbacks failed` : ''}
+      </dd>
+      <dt>Failure rate, window judged</dt>
+      <dd data-window-rate>${pct(lane.failureRate)} against at most ${pct(lane.maxFailureRate)}</dd>
+      <dt>Failure rate, class total</dt>
+      <dd data-total-rate>
+        ${pct(total.rate)} against at most ${pct(lane.maxFailureRate)} <span class="muted">(${total.how})</span>
+      </dd>
+      <dt>Verdict</dt>
+      <dd data-verdict>
+        ${verdictText(lane)}${lane.explanation ? html`<br /><span class="muted">${lane.explanation}</span>` : ''}
+      </dd>
+      <dt>Waits for</dt>
+      <dd data-waiting>${waitingText(lane, now)}</dd>
+      ${
+        lane.lost &&
+        html`<dt>Lost</dt>
+          <dd>${lane.lost.cause}: ${lane.lost.detail}</dd>`
+      }
+    </dl>
+    ${
+      breach &&
+      html`<div class="breach-box" data-breach>
+        <strong>${rolledBackTitle(lane)}</strong> ${breachSentence(breach)}
+      </div>`
+    }
+    <${LaneChart} lane=${lane.lane} points=${points} />
+    <${ActionBar} rolloutId=${rolloutId} lane=${lane.lane} commands=${LANE_COMMANDS} onDone=${onCommand} />
+  </article>`;
+}

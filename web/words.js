@@ -1,0 +1,169 @@
+// What the console says in plain words: rates, counts, what a lane waits for, a verdict, an event of the log. Each
+// function takes the API's JSON (the status view of client/index.ts, the domain events of events/) and falls back
+// to what older servers send when a newer field is absent.
+
+/** A rate (0..1) as a percentage with two decimals, or an em dash. */
+export function pct(rate) {
+  return typeof rate === 'number' && Number.isFinite(rate) ? `${(rate * 100).toFixed(2)}%` : '—';
+}
+
+/** A time as the local clock shows it. */
+export function clock(iso) {
+  return iso ? new Date(iso).toLocaleTimeString() : '—';
+}
+
+/** "in 12 s" / "3 s ago" from now to `iso`. */
+export function relative(iso, now) {
+  const s = Math.round((Date.parse(iso) - now) / 1000);
+  if (!Number.isFinite(s)) return '';
+  return s >= 0 ? `in ${s} s` : `${-s} s ago`;
+}
+
+/** Failures (every failed code plus timeouts) and the sample of outcome counts (final outcomes only). */
+export function failuresOf(counts) {
+  const failed = Object.values(counts?.failedByCode ?? {}).reduce((a, b) => a + b, 0);
+  const timedOut = counts?.timedOut ?? 0;
+  const succeeded = counts?.succeeded ?? 0;
+  return { succeeded, failed, timedOut, failures: failed + timedOut, sample: succeeded + failed + timedOut };
+}
+
+/**
+ * The class's failure rate over every exposure window: the server's `totalFailureRate` when it sends one (judged
+ * like the lane judges, ignored codes left out), else the plain ratio of its `total` counts.
+ */
+export function totalRate(lane) {
+  if (lane.totalFailureRate !== undefined) return { rate: lane.totalFailureRate, how: 'as judged' };
+  const { failures, sample } = failuresOf(lane.total);
+  return { rate: sample > 0 ? failures / sample : null, how: 'all failure codes, from the counts' };
+}
+
+/** Which window the lane judges now: the server's `windowLabel`, else phase and attempt (or the rollback). */
+export function windowLabel(lane) {
+  if (typeof lane.windowLabel === 'string') return lane.windowLabel;
+  if (lane.status === 'rolling-back' || lane.status === 'rolled-back' || lane.status === 'rollback-failed') {
+    return 'rollback';
+  }
+  return lane.phase < 0 ? 'before the first phase' : `phase ${lane.phase + 1}, attempt ${lane.attempt}`;
+}
+
+/** What the lane waits for, and until when, as a sentence. */
+export function waitingText(lane, now) {
+  const w = lane.waitingFor;
+  if (!w) return lane.status === 'running' ? 'nothing: it moves on as evidence arrives' : 'nothing (finished)';
+  switch (w.kind) {
+    case 'bake':
+      return `the bake of phase ${w.phase + 1} to end at ${clock(w.until)} (${relative(w.until, now)})`;
+    case 'approval':
+      return `a manual approval before phase ${w.phase + 1} starts`;
+    case 'evidence':
+      return `more evidence for phase ${w.phase + 1}: its bake is over, and too little evidence never passes a phase`;
+    case 'operator':
+      return `an operator${lane.pausedBy ? ` (paused by ${lane.pausedBy})` : ''}: resume, retry, roll back or abort`;
+    case 'retry-backoff':
+      return `attempt ${w.attempt} to go out at ${clock(w.until)} (${relative(w.until, now)})`;
+    case 'rollback':
+      return `the rollback to finish, at the latest ${clock(w.until)} (${relative(w.until, now)})`;
+    default:
+      return JSON.stringify(w);
+  }
+}
+
+const VERDICTS = {
+  healthy: 'Healthy: the failures so far are within the threshold',
+  'insufficient-evidence': 'Not enough evidence yet to pass or halt',
+  breach: 'Breach: failures significantly above the threshold',
+};
+
+/** The verdict on the window being judged, in words. */
+export function verdictText(lane) {
+  if (lane.verdict === null || lane.verdict === undefined) return 'No verdict yet (no outcome reported)';
+  return VERDICTS[lane.verdict] ?? lane.verdict;
+}
+
+/** The rate and threshold a breach's evidence names: the criterion that fired when one did, else the lane's. */
+function breachFigures(evidence) {
+  const criterion = evidence.breachedBy ? evidence.criteria?.find((c) => c.name === evidence.breachedBy) : undefined;
+  return criterion
+    ? { failureRate: criterion.failureRate, maxFailureRate: criterion.threshold, criterion: criterion.name }
+    : { failureRate: evidence.failureRate, maxFailureRate: evidence.threshold, criterion: undefined };
+}
+
+/**
+ * The lane's last breach: the server's `lastBreach` when it sends one, else the last `threshold-breached` event of
+ * the class in the log. Null when it never breached.
+ */
+export function lastBreachOf(lane, events) {
+  if (lane.lastBreach !== undefined) return lane.lastBreach;
+  const event = [...(events ?? [])].reverse().find((e) => e.type === 'threshold-breached' && e.lane === lane.lane);
+  if (!event) return null;
+  const figures = breachFigures(event.data.evidence);
+  return {
+    at: event.at,
+    phase: event.data.phase,
+    failureRate: figures.failureRate,
+    maxFailureRate: figures.maxFailureRate,
+    explanation: event.data.evidence.explanation ?? '',
+    criterion: figures.criterion,
+  };
+}
+
+/** One event of the log as a sentence (the timeline's "what"). */
+export function describeEvent(e) {
+  const d = e.data ?? {};
+  switch (e.type) {
+    case 'rollout-started':
+      return `rollout of ${d.plan?.releaseId ?? '?'} started for ${(d.plan?.deviceClasses ?? []).join(', ')}`;
+    case 'lane-started':
+      return 'class started';
+    case 'phase-started':
+      return `phase ${d.phase + 1} started: ${d.share}% of the class`;
+    case 'exposure-issued':
+      return `build ${d.artifact?.build ?? '?'} offered to ${(d.cohortBound / 100).toFixed(2)}% (phase ${d.phase + 1}, attempt ${d.attempt}), bake until ${clock(d.bakeUntil)}`;
+    case 'bake-elapsed':
+      return `bake of phase ${d.phase + 1} over, verdict ${d.verdict}`;
+    case 'health-evaluated':
+      return `${d.window} outcomes: ${pct(d.verdict?.evidence?.failureRate)} failed of ${d.verdict?.evidence?.sample ?? 0} (${d.verdict?.verdict})`;
+    case 'threshold-breached': {
+      const f = breachFigures(d.evidence);
+      return `BREACH in phase ${d.phase + 1}: ${pct(f.failureRate)} against at most ${pct(f.maxFailureRate)}${f.criterion ? ` (${f.criterion})` : ''}; the policy says ${d.response}. ${d.evidence.explanation ?? ''}`;
+    }
+    case 'lane-paused':
+      return `paused (${d.cause})${d.detail ? `: ${d.detail}` : ''}`;
+    case 'lane-resumed':
+      return 'resumed';
+    case 'retry-issued':
+      return `retry of phase ${d.phase + 1}: attempt ${d.attempt} after ${d.backoffSec} s (${d.trigger})`;
+    case 'rollback-started':
+      return `rollback of ${(d.cohortBound / 100).toFixed(2)}% of the class started (${d.trigger})`;
+    case 'rollback-completed':
+      return `rollback completed: ${d.totals?.succeeded ?? 0} devices rolled back`;
+    case 'rollback-failed':
+      return `rollback FAILED: ${d.evidence?.explanation ?? ''}`;
+    case 'gate-waiting':
+      return `waits for approval before phase ${d.phase + 1}`;
+    case 'gate-approved':
+      return `phase ${d.phase + 1} approved`;
+    case 'lane-completed':
+      return `completed all ${d.phases} phases`;
+    case 'lane-aborted':
+      return `aborted (${d.cause})`;
+    case 'lane-abort-deferred':
+      return `abort waits for the running rollback (${d.cause})`;
+    case 'rollout-completed':
+      return `rollout completed: ${Object.entries(d.lanes ?? {})
+        .map(([lane, outcome]) => `${lane} ${outcome}`)
+        .join(', ')}`;
+    case 'rollout-aborted':
+      return 'rollout aborted';
+    case 'lane-lost':
+      return `class ${d.lane} lost (${d.cause}): ${d.detail}`;
+    case 'lane-restarted':
+      return `class ${d.lane} restarted`;
+    case 'fleet-halted':
+      return `FLEET HALT (${d.cause}): ${d.reason}`;
+    case 'operator-command-accepted':
+      return `${d.command} accepted`;
+    default:
+      return e.type;
+  }
+}
