@@ -24,6 +24,7 @@ import { FleetCommandSchema, fleetCommandKey, type FleetCommand } from '../event
 import { kafkaErrorType } from '../kafka/client';
 import { SendQueue, messageBytes } from '../kafka/send-queue';
 import type { Logger } from '../observability/log';
+import type { AppendedBatch } from './engine-metrics';
 import type { createLaneWatchActivities } from './lane-watch';
 import type { createNotifyActivities } from './notify';
 
@@ -68,6 +69,11 @@ export class AppendedEvents {
     return known !== undefined && known !== hash ? known : undefined;
   }
 
+  /** Whether `eventId` is remembered (this process appended it). */
+  has(eventId: string): boolean {
+    return this.hashes.has(eventId);
+  }
+
   /** Remembers an appended event (refreshing its age). */
   remember(eventId: string, hash: string): void {
     this.hashes.delete(eventId);
@@ -99,6 +105,8 @@ export interface ActivityDeps {
   logger?: Logger;
   /** The events this process appended (default: a fresh `AppendedEvents`, one per `createActivities`). */
   appended?: AppendedEvents;
+  /** Told of each acknowledged append (the engine's metrics, `engine-metrics.ts`); a throw is logged, never fatal. */
+  onAppended?: (batch: AppendedBatch) => void;
 }
 
 /** Result of an activity call: how many records went to Kafka. */
@@ -169,6 +177,7 @@ export function createActivities(deps: ActivityDeps) {
     async appendEvents(events: DomainEvent[]): Promise<PublishResult> {
       const hashes: string[] = [];
       const inCall = new Map<string, string>();
+      const fresh: DomainEvent[] = [];
       const messages: Message[] = events.map((event, index) => {
         const parsed = DomainEventSchema.safeParse(event);
         if (!parsed.success) {
@@ -190,6 +199,7 @@ export function createActivities(deps: ActivityDeps) {
           );
         }
         hashes.push(hash);
+        if (!appended.has(parsed.data.eventId) && sameCall === undefined) fresh.push(parsed.data);
         inCall.set(parsed.data.eventId, hash);
         return {
           key: event.rolloutId,
@@ -198,7 +208,13 @@ export function createActivities(deps: ActivityDeps) {
         };
       });
       if (messages.length > 0) await send(topics.rolloutEvents, messages);
+      const ackedAtMs = Date.now();
       events.forEach((event, i) => appended.remember(event.eventId, hashes[i]!));
+      try {
+        deps.onAppended?.({ fresh, repeated: events.length - fresh.length, ackedAtMs });
+      } catch (err) {
+        logger?.warn({ err }, 'the append hook failed; the append itself succeeded');
+      }
       return { published: messages.length };
     },
 

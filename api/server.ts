@@ -121,12 +121,31 @@ function requireSomewhere(req: FastifyRequest, role: Role, namespace: string): I
   return identity;
 }
 
+/** Longest JSON text of an offending value a plan problem echoes; a longer one is shown cut. */
+const MAX_SHOWN_VALUE_CHARS = 200;
+
+/**
+ * A plan problem's offending value as the answer shows it: as is when its JSON is short, else that JSON cut to
+ * `MAX_SHOWN_VALUE_CHARS` with its length. A caller's value may be huge or nested thousands deep, which the reply's
+ * serializer cannot write (the answer would lose its reason), and echoing it whole helps nobody.
+ */
+function shownValue(value: unknown): unknown {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    return '(a value nested too deeply to show)';
+  }
+  if (text === undefined || text.length <= MAX_SHOWN_VALUE_CHARS) return value;
+  return `${text.slice(0, MAX_SHOWN_VALUE_CHARS)}… (${text.length} characters)`;
+}
+
 function planProblems(errors: readonly PlanError[]): HttpError {
   return new HttpError(400, 'invalid-plan', `invalid plan: ${errors.length} problem(s)`, {
     problems: errors.map((e) => ({
       path: e.path,
       rule: e.rule,
-      value: e.value,
+      value: shownValue(e.value),
       ...(e.line !== undefined && { line: e.line, column: e.column }),
     })),
   });
@@ -205,6 +224,12 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     // Close ends the status streams too (they never go idle on their own).
     forceCloseConnections: true,
     ajv: { customOptions: { allErrors: false } },
+    // Errors Fastify raises before routing (a URL with a broken escape) get the same answers as every other error.
+    frameworkErrors: (err, _req, reply) => {
+      const { status, body } = answerFor(err, bodyLimit);
+      // The option types the reply with the route generics left open; it is a plain reply here.
+      void (reply as unknown as FastifyReply).code(status).type('application/json').send(body);
+    },
   });
   app.decorateRequest('identity', null);
   await app.register(helmet, { global: true });

@@ -2,9 +2,9 @@
  * The ingest's Prometheus metrics (prom-client) and the HTTP endpoint that serves them with `/healthz`.
  * One registry per service instance so tests can run several in one process.
  */
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type http from 'node:http';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { serveRegistry } from '../observability/metrics-server';
 import { REJECT_REASONS } from './decode';
 
 /** The metrics the ingest maintains. */
@@ -103,37 +103,10 @@ export function createMetrics(): IngestMetrics {
  * Serves `/metrics` (Prometheus text format) and `/healthz` (200 while `healthy()` is true, else 503)
  * on `port` (0 = any free port); resolves with the server and the port it listens on.
  */
-export async function serveMetrics(
+export function serveMetrics(
   metrics: IngestMetrics,
   port: number,
   healthy: () => boolean,
 ): Promise<{ server: http.Server; port: number }> {
-  const server = http.createServer((req, res) => {
-    if (req.url === '/metrics') {
-      metrics.registry
-        .metrics()
-        .then((text) => {
-          res.writeHead(200, { 'content-type': metrics.registry.contentType });
-          res.end(text);
-        })
-        .catch((err: unknown) => {
-          res.writeHead(500);
-          res.end(String(err));
-        });
-      return;
-    }
-    if (req.url === '/healthz') {
-      const ok = healthy();
-      res.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' });
-      res.end(ok ? 'ok\n' : 'unhealthy\n');
-      return;
-    }
-    res.writeHead(404);
-    res.end();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, '0.0.0.0', () => resolve());
-  });
-  return { server, port: (server.address() as AddressInfo).port };
+  return serveRegistry(metrics.registry, port, healthy);
 }

@@ -50,7 +50,8 @@ export function startEngineProcess(name: string, args: string[], options: Engine
     : [];
   const child = spawn(process.execPath, [...profile, BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...options.env },
+    // Several workers share this machine (tests, chaos, benchmarks): no metrics port unless one is asked for.
+    env: { BSI_WORKER_METRICS_PORT: '0', ...process.env, ...options.env },
   });
   const file = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
   const exited = new Promise<number | string>((resolve) => {

@@ -13,12 +13,14 @@ import {
   createLaneWatchActivities,
   createNotifyActivities,
 } from '../activities';
+import { createEngineMetrics, recordAppended, type EngineMetrics } from '../activities/engine-metrics';
 import type { Config, WorkerVersioningConfig } from '../config/env';
 import type { GlobalWebhook } from '../events/webhook-config';
 import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { createLogger, type Logger } from '../observability/log';
 import { connectClient, connectWorker } from '../temporal/connection';
+import { laneCensus } from './lane-census';
 import { buildIdOf, promoteVersion } from './versioning';
 
 /** Optional collaborators; anything not given is created from `config` (and closed by `shutdown`). */
@@ -52,6 +54,8 @@ export interface RolloutWorker {
   buildId: string;
   /** The Worker Deployment it polls as a version of, or undefined when unversioned. */
   deploymentName: string | undefined;
+  /** The engine's metrics this worker keeps (served on `/metrics` by `worker/main.ts`). */
+  metrics: EngineMetrics;
   /**
    * Settles once `run()` has applied the promotion policy (`BSI_WORKER_PROMOTE`): `promoted`, `kept` (another
    * version is current), `skipped` (policy never), or `unversioned`. Rejects if Temporal refused.
@@ -89,6 +93,7 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
   const ownClient = deps.client === undefined;
   const client = deps.client ?? (await connectClient(config.temporal));
   const versioning = deps.versioning ?? config.versioning;
+  const metrics = createEngineMetrics(laneCensus(client, config.temporal.taskQueue));
   let worker: Worker;
   let buildId: string;
   try {
@@ -109,7 +114,12 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
         },
       }),
       activities: {
-        ...createActivities({ producer, topics: config.topics, logger }),
+        ...createActivities({
+          producer,
+          topics: config.topics,
+          logger,
+          onAppended: (batch) => recordAppended(metrics, batch),
+        }),
         ...createLaneWatchActivities(client, { kafka, topics: config.topics }),
         ...createNotifyActivities({ globalWebhooks: deps.globalWebhooks ?? [], temporalUi: config.temporal, logger }),
       },
@@ -133,6 +143,7 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
     worker,
     buildId,
     deploymentName,
+    metrics,
     promoted,
     run() {
       if (running === undefined) {

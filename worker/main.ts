@@ -7,17 +7,24 @@
 import { loadConfig } from '../config/env';
 import { prebuiltWorkflowBundle } from '../layout/package-layout';
 import { createLogger } from '../observability/log';
+import { serveRegistry } from '../observability/metrics-server';
 import { createWorker } from './create-worker';
 import { readGlobalWebhooks } from './global-webhooks';
+import { workerMetricsPort } from './metrics-settings';
 
 const log = createLogger('worker');
 
 /** Starts the worker and resolves when it has shut down cleanly. */
 export async function main(): Promise<void> {
   const config = loadConfig(process.env);
+  const metricsPort = workerMetricsPort(process.env);
   const globalWebhooks = readGlobalWebhooks(process.env);
   const workflowBundle = prebuiltWorkflowBundle();
   const worker = await createWorker(config, { logger: log, globalWebhooks, ...(workflowBundle && { workflowBundle }) });
+  const endpoint =
+    metricsPort === null
+      ? undefined
+      : await serveRegistry(worker.metrics.registry, metricsPort, () => worker.worker.getState() === 'RUNNING');
   let stopping = false;
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
@@ -35,6 +42,7 @@ export async function main(): Promise<void> {
       deployment: worker.deploymentName ?? 'unversioned',
       workflowBundle: workflowBundle?.codePath ?? 'bundled from the sources at start',
       globalWebhooks: globalWebhooks.map((hook) => hook.name),
+      metricsPort: endpoint?.port ?? 'off',
     },
     'worker running',
   );
@@ -46,6 +54,7 @@ export async function main(): Promise<void> {
   );
   await running;
   await worker.shutdown();
+  endpoint?.server.close();
   log.info('worker stopped');
 }
 
