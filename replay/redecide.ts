@@ -81,7 +81,7 @@ function recordedTimers(laneEvents: readonly DomainEvent[]): {
   for (const e of laneEvents) {
     const waiting = state.waitingFor;
     const kind =
-      e.type === 'bake-elapsed' && waiting?.kind === 'bake'
+      (e.type === 'bake-elapsed' || e.type === 'min-bake-elapsed') && waiting?.kind === 'bake'
         ? 'bake'
         : e.type === 'exposure-issued' && waiting?.kind === 'retry-backoff'
           ? 'retry-backoff'
