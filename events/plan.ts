@@ -131,23 +131,22 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 export const BakeSchema = z
   .custom<BakeInput>(() => true)
   .transform((value, ctx): Bake => {
+    if (!isRecord(value) && typeof value !== 'number' && typeof value !== 'string') {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration like "10m", or { min, max } of two durations' });
+      return z.NEVER;
+    }
     const result = isRecord(value) ? BakeRangeSchema.safeParse(value) : DurationSchema.safeParse(value);
     if (result.success) return result.data;
     for (const issue of result.error.issues) {
-      // Reported as `validatePlan` reports every other unknown key: one `unknown field` per key.
+      // Reported as `validatePlan` reports every other field: `unknown field` per unknown key, `required` if absent.
       const problems =
         issue.code === 'unrecognized_keys'
           ? issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown field' }))
-          : [{ path: issue.path, message: issue.message }];
+          : [{ path: issue.path, message: valueAt(value, issue.path) === undefined ? 'required' : issue.message }];
       for (const problem of problems) ctx.addIssue({ code: 'custom', ...problem });
     }
     return z.NEVER;
   });
-
-/** A bake's minimum and maximum in seconds (a plain duration is both). */
-export function bakeBounds(bake: Bake): { minSec: number; maxSec: number } {
-  return typeof bake === 'number' ? { minSec: bake, maxSec: bake } : { minSec: bake.min, maxSec: bake.max };
-}
 
 /** One phase: a share of the class (percent), how long it bakes, and an optional manual gate before it starts. */
 export const PhaseSchema = z
