@@ -116,7 +116,7 @@ export const BakeRangeSchema = z
 export type BakeRange = z.infer<typeof BakeRangeSchema>;
 
 /** A phase's bake: one duration (the phase bakes exactly that long, as it always did) or `{ min, max }`. */
-export type Bake = number | BakeRange;
+export type Bake = z.output<typeof DurationSchema> | BakeRange;
 /** A bake as a plan file writes it. */
 export type BakeInput = z.input<typeof DurationSchema> | z.input<typeof BakeRangeSchema>;
 
