@@ -143,7 +143,10 @@ export function decisionKindOf(event: DomainEvent): string {
     case 'threshold-breached':
       return event.data.response;
     case 'bake-elapsed':
+    case 'min-bake-elapsed':
       return event.data.verdict;
+    case 'phase-passed':
+      return event.data.endedBy;
     case 'health-evaluated':
       return event.data.verdict.verdict;
     case 'operator-command-accepted':

@@ -2,11 +2,18 @@
  * The text of `rollout validate --explain`: the preview of `events/preview.ts` per class, for a person.
  */
 import { pct } from '../events/health';
-import type { ClassPreview } from '../events/preview';
+import { formatDurationSec } from '../events/plan';
+import type { ClassPreview, PhasePreview } from '../events/preview';
 
 /** Renders the preview of every class, warnings last in each. */
 export function renderPreview(previews: readonly ClassPreview[]): string {
   return previews.map(renderClass).join('\n\n');
+}
+
+/** `bake 10m`, or for a `{ min, max }` bake `bake min 2m, max 30m (ends once proven healthy after min)`. */
+function bakeText(ph: PhasePreview): string {
+  if (ph.minBakeSec === null) return `bake ${formatDurationSec(ph.bakeSec)}`;
+  return `bake min ${formatDurationSec(ph.minBakeSec)}, max ${formatDurationSec(ph.bakeSec)} (ends once proven healthy after min)`;
 }
 
 function renderClass(p: ClassPreview): string {
@@ -28,7 +35,7 @@ function renderClass(p: ClassPreview): string {
         : ph.outcomesToPass === null
           ? '  never passes'
           : `  needs ${ph.outcomesToPass} (${ph.mayStillInstall} may still be installing)`;
-    lines.push(`    ${ph.phase}  ${ph.share}%  bake ${ph.bakeSec} s${devices}${need}`);
+    lines.push(`    ${ph.phase}  ${ph.share}%  ${bakeText(ph)}${devices}${need}`);
   }
   if (p.warnings.length > 0) {
     lines.push('  warnings:');

@@ -95,8 +95,20 @@ export type OperatorCommandType = z.infer<typeof OperatorCommandTypeSchema>;
 
 /** What a lane waits for before it moves on; the workflow arms a timer for `until` where there is one. */
 export const WaitingForSchema = z.discriminatedUnion('kind', [
-  /** The current phase bakes until `until`. */
-  z.object({ kind: z.literal('bake'), phase: z.number().int().min(0), until: TimestampSchema }).strict(),
+  /**
+   * The current phase bakes until `until`. A phase with a `{ min, max }` bake has `minUntil`, the end of its minimum
+   * bake: from then on proven health ends it. While the minimum bake runs, `until` is `minUntil` (the lane wakes then
+   * to look at its evidence) and `maxUntil` is where the bake ends at the latest; after it, `until` is that end.
+   */
+  z
+    .object({
+      kind: z.literal('bake'),
+      phase: z.number().int().min(0),
+      until: TimestampSchema,
+      minUntil: TimestampSchema.optional(),
+      maxUntil: TimestampSchema.optional(),
+    })
+    .strict(),
   /** A manual gate: an operator must approve before `phase` starts. */
   z.object({ kind: z.literal('approval'), phase: z.number().int().min(0) }).strict(),
   /** Bake is over but the verdict is not yet healthy (insufficient evidence never passes a phase). */
@@ -157,6 +169,11 @@ export const ExposureIssuedSchema = laneEvent(
       artifact: ArtifactSchema,
       /** The phase bakes from now until `bakeUntil`. */
       bakeUntil: TimestampSchema,
+      /**
+       * Only for a `{ min, max }` bake with min < max: the end of the minimum bake, from which proven health ends the
+       * phase (`bakeUntil` is then the max).
+       */
+      bakeMinUntil: TimestampSchema.optional(),
     })
     .strict(),
 );
@@ -168,6 +185,40 @@ export const BakeElapsedSchema = laneEvent(
       attempt,
       /** The verdict when the bake ended (`none`: no outcome yet); anything but `healthy` makes the lane wait for evidence. */
       verdict: z.enum(['healthy', 'insufficient-evidence', 'breach', 'none']),
+    })
+    .strict(),
+);
+/**
+ * The minimum bake of a `{ min, max }` phase is over. With a `healthy` verdict the phase passes now (`phase-passed`);
+ * otherwise it goes on baking until `bakeUntil` (its max) and passes on the first health delta that proves it.
+ */
+export const MinBakeElapsedSchema = laneEvent(
+  'min-bake-elapsed',
+  z
+    .object({
+      phase: phaseIndex,
+      attempt,
+      verdict: z.enum(['healthy', 'insufficient-evidence', 'breach', 'none']),
+      /** Where the bake ends at the latest (its max). */
+      bakeUntil: TimestampSchema,
+    })
+    .strict(),
+);
+/**
+ * A phase passed, and why it ended: `evidence` — its health was proven after its minimum bake and before its maximum
+ * (a `{ min, max }` bake ending early); `bake` — its (maximum) bake ran out, and it passed then or on the first proven
+ * verdict after. Recorded by lanes with a `{ min, max }` bake in any phase; lanes without one record what they always
+ * did (`bake-elapsed` and the next phase).
+ */
+export const PhasePassedSchema = laneEvent(
+  'phase-passed',
+  z
+    .object({
+      phase: phaseIndex,
+      attempt,
+      endedBy: z.enum(['evidence', 'bake']),
+      /** Seconds from the phase attempt's exposure to its pass. */
+      elapsedSec: z.number().int().min(0),
     })
     .strict(),
 );
@@ -350,6 +401,8 @@ export const DomainEventSchema = z
     PhaseStartedSchema,
     ExposureIssuedSchema,
     BakeElapsedSchema,
+    MinBakeElapsedSchema,
+    PhasePassedSchema,
     HealthEvaluatedSchema,
     ThresholdBreachedSchema,
     LanePausedSchema,

@@ -1040,14 +1040,17 @@ const configArb: fc.Arbitrary<LaneConfig> = fc
     ),
     gate: fc.boolean(),
     rule: fc.constantFrom<'plain' | 'sequential'>('plain', 'sequential'),
+    /** A { min, max } bake (min 30 s, max 150 s) on the phases that bake. */
+    ranged: fc.boolean(),
   })
-  .map(({ policy, gate, rule }) => {
+  .map(({ policy, gate, rule, ranged }) => {
     const base = laneConfig({ breachPolicy: policy });
     return {
       ...base,
       thresholds: { ...base.thresholds, rule },
       phases: base.phases.map((p, i) => ({
         ...p,
+        ...(ranged && p.bakeSec > 0 && { bakeSec: 150, minBakeSec: 30 }),
         approval: gate && i === 1 ? ('manual' as const) : ('none' as const),
       })),
     };
@@ -1078,6 +1081,15 @@ function simulate(config: LaneConfig, actions: readonly Action[]): DomainEvent[]
       expect(DomainEventSchema.safeParse(event).success).toBe(true);
       expect(event.seq).toBe(state.nextSeq + i);
       if (event.type === 'phase-started') phaseInEffect = event.data.phase;
+      if (event.type === 'phase-passed') {
+        // Only lanes with a { min, max } bake record it; never before min, 'evidence' only before max.
+        const spec = config.phases[event.data.phase];
+        expect(config.phases.some((p) => p.minBakeSec !== undefined)).toBe(true);
+        expect(event.data.elapsedSec).toBeGreaterThanOrEqual(spec?.minBakeSec ?? spec?.bakeSec ?? 0);
+        if (event.data.endedBy === 'evidence') expect(event.data.elapsedSec).toBeLessThan(spec?.bakeSec ?? 0);
+        else expect(event.data.elapsedSec).toBeGreaterThanOrEqual(spec?.bakeSec ?? 0);
+      }
+      if (event.type === 'min-bake-elapsed') expect(config.phases[event.data.phase]?.minBakeSec).toBeDefined();
       if (event.type === 'exposure-issued') {
         expect(finishedForGood).toBe(false); // a rolled-back or aborted lane never exposes again
         expect(event.data.phase).toBe(phaseInEffect);
@@ -1359,5 +1371,209 @@ describe('lane: a timed-out device that reports after all is corrected', () => {
     given(started())
       .when(input.delta(offer(0), { timedOut: -1, ok: 1 }, 5))
       .then([{ type: 'health-evaluated', data: { totals: { timedOut: -1 }, verdict: { evidence: { sample: 1 } } } }]);
+  });
+});
+
+describe('evidence-driven promotion: a { min, max } bake ends on proven health once min has passed', () => {
+  /** Phase 0 (1%) bakes at least 60 s and at most 600 s; phase 1 (100%) bakes 0. */
+  const ranged = laneConfig({
+    phases: [
+      { share: 1, cohortBound: 100, bakeSec: 600, minBakeSec: 60, approval: 'none' },
+      { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
+    ],
+  });
+  const start = () => input.start(ranged);
+  const nextPhase = [
+    { type: 'phase-started' as const, data: { phase: 1 } },
+    { type: 'exposure-issued' as const, data: { phase: 1 } },
+  ];
+
+  test('the exposure records both ends; the lane wakes at min, and the bake ends at max at the latest', () => {
+    const state = given([])
+      .when(start())
+      .then([
+        { type: 'lane-started' },
+        { type: 'phase-started' },
+        { type: 'exposure-issued', data: { phase: 0, bakeUntil: at(600), bakeMinUntil: at(60) } },
+      ]);
+    expect(state.waitingFor).toEqual({ kind: 'bake', phase: 0, until: at(60), minUntil: at(60), maxUntil: at(600) });
+    expect(describeWaitingFor(state.waitingFor)).toBe(
+      `phase 0 to bake at least until ${at(60)}, then until proven healthy or ${at(600)}`,
+    );
+  });
+
+  test('never before min: a healthy verdict during the minimum bake is recorded, the phase goes on', () => {
+    const state = given(history(start()))
+      .when(input.healthy(offer(0), 30))
+      .then([{ type: 'health-evaluated', data: { verdict: { verdict: 'healthy' } } }]);
+    expect(state.waitingFor).toMatchObject({ kind: 'bake', until: at(60) });
+    given(history(start(), input.healthy(offer(0), 30)))
+      .when(input.timer('bake', 59))
+      .thenNothing();
+  });
+
+  test('proven before min: the phase passes when min is over, ended by evidence, with the elapsed time', () => {
+    given(history(start(), input.healthy(offer(0), 30)))
+      .when(input.timer('bake', 60))
+      .then([
+        { type: 'min-bake-elapsed', data: { phase: 0, attempt: 1, verdict: 'healthy', bakeUntil: at(600) } },
+        { type: 'phase-passed', data: { phase: 0, attempt: 1, endedBy: 'evidence', elapsedSec: 60 } },
+        ...nextPhase,
+      ]);
+  });
+
+  test('proven after min: the health delta that proves it ends the phase at once', () => {
+    const log = history(start(), input.timer('bake', 60));
+    expect(log.at(-1)).toMatchObject({ type: 'min-bake-elapsed', data: { verdict: 'none' } });
+    const baking = foldLane(log);
+    expect(baking.waitingFor).toEqual({ kind: 'bake', phase: 0, until: at(600), minUntil: at(60) });
+    expect(describeWaitingFor(baking.waitingFor)).toBe(`phase 0 to be proven healthy, or to bake until ${at(600)}`);
+    given(log)
+      .when(input.healthy(offer(0), 90))
+      .then([
+        { type: 'health-evaluated', data: { verdict: { verdict: 'healthy' } } },
+        { type: 'phase-passed', data: { phase: 0, endedBy: 'evidence', elapsedSec: 90 } },
+        ...nextPhase,
+      ]);
+  });
+
+  test('a delta after min passes the phase even before the lane woke for min', () => {
+    given(history(start()))
+      .when(input.healthy(offer(0), 61))
+      .then([
+        { type: 'health-evaluated' },
+        { type: 'phase-passed', data: { endedBy: 'evidence', elapsedSec: 61 } },
+        ...nextPhase,
+      ]);
+  });
+
+  test('never on insufficient evidence: min passes and the phase bakes on; more thin evidence changes nothing', () => {
+    const log = history(start(), input.delta(offer(0), { ok: 3 }, 10));
+    given(log)
+      .when(input.timer('bake', 60))
+      .then([{ type: 'min-bake-elapsed', data: { verdict: 'insufficient-evidence' } }]);
+    given(history(start(), input.delta(offer(0), { ok: 3 }, 10), input.timer('bake', 60)))
+      .when(input.delta(offer(0), { ok: 3 }, 100))
+      .then([{ type: 'health-evaluated', data: { verdict: { verdict: 'insufficient-evidence' } } }]);
+  });
+
+  test('never while devices still installing could overturn the verdict; it passes once they cannot', () => {
+    // 10 clean outcomes and 5 devices still installing: 5 of 15 failing would be 33% > 10%.
+    const log = history(start(), input.delta(offer(0), { ok: 10, inProgress: 5 }, 10));
+    const state = given(log)
+      .when(input.timer('bake', 60))
+      .then([{ type: 'min-bake-elapsed', data: { verdict: 'insufficient-evidence' } }]);
+    expect(state.windows[offer(0)]?.verdict?.evidence.waitingOn).toBe('in-progress');
+    const after = history(start(), input.delta(offer(0), { ok: 10, inProgress: 5 }, 10), input.timer('bake', 60));
+    given(after)
+      .when(input.delta(offer(0), { ok: 2, inProgress: -2 }, 100))
+      .then([{ type: 'health-evaluated', data: { verdict: { verdict: 'insufficient-evidence' } } }]);
+    // Four report success (1 still out: 1 of 15 ≤ 10%): proven, the phase ends on evidence.
+    given(after)
+      .when(input.delta(offer(0), { ok: 4, inProgress: -4 }, 100))
+      .then([
+        { type: 'health-evaluated', data: { verdict: { verdict: 'healthy' } } },
+        { type: 'phase-passed', data: { endedBy: 'evidence', elapsedSec: 100 } },
+        ...nextPhase,
+      ]);
+  });
+
+  test('at max as today: bake-elapsed, then the lane waits for evidence and passes on it, ended by the bake', () => {
+    const log = history(start(), input.delta(offer(0), { ok: 3 }, 10), input.timer('bake', 60));
+    const waiting = given(log)
+      .when(input.timer('bake', 600))
+      .then([{ type: 'bake-elapsed', data: { phase: 0, verdict: 'insufficient-evidence' } }]);
+    expect(waiting.waitingFor).toEqual({ kind: 'evidence', phase: 0 });
+    given([...log, ...stepEvents(log, input.timer('bake', 600))])
+      .when(input.delta(offer(0), { ok: 10 }, 700))
+      .then([
+        { type: 'health-evaluated' },
+        { type: 'phase-passed', data: { endedBy: 'bake', elapsedSec: 700 } },
+        ...nextPhase,
+      ]);
+  });
+
+  test('a breach after min is a breach as always', () => {
+    given(history(start(), input.timer('bake', 60)))
+      .when(input.bad(offer(0), 90))
+      .then([{ type: 'health-evaluated' }, { type: 'threshold-breached' }, { type: 'lane-paused' }]);
+  });
+
+  test('paused through min: resumed, the expired minimum bake is looked at at once', () => {
+    const log = history(start(), input.healthy(offer(0), 30), input.command('pause', 40));
+    const resumed = given(log)
+      .when(input.command('resume', 300))
+      .then([{ type: 'operator-command-accepted' }, { type: 'lane-resumed' }]);
+    expect(resumed.waitingFor).toMatchObject({ kind: 'bake', until: at(60), maxUntil: at(600) });
+    given([...log, ...stepEvents(log, input.command('resume', 300))])
+      .when(input.timer('bake', 300))
+      .then([{ type: 'min-bake-elapsed' }, { type: 'phase-passed', data: { endedBy: 'evidence' } }, ...nextPhase]);
+  });
+
+  test('a retry bakes its own minimum again, from its exposure', () => {
+    const config = laneConfig({
+      ...ranged,
+      breachPolicy: { action: 'retry', attempts: 1, backoff: 30, then: 'pause' },
+    });
+    const log = history(input.start(config), input.bad(offer(0), 10), input.timer('retry-backoff', 40));
+    expect(foldLane(log).waitingFor).toMatchObject({ until: at(100), maxUntil: at(640) });
+    given(log)
+      .when(input.healthy(offer(0, 2), 120))
+      .then([
+        { type: 'health-evaluated' },
+        { type: 'phase-passed', data: { phase: 0, attempt: 2, endedBy: 'evidence', elapsedSec: 80 } },
+        ...nextPhase,
+      ]);
+  });
+
+  test('min = max bakes as a plain bake, and the lane still records why the phase ended', () => {
+    const exact = laneConfig({
+      phases: [
+        { share: 1, cohortBound: 100, bakeSec: 60, minBakeSec: 60, approval: 'none' },
+        { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
+      ],
+    });
+    const log = history(input.start(exact), input.healthy(offer(0), 30));
+    expect(foldLane(log).waitingFor).toEqual({ kind: 'bake', phase: 0, until: at(60) });
+    given(log)
+      .when(input.timer('bake', 60))
+      .then([
+        { type: 'bake-elapsed', data: { verdict: 'healthy' } },
+        { type: 'phase-passed', data: { endedBy: 'bake', elapsedSec: 60 } },
+        ...nextPhase,
+      ]);
+  });
+
+  test('a plain bake (and every lane started before ranges) decides exactly as before: no early pass, no new events', () => {
+    const log = history(
+      input.start(),
+      input.healthy(offer(0), 10),
+      input.timer('bake', 60),
+      input.command('approve', 100),
+      input.healthy(offer(1), 110),
+      input.timer('bake', 160),
+      input.healthy(offer(2), 170),
+      input.timer('bake', 171),
+    );
+    expect(log.map((e) => e.type)).toEqual([
+      'lane-started',
+      'phase-started',
+      'exposure-issued',
+      'health-evaluated',
+      'bake-elapsed',
+      'gate-waiting',
+      'operator-command-accepted',
+      'gate-approved',
+      'phase-started',
+      'exposure-issued',
+      'health-evaluated',
+      'bake-elapsed',
+      'phase-started',
+      'exposure-issued',
+      'health-evaluated',
+      'bake-elapsed',
+      'lane-completed',
+    ]);
+    for (const e of log) if (e.type === 'exposure-issued') expect(e.data).not.toHaveProperty('bakeMinUntil');
   });
 });

@@ -7,7 +7,10 @@
  * Rules worth knowing:
  * - A phase passes only when its bake is over AND the verdict is `healthy`. When the bake ends on anything else
  *   the lane records `bake-elapsed` and waits for evidence; the first healthy verdict afterwards moves it on.
- *   Insufficient evidence never passes a phase.
+ *   Insufficient evidence never passes a phase. A phase with a `{ min, max }` bake (`minBakeSec` in its config) passes
+ *   on the same healthy verdict as soon as its minimum bake is over: at that moment (`min-bake-elapsed`) or on any
+ *   health delta after it; otherwise at its max exactly as a plain bake. Such a lane records why each phase ended
+ *   (`phase-passed`, `endedBy`); a lane without a range records what lanes always did.
  * - Outcomes are counted per offer window (phase × attempt, or a rollback). Under rules version 2 (`health.ts`)
  *   the verdict judges the current attempt's windows summed — evidence accumulates across phases, since cohorts
  *   nest and every phase samples the same class — and a phase passes only when the devices still installing could
@@ -153,6 +156,8 @@ export const LaneStateSchema = z
      * breach, and in states carried from code before this field (a breach recorded before then is not in it).
      */
     lastBreach: LastBreachSchema.optional(),
+    /** When the current phase attempt was exposed (its bake began); absent in older states. */
+    exposedAt: z.string().optional(),
   })
   .strict();
 export type LaneState = z.infer<typeof LaneStateSchema>;
@@ -238,6 +243,12 @@ export function describeWaitingFor(waitingFor: WaitingFor | null): string {
   if (waitingFor === null) return 'nothing';
   switch (waitingFor.kind) {
     case 'bake':
+      if (waitingFor.maxUntil !== undefined) {
+        return `phase ${waitingFor.phase} to bake at least until ${waitingFor.until}, then until proven healthy or ${waitingFor.maxUntil}`;
+      }
+      if (waitingFor.minUntil !== undefined) {
+        return `phase ${waitingFor.phase} to be proven healthy, or to bake until ${waitingFor.until}`;
+      }
       return `phase ${waitingFor.phase} to bake until ${waitingFor.until}`;
     case 'approval':
       return `approval of phase ${waitingFor.phase}`;
@@ -278,7 +289,7 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
     case 'phase-started':
       return { ...s, phase: event.data.phase, waitingFor: null };
     case 'exposure-issued': {
-      const { offerId, phase, attempt, cohortBound, bakeUntil } = event.data;
+      const { offerId, phase, attempt, cohortBound, bakeUntil, bakeMinUntil } = event.data;
       return {
         ...s,
         status: 'running',
@@ -287,12 +298,22 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
         cohortBound,
         offerId,
         lastVerdict: null,
-        waitingFor: { kind: 'bake', phase, until: bakeUntil },
+        exposedAt: event.at,
+        waitingFor:
+          bakeMinUntil === undefined
+            ? { kind: 'bake', phase, until: bakeUntil }
+            : { kind: 'bake', phase, until: bakeMinUntil, minUntil: bakeMinUntil, maxUntil: bakeUntil },
         windows: { ...s.windows, [offerId]: { kind: 'exposure', phase, attempt, totals: ZERO_COUNTS, verdict: null } },
       };
     }
     case 'bake-elapsed':
       return { ...s, waitingFor: { kind: 'evidence', phase: event.data.phase } };
+    case 'min-bake-elapsed': {
+      const minUntil = s.waitingFor?.kind === 'bake' ? (s.waitingFor.minUntil ?? event.at) : event.at;
+      return { ...s, waitingFor: { kind: 'bake', phase: event.data.phase, until: event.data.bakeUntil, minUntil } };
+    }
+    case 'phase-passed':
+      return s;
     case 'health-evaluated': {
       const { offerId, totals, verdict, delta } = event.data;
       const marks = { ...s.highWater[offerId] };
@@ -436,6 +457,7 @@ function expose(d: Decision, phase: number, attempt: number, at: string): void {
   const config = configOf(d.state);
   const spec = config.phases[phase];
   if (spec === undefined) throw new Error(`lane ${d.state.lane} has no phase ${phase}`);
+  const early = spec.minBakeSec !== undefined && spec.minBakeSec < spec.bakeSec;
   d.emit('exposure-issued', {
     phase,
     attempt,
@@ -443,12 +465,45 @@ function expose(d: Decision, phase: number, attempt: number, at: string): void {
     offerId: exposureOfferId(d.state.lane, phase, attempt),
     artifact: config.artifact,
     bakeUntil: addSeconds(at, spec.bakeSec),
+    ...(early && { bakeMinUntil: addSeconds(at, spec.minBakeSec ?? 0) }),
   });
 }
 
-/** The current phase passed (bake over, healthy): next phase, its gate, or the lane is complete. */
-function advance(d: Decision, at: string): void {
+/**
+ * Whether a lane records why each phase ended (`phase-passed`): one whose config has a `{ min, max }` bake. Lanes
+ * started before ranges existed, and lanes of plain bakes, decide exactly the events they always did.
+ */
+function recordsPhaseEnds(config: LaneConfig): boolean {
+  return config.phases.some((phase) => phase.minBakeSec !== undefined);
+}
+
+/**
+ * Whether the current phase may pass now on a healthy verdict: its bake is over (the lane waits for evidence), or
+ * it has a `{ min, max }` bake whose minimum is over.
+ */
+function mayPassAt(waiting: WaitingFor | null, at: string): boolean {
+  if (waiting?.kind === 'evidence') return true;
+  return waiting?.kind === 'bake' && waiting.minUntil !== undefined && reached(at, waiting.minUntil);
+}
+
+/** Why a phase that passes at `at` ended: `evidence` before its (maximum) bake ran out, `bake` from then on. */
+function endedByAt(waiting: WaitingFor | null, at: string): 'evidence' | 'bake' {
+  if (waiting?.kind !== 'bake') return 'bake';
+  return reached(at, waiting.maxUntil ?? waiting.until) ? 'bake' : 'evidence';
+}
+
+/**
+ * The current phase passed (healthy, and its bake over or its minimum bake over): records why where the lane does
+ * (`endedBy`: `evidence` before the maximum bake ran out, `bake` after), then the next phase, its gate, or the lane
+ * is complete.
+ */
+function advance(d: Decision, at: string, endedBy: 'evidence' | 'bake'): void {
   const config = configOf(d.state);
+  if (recordsPhaseEnds(config)) {
+    const since = d.state.exposedAt ?? at;
+    const elapsedSec = Math.max(0, Math.floor((Date.parse(at) - Date.parse(since)) / 1000));
+    d.emit('phase-passed', { phase: d.state.phase, attempt: d.state.attempt, endedBy, elapsedSec });
+  }
   const next = d.state.phase + 1;
   if (next >= config.phases.length) {
     d.emit('lane-completed', { phases: config.phases.length, attempt: d.state.attempt });
@@ -648,8 +703,8 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): LaneStep | Ref
   }
   if (verdict.verdict === 'breach') {
     onBreach(d, input.at, input.offerId, window, verdict);
-  } else if (verdict.verdict === 'healthy' && state.waitingFor?.kind === 'evidence' && passesOn(state, window)) {
-    advance(d, input.at);
+  } else if (verdict.verdict === 'healthy' && mayPassAt(state.waitingFor, input.at) && passesOn(state, window)) {
+    advance(d, input.at, endedByAt(state.waitingFor, input.at));
   }
   return d.step();
 }
@@ -658,9 +713,20 @@ function decideTimer(state: LaneState, input: TimerFired): LaneStep {
   const waiting = state.waitingFor;
   const d = new Decision(state, input.at);
   if (input.kind === 'bake' && waiting?.kind === 'bake' && reached(input.at, waiting.until)) {
-    const verdict = currentVerdict(state);
-    d.emit('bake-elapsed', { phase: waiting.phase, attempt: state.attempt, verdict: verdict?.verdict ?? 'none' });
-    if (verdict?.verdict === 'healthy') advance(d, input.at);
+    const verdict = currentVerdict(state)?.verdict ?? 'none';
+    if (waiting.maxUntil !== undefined) {
+      // The minimum bake of a { min, max } phase is over: pass on proven health now, or bake on until the max.
+      d.emit('min-bake-elapsed', {
+        phase: waiting.phase,
+        attempt: state.attempt,
+        verdict,
+        bakeUntil: waiting.maxUntil,
+      });
+      if (verdict === 'healthy') advance(d, input.at, endedByAt(waiting, input.at));
+    } else {
+      d.emit('bake-elapsed', { phase: waiting.phase, attempt: state.attempt, verdict });
+      if (verdict === 'healthy') advance(d, input.at, 'bake');
+    }
   } else if (input.kind === 'retry-backoff' && waiting?.kind === 'retry-backoff' && reached(input.at, waiting.until)) {
     expose(d, state.phase, waiting.attempt, input.at);
   } else if (input.kind === 'rollback' && waiting?.kind === 'rollback' && reached(input.at, waiting.until)) {

@@ -5,6 +5,7 @@ import YAML from 'yaml';
 import {
   type PlanError,
   RolloutPlanSchema,
+  formatDurationSec,
   formatPath,
   laneConfigOf,
   parseDurationSec,
@@ -44,11 +45,11 @@ describe('plan: valid plans', () => {
     expect(laptop.breachPolicy).toEqual({ action: 'rollback' });
     const phone = laneConfigOf(result.plan, 'phone-a');
     expect(phone.artifact.build).toBe('26.3.1');
-    expect(phone.phases.map((p) => [p.cohortBound, p.bakeSec])).toEqual([
-      [100, 20],
-      [1000, 30],
-      [5000, 30],
-      [10000, 0],
+    expect(phone.phases.map((p) => [p.cohortBound, p.minBakeSec, p.bakeSec])).toEqual([
+      [100, 10, 20],
+      [1000, 10, 30],
+      [5000, 10, 30],
+      [10000, undefined, 0],
     ]);
     expect(phone.breachPolicy).toEqual({ action: 'retry', attempts: 1, backoff: 10, then: 'rollback' });
   });
@@ -109,6 +110,88 @@ describe('plan: durations', () => {
     for (const bake of ['31d', 1.5, -1, true]) {
       const errors = errorsOf({ ...minimal, phases: [{ share: 100, bake }] });
       expect(errors).toEqual([expect.objectContaining({ path: 'phases[0].bake', value: bake })]);
+    }
+  });
+});
+
+describe('plan: a bake is a duration or { min, max }', () => {
+  const withBake = (bake: unknown) => ({ ...minimal, phases: [{ share: 100, bake }] });
+  const phaseOf = (bake: unknown) => laneConfigOf(RolloutPlanSchema.parse(withBake(bake)), 'phone-a').phases[0];
+
+  test('a plain duration gives the lane phase it always gave: one bake, no min', () => {
+    expect(phaseOf('10m')).toEqual({ share: 100, cohortBound: 10000, bakeSec: 600, approval: 'none' });
+  });
+
+  test('{ min, max } gives the lane both, max as its bake; min = max and min 0 are allowed', () => {
+    expect(phaseOf({ min: '2m', max: '30m' })).toEqual({
+      share: 100,
+      cohortBound: 10000,
+      bakeSec: 1800,
+      minBakeSec: 120,
+      approval: 'none',
+    });
+    expect(phaseOf({ min: 60, max: '1m' })).toMatchObject({ bakeSec: 60, minBakeSec: 60 });
+    expect(phaseOf({ min: 0, max: '1h' })).toMatchObject({ bakeSec: 3600, minBakeSec: 0 });
+  });
+
+  test('a parsed range parses again to the same plan (it travels in rollout-started)', () => {
+    const plan = RolloutPlanSchema.parse(withBake({ min: '2m', max: '30m' }));
+    expect(plan.phases[0]?.bake).toEqual({ min: 120, max: 1800 });
+    expect(RolloutPlanSchema.parse(JSON.parse(JSON.stringify(plan)))).toEqual(plan);
+  });
+
+  test('min above max, a missing end, a bad duration or an unknown key: each with its path, value and rule', () => {
+    expect(errorsOf(withBake({ min: '40m', max: '30m' }))).toEqual([
+      { path: 'phases[0].bake.min', value: '40m', rule: 'min must be at most max' },
+    ]);
+    expect(errorsOf(withBake({ min: '2m' }))).toEqual([
+      { path: 'phases[0].bake.max', value: undefined, rule: 'required' },
+    ]);
+    expect(errorsOf(withBake({ min: 'soon', max: '30m' }))).toEqual([
+      expect.objectContaining({ path: 'phases[0].bake.min', value: 'soon', rule: expect.stringMatching(/duration/) }),
+    ]);
+    expect(errorsOf(withBake({ min: '2m', max: '31d' }))).toEqual([
+      expect.objectContaining({ path: 'phases[0].bake.max', value: '31d' }),
+    ]);
+    expect(errorsOf(withBake({ min: '2m', max: '30m', typical: '5m' }))).toEqual([
+      { path: 'phases[0].bake.typical', value: '5m', rule: 'unknown field' },
+    ]);
+    for (const bake of [[120, 1800], true, null]) {
+      expect(errorsOf(withBake(bake))).toEqual([
+        {
+          path: 'phases[0].bake',
+          value: bake,
+          rule: 'must be a duration like "10m", or { min, max } of two durations',
+        },
+      ]);
+    }
+  });
+
+  test('the same in a YAML plan file, and in a class override', () => {
+    const yaml = YAML.stringify({
+      ...minimal,
+      phases: [
+        { share: 1, bake: { min: '5m', max: '1m' } },
+        { share: 100, bake: 0 },
+      ],
+      classes: { 'laptop-x1': { phases: [{ share: 100, bake: { max: '1h' } }] } },
+    });
+    const result = parsePlan(yaml);
+    expect(result.ok).toBe(false);
+    if (result.ok) return;
+    expect(result.errors.map((e) => e.path)).toEqual(['phases[0].bake.min', 'classes.laptop-x1.phases[0].bake.min']);
+  });
+
+  test('durations are written back in the units plans use', () => {
+    for (const [seconds, text] of [
+      [0, '0s'],
+      [45, '45s'],
+      [130, '2m10s'],
+      [5400, '1h30m'],
+      [90061, '1d1h1m1s'],
+    ] as const) {
+      expect(formatDurationSec(seconds)).toBe(text);
+      expect(parseDurationSec(text)).toBe(seconds);
     }
   });
 });

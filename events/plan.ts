@@ -12,6 +12,7 @@
  * deviceClasses: [phone-a, phone-b, tablet-c, laptop-x1]
  * phases:                      # share of the class in percent; bake as '30s' / '10m' / '24h' / '1h30m' or seconds
  *   - { share: 1, bake: 10m }
+ *   - { share: 5, bake: { min: 2m, max: 30m } }   # ends once proven healthy after 2m, at 30m at the latest
  *   - { share: 10, bake: 1h, approval: manual }   # gate: an operator approves before this phase starts
  *   - { share: 100, bake: 0 }
  * thresholds:                  # a build at or below maxFailureRate passes; one above it is halted
@@ -57,6 +58,21 @@ export function parseDurationSec(text: string): number | undefined {
   return total;
 }
 
+/**
+ * Writes whole seconds the way plans write durations (`'2m10s'`, `'1h30m'`, `'0s'`): what `parseDurationSec` reads
+ * back to the same number. Timelines and previews use it so people read the plan's own units.
+ */
+export function formatDurationSec(seconds: number): string {
+  let rest = Math.max(0, Math.floor(seconds));
+  let out = '';
+  for (const unit of ['d', 'h', 'm', 's'] as const) {
+    const n = Math.floor(rest / UNIT_SECONDS[unit]);
+    rest -= n * UNIT_SECONDS[unit];
+    if (n > 0) out += `${n}${unit}`;
+  }
+  return out === '' ? '0s' : out;
+}
+
 /** A duration: whole seconds, or a string like `'30s'`, `'10m'`, `'24h'`, `'1h30m'`. Output: seconds. */
 export const DurationSchema = z
   .union([z.number(), z.string()], { error: 'must be seconds or a duration like "30s", "10m", "24h"' })
@@ -92,6 +108,49 @@ export const ArtifactSchema = z
   .strict();
 export type Artifact = z.infer<typeof ArtifactSchema>;
 
+/**
+ * A bake written as a range: the phase ends as soon as its health is proven once `min` has passed, and at `max` as a
+ * plain bake does (where it keeps waiting for evidence if there is not enough). Output: seconds.
+ */
+export const BakeRangeSchema = z
+  .object({ min: DurationSchema, max: DurationSchema })
+  .strict()
+  .refine((range) => range.min <= range.max, { message: 'min must be at most max', path: ['min'] });
+export type BakeRange = z.infer<typeof BakeRangeSchema>;
+
+/** A phase's bake: one duration (the phase bakes exactly that long, as it always did) or `{ min, max }`. */
+export type Bake = z.output<typeof DurationSchema> | BakeRange;
+/** A bake as a plan file writes it. */
+export type BakeInput = z.input<typeof DurationSchema> | z.input<typeof BakeRangeSchema>;
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/**
+ * A phase's bake: a duration, or `{ min, max }` (two durations, min ≤ max). An object is judged as a range and
+ * anything else as a duration, so each gets its own precise errors (a union would only say "invalid input").
+ */
+export const BakeSchema = z
+  .custom<BakeInput>(() => true)
+  .transform((value, ctx): Bake => {
+    if (!isRecord(value) && typeof value !== 'number' && typeof value !== 'string') {
+      ctx.addIssue({ code: 'custom', message: 'must be a duration like "10m", or { min, max } of two durations' });
+      return z.NEVER;
+    }
+    const result = isRecord(value) ? BakeRangeSchema.safeParse(value) : DurationSchema.safeParse(value);
+    if (result.success) return result.data;
+    for (const issue of result.error.issues) {
+      // Reported as `validatePlan` reports every other field: `unknown field` per unknown key, `required` if absent.
+      const problems =
+        issue.code === 'unrecognized_keys'
+          ? issue.keys.map((key) => ({ path: [...issue.path, key], message: 'unknown field' }))
+          : [{ path: issue.path, message: valueAt(value, issue.path) === undefined ? 'required' : issue.message }];
+      for (const problem of problems) ctx.addIssue({ code: 'custom', ...problem });
+    }
+    return z.NEVER;
+  });
+
 /** One phase: a share of the class (percent), how long it bakes, and an optional manual gate before it starts. */
 export const PhaseSchema = z
   .object({
@@ -103,8 +162,11 @@ export const PhaseSchema = z
       .refine((share) => Math.abs(share * BUCKETS_PER_PERCENT - Math.round(share * BUCKETS_PER_PERCENT)) < 1e-9, {
         message: 'must have at most 2 decimals (a cohort bucket is 0.01%)',
       }),
-    /** How long the phase runs before it may pass (it also needs a healthy verdict). */
-    bake: DurationSchema,
+    /**
+     * How long the phase runs before it may pass (it also needs a healthy verdict): one duration, or `{ min, max }`
+     * (it passes as soon as its health is proven once `min` has passed, and otherwise as a plain bake of `max`).
+     */
+    bake: BakeSchema,
     /** `manual`: an operator must approve before this phase starts exposing devices. */
     approval: z.literal('manual').optional(),
   })
@@ -321,10 +383,20 @@ export const LanePhaseSchema = z
     share: z.number().gt(0).max(100),
     /** Exclusive upper cohort bucket: devices with `cohortOf(...) < cohortBound` are exposed. */
     cohortBound: z.number().int().min(1).max(10000),
+    /** The bake; for a phase with a `{ min, max }` bake, its max (it ends here at the latest, as a plain bake). */
     bakeSec: z.number().int().min(0),
+    /**
+     * Only for a `{ min, max }` bake: its min. From then on proven health ends the phase (`phase-passed`). Absent for a
+     * plain bake and in every lane started before ranges existed, whose phases all bake `bakeSec` as they always did.
+     */
+    minBakeSec: z.number().int().min(0).optional(),
     approval: z.enum(['manual', 'none']),
   })
-  .strict();
+  .strict()
+  .refine((phase) => phase.minBakeSec === undefined || phase.minBakeSec <= phase.bakeSec, {
+    message: 'minBakeSec must be at most bakeSec',
+    path: ['minBakeSec'],
+  });
 export type LanePhase = z.infer<typeof LanePhaseSchema>;
 
 /** A class's effective settings after overrides: what its lane runs, carried by `lane-started`. */
@@ -380,7 +452,10 @@ export function laneConfigOf(
     phases: (override.phases ?? plan.phases).map((phase) => ({
       share: phase.share,
       cohortBound: Math.round(phase.share * BUCKETS_PER_PERCENT),
-      bakeSec: phase.bake,
+      // A plain bake gives the config it always gave; a range adds its min (the lane records it for life).
+      ...(typeof phase.bake === 'number'
+        ? { bakeSec: phase.bake }
+        : { bakeSec: phase.bake.max, minBakeSec: phase.bake.min }),
       approval: phase.approval ?? 'none',
     })),
     thresholds: thresholdsOf(plan, override, rulesVersion),

@@ -28,7 +28,10 @@ export interface BadBuildPreview {
 export interface PhasePreview {
   phase: number;
   share: number;
+  /** The bake, or for a `{ min, max }` bake its max. */
   bakeSec: number;
+  /** The min of a `{ min, max }` bake (from then on proven health ends the phase); null for a plain bake. */
+  minBakeSec: number | null;
   /** Devices the phase newly offers (null without a class size). */
   newDevices: number | null;
   /** Outcomes of its own devices the phase needs before it may pass, at half the threshold rate (null: never). */
@@ -124,6 +127,7 @@ export function previewClass(config: LaneConfig, classSize: number | null): Clas
       phase: index,
       share: phase.share,
       bakeSec: phase.bakeSec,
+      minBakeSec: phase.minBakeSec ?? null,
       newDevices,
       outcomesToPass,
       mayStillInstall,

@@ -4,6 +4,7 @@
  * stays the source of truth; this only renders it.
  */
 import type { DomainEvent, EventOf, OutcomeCounts } from '../events/domain-events';
+import { formatDurationSec } from '../events/plan';
 
 const pct = (bound: number): string => `${(bound / 100).toFixed(bound % 100 === 0 ? 0 : 2)}%`;
 
@@ -41,6 +42,15 @@ export function describeEvent(event: DomainEvent): string {
       return `exposure issued: phase ${event.data.phase + 1}, attempt ${event.data.attempt}, up to ${pct(event.data.cohortBound)}, build ${event.data.artifact.build} (offer ${event.data.offerId})`;
     case 'bake-elapsed':
       return `bake of phase ${event.data.phase + 1} elapsed; verdict ${event.data.verdict}`;
+    case 'min-bake-elapsed':
+      return (
+        `minimum bake of phase ${event.data.phase + 1} elapsed; verdict ${event.data.verdict}` +
+        (event.data.verdict === 'healthy' ? '' : `; it ends once proven healthy, or at ${event.data.bakeUntil}`)
+      );
+    case 'phase-passed':
+      return event.data.endedBy === 'evidence'
+        ? `phase ${event.data.phase + 1} passed on proven health after ${formatDurationSec(event.data.elapsedSec)}, before its maximum bake (attempt ${event.data.attempt})`
+        : `phase ${event.data.phase + 1} passed after its bake, ${formatDurationSec(event.data.elapsedSec)} after exposure (attempt ${event.data.attempt})`;
     case 'health-evaluated':
       return `health ${event.data.verdict.verdict} (${event.data.window}, phase ${event.data.phase + 1}): ${countsText(event.data.totals)}${overlapText(event)}`;
     case 'threshold-breached':

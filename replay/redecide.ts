@@ -68,7 +68,7 @@ function rebuild(
 }
 
 /**
- * The live lane's timers: where each fired (`${kind}|${until}` → time and the seq of the event it caused),
+ * The live lane's timers: where each fired (`timerOf`'s key → time and the seq of the event it caused),
  * and every deadline the live lane waited for, fired or not.
  */
 function recordedTimers(laneEvents: readonly DomainEvent[]): {
@@ -80,20 +80,15 @@ function recordedTimers(laneEvents: readonly DomainEvent[]): {
   let state: LaneState = initialLaneState();
   for (const e of laneEvents) {
     const waiting = state.waitingFor;
-    const kind =
-      e.type === 'bake-elapsed' && waiting?.kind === 'bake'
-        ? 'bake'
-        : e.type === 'exposure-issued' && waiting?.kind === 'retry-backoff'
-          ? 'retry-backoff'
-          : e.type === 'rollback-completed' && waiting?.kind === 'rollback'
-            ? 'rollback'
-            : null;
-    if (kind !== null && waiting !== null && 'until' in waiting) {
-      fired.set(`${kind}|${waiting.until}`, { atMs: Date.parse(e.at), order: e.seq });
-    }
+    const firedHere =
+      ((e.type === 'bake-elapsed' || e.type === 'min-bake-elapsed') && waiting?.kind === 'bake') ||
+      (e.type === 'exposure-issued' && waiting?.kind === 'retry-backoff') ||
+      (e.type === 'rollback-completed' && waiting?.kind === 'rollback');
+    const timer = firedHere ? timerOf(state) : null;
+    if (timer !== null) fired.set(timer.key, { atMs: Date.parse(e.at), order: e.seq });
     state = evolveLane(state, e);
-    const timer = timerOf(state);
-    if (timer !== null) deadlines.add(`${timer.kind}|${timer.until}`);
+    const next = timerOf(state);
+    if (next !== null) deadlines.add(next.key);
   }
   return { fired, deadlines };
 }
@@ -220,11 +215,18 @@ function lateInputs(
   return inputs;
 }
 
-/** The timer the lane's state asks for, if any (a paused lane has none). */
-function timerOf(state: LaneState): { kind: TimerFired['kind']; until: string } | null {
+/**
+ * The timer the lane's state asks for, if any (a paused lane has none), with the key it is recorded under: kind and
+ * deadline, and for a bake its phase (a `{ min, max }` phase's minimum bake may end at the very moment the next
+ * phase's zero bake does).
+ */
+function timerOf(state: LaneState): { kind: TimerFired['kind']; until: string; key: string } | null {
   const w = state.waitingFor;
   if (w === null) return null;
-  if (w.kind === 'bake' || w.kind === 'retry-backoff' || w.kind === 'rollback') return { kind: w.kind, until: w.until };
+  if (w.kind === 'bake') return { kind: w.kind, until: w.until, key: `${w.kind}|${w.phase}|${w.until}` };
+  if (w.kind === 'retry-backoff' || w.kind === 'rollback') {
+    return { kind: w.kind, until: w.until, key: `${w.kind}|${w.until}` };
+  }
   return null;
 }
 
@@ -289,7 +291,7 @@ export function redecideLane(
     while (pending.length > 0) apply(pending.shift()!.input);
     const next = queue[i];
     const timer = timerOf(state);
-    const key = timer === null ? '' : `${timer.kind}|${timer.until}`;
+    const key = timer?.key ?? '';
     const recorded = fired.get(key);
     let timerAt = timer === null ? Infinity : Math.max(recorded?.atMs ?? 0, Date.parse(timer.until));
     const timerOrder = recorded?.order ?? Number.MAX_SAFE_INTEGER;

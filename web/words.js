@@ -131,6 +131,12 @@ export function describeEvent(e) {
       return `build ${d.artifact?.build ?? '?'} offered to ${(d.cohortBound / 100).toFixed(2)}% (phase ${d.phase + 1}, attempt ${d.attempt}), bake until ${clock(d.bakeUntil)}`;
     case 'bake-elapsed':
       return `bake of phase ${d.phase + 1} over, verdict ${d.verdict}`;
+    case 'min-bake-elapsed':
+      return `minimum bake of phase ${d.phase + 1} over, verdict ${d.verdict}${d.verdict === 'healthy' ? '' : `; ends once proven healthy, or at ${clock(d.bakeUntil)}`}`;
+    case 'phase-passed':
+      return d.endedBy === 'evidence'
+        ? `phase ${d.phase + 1} passed on proven health after ${d.elapsedSec} s, before its maximum bake`
+        : `phase ${d.phase + 1} passed after its bake, ${d.elapsedSec} s after exposure`;
     case 'health-evaluated':
       return `${d.window} outcomes: ${pct(d.verdict?.evidence?.failureRate)} failed of ${d.verdict?.evidence?.sample ?? 0} (${d.verdict?.verdict})`;
     case 'threshold-breached': {

@@ -127,6 +127,24 @@ describe('the preview (rollout validate --explain)', () => {
     expect(text).toContain('For every true failure rate at or below 5%');
   });
 
+  it('shows the min and max of a { min, max } bake, and a plain bake as one duration', () => {
+    const parsed = parsePlan(readFileSync(path.join(root, 'examples/plans/demo.yaml'), 'utf8'));
+    if (!parsed.ok) throw new Error('demo plan invalid');
+    const [phone] = previewPlan(parsed.plan, 25_000);
+    expect(phone!.phases.map((p) => [p.minBakeSec, p.bakeSec])).toEqual([
+      [10, 20],
+      [10, 30],
+      [10, 30],
+      [null, 0],
+    ]);
+    const lines = renderPreview([phone!]).split('\n');
+    expect(lines.find((l) => /^ {4}0 {2}1%/.test(l))).toMatch(
+      /bake min 10s, max 20s \(ends once proven healthy after min\)/,
+    );
+    expect(lines.find((l) => /^ {4}3 {2}100%/.test(l))).toMatch(/ {2}bake 0s(?! min)/);
+    expect(renderPreview(previewPlan(defaultPlan(), 100_000))).toMatch(/ {4}0 {2}1% {2}bake 1h {2}/);
+  });
+
   it('warns about a phase that can never gather its evidence and a class too small to catch a 2× build', () => {
     const plan = defaultPlan();
     const [small] = previewPlan(plan, 300);

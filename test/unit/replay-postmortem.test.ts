@@ -205,9 +205,12 @@ describe('replay of a recorded rollout', () => {
   });
 
   it('--at folds the log up to that time', () => {
-    const at = new Date(START + 25_000).toISOString();
+    // A second into phone-a's phase 1 (the demo plan's phases bake at least 10 s).
+    const phase1 = run.events.find((e) => e.lane === 'phone-a' && e.type === 'phase-started' && e.data.phase === 1)!;
+    const atMs = Date.parse(phase1.at) + 1000;
+    const at = new Date(atMs).toISOString();
     const report = buildReport({ rolloutId: 'replay-unit', events: run.events, install, at });
-    expect(report.state).toEqual(fold(run.events.filter((e) => Date.parse(e.at) <= START + 25_000)));
+    expect(report.state).toEqual(fold(run.events.filter((e) => Date.parse(e.at) <= atMs)));
     expect(report.classes.find((c) => c.lane === 'phone-a')!.phase).toBe(1);
   });
 
