@@ -34,6 +34,9 @@ export function waitingText(
     return lane.status === 'completed' || lane.status === 'rolled-back' || lane.status === 'aborted' ? 'done' : '-';
   switch (w.kind) {
     case 'bake':
+      // A { min, max } bake: proven health ends it from min on, the max ends it at the latest.
+      if (w.maxUntil !== undefined) return `min bake ${inSeconds(w.until, now)} (max ${inSeconds(w.maxUntil, now)})`;
+      if (w.minUntil !== undefined) return `proof, or bake ${inSeconds(w.until, now)}`;
       return `bake ${inSeconds(w.until, now)}`;
     case 'approval':
       return `approval of phase ${w.phase + 1}`;

@@ -52,6 +52,12 @@ export function waitingText(lane, now) {
   if (!w) return lane.status === 'running' ? 'nothing: it moves on as evidence arrives' : 'nothing (finished)';
   switch (w.kind) {
     case 'bake':
+      if (w.maxUntil !== undefined) {
+        return `the minimum bake of phase ${w.phase + 1} to end at ${clock(w.until)} (${relative(w.until, now)}); proven health then ends the phase, or its bake at ${clock(w.maxUntil)}`;
+      }
+      if (w.minUntil !== undefined) {
+        return `proven health of phase ${w.phase + 1}, or the bake's end at ${clock(w.until)} (${relative(w.until, now)})`;
+      }
       return `the bake of phase ${w.phase + 1} to end at ${clock(w.until)} (${relative(w.until, now)})`;
     case 'approval':
       return `a manual approval before phase ${w.phase + 1} starts`;

@@ -9,9 +9,11 @@ import {
   MAX_CONFLICTS_SHOWN,
   renderStatus,
   statusJson,
+  waitingText,
   type LogCheck,
 } from '../../cli/status-view';
 import { isRefusal, type LaneInput } from '../../events/commands';
+import type { WaitingFor } from '../../events/domain-events';
 import { exposureOfferId, initialLaneState, LaneStateSchema, rollbackOfferId, stepLane } from '../../events/lane';
 import type { BreachPolicy, LaneConfig } from '../../events/plan';
 import { conflictWarning, DuplicateChecker, type EventConflict } from '../../replay/event-conflicts';
@@ -269,5 +271,19 @@ describe('status of a class that finished or halted', () => {
     const shown = laneStatusView(parsed);
     expect(shown.lastBreach).toBeNull();
     expect(laneCells(shown, T0).verdict).toBe('breach');
+  });
+});
+
+describe('what a baking class waits for', () => {
+  const at = (s: number) => new Date(Date.UTC(2026, 11, 1, 0, 0, s)).toISOString();
+  const lane = (waitingFor: WaitingFor) => ({ waitingFor, pausedBy: null, status: 'running' as const });
+  it('a plain bake counts down to its end', () => {
+    expect(waitingText(lane({ kind: 'bake', phase: 0, until: at(90) }), Date.parse(at(0)))).toBe('bake 1m30s');
+  });
+  it('a { min, max } bake names its minimum, then that proof or the maximum ends it', () => {
+    const during = lane({ kind: 'bake', phase: 0, until: at(60), minUntil: at(60), maxUntil: at(600) });
+    expect(waitingText(during, Date.parse(at(0)))).toBe('min bake 1m0s (max 10m0s)');
+    const after = lane({ kind: 'bake', phase: 0, until: at(600), minUntil: at(60) });
+    expect(waitingText(after, Date.parse(at(100)))).toBe('proof, or bake 8m20s');
   });
 });
