@@ -15,7 +15,7 @@ const EnvSchema = z.object({
     .max(1024 * 1024)
     .default(64 * 1024),
   INGEST_MAX_DEVICES: z.coerce.number().int().min(1).max(100_000_000).default(5_000_000),
-  INGEST_FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1000),
+  INGEST_FLUSH_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(3000),
   INGEST_MAX_CLOCK_SKEW_SEC: z.coerce.number().int().min(0).default(86_400),
   INGEST_TIMEOUT_SCAN_MS: z.coerce.number().int().min(50).max(600_000).default(1000),
   INGEST_UNKNOWN_WAIT_MS: z.coerce.number().int().min(0).max(60_000).default(2000),
