@@ -178,14 +178,6 @@ export const LaneStateSchema = z
     /** Lanes with a completion rule: the stall flagged by `lane-stalled`, null once cleared. */
     stalled: z.object({ at: z.string(), quietSince: z.string(), offerId: z.string() }).strict().nullable().optional(),
     /**
-     * Lanes with a completion rule: the devices the current attempt had seen (reported anything) when the lane last
-     * widened its cohort, and the bound they were exposed at; the class-size estimate that phase gives (`classSizeOf`).
-     */
-    sizeBasis: z
-      .object({ seen: z.number().int().min(0), cohortBound: z.number().int().min(1) })
-      .strict()
-      .optional(),
-    /**
      * Lanes with a completion rule: success counts for the patching estimate. `checkpoints` (at most 2, at least
      * `RATE_WINDOW_SEC` apart) and the `latest` count; the rate is measured from the oldest checkpoint to the latest.
      */
@@ -287,11 +279,15 @@ function reportsIn(counts: OutcomeCounts): boolean {
   return counts.succeeded > 0 || failed > 0 || counts.inProgress > 0;
 }
 
-/** Devices the current attempt has heard of: final outcomes and devices still installing, over its phase windows. */
-function devicesSeen(state: LaneState): number {
+/**
+ * Devices heard of (final outcomes and devices still installing) in the exposure windows of phases up to `phase`, any
+ * attempt. An exposure order reaches only devices not offered before, so these are the devices of the buckets below
+ * that phase's bound that reported; a device that failed and reported again on a retry is in two windows.
+ */
+function devicesSeen(state: LaneState, phase: number): number {
   let seen = 0;
   for (const window of Object.values(state.windows)) {
-    if (window.kind !== 'exposure' || window.attempt !== state.attempt) continue;
+    if (window.kind !== 'exposure' || window.phase > phase) continue;
     seen += finalOutcomes(window.totals) + Math.max(0, window.totals.inProgress);
   }
   return seen;
@@ -300,20 +296,6 @@ function devicesSeen(state: LaneState): number {
 /** Devices seen ÷ the share of the class exposed: what a cohort bound says about the class size. */
 function sizeAt(seen: number, cohortBound: number): number {
   return cohortBound <= 0 ? 0 : Math.ceil(seen / (cohortBound / 10000));
-}
-
-/**
- * The size basis after an exposure at `cohortBound`: when it widens the cohort, what the bound in force until now
- * saw, if that estimates a larger class than the basis kept so far (the estimate only ever grows).
- */
-function widenedBasis(state: LaneState, cohortBound: number): LaneState['sizeBasis'] {
-  const basis = state.sizeBasis;
-  if (cohortBound <= state.cohortBound || state.cohortBound === 0) return basis;
-  const candidate = { seen: devicesSeen(state), cohortBound: state.cohortBound };
-  if (basis !== undefined && sizeAt(basis.seen, basis.cohortBound) >= sizeAt(candidate.seen, candidate.cohortBound)) {
-    return basis;
-  }
-  return candidate.seen > 0 ? candidate : basis;
 }
 
 /** The success samples after a new count: `latest` moves, a checkpoint is added once the newest is old enough. */
@@ -327,21 +309,23 @@ function sampleSuccesses(samples: LaneState['successes'], point: SuccessSample):
 
 /**
  * The class size a lane judges its patched share against, or null for a lane without a completion rule. The plan's
- * `expectedDevices` when it gives one (`source: 'plan'`). Otherwise an estimate (`source: 'estimate'`): devices seen
- * ÷ the exposed share, the larger of (a) what the attempt had seen when the lane last widened its cohort, at the
- * bound then in force (`sizeBasis`: those devices had a whole phase to report), and (b) what it has seen now at the
- * current bound. It can be wrong: devices that never report anything (offline, or without the update service) are
- * not seen, so it is too small and a share reached too early (at 100 % exposure (b) is only the devices heard of,
- * which is why (a) is kept); a small first phase estimates with a wide error (1 % of a class of 1,000 is 10 devices);
- * and devices that report on two attempts (a retry) are seen twice in the share's successes. Give
- * `expectedDevices` where the class size is known.
+ * `expectedDevices` when it gives one (`source: 'plan'`). Otherwise an estimate (`source: 'estimate'`), devices seen
+ * ÷ the share exposed, the larger of two: (a) at the bound of the phase before the current one, the devices seen in
+ * the windows of every phase up to it (those buckets have been exposed longest, and late reports still count), and
+ * (b) at the current bound, every device seen. Where it can be wrong: devices that never report anything (offline,
+ * without the update service) are never seen, so the estimate is too small and the share is reached too early; at
+ * 100 % exposure (b) is only the devices heard of so far, which is why (a) is kept; (a) is a sample, off by about
+ * √((1 − q) / (N q)) for a bound q of a class of N (0.6 % for half of 25,000 devices, 6 % for 1 % of them), so a
+ * one-phase plan, or a last-but-one phase that exposes few devices, estimates poorly; and a device that failed and
+ * reported again on a retry is seen twice. Give `expectedDevices` where the class size is known.
  */
 export function classSizeOf(state: LaneState): { size: number; source: 'plan' | 'estimate' } | null {
   const completion = state.config?.completion;
   if (completion === undefined) return null;
   if (completion.expectedDevices !== undefined) return { size: completion.expectedDevices, source: 'plan' };
-  const basis = state.sizeBasis === undefined ? 0 : sizeAt(state.sizeBasis.seen, state.sizeBasis.cohortBound);
-  return { size: Math.max(basis, sizeAt(devicesSeen(state), state.cohortBound)), source: 'estimate' };
+  const previous = state.phase > 0 ? state.config?.phases[state.phase - 1] : undefined;
+  const narrower = previous === undefined ? 0 : sizeAt(devicesSeen(state, state.phase - 1), previous.cohortBound);
+  return { size: Math.max(narrower, sizeAt(devicesSeen(state, state.phase), state.cohortBound)), source: 'estimate' };
 }
 
 /**
@@ -481,7 +465,6 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
       const { offerId, phase, attempt, cohortBound, bakeUntil, bakeMinUntil } = event.data;
       return {
         ...s,
-        ...(s.config?.completion !== undefined && { sizeBasis: widenedBasis(s, cohortBound) }),
         status: 'running',
         phase,
         attempt,
