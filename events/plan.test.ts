@@ -480,7 +480,11 @@ describe('plan: completion (patched, not just exposed)', () => {
           value: 'soon',
           rule: 'must be whole seconds (0..2592000) or a duration like "30s", "10m", "24h" (max 30d)',
         },
-        { path: 'completion.expectedDevices', value: 10, rule: 'unknown field' },
+        {
+          path: 'completion.expectedDevices',
+          value: 10,
+          rule: 'is the size of one class: give it as classes.<class>.completion.expectedDevices',
+        },
         { path: 'completion.later', value: true, rule: 'unknown field' },
         { path: 'classes.phone-a.completion.expectedDevices', value: 1.5, rule: 'must be a whole number of devices' },
         {

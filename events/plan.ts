@@ -329,6 +329,10 @@ export const CompletionSchema = z
     patchedShare: patchedShareSchema.default(DEFAULT_PATCHED_SHARE),
     deadline: positiveDurationSchema.default(DEFAULT_COMPLETION_DEADLINE_SEC),
     stallAfter: positiveDurationSchema.default(DEFAULT_STALL_AFTER_SEC),
+    /** Refused here with where it belongs: a class size is per class. */
+    expectedDevices: z
+      .never({ error: 'is the size of one class: give it as classes.<class>.completion.expectedDevices' })
+      .optional(),
   })
   .strict();
 export type Completion = z.infer<typeof CompletionSchema>;
