@@ -135,7 +135,8 @@ function patchedCell(lane: LaneStatusView): string {
 /** `PATCHED phone-a: 50% after 1m20s, 90% after 2m5s, 95% -, 99% - (of 25000 devices, estimated)`, for lanes with a rule. */
 export function patchedLine(lane: LaneStatusView): string | null {
   const p = lane.patched;
-  if (p === null) return null;
+  // A class rolled back (or rolling back) is being unpatched: its times say nothing more.
+  if (p === null || ROLLBACK_STATUSES.includes(lane.status)) return null;
   const times = Object.entries(p.secondsTo)
     .map(([m, s]) => `${m}% ${s === null ? '-' : `after ${durationText(s)}`}`)
     .join(', ');
