@@ -977,12 +977,14 @@ function decideTimer(state: LaneState, input: TimerFired): LaneStep {
   } else if (input.kind === 'patching' && waiting?.kind === 'patching' && reached(input.at, waiting.until)) {
     complete(d, 'deadline');
   } else if (input.kind === 'stall') {
+    // Watched only with a rule, while running and waiting on devices (`stallDeadlineOf`): all of these are set then.
     const due = stallDeadlineOf(state);
-    if (due !== null && reached(input.at, due) && state.offerId !== null && waiting !== null) {
-      const { completion } = configOf(state);
+    const { completion } = configOf(state);
+    const quietSince = quietSinceOf(state);
+    if (due !== null && reached(input.at, due) && completion && quietSince && state.offerId !== null && waiting) {
       d.emit('lane-stalled', {
-        quietSince: quietSinceOf(state) ?? input.at,
-        stallAfterSec: completion?.stallAfterSec ?? 0,
+        quietSince,
+        stallAfterSec: completion.stallAfterSec,
         offerId: state.offerId,
         phase: state.phase,
         cohortBound: state.cohortBound,
