@@ -147,6 +147,11 @@ export function decisionKindOf(event: DomainEvent): string {
       return event.data.verdict;
     case 'phase-passed':
       return event.data.endedBy;
+    case 'lane-completed':
+      // A lane with a completion rule says why it completed; one without completes at its last phase.
+      return event.data.endedBy ?? 'last-phase';
+    case 'lane-stalled':
+      return event.data.waiting;
     case 'health-evaluated':
       return event.data.verdict.verdict;
     case 'operator-command-accepted':
@@ -160,7 +165,8 @@ export function decisionKindOf(event: DomainEvent): string {
     case 'rollback-failed':
     case 'gate-waiting':
     case 'gate-approved':
-    case 'lane-completed':
+    case 'patching-started':
+    case 'lane-stall-cleared':
     case 'rollout-completed':
     case 'rollout-aborted':
       return '-';

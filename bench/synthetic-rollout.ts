@@ -10,7 +10,7 @@ import type { LaneInput } from '../events/commands';
 import { murmur3 } from '../events/cohort';
 import type { DomainEvent } from '../events/domain-events';
 import { fleetCommandsOf } from '../events/fleet-commands';
-import { initialLaneState, isLaneFinished, stepLane, type LaneState } from '../events/lane';
+import { initialLaneState, isLaneFinished, laneDeadlineOf, stepLane, type LaneState } from '../events/lane';
 import { laneConfigOf, type RolloutPlan } from '../events/plan';
 import { fold, stepRollout, type RolloutState } from '../events/rollout';
 import type { DeviceKeys } from '../events/device-keys';
@@ -148,8 +148,9 @@ export function syntheticRollout(options: SyntheticOptions): SyntheticRollout {
     }
     // Timers due before the flush fire first, at their deadline.
     for (const [lane, state] of lanes) {
-      const w = state.waitingFor;
-      if (w !== null && 'until' in w && Date.parse(w.until) <= nextFlush && state.status !== 'paused') {
+      // The lane's next deadline, as its workflow arms it (`laneDeadlineOf`: a completion rule adds two).
+      const w = laneDeadlineOf(state);
+      if (w !== null && Date.parse(w.until) <= nextFlush && state.status !== 'paused') {
         const at = Math.max(now, Date.parse(w.until));
         feed(lane, { type: 'timer-fired', lane, kind: w.kind, at: iso(at) }, at);
       }

@@ -18,7 +18,12 @@ function failedOf(lane: LaneStatusView): number {
 }
 
 function inSeconds(until: string, now: number): string {
-  const s = Math.max(0, Math.round((Date.parse(until) - now) / 1000));
+  return durationText((Date.parse(until) - now) / 1000);
+}
+
+/** Seconds as the status writes a wait: `45s`, `3m20s`, `2.5h`. */
+function durationText(seconds: number): string {
+  const s = Math.max(0, Math.round(seconds));
   return s >= 3600 ? `${(s / 3600).toFixed(1)}h` : s >= 60 ? `${Math.floor(s / 60)}m${s % 60}s` : `${s}s`;
 }
 
@@ -48,6 +53,8 @@ export function waitingText(
       return `retry ${w.attempt} in ${inSeconds(w.until, now)}`;
     case 'rollback':
       return `rollback (≤ ${inSeconds(w.until, now)})${lane.abortPending ? ', then abort' : ''}`;
+    case 'patching':
+      return `${percent(w.patchedShare, 0)} patched, or deadline ${inSeconds(w.until, now)}`;
     default: {
       const _exhaustive: never = w;
       return _exhaustive;
@@ -100,7 +107,7 @@ function verdictCell(lane: LaneStatusView): string {
 export function laneCells(lane: LaneStatusView, now: number): Record<string, string> {
   return {
     class: lane.lane,
-    status: lane.lost ? `lost (${lane.lost.cause})` : lane.status,
+    status: lane.lost ? `lost (${lane.lost.cause})` : lane.stalled ? `${lane.status} (stalled)` : lane.status,
     phase: lane.phase < 0 ? `-/${lane.phases}` : `${lane.phase + 1}/${lane.phases}`,
     exposed: `${lane.exposurePercent.toFixed(2)}%`,
     installed: String(lane.total.succeeded),
@@ -112,8 +119,36 @@ export function laneCells(lane: LaneStatusView, now: number): Record<string, str
         : '-',
     rate: rateCell(lane),
     verdict: verdictCell(lane),
+    patched: patchedCell(lane),
     waiting: waitingText(lane, now),
   };
+}
+
+/** `62.1% / 95% eta 14:02:10Z` (est.): the patched share against its target; `-` for a lane without a completion rule. */
+function patchedCell(lane: LaneStatusView): string {
+  const p = lane.patched;
+  if (p === null) return '-';
+  const eta = p.eta === null ? '' : ` eta ${p.eta.slice(11, 19)}Z`;
+  return `${percent(p.patchedShare, 1)} / ${percent(p.target, 0)}${eta}${p.sizeSource === 'estimate' ? ' (est. size)' : ''}`;
+}
+
+/** `PATCHED phone-a: 50% after 1m20s, 90% after 2m5s, 95% -, 99% - (of 25000 devices, estimated)`, for lanes with a rule. */
+export function patchedLine(lane: LaneStatusView): string | null {
+  const p = lane.patched;
+  // A class rolled back (or rolling back) is being unpatched: its times say nothing more.
+  if (p === null || ROLLBACK_STATUSES.includes(lane.status)) return null;
+  const times = Object.entries(p.secondsTo)
+    .map(([m, s]) => `${m}% ${s === null ? '-' : `after ${durationText(s)}`}`)
+    .join(', ');
+  const of = `of ${p.classSize} devices, ${p.sizeSource === 'plan' ? 'from the plan' : 'estimated'}`;
+  return `  PATCHED ${lane.lane}: ${times} (${of})`;
+}
+
+/** `STALLED phone-a: no outcome since …` for a lane whose exposed devices went quiet, or null. */
+export function stalledLine(lane: LaneStatusView): string | null {
+  const s = lane.stalled;
+  if (s === null) return null;
+  return `  STALLED ${lane.lane}: no outcome since ${s.quietSince} (flagged ${s.at}) on offer ${s.offerId}, exposed up to ${(s.cohortBound / 100).toFixed(2)}%`;
 }
 
 const COLUMNS: [keyof ReturnType<typeof laneCells>, string][] = [
@@ -127,6 +162,7 @@ const COLUMNS: [keyof ReturnType<typeof laneCells>, string][] = [
   ['rolledBack', 'ROLLED BACK'],
   ['rate', 'FAIL RATE (WINDOW) · CLASS TOTAL / MAX'],
   ['verdict', 'VERDICT'],
+  ['patched', 'PATCHED / TARGET'],
   ['waiting', 'WAITING FOR'],
 ];
 
@@ -161,6 +197,7 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
     line(COLUMNS.map(([, t]) => t)),
     ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? ''))),
     ...breaches,
+    ...view.lanes.flatMap((lane) => [stalledLine(lane), patchedLine(lane)].filter((l): l is string => l !== null)),
   ].join('\n');
 }
 
@@ -231,7 +268,7 @@ export class WatchView {
   private readonly multi = new MultiBar(
     {
       format:
-        '{class} [{bar}] {exposed} phase {phase} | ok {installed} fail {failed} t/o {timedOut} rb {rolledBack} | {rate} | {verdict} | {waiting}',
+        '{class} [{bar}] {exposed} phase {phase} | ok {installed} fail {failed} t/o {timedOut} rb {rolledBack} | {rate} | {verdict} | patched {patched} | {waiting}',
       hideCursor: true,
       clearOnComplete: false,
       stopOnComplete: false,

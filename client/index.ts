@@ -18,8 +18,11 @@ import { OperatorRequestSchema, type OperatorRequest } from '../events/commands'
 import type { OutcomeCounts, WaitingFor } from '../events/domain-events';
 import { assessHealth } from '../events/health';
 import {
+  PATCHED_MILESTONES,
   currentCounts,
   isLaneFinished,
+  patchedEtaOf,
+  patchedShareOf,
   summedWindows,
   toHealthCounts,
   type LaneState,
@@ -261,6 +264,23 @@ export interface LaneStatusView {
   lost: NonNullable<RolloutState['lostLanes']>[string] | null;
   breaches: number;
   updatedAt: string | null;
+  /**
+   * Patched, not just exposed (lanes whose plan has `completion`; null for the others): successes ÷ the class size
+   * (the plan's `expectedDevices`, or estimated), the target share, when the target is reached at the recent rate of
+   * successes (null when not patching or no rate), and the seconds from the lane's start to 50 / 90 / 95 / 99 %
+   * patched (null until reached).
+   */
+  patched: {
+    succeeded: number;
+    classSize: number;
+    sizeSource: 'plan' | 'estimate';
+    patchedShare: number;
+    target: number;
+    eta: string | null;
+    secondsTo: Record<string, number | null>;
+  } | null;
+  /** The lane's exposed devices went quiet (`lane-stalled`), not yet cleared: since when, and on which offer. */
+  stalled: { at: string; quietSince: string; offerId: string; cohortBound: number } | null;
 }
 
 /** A rollout as `status` shows it. */
@@ -301,6 +321,20 @@ function lastBreachOf(state: LaneState): LaneStatusView['lastBreach'] {
     maxFailureRate: criterion?.threshold ?? evidence.threshold,
     explanation: evidence.explanation,
   };
+}
+
+/** The patched share of a lane with a completion rule as status shows it (see `LaneStatusView.patched`). */
+function patchedOf(state: LaneState): LaneStatusView['patched'] {
+  const share = patchedShareOf(state);
+  const completion = state.config?.completion;
+  if (share === null || completion === undefined) return null;
+  const startMs = state.startedAt === undefined ? null : Date.parse(state.startedAt);
+  const secondsTo: Record<string, number | null> = {};
+  for (const m of PATCHED_MILESTONES) {
+    const at = state.patchedAt?.[m];
+    secondsTo[m] = at === undefined || startMs === null ? null : (Date.parse(at) - startMs) / 1000;
+  }
+  return { ...share, target: completion.patchedShare, eta: patchedEtaOf(state), secondsTo };
 }
 
 /**
@@ -345,6 +379,9 @@ export function laneStatusView(state: LaneState, lost: LaneStatusView['lost'] = 
     lost,
     breaches: state.breaches,
     updatedAt: state.updatedAt,
+    patched: patchedOf(state),
+    stalled:
+      state.stalled && !isLaneFinished(state.status) ? { ...state.stalled, cohortBound: state.cohortBound } : null,
   };
 }
 

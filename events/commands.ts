@@ -92,7 +92,8 @@ export const TimerFiredSchema = z
   .object({
     type: z.literal('timer-fired'),
     lane: DeviceClassSchema,
-    kind: z.enum(['bake', 'retry-backoff', 'rollback']),
+    /** `patching`: a lane's completion deadline; `stall`: its exposed devices went quiet for `stallAfter`. */
+    kind: z.enum(['bake', 'retry-backoff', 'rollback', 'patching', 'stall']),
     at: TimestampSchema,
   })
   .strict();

@@ -119,6 +119,18 @@ export const WaitingForSchema = z.discriminatedUnion('kind', [
   z.object({ kind: z.literal('retry-backoff'), attempt: z.number().int().min(2), until: TimestampSchema }).strict(),
   /** A rollback runs until `until`; failures during it fail it sooner. */
   z.object({ kind: z.literal('rollback'), until: TimestampSchema }).strict(),
+  /**
+   * The last phase passed (lanes with a `completion` rule): the lane counts successes until `patchedShare` of the class
+   * is patched, or until `until`, its completion deadline.
+   */
+  z
+    .object({
+      kind: z.literal('patching'),
+      phase: z.number().int().min(0),
+      patchedShare: z.number().gt(0).max(1),
+      until: TimestampSchema,
+    })
+    .strict(),
 ]);
 export type WaitingFor = z.infer<typeof WaitingForSchema>;
 
@@ -314,9 +326,84 @@ export const RollbackFailedSchema = laneEvent(
 );
 export const GateWaitingSchema = laneEvent('gate-waiting', z.object({ phase: phaseIndex }).strict());
 export const GateApprovedSchema = laneEvent('gate-approved', z.object({ phase: phaseIndex }).strict());
+/** How the lane's class size was known when it judged its patched share: the plan's `expectedDevices`, or estimated. */
+export const ClassSizeSourceSchema = z.enum(['plan', 'estimate']);
+const patchedShareReached = {
+  /** Successes counted over the class's exposure windows. */
+  succeeded: countSchema,
+  /** The class size the share was judged against, and where it came from. */
+  classSize: z.number().int().min(0),
+  sizeSource: ClassSizeSourceSchema,
+  /** succeeded ÷ classSize (at most 1). */
+  patchedShare: z.number().min(0).max(1),
+};
+/**
+ * The last phase of a lane with a `completion` rule passed: the lane keeps counting until `target` of the class
+ * reported success (then `lane-completed`, `endedBy: 'patched-share'`) or `deadline` (`endedBy: 'deadline'`).
+ */
+export const PatchingStartedSchema = laneEvent(
+  'patching-started',
+  z
+    .object({
+      phase: phaseIndex,
+      attempt,
+      target: z.number().gt(0).max(1),
+      deadline: TimestampSchema,
+      ...patchedShareReached,
+    })
+    .strict(),
+);
+/**
+ * The lane completed. A lane with a `completion` rule says why (`endedBy`: its patched share reached the target, or its
+ * deadline passed) and the share it had then; a lane without one completes when its last phase passes and carries
+ * neither (as every lane did before completion rules existed).
+ */
 export const LaneCompletedSchema = laneEvent(
   'lane-completed',
-  z.object({ phases: z.number().int().min(1), attempt }).strict(),
+  z
+    .object({
+      phases: z.number().int().min(1),
+      attempt,
+      endedBy: z.enum(['patched-share', 'deadline']).optional(),
+      succeeded: patchedShareReached.succeeded.optional(),
+      classSize: patchedShareReached.classSize.optional(),
+      sizeSource: patchedShareReached.sizeSource.optional(),
+      patchedShare: patchedShareReached.patchedShare.optional(),
+    })
+    .strict(),
+);
+/**
+ * The lane's exposed devices reported nothing for the plan's `stallAfter` (lanes with a `completion` rule, while they
+ * wait on devices: a bake, evidence, or the patching stage). It halts nothing: it tells a person. Cleared by
+ * `lane-stall-cleared` when outcomes arrive again.
+ */
+export const LaneStalledSchema = laneEvent(
+  'lane-stalled',
+  z
+    .object({
+      /** The last report of an exposed device, or the current offer's exposure when none came since. */
+      quietSince: TimestampSchema,
+      stallAfterSec: z.number().int().min(1),
+      offerId: IdSchema,
+      phase: phaseIndex,
+      cohortBound: z.number().int().min(0).max(10000),
+      /** What the lane waited for when it stalled (`bake`, `evidence`, `patching`). */
+      waiting: z.string().min(1).max(32),
+    })
+    .strict(),
+);
+/** Outcomes arrived again for a stalled lane: the stall is over. */
+export const LaneStallClearedSchema = laneEvent(
+  'lane-stall-cleared',
+  z
+    .object({
+      /** When the stall was flagged, and since when the lane had heard nothing. */
+      stalledAt: TimestampSchema,
+      quietSince: TimestampSchema,
+      /** The offer whose outcomes ended it. */
+      offerId: IdSchema,
+    })
+    .strict(),
 );
 export const LaneAbortedSchema = laneEvent(
   'lane-aborted',
@@ -413,7 +500,10 @@ export const DomainEventSchema = z
     RollbackFailedSchema,
     GateWaitingSchema,
     GateApprovedSchema,
+    PatchingStartedSchema,
     LaneCompletedSchema,
+    LaneStalledSchema,
+    LaneStallClearedSchema,
     LaneAbortedSchema,
     LaneAbortDeferredSchema,
     RolloutCompletedSchema,

@@ -16,6 +16,8 @@ import {
   foldLane,
   initialLaneState,
   isLaneFinished,
+  laneDeadlineOf,
+  patchedEtaOf,
   rollbackOfferId,
   stepLane,
   toHealthCounts,
@@ -93,7 +95,7 @@ const input = {
   },
   healthy: (offerId: string, t: number) => input.delta(offerId, { ok: 20 }, t),
   bad: (offerId: string, t: number) => input.delta(offerId, { ok: 5, fail: 15 }, t),
-  timer: (kind: 'bake' | 'retry-backoff' | 'rollback', t: number): LaneInput => ({
+  timer: (kind: 'bake' | 'retry-backoff' | 'rollback' | 'patching' | 'stall', t: number): LaneInput => ({
     type: 'timer-fired',
     lane: LANE,
     kind,
@@ -1575,5 +1577,247 @@ describe('evidence-driven promotion: a { min, max } bake ends on proven health o
       'lane-completed',
     ]);
     for (const e of log) if (e.type === 'exposure-issued') expect(e.data).not.toHaveProperty('bakeMinUntil');
+  });
+});
+
+describe('patched, not just exposed: a lane with a completion rule completes on its patched share or its deadline', () => {
+  /** Two phases, 10 % then 100 %, each baking 60 s; 95 % of 1,000 devices, deadline 1 h, stalled after 10 min quiet. */
+  const completing = (completion: Partial<NonNullable<LaneConfig['completion']>> = {}): LaneConfig =>
+    laneConfig({
+      phases: [
+        { share: 10, cohortBound: 1000, bakeSec: 60, approval: 'none' },
+        { share: 100, cohortBound: 10000, bakeSec: 60, approval: 'none' },
+      ],
+      completion: { patchedShare: 0.95, deadlineSec: 3600, stallAfterSec: 600, expectedDevices: 1000, ...completion },
+    });
+  /** Phase 0: 100 successes; phase 1: 800 more; both bakes over: 900 of the class patched. */
+  const lastPhasePassed = (config = completing()) =>
+    history(
+      input.start(config),
+      input.delta(offer(0), { ok: 100 }, 10),
+      input.timer('bake', 60),
+      input.delta(offer(1), { ok: 800 }, 100),
+      input.timer('bake', 120),
+    );
+
+  test('the last phase passing starts the patching stage with the share so far, the target and the deadline', () => {
+    const log = lastPhasePassed();
+    expect(log.slice(-2)).toMatchObject([
+      { type: 'bake-elapsed', data: { phase: 1, verdict: 'healthy' } },
+      {
+        type: 'patching-started',
+        data: {
+          phase: 1,
+          attempt: 1,
+          target: 0.95,
+          deadline: at(3720),
+          succeeded: 900,
+          classSize: 1000,
+          sizeSource: 'plan',
+          patchedShare: 0.9,
+        },
+      },
+    ]);
+    const state = foldLane(log);
+    expect(state.status).toBe('running');
+    expect(state.waitingFor).toEqual({ kind: 'patching', phase: 1, patchedShare: 0.95, until: at(3720) });
+    expect(describeWaitingFor(state.waitingFor)).toBe(`95 % of the class patched, or the deadline ${at(3720)}`);
+    // The workflow's next timer: the deadline, unless the stall deadline comes first (as it does here, 600 s on).
+    expect(laneDeadlineOf(state)).toEqual({ kind: 'stall', until: at(700) });
+    const patient = foldLane(lastPhasePassed(completing({ stallAfterSec: 7200 })));
+    expect(laneDeadlineOf(patient)).toEqual({ kind: 'patching', until: at(3720) });
+  });
+
+  test('completes on the patched share: the delta that brings successes to 95 % completes it, endedBy patched-share', () => {
+    given(lastPhasePassed())
+      .when(input.delta(offer(1), { ok: 49 }, 200))
+      .then([{ type: 'health-evaluated' }]);
+    const state = given([...lastPhasePassed(), ...history()])
+      .when(input.delta(offer(1), { ok: 50 }, 200))
+      .then([
+        { type: 'health-evaluated' },
+        {
+          type: 'lane-completed',
+          data: {
+            phases: 2,
+            attempt: 1,
+            endedBy: 'patched-share',
+            succeeded: 950,
+            classSize: 1000,
+            sizeSource: 'plan',
+            patchedShare: 0.95,
+          },
+        },
+      ]);
+    expect(state.status).toBe('completed');
+    expect(isLaneFinished(state.status)).toBe(true);
+  });
+
+  test('a share already reached when the last phase passes completes the lane at once', () => {
+    const log = lastPhasePassed(completing({ patchedShare: 0.9 }));
+    expect(log.slice(-2).map((e) => e.type)).toEqual(['patching-started', 'lane-completed']);
+    expect(log[log.length - 1]).toMatchObject({ data: { endedBy: 'patched-share', patchedShare: 0.9 } });
+  });
+
+  test('completes at the deadline with the share reached recorded; not a moment before', () => {
+    given(lastPhasePassed()).when(input.timer('patching', 3719)).thenNothing();
+    given(lastPhasePassed())
+      .when(input.timer('patching', 3720))
+      .then([
+        {
+          type: 'lane-completed',
+          data: { endedBy: 'deadline', succeeded: 900, classSize: 1000, sizeSource: 'plan', patchedShare: 0.9 },
+        },
+      ]);
+  });
+
+  test('a healthy verdict while patching completes nothing; a breach applies the breach policy as in any phase', () => {
+    given(lastPhasePassed())
+      .when(input.delta(offer(1), { ok: 10 }, 200))
+      .then([{ type: 'health-evaluated', data: { verdict: { verdict: 'healthy' } } }]);
+    const state = given(lastPhasePassed())
+      .when(input.delta(offer(1), { fail: 500 }, 200))
+      .then([{ type: 'health-evaluated' }, { type: 'threshold-breached' }, { type: 'lane-paused' }]);
+    expect(state.pause?.resumeTo).toMatchObject({ kind: 'patching' });
+  });
+
+  test('without expectedDevices the class size is estimated: devices seen at the narrower bound ÷ its share', () => {
+    const log = lastPhasePassed(completing({ expectedDevices: undefined }));
+    // 100 devices seen at 10 % when the lane widened to 100 %: about 1,000 devices; 900 of them patched.
+    expect(log[log.length - 1]).toMatchObject({
+      type: 'patching-started',
+      data: { succeeded: 900, classSize: 1000, sizeSource: 'estimate', patchedShare: 0.9 },
+    });
+  });
+
+  test('the estimate never falls below the devices heard of at the current bound', () => {
+    const config = completing({ expectedDevices: undefined });
+    const log = history(
+      input.start(config),
+      input.delta(offer(0), { ok: 20 }, 10),
+      input.timer('bake', 60),
+      input.delta(offer(1), { ok: 400, inProgress: 40 }, 100),
+      input.timer('bake', 120),
+    );
+    // The narrower bound said 200 devices; 460 were heard of since: the class has at least those.
+    expect(log.find((e) => e.type === 'patching-started')).toMatchObject({
+      data: { succeeded: 420, classSize: 460, sizeSource: 'estimate' },
+    });
+  });
+
+  test('a lane without completion keys completes at its last phase exactly as before: no new event, no new field', () => {
+    const config = completing();
+    delete config.completion;
+    const log = lastPhasePassed(config);
+    expect(log.slice(-2).map((e) => e.type)).toEqual(['bake-elapsed', 'lane-completed']);
+    expect(log[log.length - 1]!.data).toEqual({ phases: 2, attempt: 1 });
+    const state = foldLane(log);
+    for (const key of ['lastReportAt', 'stalled', 'successes', 'startedAt', 'patchedAt']) {
+      expect(state).not.toHaveProperty(key);
+    }
+    // Its workflow arms the timers it always armed: the end of the bake, nothing for stalls.
+    const inBake = foldLane(history(input.start(config)));
+    expect(laneDeadlineOf(inBake)).toEqual({ kind: 'bake', until: at(60) });
+    given(history(input.start(config), input.timer('bake', 60)))
+      .when(input.timer('stall', 5000))
+      .thenNothing();
+  });
+
+  test('a stalled lane is flagged when its exposed devices report nothing for stallAfter, and cleared when they do', () => {
+    // Phase 1 exposed at 60 s; no device of it reports, so after its bake the lane waits for evidence.
+    const quiet = history(
+      input.start(completing()),
+      input.delta(offer(0), { ok: 100 }, 10),
+      input.timer('bake', 60),
+      input.timer('bake', 120),
+    );
+    expect(foldLane(quiet).waitingFor).toEqual({ kind: 'evidence', phase: 1 });
+    expect(laneDeadlineOf(foldLane(quiet))).toEqual({ kind: 'stall', until: at(660) });
+    given(quiet).when(input.timer('stall', 659)).thenNothing();
+    const stalled = given(quiet)
+      .when(input.timer('stall', 660))
+      .then([
+        {
+          type: 'lane-stalled',
+          data: {
+            quietSince: at(60),
+            stallAfterSec: 600,
+            offerId: offer(1),
+            phase: 1,
+            cohortBound: 10000,
+            waiting: 'evidence',
+          },
+        },
+      ]);
+    // It halts nothing: the lane still runs and waits for its evidence; no second flag while it lasts.
+    expect(stalled.status).toBe('running');
+    expect(stalled.waitingFor).toEqual({ kind: 'evidence', phase: 1 });
+    expect(laneDeadlineOf(stalled)).toBeNull();
+    const flagged = [...quiet, ...history()];
+    const withStall = decideLane(foldLane(flagged), input.timer('stall', 660));
+    if (isRefusal(withStall)) throw new Error(withStall.reason);
+    given([...flagged, ...withStall])
+      .when(input.delta(offer(1), { inProgress: 5 }, 700))
+      .then([
+        { type: 'health-evaluated' },
+        { type: 'lane-stall-cleared', data: { stalledAt: at(660), quietSince: at(60), offerId: offer(1) } },
+      ]);
+  });
+
+  test("timeouts alone are not reports: the ingest's timeout markers do not clear a stall", () => {
+    const quiet = history(
+      input.start(completing()),
+      input.delta(offer(0), { ok: 100, inProgress: 3 }, 10),
+      input.timer('bake', 60),
+      input.timer('bake', 120),
+      input.timer('stall', 660),
+    );
+    given(quiet)
+      .when(input.delta(offer(0), { timedOut: 3, inProgress: -3 }, 700))
+      .then([{ type: 'health-evaluated' }]);
+  });
+
+  test('a stall is watched in the patching stage too, from the last report', () => {
+    const log = lastPhasePassed();
+    // Last report at 100 s (phase 1's 800 successes): flagged at 700 s, before the deadline.
+    expect(laneDeadlineOf(foldLane(log))).toEqual({ kind: 'stall', until: at(700) });
+    given(log)
+      .when(input.timer('stall', 700))
+      .then([{ type: 'lane-stalled', data: { quietSince: at(100), waiting: 'patching' } }]);
+  });
+
+  test('no stall is watched at a gate or while paused: only a person moves the lane on there', () => {
+    const gated = laneConfig({ completion: { patchedShare: 0.95, deadlineSec: 3600, stallAfterSec: 600 } });
+    const waiting = foldLane(history(input.start(gated), input.healthy(offer(0), 10), input.timer('bake', 60)));
+    expect(waiting.waitingFor).toEqual({ kind: 'approval', phase: 1 });
+    expect(laneDeadlineOf(waiting)).toBeNull();
+    const paused = foldLane(history(input.start(gated), input.command('pause', 5)));
+    expect(laneDeadlineOf(paused)).toBeNull();
+  });
+
+  test('the estimate of when the target is reached follows the recent rate of successes', () => {
+    // 900 patched at 100 s; 30 more at 400 s (a checkpoint, 300 s after the first); 20 needed at 0.1/s: 200 s more.
+    const log = history(
+      input.start(completing()),
+      input.delta(offer(0), { ok: 100 }, 10),
+      input.timer('bake', 60),
+      input.delta(offer(1), { ok: 800 }, 100),
+      input.timer('bake', 120),
+      input.delta(offer(1), { ok: 0, inProgress: 1 }, 200),
+      input.delta(offer(1), { ok: 30 }, 500),
+    );
+    const state = foldLane(log);
+    expect(state.successes?.checkpoints.map((c) => c.at)).toEqual([at(10), at(500)]);
+    // From the first checkpoint (100 successes at 10 s) to 930 at 500 s: 830 / 490 s; 20 more take 12 s.
+    expect(patchedEtaOf(state)).toBe(at(512));
+    expect(state.patchedAt).toEqual({ '50': at(100), '90': at(100) });
+    expect(patchedEtaOf(foldLane(log.slice(0, 5)))).toBeNull();
+  });
+
+  test('the new events and state fields validate, and the state survives a round trip through its schema', () => {
+    const log = lastPhasePassed();
+    for (const event of log) expect(DomainEventSchema.parse(event)).toEqual(event);
+    const state = foldLane(log);
+    expect(LaneStateSchema.parse(JSON.parse(JSON.stringify(state)))).toEqual(state);
   });
 });

@@ -34,6 +34,14 @@
  * - A lane paused by a breach does not `resume`: an operator chooses `retry` (fresh attempt) or `rollback`.
  * - An abort during a rollback is deferred (`lane-abort-deferred`): nothing more is exposed, the rollback runs and its
  *   outcomes are counted to its end; the lane then ends rolled back, or aborted if the rollback failed.
+ * - Patched, not just exposed: a lane whose config has a `completion` rule does not complete when its last phase
+ *   passes. It records `patching-started` and keeps counting until `patchedShare` of the class reported success
+ *   (`lane-completed`, `endedBy: 'patched-share'`) or its deadline passes (`endedBy: 'deadline'`), both with the share
+ *   reached. The class size is the plan's `expectedDevices`, else an estimate (`classSizeOf`). Health is still judged
+ *   while it patches: a breach then applies the breach policy as in any phase. Such a lane is also flagged
+ *   `lane-stalled` when, while it waits on devices (bake, evidence, patching), its exposed devices report nothing for
+ *   `stallAfter`, and `lane-stall-cleared` when they report again; a stall halts nothing. A lane without the rule
+ *   (every lane started before it existed) decides exactly what it always did.
  *
  * The state is plain JSON (no Map, Set or classes): it crosses Temporal's continue-as-new.
  */
@@ -106,6 +114,13 @@ export const LastBreachSchema = z
   .strict();
 export type LastBreach = z.infer<typeof LastBreachSchema>;
 
+/** A count of successes at a time: what the patching estimate (`patchedEtaOf`) measures a rate between. */
+export const SuccessSampleSchema = z.object({ at: z.string(), succeeded: z.number().int().min(0) }).strict();
+export type SuccessSample = z.infer<typeof SuccessSampleSchema>;
+
+/** The patched shares (percent) whose times a lane with a completion rule records, and status and postmortem show. */
+export const PATCHED_MILESTONES = [50, 90, 95, 99] as const;
+
 /** The folded state of one lane: everything a workflow needs to act, as plain JSON. */
 export const LaneStateSchema = z
   .object({
@@ -158,6 +173,25 @@ export const LaneStateSchema = z
     lastBreach: LastBreachSchema.optional(),
     /** When the current phase attempt was exposed (its bake began); absent in older states. */
     exposedAt: z.string().optional(),
+    /** Lanes with a completion rule: when an exposed device last reported (an outcome or an install start). */
+    lastReportAt: z.string().optional(),
+    /** Lanes with a completion rule: the stall flagged by `lane-stalled`, null once cleared. */
+    stalled: z.object({ at: z.string(), quietSince: z.string(), offerId: z.string() }).strict().nullable().optional(),
+    /**
+     * Lanes with a completion rule: success counts for the patching estimate. `checkpoints` (at most 2, at least
+     * `RATE_WINDOW_SEC` apart) and the `latest` count; the rate is measured from the oldest checkpoint to the latest.
+     */
+    successes: z
+      .object({ checkpoints: z.array(SuccessSampleSchema).max(2), latest: SuccessSampleSchema })
+      .strict()
+      .optional(),
+    /** Lanes with a completion rule: when the lane started, what `patchedAt` is measured from. */
+    startedAt: z.string().optional(),
+    /**
+     * Lanes with a completion rule: when its patched share (`patchedShareOf`, as estimated then) first reached each of
+     * `PATCHED_MILESTONES` (keys `'50'`, `'90'`, `'95'`, `'99'`).
+     */
+    patchedAt: z.record(z.string(), z.string()).optional(),
   })
   .strict();
 export type LaneState = z.infer<typeof LaneStateSchema>;
@@ -235,6 +269,142 @@ function maxOffset(a: string | undefined, b: string): string {
   return a !== undefined && BigInt(a) >= BigInt(b) ? a : b;
 }
 
+/** How far apart the patching estimate's checkpoints are (`successes`): its rate covers the last 5 to 10 minutes. */
+export const RATE_WINDOW_SEC = 300;
+
+/** Whether a delta holds a report of a device (a success, a failure, or an install start), not only timeouts. */
+function reportsIn(counts: OutcomeCounts): boolean {
+  let failed = 0;
+  for (const code in counts.failedByCode) failed += counts.failedByCode[code] ?? 0;
+  return counts.succeeded > 0 || failed > 0 || counts.inProgress > 0;
+}
+
+/**
+ * Devices heard of (final outcomes and devices still installing) in the exposure windows of phases up to `phase`, any
+ * attempt. An exposure order reaches only devices not offered before, so these are the devices of the buckets below
+ * that phase's bound that reported; a device that failed and reported again on a retry is in two windows.
+ */
+function devicesSeen(state: LaneState, phase: number): number {
+  let seen = 0;
+  for (const window of Object.values(state.windows)) {
+    if (window.kind !== 'exposure' || window.phase > phase) continue;
+    seen += finalOutcomes(window.totals) + Math.max(0, window.totals.inProgress);
+  }
+  return seen;
+}
+
+/** Devices seen ÷ the share of the class exposed: what a cohort bound says about the class size. */
+function sizeAt(seen: number, cohortBound: number): number {
+  return cohortBound <= 0 ? 0 : Math.ceil(seen / (cohortBound / 10000));
+}
+
+/** The success samples after a new count: `latest` moves, a checkpoint is added once the newest is old enough. */
+function sampleSuccesses(samples: LaneState['successes'], point: SuccessSample): NonNullable<LaneState['successes']> {
+  const checkpoints = samples?.checkpoints ?? [];
+  const newest = checkpoints[checkpoints.length - 1];
+  if (newest === undefined) return { checkpoints: [point], latest: point };
+  const old = Date.parse(point.at) - Date.parse(newest.at) >= RATE_WINDOW_SEC * 1000;
+  return { checkpoints: old ? [...checkpoints, point].slice(-2) : checkpoints, latest: point };
+}
+
+/**
+ * The class size a lane judges its patched share against, or null for a lane without a completion rule. The plan's
+ * `expectedDevices` when it gives one (`source: 'plan'`). Otherwise an estimate (`source: 'estimate'`), devices seen
+ * ÷ the share exposed, the larger of two: (a) at the bound of the phase before the current one, the devices seen in
+ * the windows of every phase up to it (those buckets have been exposed longest, and late reports still count), and
+ * (b) at the current bound, every device seen. Where it can be wrong: devices that never report anything (offline,
+ * without the update service) are never seen, so the estimate is too small and the share is reached too early; at
+ * 100 % exposure (b) is only the devices heard of so far, which is why (a) is kept; (a) is a sample, off by about
+ * √((1 − q) / (N q)) for a bound q of a class of N (0.6 % for half of 25,000 devices, 6 % for 1 % of them), so a
+ * one-phase plan, or a last-but-one phase that exposes few devices, estimates poorly; and a device that failed and
+ * reported again on a retry is seen twice. Give `expectedDevices` where the class size is known.
+ */
+export function classSizeOf(state: LaneState): { size: number; source: 'plan' | 'estimate' } | null {
+  const completion = state.config?.completion;
+  if (completion === undefined) return null;
+  if (completion.expectedDevices !== undefined) return { size: completion.expectedDevices, source: 'plan' };
+  const previous = state.phase > 0 ? state.config?.phases[state.phase - 1] : undefined;
+  const narrower = previous === undefined ? 0 : sizeAt(devicesSeen(state, state.phase - 1), previous.cohortBound);
+  return { size: Math.max(narrower, sizeAt(devicesSeen(state, state.phase), state.cohortBound)), source: 'estimate' };
+}
+
+/**
+ * The patched share of a lane with a completion rule: successes over every exposure window (all phases and attempts)
+ * ÷ `classSizeOf`, at most 1; 0 while the size is unknown (nothing seen yet). Null for a lane without the rule.
+ */
+export function patchedShareOf(state: LaneState): {
+  succeeded: number;
+  classSize: number;
+  sizeSource: 'plan' | 'estimate';
+  patchedShare: number;
+} | null {
+  const size = classSizeOf(state);
+  if (size === null) return null;
+  const succeeded = summedWindows(state, 'exposure').succeeded;
+  const patchedShare = size.size === 0 ? 0 : Math.min(1, succeeded / size.size);
+  return { succeeded, classSize: size.size, sizeSource: size.source, patchedShare };
+}
+
+/**
+ * When a lane with a completion rule is to be flagged stalled if nothing is reported before: `stallAfter` after the
+ * later of its last report and the current offer's exposure. Null when no stall is watched: no rule, already stalled,
+ * not running (paused, rolling back, finished), or not waiting on devices (a gate or a retry backoff).
+ */
+export function stallDeadlineOf(state: LaneState): string | null {
+  const completion = state.config?.completion;
+  const kind = state.waitingFor?.kind;
+  if (completion === undefined || state.status !== 'running' || (state.stalled ?? null) !== null) return null;
+  if (kind !== 'bake' && kind !== 'evidence' && kind !== 'patching') return null;
+  const quietSince = quietSinceOf(state);
+  return quietSince === null ? null : addSeconds(quietSince, completion.stallAfterSec);
+}
+
+/** Since when the lane has heard nothing: the later of its last report and the current exposure. */
+function quietSinceOf(state: LaneState): string | null {
+  const { lastReportAt, exposedAt } = state;
+  if (exposedAt === undefined) return lastReportAt ?? null;
+  return lastReportAt !== undefined && Date.parse(lastReportAt) > Date.parse(exposedAt) ? lastReportAt : exposedAt;
+}
+
+/**
+ * The lane's next deadline, the one its workflow arms a timer for: the end of what it waits for (bake, retry
+ * backoff, rollback, completion deadline) or, for a lane with a completion rule, its stall deadline when that comes
+ * first. A lane without the rule gets exactly the deadline of what it waits for, as before.
+ */
+export function laneDeadlineOf(state: LaneState): { kind: TimerFired['kind']; until: string } | null {
+  const w = state.waitingFor;
+  const base =
+    w !== null && (w.kind === 'bake' || w.kind === 'retry-backoff' || w.kind === 'rollback' || w.kind === 'patching')
+      ? { kind: w.kind, until: w.until }
+      : null;
+  const stall = stallDeadlineOf(state);
+  if (stall !== null && (base === null || Date.parse(stall) < Date.parse(base.until))) {
+    return { kind: 'stall', until: stall };
+  }
+  return base;
+}
+
+/**
+ * When a lane in its patching stage reaches its target share at the recent rate of successes (from the oldest
+ * checkpoint of `successes` to the latest count, 5 to 10 minutes back once it has run that long), or null: not
+ * patching, the target already reached, or no successes over that span. A straight line: it does not know that the
+ * last devices of a class (offline, rarely on) report slowest, so it is optimistic near the end.
+ */
+export function patchedEtaOf(state: LaneState): string | null {
+  const w = state.waitingFor;
+  const share = patchedShareOf(state);
+  const samples = state.successes;
+  if (w?.kind !== 'patching' || share === null || samples === undefined) return null;
+  const from = samples.checkpoints[0];
+  const { latest } = samples;
+  if (from === undefined) return null;
+  const seconds = (Date.parse(latest.at) - Date.parse(from.at)) / 1000;
+  const rate = seconds > 0 ? (latest.succeeded - from.succeeded) / seconds : 0;
+  const needed = Math.ceil(w.patchedShare * share.classSize) - latest.succeeded;
+  if (rate <= 0 || needed <= 0) return null;
+  return addSeconds(latest.at, Math.ceil(needed / rate));
+}
+
 /**
  * Says in words what a lane waits for ("approval of phase 1", "phase 0 to bake until …"): used in
  * refusal reasons and by `status` so people read the same sentence everywhere.
@@ -260,6 +430,8 @@ export function describeWaitingFor(waitingFor: WaitingFor | null): string {
       return `a retry backoff until ${waitingFor.until}`;
     case 'rollback':
       return `a rollback until ${waitingFor.until}`;
+    case 'patching':
+      return `${Math.round(waitingFor.patchedShare * 1000) / 10} % of the class patched, or the deadline ${waitingFor.until}`;
     default: {
       const _exhaustive: never = waitingFor;
       throw new Error(`unexpected waitingFor: ${JSON.stringify(_exhaustive)}`);
@@ -285,6 +457,7 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
         updatedAt: s.updatedAt,
         status: 'running',
         config: event.data.config,
+        ...(event.data.config.completion !== undefined && { startedAt: event.at, patchedAt: {} }),
       };
     case 'phase-started':
       return { ...s, phase: event.data.phase, waitingFor: null };
@@ -324,7 +497,18 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
       const window = s.windows[offerId];
       const windows = window ? { ...s.windows, [offerId]: { ...window, totals, verdict } } : s.windows;
       const current = offerId === s.offerId || offerId === s.rollback?.offerId;
-      return { ...s, highWater, windows, lastVerdict: current ? verdict : s.lastVerdict };
+      const next = { ...s, highWater, windows, lastVerdict: current ? verdict : s.lastVerdict };
+      if (s.config?.completion === undefined || event.data.window !== 'exposure') return next;
+      const share = patchedShareOf(next)?.patchedShare ?? 0;
+      const patchedAt = { ...s.patchedAt };
+      for (const m of PATCHED_MILESTONES)
+        if (share * 100 + 1e-9 >= m && patchedAt[m] === undefined) patchedAt[m] = event.at;
+      return {
+        ...next,
+        ...(reportsIn(delta.counts) && { lastReportAt: event.at }),
+        successes: sampleSuccesses(s.successes, { at: event.at, succeeded: summedWindows(next, 'exposure').succeeded }),
+        patchedAt,
+      };
     }
     case 'threshold-breached': {
       const { offerId, phase, attempt, evidence } = event.data;
@@ -371,8 +555,22 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
       return { ...s, status: 'running', waitingFor: { kind: 'approval', phase: event.data.phase } };
     case 'gate-approved':
       return { ...s, waitingFor: null };
+    case 'patching-started':
+      return {
+        ...s,
+        waitingFor: {
+          kind: 'patching',
+          phase: event.data.phase,
+          patchedShare: event.data.target,
+          until: event.data.deadline,
+        },
+      };
     case 'lane-completed':
-      return { ...s, status: 'completed', waitingFor: null };
+      return { ...s, status: 'completed', waitingFor: null, ...(s.stalled !== undefined && { stalled: null }) };
+    case 'lane-stalled':
+      return { ...s, stalled: { at: event.at, quietSince: event.data.quietSince, offerId: event.data.offerId } };
+    case 'lane-stall-cleared':
+      return { ...s, stalled: null };
     case 'lane-aborted':
       return { ...s, status: 'aborted', pause: null, waitingFor: null, abortPending: null };
     case 'lane-abort-deferred':
@@ -505,11 +703,45 @@ function advance(d: Decision, at: string, endedBy: 'evidence' | 'bake'): void {
     d.emit('phase-passed', { phase: d.state.phase, attempt: d.state.attempt, endedBy, elapsedSec });
   }
   const next = d.state.phase + 1;
-  if (next >= config.phases.length) {
+  if (next < config.phases.length) {
+    enterPhase(d, next, at, false);
+    return;
+  }
+  if (config.completion === undefined) {
     d.emit('lane-completed', { phases: config.phases.length, attempt: d.state.attempt });
     return;
   }
-  enterPhase(d, next, at, false);
+  // Patched, not just exposed: count on until the target share reported success, or the deadline.
+  const share = patchedShareOf(d.state);
+  if (share === null) throw new Error(`lane ${d.state.lane} has a completion rule but no patched share`);
+  d.emit('patching-started', {
+    phase: d.state.phase,
+    attempt: d.state.attempt,
+    target: config.completion.patchedShare,
+    deadline: addSeconds(at, config.completion.deadlineSec),
+    ...share,
+  });
+  completeIfPatched(d);
+}
+
+/** In the patching stage of a running lane, completes it once its patched share reached the target. */
+function completeIfPatched(d: Decision): void {
+  const waiting = d.state.waitingFor;
+  if (d.state.status !== 'running' || waiting?.kind !== 'patching') return;
+  const share = patchedShareOf(d.state);
+  if (share !== null && share.patchedShare >= waiting.patchedShare) complete(d, 'patched-share');
+}
+
+/** Completes a lane in its patching stage, recording why and the share it reached. */
+function complete(d: Decision, endedBy: 'patched-share' | 'deadline'): void {
+  const config = configOf(d.state);
+  const share = patchedShareOf(d.state);
+  d.emit('lane-completed', {
+    phases: config.phases.length,
+    attempt: d.state.attempt,
+    endedBy,
+    ...(share !== null && share),
+  });
 }
 
 function startRollback(d: Decision, at: string, trigger: 'policy' | 'escalation' | 'operator'): void {
@@ -690,7 +922,15 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): LaneStep | Ref
     verdict,
     actionable,
   });
-  if (!actionable) return d.step();
+  const stall = state.stalled ?? null;
+  if (stall !== null && window.kind === 'exposure' && reportsIn(input.delta.counts)) {
+    d.emit('lane-stall-cleared', { stalledAt: stall.at, quietSince: stall.quietSince, offerId: input.offerId });
+  }
+  if (!actionable) {
+    // A late outcome of an earlier attempt is still a device patched.
+    if (window.kind === 'exposure') completeIfPatched(d);
+    return d.step();
+  }
   if (window.kind === 'rollback') {
     if (verdict.verdict === 'breach') {
       d.emit('rollback-failed', { offerId: input.offerId, totals, evidence: verdict.evidence });
@@ -705,6 +945,8 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): LaneStep | Ref
     onBreach(d, input.at, input.offerId, window, verdict);
   } else if (verdict.verdict === 'healthy' && mayPassAt(state.waitingFor, input.at) && passesOn(state, window)) {
     advance(d, input.at, endedByAt(state.waitingFor, input.at));
+  } else {
+    completeIfPatched(d);
   }
   return d.step();
 }
@@ -732,6 +974,23 @@ function decideTimer(state: LaneState, input: TimerFired): LaneStep {
   } else if (input.kind === 'rollback' && waiting?.kind === 'rollback' && reached(input.at, waiting.until)) {
     const offerId = state.rollback?.offerId ?? '';
     d.emit('rollback-completed', { offerId, totals: state.windows[offerId]?.totals ?? ZERO_COUNTS });
+  } else if (input.kind === 'patching' && waiting?.kind === 'patching' && reached(input.at, waiting.until)) {
+    complete(d, 'deadline');
+  } else if (input.kind === 'stall') {
+    // Watched only with a rule, while running and waiting on devices (`stallDeadlineOf`): all of these are set then.
+    const due = stallDeadlineOf(state);
+    const { completion } = configOf(state);
+    const quietSince = quietSinceOf(state);
+    if (due !== null && reached(input.at, due) && completion && quietSince && state.offerId !== null && waiting) {
+      d.emit('lane-stalled', {
+        quietSince,
+        stallAfterSec: completion.stallAfterSec,
+        offerId: state.offerId,
+        phase: state.phase,
+        cohortBound: state.cohortBound,
+        waiting: waiting.kind,
+      });
+    }
   }
   return d.step();
 }

@@ -73,6 +73,8 @@ export function notificationKindOf(event: DomainEvent): NotificationKind | null 
       return 'gate-waiting';
     case 'lane-lost':
       return 'lane-lost';
+    case 'lane-stalled':
+      return 'lane-stalled';
     case 'rollout-completed':
       return 'rollout-completed';
     case 'rollout-aborted':
@@ -118,6 +120,11 @@ export function summaryOf(event: DomainEvent): string {
       return `${where}: phase ${event.data.phase + 1} waits for manual approval.`;
     case 'lane-lost':
       return `${where}: the lane of ${event.data.lane} was lost (${event.data.cause}) while ${event.data.lastStatus}.`;
+    case 'lane-stalled':
+      return (
+        `${where}: no device exposed to offer ${event.data.offerId} (up to ${event.data.cohortBound / 100}% of the ` +
+        `class) has reported since ${event.data.quietSince}; the lane goes on and waits for its devices.`
+      );
     case 'rollout-completed': {
       const outcomes = Object.entries(event.data.lanes).map(([lane, outcome]) => `${lane} ${outcome}`);
       return `${where}: the rollout completed (${outcomes.join(', ')}).`;
@@ -160,6 +167,7 @@ const MARKER: Record<NotificationKind, string> = {
   'rollback-failed': ':x:',
   'gate-waiting': ':raised_hand:',
   'lane-lost': ':warning:',
+  'lane-stalled': ':hourglass:',
   'rollout-completed': ':checkered_flag:',
   'rollout-aborted': ':no_entry:',
 };

@@ -52,6 +52,7 @@ describe('plan: valid plans', () => {
       [10000, undefined, 0],
     ]);
     expect(phone.breachPolicy).toEqual({ action: 'retry', attempts: 1, backoff: 10, then: 'rollback' });
+    expect(phone.completion).toEqual({ patchedShare: 0.95, deadlineSec: 120, stallAfterSec: 30 });
   });
 
   test('the gated example: manual gates, a fleet-wide spike rule, a class with its own phases', () => {
@@ -415,5 +416,83 @@ describe('plan: the two-person rule', () => {
       expect.objectContaining({ path: 'approvals.twoPerson', rule: 'unknown field' }),
     ]);
     expect(errorsOf({ ...minimal, approvals: { twoPersonRule: 'yes' } })[0]?.path).toBe('approvals.twoPersonRule');
+  });
+});
+
+describe('plan: completion (patched, not just exposed)', () => {
+  test('absent: lanes carry no completion rule and complete at their last phase, as before', () => {
+    const result = validatePlan(minimal);
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(laneConfigOf(result.plan, 'phone-a')).not.toHaveProperty('completion');
+  });
+
+  test('given: durations in seconds, defaults for keys it leaves out, per-class overrides key by key', () => {
+    const result = validatePlan({
+      ...minimal,
+      completion: { deadline: '48h' },
+      classes: { 'laptop-x1': { completion: { patchedShare: 0.99, expectedDevices: 12000 } } },
+    });
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(laneConfigOf(result.plan, 'phone-a').completion).toEqual({
+      patchedShare: 0.95,
+      deadlineSec: 48 * 3600,
+      stallAfterSec: 2 * 3600,
+    });
+    expect(laneConfigOf(result.plan, 'laptop-x1').completion).toEqual({
+      patchedShare: 0.99,
+      deadlineSec: 48 * 3600,
+      stallAfterSec: 2 * 3600,
+      expectedDevices: 12000,
+    });
+    // Parsing its own output again gives the same plan.
+    expect(RolloutPlanSchema.parse(result.plan)).toEqual(result.plan);
+  });
+
+  test('a class override alone gives that class the rule with defaults; the others keep completing as before', () => {
+    const result = validatePlan({ ...minimal, classes: { 'phone-a': { completion: { expectedDevices: 500 } } } });
+    if (!result.ok) throw new Error(JSON.stringify(result.errors));
+    expect(laneConfigOf(result.plan, 'phone-a').completion).toEqual({
+      patchedShare: 0.95,
+      deadlineSec: 72 * 3600,
+      stallAfterSec: 2 * 3600,
+      expectedDevices: 500,
+    });
+    expect(laneConfigOf(result.plan, 'laptop-x1')).not.toHaveProperty('completion');
+  });
+
+  test('bad completion keys get a precise error each', () => {
+    expect(
+      errorsOf({
+        ...minimal,
+        completion: { patchedShare: 95, deadline: '0s', stallAfter: 'soon', expectedDevices: 10, later: true },
+        classes: { 'phone-a': { completion: { expectedDevices: 1.5, patchedShare: 0 } } },
+      }),
+    ).toEqual(
+      expect.arrayContaining([
+        {
+          path: 'completion.patchedShare',
+          value: 95,
+          rule: 'must be a share of the class (at most 1, e.g. 0.95 for 95 %), not a percentage',
+        },
+        { path: 'completion.deadline', value: '0s', rule: 'must be longer than 0s' },
+        {
+          path: 'completion.stallAfter',
+          value: 'soon',
+          rule: 'must be whole seconds (0..2592000) or a duration like "30s", "10m", "24h" (max 30d)',
+        },
+        {
+          path: 'completion.expectedDevices',
+          value: 10,
+          rule: 'is the size of one class: give it as classes.<class>.completion.expectedDevices',
+        },
+        { path: 'completion.later', value: true, rule: 'unknown field' },
+        { path: 'classes.phone-a.completion.expectedDevices', value: 1.5, rule: 'must be a whole number of devices' },
+        {
+          path: 'classes.phone-a.completion.patchedShare',
+          value: 0,
+          rule: 'must be a share of the class above 0 and at most 1, e.g. 0.95',
+        },
+      ]),
+    );
   });
 });

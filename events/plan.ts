@@ -23,10 +23,13 @@
  * breachPolicy: { action: retry, attempts: 2, backoff: 5m, then: rollback }   # or { action: pause } / { action: rollback }
  * fleetHalt: { breachedClasses: 2 }                     # and/or failureSpike: { falseHaltProbability: 0.01 }
  * rollbackTimeout: 30m
+ * completion:                  # optional: after its last phase a class completes once this share reports success
+ *   { patchedShare: 0.95, deadline: 72h, stallAfter: 2h }   # …or at the deadline; silent for stallAfter: stalled
  * notifications:               # webhooks (README, "Notifications"); a json webhook names its secret's env variable
  *   webhooks: [{ name: sre, url: 'https://hooks.example.com/bsi', format: json, secretEnv: BSI_HOOK_SECRET }]
  * classes:                     # per-class overrides
  *   laptop-x1: { artifact: { build: 26.3.2 }, thresholds: { maxFailureRate: 0.01 } }
+ *   phone-a: { completion: { expectedDevices: 250000 } }   # the class size, when known (else it is estimated)
  * ```
  */
 import { z } from 'zod';
@@ -297,13 +300,65 @@ export const ApprovalsSchema = z
   .strict();
 export type Approvals = z.infer<typeof ApprovalsSchema>;
 
-/** Per-class overrides: any of artifact, phases, thresholds (merged key by key) and breach policy. */
+/** The share of a class whose successes complete its lane, when the plan gives none: 95 %. */
+export const DEFAULT_PATCHED_SHARE = 0.95;
+/** How long a lane waits for that share after its last phase passed, when the plan gives no deadline: 72 h. */
+export const DEFAULT_COMPLETION_DEADLINE_SEC = 72 * 3600;
+/** How long exposed devices may report nothing before the lane is flagged stalled, by default: 2 h. */
+export const DEFAULT_STALL_AFTER_SEC = 2 * 3600;
+
+const patchedShareSchema = z
+  .number({ error: 'must be a share of the class between 0 and 1, e.g. 0.95' })
+  .gt(0, { error: 'must be a share of the class above 0 and at most 1, e.g. 0.95' })
+  .max(1, { error: 'must be a share of the class (at most 1, e.g. 0.95 for 95 %), not a percentage' });
+const positiveDurationSchema = DurationSchema.refine((seconds) => seconds > 0, { message: 'must be longer than 0s' });
+const expectedDevicesSchema = z
+  .number({ error: 'must be a whole number of devices' })
+  .int({ error: 'must be a whole number of devices' })
+  .min(1)
+  .max(1_000_000_000);
+
+/**
+ * When a class's lane completes ("patched, not just exposed"): after its last phase passes, the lane keeps counting
+ * until `patchedShare` of the class reported success, or `deadline` (from that pass) is over; a lane whose exposed
+ * devices report nothing for `stallAfter` is flagged stalled (it tells a person, it stops nothing). A plan without
+ * this key completes its lanes at their last phase, as plans always did.
+ */
+export const CompletionSchema = z
+  .object({
+    patchedShare: patchedShareSchema.default(DEFAULT_PATCHED_SHARE),
+    deadline: positiveDurationSchema.default(DEFAULT_COMPLETION_DEADLINE_SEC),
+    stallAfter: positiveDurationSchema.default(DEFAULT_STALL_AFTER_SEC),
+    /** Refused here with where it belongs: a class size is per class. */
+    expectedDevices: z
+      .never({ error: 'is the size of one class: give it as classes.<class>.completion.expectedDevices' })
+      .optional(),
+  })
+  .strict();
+export type Completion = z.infer<typeof CompletionSchema>;
+
+/**
+ * A class's completion keys: any of the plan's (only those it names replace them) and `expectedDevices`, the class
+ * size when it is known; without it the lane estimates the size from what its devices reported (`events/lane.ts`).
+ */
+export const CompletionOverrideSchema = z
+  .object({
+    patchedShare: patchedShareSchema.optional(),
+    deadline: positiveDurationSchema.optional(),
+    stallAfter: positiveDurationSchema.optional(),
+    expectedDevices: expectedDevicesSchema.optional(),
+  })
+  .strict();
+export type CompletionOverride = z.infer<typeof CompletionOverrideSchema>;
+
+/** Per-class overrides: any of artifact, phases, thresholds (merged key by key), breach policy and completion. */
 export const ClassOverrideSchema = z
   .object({
     artifact: ArtifactSchema.optional(),
     phases: PhasesSchema.optional(),
     thresholds: ThresholdsOverrideSchema.optional(),
     breachPolicy: BreachPolicySchema.optional(),
+    completion: CompletionOverrideSchema.optional(),
   })
   .strict();
 export type ClassOverride = z.infer<typeof ClassOverrideSchema>;
@@ -326,6 +381,8 @@ export const RolloutPlanSchema = z
     classes: z.record(DeviceClassSchema, ClassOverrideSchema).default({}),
     /** Who may approve manual gates (the two-person rule). */
     approvals: ApprovalsSchema.optional(),
+    /** When a class is done: a share of it patched, or a deadline (absent: at its last phase, as before). */
+    completion: CompletionSchema.optional(),
     /** Webhooks told about breaches, halts, rollbacks, gates, lost lanes and the end (`events/webhook-config.ts`). */
     notifications: NotificationsSchema.optional(),
   })
@@ -399,6 +456,17 @@ export const LanePhaseSchema = z
   });
 export type LanePhase = z.infer<typeof LanePhaseSchema>;
 
+/** A lane's completion rule as `lane-started` records it: seconds, and the class size when the plan gives it. */
+export const LaneCompletionSchema = z
+  .object({
+    patchedShare: z.number().gt(0).max(1),
+    deadlineSec: z.number().int().min(1),
+    stallAfterSec: z.number().int().min(1),
+    expectedDevices: z.number().int().min(1).optional(),
+  })
+  .strict();
+export type LaneCompletion = z.infer<typeof LaneCompletionSchema>;
+
 /** A class's effective settings after overrides: what its lane runs, carried by `lane-started`. */
 export const LaneConfigSchema = z
   .object({
@@ -419,6 +487,11 @@ export const LaneConfigSchema = z
       .object({ twoPersonRule: z.literal(true), startedBy: z.string().min(1).max(128) })
       .strict()
       .optional(),
+    /**
+     * When the lane completes after its last phase (`CompletionSchema`, durations in seconds). Absent (every lane
+     * started before completion existed, and plans without the key): it completes when its last phase passes.
+     */
+    completion: LaneCompletionSchema.optional(),
   })
   .strict();
 export type LaneConfig = z.infer<typeof LaneConfigSchema>;
@@ -464,6 +537,28 @@ export function laneConfigOf(
     ...(rulesVersion >= 2 ? { rulesVersion } : {}),
     ...(plan.approvals?.twoPersonRule === true &&
       startedBy !== undefined && { approvals: { twoPersonRule: true as const, startedBy } }),
+    ...completionOf(plan.completion, override.completion),
+  };
+}
+
+/**
+ * A class's completion rule: the plan's keys with the class's replacing them, defaults for the rest. Nothing when
+ * neither the plan nor the class names `completion`, so such a lane's config is what it always was.
+ */
+function completionOf(
+  plan: Completion | undefined,
+  override: CompletionOverride | undefined,
+): { completion?: LaneCompletion } {
+  if (plan === undefined && override === undefined) return {};
+  const { expectedDevices, ...keys } = override ?? {};
+  const merged = CompletionSchema.parse({ ...plan, ...keys });
+  return {
+    completion: {
+      patchedShare: merged.patchedShare,
+      deadlineSec: merged.deadline,
+      stallAfterSec: merged.stallAfter,
+      ...(expectedDevices !== undefined && { expectedDevices }),
+    },
   };
 }
 

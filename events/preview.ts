@@ -58,8 +58,9 @@ export interface ClassPreview {
 const DEFAULT_HORIZON = 100_000;
 
 /**
- * Previews every class of a plan. `classSizes` gives the devices per class (one number for all, or per class);
- * without it the phase checks that need a size are skipped and the model runs to 100,000 outcomes.
+ * Previews every class of a plan. `classSizes` gives the devices per class (one number for all, or per class); a
+ * class it does not size is sized by the plan's `completion.expectedDevices` for it, when given; without either the
+ * phase checks that need a size are skipped and the model runs to 100,000 outcomes.
  */
 export function previewPlan(
   plan: RolloutPlan,
@@ -67,7 +68,8 @@ export function previewPlan(
 ): ClassPreview[] {
   return plan.deviceClasses.map((name) => {
     const size = typeof classSizes === 'number' ? classSizes : classSizes?.[name];
-    return previewClass(laneConfigOf(plan, name), size ?? null);
+    const config = laneConfigOf(plan, name);
+    return previewClass(config, size ?? config.completion?.expectedDevices ?? null);
   });
 }
 

@@ -14,7 +14,8 @@ import { z } from 'zod';
  * `breach` (threshold-breached), `halt` (lane-paused by a breach or a fleet halt), `fleet-halt` (fleet-halted),
  * `rollback-started`, `rollback-completed`, `rollback-failed` (the lane failed: it waits for an operator),
  * `gate-waiting` (a lane waits for manual approval), `lane-lost` (a lane's workflow closed before its lane finished),
- * `rollout-completed` and `rollout-aborted`.
+ * `lane-stalled` (a lane's exposed devices reported nothing for its plan's `stallAfter`), `rollout-completed` and
+ * `rollout-aborted`.
  */
 export const NOTIFICATION_KINDS = [
   'breach',
@@ -25,6 +26,7 @@ export const NOTIFICATION_KINDS = [
   'rollback-failed',
   'gate-waiting',
   'lane-lost',
+  'lane-stalled',
   'rollout-completed',
   'rollout-aborted',
 ] as const;

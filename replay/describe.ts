@@ -29,6 +29,19 @@ export function overlapText(event: EventOf<'health-evaluated'>): string {
   return `; OVERLAP: counted before and again (${parts.join(', ')})`;
 }
 
+const percentOf = (share: number): string => `${(share * 100).toFixed(1)}%`;
+
+/** `62.1% (6,210 of 10,000 devices, estimated)`: a patched share with what it was judged against. */
+function shareText(share: {
+  patchedShare?: number | undefined;
+  succeeded?: number | undefined;
+  classSize?: number | undefined;
+  sizeSource?: 'plan' | 'estimate' | undefined;
+}): string {
+  const of = share.sizeSource === 'plan' ? 'the plan' : 'estimated';
+  return `${percentOf(share.patchedShare ?? 0)} (${share.succeeded ?? 0} of ${share.classSize ?? 0} devices, ${of})`;
+}
+
 /** A one-line description of an event's meaning (without time, stream or actor: callers add those). */
 export function describeEvent(event: DomainEvent): string {
   switch (event.type) {
@@ -71,8 +84,26 @@ export function describeEvent(event: DomainEvent): string {
       return `waiting for approval before phase ${event.data.phase + 1}`;
     case 'gate-approved':
       return `phase ${event.data.phase + 1} approved`;
+    case 'patching-started':
+      return (
+        `all ${event.data.phase + 1} phases passed; ${shareText(event.data)} patched, ` +
+        `counting until ${percentOf(event.data.target)} or ${event.data.deadline}`
+      );
     case 'lane-completed':
-      return `lane completed: all ${event.data.phases} phases (attempt ${event.data.attempt})`;
+      if (event.data.endedBy === undefined) {
+        return `lane completed: all ${event.data.phases} phases (attempt ${event.data.attempt})`;
+      }
+      return (
+        `lane completed: ${event.data.endedBy === 'deadline' ? 'completion deadline passed' : 'target share patched'}` +
+        ` with ${shareText(event.data)} patched (all ${event.data.phases} phases, attempt ${event.data.attempt})`
+      );
+    case 'lane-stalled':
+      return (
+        `LANE STALLED: no report since ${event.data.quietSince} (more than ${formatDurationSec(event.data.stallAfterSec)}) ` +
+        `on offer ${event.data.offerId}, exposed up to ${pct(event.data.cohortBound)}, while waiting for ${event.data.waiting}`
+      );
+    case 'lane-stall-cleared':
+      return `stall cleared: outcomes arrived again on offer ${event.data.offerId} (quiet since ${event.data.quietSince})`;
     case 'lane-aborted':
       return `lane aborted (${event.data.cause})`;
     case 'lane-abort-deferred':

@@ -50,12 +50,20 @@ export type ClassOutcomes = {
   };
   exposureWindow: {
     startedAt: string;
-    /** Class size estimated from the exposed sample: installed devices ÷ the widest exposed share. */
+    /**
+     * The class size the shares below are of: the plan's `completion.expectedDevices` for the class when it gives one
+     * (`classSizeSource: 'plan'`), else estimated from the exposed sample: installed devices ÷ the widest exposed share.
+     */
     classSizeEstimate: number;
+    classSizeSource: 'plan' | 'estimate';
     patched50At: string | null;
     patched50Sec: number | null;
+    patched90At: string | null;
+    patched90Sec: number | null;
     patched95At: string | null;
     patched95Sec: number | null;
+    patched99At: string | null;
+    patched99Sec: number | null;
   };
   firstFailureToHalt: { firstFailureAt: string; haltAt: string; seconds: number } | null;
 };
@@ -90,6 +98,19 @@ export type ClassReport = {
    * offsets were counted twice. 0 on the normal recovery path; see docs/ingest.md for when it can happen.
    */
   overlappingDeltas: number;
+  /**
+   * How a lane with a completion rule completed (its `lane-completed`): its patched share reached the target, or its
+   * deadline passed, with the share it had then. Null for a lane without the rule, or not completed.
+   */
+  completion: {
+    at: string;
+    endedBy: 'patched-share' | 'deadline';
+    patchedShare: number;
+    classSize: number;
+    sizeSource: 'plan' | 'estimate';
+  } | null;
+  /** `lane-stalled` events of the class: when, and since when it had heard nothing. */
+  stalls: { at: string; quietSince: string; offerId: string; clearedAt: string | null }[];
   outcomes: ClassOutcomes | null;
   series: ClassSeries;
   /** The lane decider re-run over the recorded inputs with the recorded configuration. */
@@ -323,7 +344,8 @@ function outcomesOf(
   const startMs = Date.parse(startedAt);
   let widest = 0;
   for (const e of laneEvents) if (e.type === 'exposure-issued') widest = Math.max(widest, e.data.cohortBound);
-  const classSize = widest === 0 ? 0 : Math.round(facts.size / (widest / 10000));
+  const expected = started?.type === 'lane-started' ? started.data.config.completion?.expectedDevices : undefined;
+  const classSize = expected ?? (widest === 0 ? 0 : Math.round(facts.size / (widest / 10000)));
   const patched = [...facts.values()]
     .map((f) => f.patchedMs)
     .filter((t): t is number => t !== null)
@@ -334,7 +356,9 @@ function outcomesOf(
     return t === undefined ? [null, null] : [new Date(t).toISOString(), (t - startMs) / 1000];
   };
   const [patched50At, patched50Sec] = at(0.5);
+  const [patched90At, patched90Sec] = at(0.9);
   const [patched95At, patched95Sec] = at(0.95);
+  const [patched99At, patched99Sec] = at(0.99);
   const haltMs = exposure.haltAt === null ? Infinity : Date.parse(exposure.haltAt);
   let firstFailure = Infinity;
   for (const f of facts.values()) if (f.failedMs !== null && f.failedMs < firstFailure) firstFailure = f.failedMs;
@@ -348,7 +372,19 @@ function outcomesOf(
         failed: exposure.failed,
         installedAfterHalt: facts.size - exposure.exposed,
       },
-      exposureWindow: { startedAt, classSizeEstimate: classSize, patched50At, patched50Sec, patched95At, patched95Sec },
+      exposureWindow: {
+        startedAt,
+        classSizeEstimate: classSize,
+        classSizeSource: expected === undefined ? 'estimate' : 'plan',
+        patched50At,
+        patched50Sec,
+        patched90At,
+        patched90Sec,
+        patched95At,
+        patched95Sec,
+        patched99At,
+        patched99Sec,
+      },
       firstFailureToHalt:
         exposure.haltAt !== null && firstFailure <= haltMs
           ? {
@@ -359,6 +395,54 @@ function outcomesOf(
           : null,
     },
   };
+}
+
+/**
+ * The exposure window in words, as the text and HTML reports print it: `class ≈ 25000 devices (estimated); patched
+ * 50% after 12.0 s, 90% after 30.5 s, 95% after 41.2 s, 99% not reached` (times from the lane's start).
+ */
+export function exposureWindowSentence(w: ClassOutcomes['exposureWindow']): string {
+  const secs = (x: number | null): string => (x === null ? 'not reached' : `after ${x.toFixed(1)} s`);
+  const size = `class ≈ ${w.classSizeEstimate} devices (${w.classSizeSource === 'plan' ? 'from the plan' : 'estimated'})`;
+  return (
+    `${size}; patched 50% ${secs(w.patched50Sec)}, 90% ${secs(w.patched90Sec)}, 95% ${secs(w.patched95Sec)}, ` +
+    `99% ${secs(w.patched99Sec)}`
+  );
+}
+
+/** How a lane with a completion rule ended, in words (null without the rule), and the stalls it flagged. */
+export function completionSentence(c: Pick<ClassReport, 'completion' | 'stalls'>): string | null {
+  const done = c.completion;
+  const stalls = c.stalls.length === 0 ? '' : `; stalled ${c.stalls.length}× (first at ${c.stalls[0]?.at ?? '?'})`;
+  if (done === null) return stalls === '' ? null : stalls.slice(2);
+  const why = done.endedBy === 'deadline' ? 'its completion deadline passed' : 'its target share reported success';
+  const size = done.sizeSource === 'plan' ? 'the plan' : 'estimated';
+  return `completed at ${done.at}: ${why}, ${(done.patchedShare * 100).toFixed(1)}% of ${done.classSize} devices (${size}) patched${stalls}`;
+}
+
+/** How a lane with a completion rule completed, from its `lane-completed` (null without the rule). */
+function completionOf(laneEvents: readonly DomainEvent[]): ClassReport['completion'] {
+  const done = laneEvents.find((e) => e.type === 'lane-completed');
+  if (done?.type !== 'lane-completed') return null;
+  const { endedBy, patchedShare, classSize, sizeSource } = done.data;
+  if (endedBy === undefined || patchedShare === undefined || classSize === undefined || sizeSource === undefined) {
+    return null;
+  }
+  return { at: done.at, endedBy, patchedShare, classSize, sizeSource };
+}
+
+/** The stalls a lane flagged, each with when it cleared (null while it lasts). */
+function stallsOf(laneEvents: readonly DomainEvent[]): ClassReport['stalls'] {
+  const stalls: ClassReport['stalls'] = [];
+  for (const e of laneEvents) {
+    if (e.type === 'lane-stalled') {
+      stalls.push({ at: e.at, quietSince: e.data.quietSince, offerId: e.data.offerId, clearedAt: null });
+    } else if (e.type === 'lane-stall-cleared') {
+      const open = stalls[stalls.length - 1];
+      if (open !== undefined && open.clearedAt === null) open.clearedAt = e.at;
+    }
+  }
+  return stalls;
 }
 
 /** The breach behind a halt: the lane's last `threshold-breached` up to the halt, with the failures it judged. */
@@ -555,6 +639,8 @@ export function buildReport(input: ReportInput): ReplayReport {
       decisions: laneTimeline(log, lane),
       halt: haltEvent === null ? null : { at: haltEvent.at, type: haltEvent.type, seq: haltEvent.seq },
       overlappingDeltas: laneEvents.filter((e) => e.type === 'health-evaluated' && e.data.overlap !== undefined).length,
+      completion: completionOf(laneEvents),
+      stalls: stallsOf(laneEvents),
       outcomes: computed?.outcomes ?? null,
       series: seriesOf(log, lane, config, facts, computed?.classSize ?? null),
       fidelity: {

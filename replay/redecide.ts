@@ -14,7 +14,7 @@
  */
 import type { LaneInput, TimerFired } from '../events/commands';
 import type { DomainEvent, EventOf, HealthDelta, OutcomeCounts } from '../events/domain-events';
-import { decideLane, evolveLane, initialLaneState, type LaneState } from '../events/lane';
+import { decideLane, evolveLane, initialLaneState, laneDeadlineOf, type LaneState } from '../events/lane';
 import type { LaneConfig } from '../events/plan';
 import { addChange, zeroCounts, type ChangeIndex, type CountChange } from './outcomes';
 
@@ -83,7 +83,9 @@ function recordedTimers(laneEvents: readonly DomainEvent[]): {
     const firedHere =
       ((e.type === 'bake-elapsed' || e.type === 'min-bake-elapsed') && waiting?.kind === 'bake') ||
       (e.type === 'exposure-issued' && waiting?.kind === 'retry-backoff') ||
-      (e.type === 'rollback-completed' && waiting?.kind === 'rollback');
+      (e.type === 'rollback-completed' && waiting?.kind === 'rollback') ||
+      (e.type === 'lane-completed' && e.data.endedBy === 'deadline') ||
+      e.type === 'lane-stalled';
     const timer = firedHere ? timerOf(state) : null;
     if (timer !== null) fired.set(timer.key, { atMs: Date.parse(e.at), order: e.seq });
     state = evolveLane(state, e);
@@ -216,18 +218,16 @@ function lateInputs(
 }
 
 /**
- * The timer the lane's state asks for, if any (a paused lane has none), with the key it is recorded under: kind and
- * deadline, and for a bake its phase (a `{ min, max }` phase's minimum bake may end at the very moment the next
- * phase's zero bake does).
+ * The timer the lane's state asks for (`laneDeadlineOf`, the workflow's own: a paused lane has none), with the key it
+ * is recorded under: kind and deadline, and for a bake its phase (a `{ min, max }` phase's minimum bake may end at
+ * the very moment the next phase's zero bake does).
  */
 function timerOf(state: LaneState): { kind: TimerFired['kind']; until: string; key: string } | null {
+  const deadline = laneDeadlineOf(state);
+  if (deadline === null) return null;
   const w = state.waitingFor;
-  if (w === null) return null;
-  if (w.kind === 'bake') return { kind: w.kind, until: w.until, key: `${w.kind}|${w.phase}|${w.until}` };
-  if (w.kind === 'retry-backoff' || w.kind === 'rollback') {
-    return { kind: w.kind, until: w.until, key: `${w.kind}|${w.until}` };
-  }
-  return null;
+  const phase = deadline.kind === 'bake' && w?.kind === 'bake' ? `|${w.phase}` : '';
+  return { ...deadline, key: `${deadline.kind}${phase}|${deadline.until}` };
 }
 
 /**

@@ -6,6 +6,8 @@
  * blast radius, exposure window and decision table; then the what-if.
  */
 import {
+  completionSentence,
+  exposureWindowSentence,
   incidentFacts,
   overlapSentence,
   type ClassReport,
@@ -173,10 +175,7 @@ function classSection(c: ClassReport, whatIf: WhatIfReport | null): string {
         `${o.blastRadius.installed} devices installed the build ${o.blastRadius.haltAt === null ? '(never halted)' : 'before the halt'}; ${o.blastRadius.failed} of them failed` +
           (o.blastRadius.installedAfterHalt > 0 ? `; ${o.blastRadius.installedAfterHalt} installed after it` : ''),
       ],
-      [
-        'exposure window',
-        `class ≈ ${o.exposureWindow.classSizeEstimate} devices; 50% patched after ${o.exposureWindow.patched50Sec?.toFixed(1) ?? '—'} s, 95% after ${o.exposureWindow.patched95Sec?.toFixed(1) ?? '—'} s`,
-      ],
+      ['exposure window', exposureWindowSentence(o.exposureWindow)],
       [
         'first failing report → halt',
         o.firstFailureToHalt === null
@@ -186,6 +185,8 @@ function classSection(c: ClassReport, whatIf: WhatIfReport | null): string {
     );
   }
   if (c.overlappingDeltas > 0) facts.push(['overlapping deltas', overlapSentence(c.overlappingDeltas)]);
+  const completion = completionSentence(c);
+  if (completion !== null) facts.push(['completion', completion]);
   facts.push([
     're-decided',
     c.fidelity.identical

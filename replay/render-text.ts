@@ -4,6 +4,8 @@
  * timeline (who, what, why, evidence); and the what-if, if asked.
  */
 import {
+  completionSentence,
+  exposureWindowSentence,
   incidentFacts,
   overlapSentence,
   type ClassReport,
@@ -14,8 +16,6 @@ import {
 import type { WhatIfReport } from './what-if';
 
 const pct = (x: number): string => `${(x * 100).toFixed(2)}%`;
-const secs = (x: number | null): string => (x === null ? 'not reached' : `${x.toFixed(1)} s`);
-
 /** One timeline line: time, who, what, why, and the evidence's numbers. */
 export function formatDecision(d: DecisionEntry): string {
   const who = d.by === 'engine' ? 'engine' : `by ${d.by}`;
@@ -34,6 +34,8 @@ function classText(c: ClassReport): string[] {
   ];
   if (c.halt !== null) lines.push(`  halt: ${c.halt.type} at ${c.halt.at} (#${c.halt.seq})`);
   if (c.overlappingDeltas > 0) lines.push(`  WARNING: ${overlapSentence(c.overlappingDeltas)}`);
+  const completion = completionSentence(c);
+  if (completion !== null) lines.push(`  completion: ${completion}`);
   const o = c.outcomes;
   if (o !== null) {
     const b = o.blastRadius;
@@ -41,10 +43,7 @@ function classText(c: ClassReport): string[] {
       `  blast radius: ${b.installed} devices installed the build ${b.haltAt === null ? '(never halted)' : 'before the halt'}, ${b.failed} of them failed` +
         (b.installedAfterHalt > 0 ? `; ${b.installedAfterHalt} more installed after it (offers already out)` : ''),
     );
-    const w = o.exposureWindow;
-    lines.push(
-      `  exposure window: class ≈ ${w.classSizeEstimate} devices; 50% patched after ${secs(w.patched50Sec)}, 95% after ${secs(w.patched95Sec)}`,
-    );
+    lines.push(`  exposure window: ${exposureWindowSentence(o.exposureWindow)}`);
     if (o.firstFailureToHalt !== null) {
       lines.push(
         `  first failing report ${o.firstFailureToHalt.firstFailureAt} → halt ${o.firstFailureToHalt.haltAt}: ${o.firstFailureToHalt.seconds.toFixed(3)} s`,

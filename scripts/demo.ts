@@ -134,13 +134,22 @@ async function main(): Promise<number> {
           `${c.outcomes?.blastRadius.installed} devices exposed (${c.outcomes?.blastRadius.failed} failed)`,
       );
 
+    // Patched, not just exposed: how long each class that completed took to have 95 % of it report success.
+    const patched = report.classes
+      .filter((c) => c.status === 'completed')
+      .map((c) => {
+        const sec = c.outcomes?.exposureWindow.patched95Sec ?? null;
+        const how = c.completion === null ? '' : ` (completed on ${c.completion.endedBy})`;
+        return `${c.lane} 95% patched ${sec === null ? 'not reached' : `after ${sec.toFixed(1)}s`}${how}`;
+      });
+
     const asExpected = Object.entries(EXPECTED).every(([lane, outcome]) => summary.lanes[lane] === outcome);
     const lanes = Object.entries(summary.lanes)
       .map(([lane, outcome]) => `${lane} ${outcome}`)
       .join(', ');
     say(
       `${asExpected ? 'OK' : 'UNEXPECTED'}: rollout ${rolloutId} ${summary.status} in ${Math.round((Date.now() - t0) / 1000)}s — ${lanes}` +
-        `${halts.length > 0 ? `; ${halts.join('; ')}` : ''}; postmortem in ${join('out', rolloutId, 'postmortem.html')}`,
+        `${halts.length > 0 ? `; ${halts.join('; ')}` : ''}${patched.length > 0 ? `; ${patched.join(', ')}` : ''}; postmortem in ${join('out', rolloutId, 'postmortem.html')}`,
     );
     return asExpected ? 0 : 1;
   } finally {

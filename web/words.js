@@ -69,6 +69,8 @@ export function waitingText(lane, now) {
       return `attempt ${w.attempt} to go out at ${clock(w.until)} (${relative(w.until, now)})`;
     case 'rollback':
       return `the rollback to finish, at the latest ${clock(w.until)} (${relative(w.until, now)})`;
+    case 'patching':
+      return `${pct(w.patchedShare)} of the class to report success, or the completion deadline at ${clock(w.until)} (${relative(w.until, now)})`;
     default:
       return JSON.stringify(w);
   }
@@ -165,8 +167,16 @@ export function describeEvent(e) {
       return `waits for approval before phase ${d.phase + 1}`;
     case 'gate-approved':
       return `phase ${d.phase + 1} approved`;
+    case 'patching-started':
+      return `all phases passed with ${pct(d.patchedShare)} patched; counting until ${pct(d.target)} report success, or ${clock(d.deadline)}`;
     case 'lane-completed':
-      return `completed all ${d.phases} phases`;
+      return d.endedBy === undefined
+        ? `completed all ${d.phases} phases`
+        : `completed with ${pct(d.patchedShare)} patched (${d.succeeded} of ${d.classSize}${d.sizeSource === 'estimate' ? ', estimated' : ''}): ${d.endedBy === 'deadline' ? 'the completion deadline passed' : 'the target share reported success'}`;
+    case 'lane-stalled':
+      return `STALLED: no report from exposed devices since ${clock(d.quietSince)} on offer ${d.offerId} (${(d.cohortBound / 100).toFixed(2)}% exposed)`;
+    case 'lane-stall-cleared':
+      return `stall over: outcomes arrived again on offer ${d.offerId}`;
     case 'lane-aborted':
       return `aborted (${d.cause})`;
     case 'lane-abort-deferred':

@@ -8,7 +8,8 @@
  *
  * Inputs: health deltas from the ingest (signal, batched per flush), the rollout's fleet halt and abort
  * (signals), operator commands (an Update whose validator runs the decider, so a refused command is
- * rejected with the reason and never enters history), and timers (bake, retry backoff, rollback). Time is
+ * rejected with the reason and never enters history), and timers (bake, retry backoff, rollback; for a lane with a
+ * completion rule also its completion deadline and its stall deadline, `laneDeadlineOf`). Time is
  * the workflow clock. History stays bounded: the lane continues as new with its folded state and any
  * undelivered inputs when Temporal suggests it or the run grows past a safe bound.
  */
@@ -24,7 +25,7 @@ import type { Activities } from '../activities';
 import { isRefusal, stampCommand, type LaneInput } from '../events/commands';
 import type { DomainEvent } from '../events/domain-events';
 import { fleetCommandsOf } from '../events/fleet-commands';
-import { decideLane, initialLaneState, isLaneFinished, stepLane, type LaneState } from '../events/lane';
+import { decideLane, initialLaneState, isLaneFinished, laneDeadlineOf, stepLane, type LaneState } from '../events/lane';
 import {
   MAX_CARRIED_INPUTS,
   MAX_INPUTS_PER_RUN,
@@ -164,12 +165,15 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
     return Array.isArray(deltas) ? Math.max(1, deltas.length) : 1;
   }
 
-  /** The timer input the lane is due for now, if its deadline has passed. */
+  /**
+   * The timer input the lane is due for now, if its next deadline has passed (`laneDeadlineOf`). For a lane without a
+   * completion rule that is the end of its bake, retry backoff or rollback, exactly as before the rule existed: the
+   * config recorded at lane start decides, so a lane started before it replays the same commands.
+   */
   function dueTimer(at: string): LaneInput | null {
-    const waiting = state.waitingFor;
-    if (waiting === null || !('until' in waiting) || Date.parse(at) < Date.parse(waiting.until)) return null;
-    if (waiting.kind !== 'bake' && waiting.kind !== 'retry-backoff' && waiting.kind !== 'rollback') return null;
-    return { type: 'timer-fired', lane, kind: waiting.kind, at };
+    const deadline = laneDeadlineOf(state);
+    if (deadline === null || Date.parse(at) < Date.parse(deadline.until)) return null;
+    return { type: 'timer-fired', lane, kind: deadline.kind, at };
   }
 
   /** Events the rollout needs to hear about: all but `health-evaluated`, unless the rollout judges health too. */
@@ -199,10 +203,10 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   // round ran past it and changed nothing: then the lane waits for input only.
   let until: number | null = null;
   let idleAtDeadline = false;
-  /** Waits for an input, or until the deadline the lane waits for (the next round then decides the timer). */
+  /** Waits for an input, or until the lane's next deadline (the next round then decides the timer). */
   async function waitForInputOrDeadline(ready: () => boolean): Promise<void> {
-    const waiting = state.waitingFor;
-    until = waiting !== null && 'until' in waiting ? Date.parse(waiting.until) : null;
+    const deadline = laneDeadlineOf(state);
+    until = deadline === null ? null : Date.parse(deadline.until);
     if (loop.inbox.length === 0) {
       if (until === null || idleAtDeadline) await condition(ready);
       else if (until > Date.now()) await condition(ready, until - Date.now());

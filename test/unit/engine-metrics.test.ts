@@ -169,6 +169,17 @@ describe('decisions and halts from acknowledged appends', () => {
     expect(decisionKindOf(paused(1, at, 'fleet-halt'))).toBe('fleet-halt');
     expect(decisionKindOf(breached(1, at, 'rollback'))).toBe('rollback');
     expect(decisionKindOf(phaseStarted(1, at))).toBe('-');
+    const completed = (data: EventOf<'lane-completed'>['data']) =>
+      makeEvent<EventOf<'lane-completed'>>({
+        rolloutId: 'r',
+        lane: 'phone-a',
+        seq: 9,
+        at,
+        type: 'lane-completed',
+        data,
+      });
+    expect(decisionKindOf(completed({ phases: 2, attempt: 1 }))).toBe('last-phase');
+    expect(decisionKindOf(completed({ phases: 2, attempt: 1, endedBy: 'deadline' }))).toBe('deadline');
     expect(haltKindOf(breached(1, at, 'retry'))).toEqual({ halt: 'breach', kind: 'breach-retry' });
     expect(haltKindOf(fleetHalted(1, at))).toEqual({ halt: 'fleet-halt', kind: 'fleet-breached-classes' });
     expect(haltKindOf(paused(1, at, 'breach'))).toBeUndefined();

@@ -179,3 +179,41 @@ test('the device table refuses beyond its capacity instead of growing', () => {
   expect(small.handle(0, 0, TS, ev(inside[0]!))).toEqual({ kind: 'counted' });
   expect(small.handle(0, 1, TS, ev(inside[1]!))).toMatchObject({ reason: 'capacity' });
 });
+
+test('a lane in its patching stage is an active lane: its reports are counted and signalled until lane-completed', () => {
+  const { core, feed, totals } = setup();
+  core.catalogue.apply(
+    makeEvent<EventOf<'patching-started'>>({
+      rolloutId: R,
+      lane: LANE,
+      seq: 2,
+      at: AT,
+      type: 'patching-started',
+      data: {
+        phase: 0,
+        attempt: 1,
+        target: 0.95,
+        deadline: AT,
+        succeeded: 0,
+        classSize: 10,
+        sizeSource: 'plan',
+        patchedShare: 0,
+      },
+    }),
+  );
+  expect(core.catalogue.activeLanes().map((l) => l.lane)).toEqual([LANE]);
+  expect(feed({ deviceId: inside[0], type: 'succeeded' })).toEqual({ kind: 'counted' });
+  expect(totals()).toMatchObject({ succeeded: 1 });
+  core.catalogue.apply(
+    makeEvent<EventOf<'lane-completed'>>({
+      rolloutId: R,
+      lane: LANE,
+      seq: 3,
+      at: AT,
+      type: 'lane-completed',
+      data: { phases: 2, attempt: 1, endedBy: 'patched-share' },
+    }),
+  );
+  // Completed: no longer active (recovery asks it for no marks); late reports are still attributed to its offers.
+  expect(core.catalogue.activeLanes()).toEqual([]);
+});

@@ -47,6 +47,31 @@ export function sampleEvents(): Record<string, DomainEvent> {
     makeEvent({ ...base, lane, seq: 16, type: 'lane-completed', data: { phases: 3, attempt: 1 } }),
     makeEvent({
       ...base,
+      lane,
+      seq: 17,
+      type: 'lane-stalled',
+      data: {
+        quietSince: '2026-12-07T08:00:00.000Z',
+        stallAfterSec: 7200,
+        offerId: 'phone-a/p2a1',
+        phase: 2,
+        cohortBound: 10000,
+        waiting: 'patching',
+      },
+    }),
+    makeEvent({
+      ...base,
+      lane,
+      seq: 18,
+      type: 'lane-stall-cleared',
+      data: {
+        stalledAt: '2026-12-07T10:00:00.000Z',
+        quietSince: '2026-12-07T08:00:00.000Z',
+        offerId: 'phone-a/p2a1',
+      },
+    }),
+    makeEvent({
+      ...base,
       lane: null,
       seq: 3,
       type: 'fleet-halted',

@@ -21,19 +21,30 @@ describe('notificationKindOf', () => {
     ['rollback-failed', 'rollback-failed'],
     ['gate-waiting', 'gate-waiting'],
     ['lane-lost', 'lane-lost'],
+    ['lane-stalled', 'lane-stalled'],
     ['rollout-completed', 'rollout-completed'],
     ['rollout-aborted', 'rollout-aborted'],
   ])('%s notifies as %s', (key, kind) => {
     expect(notificationKindOf(events[key]!)).toBe(kind);
   });
 
-  it.each(['lane-paused:operator', 'gate-approved', 'lane-completed'])('%s notifies nobody', (key) => {
-    expect(notificationKindOf(events[key]!)).toBeNull();
-    expect(notificationOf(events[key]!)).toBeNull();
-  });
+  it.each(['lane-paused:operator', 'gate-approved', 'lane-completed', 'lane-stall-cleared'])(
+    '%s notifies nobody',
+    (key) => {
+      expect(notificationKindOf(events[key]!)).toBeNull();
+      expect(notificationOf(events[key]!)).toBeNull();
+    },
+  );
 });
 
 describe('notificationOf', () => {
+  it('tells a person which offer of a stalled lane went quiet, since when', () => {
+    expect(notificationOf(events['lane-stalled']!)?.summary).toBe(
+      'r-hooks / phone-a: no device exposed to offer phone-a/p2a1 (up to 100% of the class) has reported since ' +
+        '2026-12-07T08:00:00.000Z; the lane goes on and waits for its devices.',
+    );
+  });
+
   it('builds the payload of a breach: the event id, kind, rollout, release, lane, event time, sentence and event', () => {
     const event = events['threshold-breached']!;
     const notification = notificationOf(event, {

@@ -88,7 +88,16 @@ describe('replay of a recorded rollout', () => {
       expect(c.halt).toBeNull();
       expect(c.outcomes!.exposureWindow.patched50Sec).not.toBeNull();
       expect(c.outcomes!.exposureWindow.patched95Sec!).toBeGreaterThanOrEqual(c.outcomes!.exposureWindow.patched50Sec!);
+      // The demo plan's completion rule: a healthy class completes once 95 % of it (estimated) reported success.
+      const w = c.outcomes!.exposureWindow;
+      expect(w.patched90Sec!).toBeGreaterThanOrEqual(w.patched50Sec!);
+      expect(w.patched95Sec!).toBeGreaterThanOrEqual(w.patched90Sec!);
+      if (w.patched99Sec !== null) expect(w.patched99Sec).toBeGreaterThanOrEqual(w.patched95Sec!);
+      expect(c.completion).toMatchObject({ endedBy: 'patched-share', sizeSource: 'estimate' });
+      expect(c.completion!.patchedShare).toBeGreaterThanOrEqual(0.95);
+      expect(Math.abs(c.completion!.classSize - 6000) / 6000).toBeLessThan(0.05);
     }
+    expect(bad.completion).toBeNull();
   });
 
   it('leads with what went wrong: the halted class summed up first, in JSON, text and HTML alike', () => {

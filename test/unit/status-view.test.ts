@@ -287,3 +287,95 @@ describe('what a baking class waits for', () => {
     expect(waitingText(after, Date.parse(at(100)))).toBe('proof, or bake 8m20s');
   });
 });
+
+describe('status of a class that patches after its last phase (completion rule)', () => {
+  /** The same two phases with a completion rule: 95 % of 1,000 devices, deadline 1 h, stalled after 10 min. */
+  function patchingState(...inputs: LaneInput[]) {
+    const start: LaneInput = {
+      type: 'start-lane',
+      rolloutId: 'r-1',
+      lane: LANE,
+      config: {
+        ...config({ action: 'pause' }),
+        completion: { patchedShare: 0.95, deadlineSec: 3600, stallAfterSec: 600, expectedDevices: 1000 },
+      },
+      at: at(0),
+    };
+    let state = initialLaneState();
+    for (const next of [start, ...inputs]) {
+      const step = stepLane(state, next);
+      if (isRefusal(step)) throw new Error(`refused ${next.type}: ${step.reason}`);
+      state = step.state;
+    }
+    return state;
+  }
+  const stall: LaneInput = { type: 'timer-fired', lane: LANE, kind: 'stall', at: at(900) };
+
+  it('shows the patched share against its target, the estimate of when it is reached and the times to 50/90 %', () => {
+    const lane = laneStatusView(
+      patchingState(
+        delta(offer(0), 100, {}, 10),
+        timer('bake', 60),
+        timer('bake', 60),
+        delta(offer(1), 500, {}, 70),
+        delta(offer(1), 200, {}, 400),
+        delta(offer(1), 100, {}, 700),
+      ),
+    );
+    expect(lane.status).toBe('running');
+    expect(lane.waitingFor).toMatchObject({ kind: 'patching', patchedShare: 0.95 });
+    // 900 of 1,000; checkpoints at 400 s (800) and 700 s: 100 in 300 s, so the 50 missing take 150 s more.
+    expect(lane.patched).toEqual({
+      succeeded: 900,
+      classSize: 1000,
+      sizeSource: 'plan',
+      patchedShare: 0.9,
+      target: 0.95,
+      eta: at(850),
+      secondsTo: { '50': 70, '90': 700, '95': null, '99': null },
+    });
+    expect(lane.stalled).toBeNull();
+    const cells = laneCells(lane, Date.parse(at(700)));
+    expect(cells.patched).toBe('90.0% / 95% eta 00:14:10Z');
+    expect(cells.waiting).toBe('95% patched, or deadline 49m30s');
+    const text = renderStatus({ ...view, lanes: [lane] }, Date.parse(at(700)));
+    expect(text).toContain('PATCHED / TARGET');
+    expect(text).toContain(
+      '  PATCHED laptop-x1: 50% after 1m10s, 90% after 11m40s, 95% -, 99% - (of 1000 devices, from the plan)',
+    );
+    expect(JSON.parse(statusJson({ ...view, lanes: [lane] }, { state: 'skipped' })).lanes[0].patched).toEqual(
+      lane.patched,
+    );
+  });
+
+  it('shows a stalled lane in its status cell, on a line of its own and in JSON, until outcomes arrive again', () => {
+    const quiet = patchingState(
+      delta(offer(0), 100, {}, 10),
+      timer('bake', 60),
+      timer('bake', 60),
+      delta(offer(1), 500, {}, 70),
+    );
+    let step = stepLane(quiet, { ...stall, at: at(670) });
+    if (isRefusal(step)) throw new Error(step.reason);
+    const lane = laneStatusView(step.state);
+    expect(lane.stalled).toEqual({ at: at(670), quietSince: at(70), offerId: offer(1), cohortBound: 10000 });
+    expect(laneCells(lane, Date.parse(at(700))).status).toBe('running (stalled)');
+    const text = renderStatus({ ...view, lanes: [lane] }, Date.parse(at(700)));
+    expect(text).toContain(
+      `  STALLED laptop-x1: no outcome since ${at(70)} (flagged ${at(670)}) on offer ${offer(1)}, exposed up to 100.00%`,
+    );
+    expect(JSON.parse(statusJson({ ...view, lanes: [lane] }, { state: 'skipped' })).lanes[0].stalled).toEqual(
+      lane.stalled,
+    );
+    step = stepLane(step.state, delta(offer(1), 10, {}, 800));
+    if (isRefusal(step)) throw new Error(step.reason);
+    expect(laneStatusView(step.state).stalled).toBeNull();
+  });
+
+  it('a class without the rule shows no patched share and no stall', () => {
+    const lane = laneAfter({ action: 'pause' }, delta(offer(0), 100, {}, 10), timer('bake', 60));
+    expect(lane.patched).toBeNull();
+    expect(lane.stalled).toBeNull();
+    expect(laneCells(lane, Date.parse(at(60))).patched).toBe('-');
+  });
+});
