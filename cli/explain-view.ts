@@ -3,6 +3,7 @@
  */
 import { pct } from '../events/health';
 import { formatDurationSec } from '../events/plan';
+import type { LaneCompletion } from '../events/plan';
 import type { ClassPreview, PhasePreview } from '../events/preview';
 
 /** Renders the preview of every class, warnings last in each. */
@@ -14,6 +15,20 @@ export function renderPreview(previews: readonly ClassPreview[]): string {
 function bakeText(ph: PhasePreview): string {
   if (ph.minBakeSec === null) return `bake ${formatDurationSec(ph.bakeSec)}`;
   return `bake min ${formatDurationSec(ph.minBakeSec)}, max ${formatDurationSec(ph.bakeSec)} (ends once proven healthy after min)`;
+}
+
+/** When the class is done: on its patched share (or the deadline), or, without a completion rule, once fully exposed. */
+function completionText(c: LaneCompletion | null): string {
+  if (c === null) return 'done once its last phase is exposed (no completion rule: devices may still be unpatched)';
+  const size =
+    c.expectedDevices === undefined
+      ? 'estimated from the devices heard of'
+      : `${c.expectedDevices} devices, per the plan`;
+  return (
+    `done once ${+(c.patchedShare * 100).toFixed(2)}% of the class reports success (class size ${size}), ` +
+    `or at the latest ${formatDurationSec(c.deadlineSec)} after its last phase is exposed; ` +
+    `flagged stalled after ${formatDurationSec(c.stallAfterSec)} without a report`
+  );
 }
 
 function renderClass(p: ClassPreview): string {
@@ -37,6 +52,7 @@ function renderClass(p: ClassPreview): string {
           : `  needs ${ph.outcomesToPass} (${ph.mayStillInstall} may still be installing)`;
     lines.push(`    ${ph.phase}  ${ph.share}%  ${bakeText(ph)}${devices}${need}`);
   }
+  lines.push(`  ${completionText(p.completion)}`);
   if (p.warnings.length > 0) {
     lines.push('  warnings:');
     for (const w of p.warnings) lines.push(`    - ${w}`);

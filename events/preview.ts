@@ -10,7 +10,7 @@
  * simulation of the lane). Pure: no I/O.
  */
 import { breachBoundary, guaranteeSentence, laneBreaches, overturnMargin, pct, type Thresholds } from './health';
-import { laneConfigOf, rulesVersionOf, type LaneConfig, type RolloutPlan } from './plan';
+import { laneConfigOf, rulesVersionOf, type LaneCompletion, type LaneConfig, type RolloutPlan } from './plan';
 
 /** What a bad build of one multiple of the threshold costs before it is halted. */
 export interface BadBuildPreview {
@@ -51,6 +51,8 @@ export interface ClassPreview {
   falseHaltAtThreshold: number | null;
   badBuilds: BadBuildPreview[];
   phases: PhasePreview[];
+  /** When the class is done after its last phase (the plan's `completion`); null: once its last phase is exposed. */
+  completion: LaneCompletion | null;
   warnings: string[];
 }
 
@@ -152,6 +154,7 @@ export function previewClass(config: LaneConfig, classSize: number | null): Clas
     falseHaltAtThreshold,
     badBuilds,
     phases,
+    completion: config.completion ?? null,
     warnings,
   };
 }

@@ -145,6 +145,19 @@ describe('the preview (rollout validate --explain)', () => {
     expect(renderPreview(previewPlan(defaultPlan(), 100_000))).toMatch(/ {4}0 {2}1% {2}bake 1h {2}/);
   });
 
+  it('says when a class is done: on its patched share or deadline, or, without a completion rule, once exposed', () => {
+    const parsed = parsePlan(readFileSync(path.join(root, 'examples/plans/demo.yaml'), 'utf8'));
+    if (!parsed.ok) throw new Error('demo plan invalid');
+    const [phone] = previewPlan(parsed.plan, 25_000);
+    expect(phone!.completion).toMatchObject({ patchedShare: 0.95 });
+    expect(renderPreview([phone!])).toMatch(
+      /done once 95% of the class reports success \(class size estimated from the devices heard of\), or at the latest \S+ after its last phase is exposed; flagged stalled after \S+ without a report/,
+    );
+    const [plain] = previewPlan(defaultPlan(), 100_000);
+    expect(plain!.completion).toBeNull();
+    expect(renderPreview([plain!])).toContain('done once its last phase is exposed (no completion rule');
+  });
+
   it('warns about a phase that can never gather its evidence and a class too small to catch a 2× build', () => {
     const plan = defaultPlan();
     const [small] = previewPlan(plan, 300);
