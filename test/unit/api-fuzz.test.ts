@@ -24,6 +24,9 @@ import {
 
 /** Hostile requests per route family. */
 const RUNS = Number(process.env.API_FUZZ_RUNS ?? 10_000);
+// A fixed seed by default, so that `make test` is reproducible; API_FUZZ_SEED explores other sequences (fast-check
+// prints the seed and the shrunk request of a failure).
+const SEED = Number(process.env.API_FUZZ_SEED ?? 20_261_207);
 /** The fuzzed server's body limit: small, so bodies over it are cheap to make. */
 const BODY_LIMIT = 64 * 1024;
 
@@ -775,7 +778,7 @@ describe('hostile requests get a 4xx with the reason, never a crash', () => {
           defects.set(req.defect, (defects.get(req.defect) ?? 0) + 1);
           await refusedWithReason(req);
         }),
-        { numRuns: RUNS, seed: Number(process.env.API_FUZZ_SEED ?? Date.now() % 1_000_000) },
+        { numRuns: RUNS, seed: SEED },
       );
       console.log(
         `${name}: ${sent} hostile requests, 0 crashes; by defect ${JSON.stringify(Object.fromEntries(defects))}`,
