@@ -47,7 +47,7 @@ export function LaneCard({ rolloutId, lane, events, livePoints, now, onCommand }
     () => [...pointsFromEvents(events, lane.lane), ...livePoints],
     [events, livePoints, lane.lane],
   );
-  const breach = lastBreachOf(lane, events);
+  const breach = lastBreachOf(lane);
   // A class halted by a breach is judged by that breach: its rollback window's "healthy" says nothing of the build.
   const leadsWithBreach = showsBreach(lane, breach);
   const verdict = leadsWithBreach ? 'breach' : lane.verdict;

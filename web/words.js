@@ -27,23 +27,14 @@ export function failuresOf(counts) {
   return { succeeded, failed, timedOut, failures: failed + timedOut, sample: succeeded + failed + timedOut };
 }
 
-/**
- * The class's failure rate over every exposure window: the server's `totalFailureRate` when it sends one (judged
- * like the lane judges, ignored codes left out), else the plain ratio of its `total` counts.
- */
+/** The class's total failure rate as the engine judges it (`totalFailureRate` of the status view). */
 export function totalRate(lane) {
-  if (lane.totalFailureRate !== undefined) return { rate: lane.totalFailureRate, how: 'as judged' };
-  const { failures, sample } = failuresOf(lane.total);
-  return { rate: sample > 0 ? failures / sample : null, how: 'all failure codes, from the counts' };
+  return { rate: lane.totalFailureRate, how: 'as judged' };
 }
 
-/** Which window the lane judges now: the server's `windowLabel`, else phase and attempt (or the rollback). */
+/** Which window the lane judges now, in the engine's words (`windowLabel` of the status view). */
 export function windowLabel(lane) {
-  if (typeof lane.windowLabel === 'string') return lane.windowLabel;
-  if (lane.status === 'rolling-back' || lane.status === 'rolled-back' || lane.status === 'rollback-failed') {
-    return 'rollback';
-  }
-  return lane.phase < 0 ? 'before the first phase' : `phase ${lane.phase + 1}, attempt ${lane.attempt}`;
+  return lane.windowLabel;
 }
 
 /** What the lane waits for, and until when, as a sentence. */
@@ -106,23 +97,9 @@ function breachFigures(evidence) {
     : { failureRate: evidence.failureRate, maxFailureRate: evidence.threshold, criterion: undefined };
 }
 
-/**
- * The lane's last breach: the server's `lastBreach` when it sends one, else the last `threshold-breached` event of
- * the class in the log. Null when it never breached.
- */
-export function lastBreachOf(lane, events) {
-  if (lane.lastBreach !== undefined) return lane.lastBreach;
-  const event = [...(events ?? [])].reverse().find((e) => e.type === 'threshold-breached' && e.lane === lane.lane);
-  if (!event) return null;
-  const figures = breachFigures(event.data.evidence);
-  return {
-    at: event.at,
-    phase: event.data.phase,
-    failureRate: figures.failureRate,
-    maxFailureRate: figures.maxFailureRate,
-    explanation: event.data.evidence.explanation ?? '',
-    criterion: figures.criterion,
-  };
+/** The lane's last breach (`lastBreach` of the status view), null when it never breached. */
+export function lastBreachOf(lane) {
+  return lane.lastBreach;
 }
 
 /** One event of the log as a sentence (the timeline's "what"). */
