@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ActorSchema, DomainEventSchema, HealthDeltaSchema, ReasonSchema } from './domain-events';
 import { DeviceClassSchema, IdSchema, TimestampSchema } from './install-event';
 import { LaneConfigSchema, RolloutPlanSchema } from './plan';
+import { PostInstallDeltaInputSchema } from './post-install';
 
 const operatorFields = {
   actor: ActorSchema,
@@ -114,6 +115,7 @@ export type FleetHaltInput = z.infer<typeof FleetHaltInputSchema>;
 export const LaneInputSchema = z.discriminatedUnion('type', [
   StartLaneSchema,
   HealthDeltaInputSchema,
+  PostInstallDeltaInputSchema,
   TimerFiredSchema,
   FleetHaltInputSchema,
   ...OperatorCommandSchema.options,

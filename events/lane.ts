@@ -1100,6 +1100,9 @@ export function stepLane(state: LaneState, input: LaneInput): LaneStep | Refusal
   switch (input.type) {
     case 'health-delta':
       return decideHealth(state, input);
+    case 'post-install-delta':
+      // Judged only by a lane whose plan watches post-install signals; no lane config names any yet.
+      return refuse(`lane ${state.lane} watches no post-install signals: its plan has no regression rule`);
     case 'timer-fired':
       return decideTimer(state, input);
     case 'fleet-halt':

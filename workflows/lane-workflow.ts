@@ -137,7 +137,20 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
         log.warn('dropped an invalid health-delta signal', { lane, issues: parsed.error?.issues.slice(0, 5) });
         return [];
       }
-      return parsed.data.deltas.map(({ offerId, delta }) => ({ type: 'health-delta', lane, offerId, delta, at }));
+      const outcomes = parsed.data.deltas.map(({ offerId, delta }): LaneInput => ({
+        type: 'health-delta',
+        lane,
+        offerId,
+        delta,
+        at,
+      }));
+      const postInstall = (parsed.data.postInstall ?? []).map((delta): LaneInput => ({
+        type: 'post-install-delta',
+        lane,
+        delta,
+        at,
+      }));
+      return [...outcomes, ...postInstall];
     }
     return [deciderInputOf(item, at)];
   }
@@ -161,8 +174,10 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
 
   /** The number of decider inputs an inbox item stands for (a signal carries up to 64 deltas). */
   function weightOf(item: LaneInboxItem): number {
-    const deltas = item.kind === 'health-signal' ? (item.payload as { deltas?: unknown[] })?.deltas : undefined;
-    return Array.isArray(deltas) ? Math.max(1, deltas.length) : 1;
+    if (item.kind !== 'health-signal') return 1;
+    const { deltas, postInstall } = (item.payload ?? {}) as { deltas?: unknown[]; postInstall?: unknown[] };
+    const count = (Array.isArray(deltas) ? deltas.length : 0) + (Array.isArray(postInstall) ? postInstall.length : 0);
+    return Math.max(1, count);
   }
 
   /**

@@ -15,6 +15,7 @@ import {
   type HealthDelta,
 } from '../events/domain-events';
 import { DeviceClassSchema, IdSchema } from '../events/install-event';
+import { PostInstallDeltaSchema } from '../events/post-install';
 import type { LaneState } from '../events/lane';
 import type { LaneConfig, RolloutPlan } from '../events/plan';
 import type { RolloutState } from '../events/rollout';
@@ -40,12 +41,15 @@ export function laneWorkflowId(rolloutId: string, lane: string): string {
 export const HealthDeltaSignalSchema = z
   .object({
     lane: DeviceClassSchema,
-    deltas: z
-      .array(z.object({ offerId: IdSchema, delta: HealthDeltaSchema }).strict())
-      .min(1)
-      .max(64),
+    deltas: z.array(z.object({ offerId: IdSchema, delta: HealthDeltaSchema }).strict()).max(64),
+    /** Post-install reports of the lane's class (`events/post-install.ts`); absent in signals of older ingests. */
+    postInstall: z.array(PostInstallDeltaSchema).min(1).max(8).optional(),
   })
-  .strict();
+  .strict()
+  .refine((signal) => signal.deltas.length > 0 || signal.postInstall !== undefined, {
+    message: 'needs at least one delta',
+    path: ['deltas'],
+  });
 export type HealthDeltaSignal = z.infer<typeof HealthDeltaSignalSchema>;
 
 /** Health deltas from the ingest (payload validated by zod in the handler; invalid ones are logged and dropped). */
