@@ -55,6 +55,8 @@ export function waitingText(
       return `rollback (≤ ${inSeconds(w.until, now)})${lane.abortPending ? ', then abort' : ''}`;
     case 'patching':
       return `${percent(w.patchedShare, 0)} patched, or deadline ${inSeconds(w.until, now)}`;
+    case 'watch':
+      return `regression watch ${inSeconds(w.until, now)}`;
     default: {
       const _exhaustive: never = w;
       return _exhaustive;
