@@ -456,12 +456,14 @@ function regressionProblems(plan: RolloutPlan): Issue[] {
       issues.push({ path: [...at, 'signals'], message: 'required (the plan has no regression rule to inherit)' });
       continue;
     }
-    const { regression } = regressionOf(plan.regression, override?.regression);
-    const { completion } = completionOf(plan.completion, override?.completion);
-    if (regression !== undefined && completion !== undefined && regression.watchSec > completion.deadlineSec) {
+    // Zod runs this refinement even when a key is invalid (reported on its own): merge only what parses.
+    const regression = RegressionSchema.safeParse({ ...plan.regression, ...override?.regression });
+    const completion = CompletionSchema.safeParse({ ...plan.completion, ...override?.completion });
+    if (plan.completion === undefined && override?.completion === undefined) continue;
+    if (regression.success && completion.success && regression.data.watch > completion.data.deadline) {
       issues.push({
         path: [...at, 'watch'],
-        message: `must be at most the completion deadline of class ${name} (${formatDurationSec(completion.deadlineSec)}), which would cut the watch short`,
+        message: `must be at most the completion deadline of class ${name} (${formatDurationSec(completion.data.deadline)}), which would cut the watch short`,
       });
     }
   }
