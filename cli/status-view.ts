@@ -96,6 +96,9 @@ function rateCell(lane: LaneStatusView): string {
 function verdictCell(lane: LaneStatusView): string {
   if (showsBreach(lane)) {
     const b = lane.lastBreach;
+    if (b.regression !== undefined) {
+      return `breach (phase ${b.phase + 1}: ${b.regression.signal} ${ratioText(b.regression.ratio)} > ${b.regression.maxRateRatio}×)`;
+    }
     return `breach (phase ${b.phase + 1}: ${percent(b.failureRate)} > ${percent(b.maxFailureRate)})`;
   }
   if (lane.verdict === null) return '-';
@@ -144,6 +147,32 @@ export function patchedLine(lane: LaneStatusView): string | null {
     .join(', ');
   const of = `of ${p.classSize} devices, ${p.sizeSource === 'plan' ? 'from the plan' : 'estimated'}`;
   return `  PATCHED ${lane.lane}: ${times} (${of})`;
+}
+
+/** A rate ratio as status writes it: `2.10×`, `-` when there is none (no exposure, or no control event). */
+function ratioText(ratio: number | null): string {
+  return ratio === null ? '-' : `${ratio.toFixed(2)}×`;
+}
+
+/** Events per device-hour: `0.0210/h`, `-` without exposure. */
+function rateText(rate: number | null): string {
+  return rate === null ? '-' : `${rate.toPrecision(3)}/h`;
+}
+
+/**
+ * `REGRESSION phone-a (attempt 1): app-crash 2.10× / 1.5× watching (0.0210/h vs 0.0100/h, 120 vs 1080 device-h)`:
+ * per watched signal the ratio of the updated devices' rate to the control's, the tolerated ratio and the verdict, for
+ * a lane with a regression rule; null for the others.
+ */
+export function regressionLine(lane: LaneStatusView): string | null {
+  const r = lane.regression;
+  if (r === null) return null;
+  const signals = r.signals.map(
+    (s) =>
+      `${s.signal} ${ratioText(s.ratio)} / ${s.maxRateRatio}× ${s.verdict} (${rateText(s.updatedRatePerHour)} vs ` +
+      `${rateText(s.controlRatePerHour)}, ${Math.round(s.updatedHours)} vs ${Math.round(s.controlHours)} device-h)`,
+  );
+  return `  REGRESSION ${lane.lane} (attempt ${r.attempt}): ${signals.join('; ')}`;
 }
 
 /** `STALLED phone-a: no outcome since …` for a lane whose exposed devices went quiet, or null. */
@@ -199,7 +228,9 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
     line(COLUMNS.map(([, t]) => t)),
     ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? ''))),
     ...breaches,
-    ...view.lanes.flatMap((lane) => [stalledLine(lane), patchedLine(lane)].filter((l): l is string => l !== null)),
+    ...view.lanes.flatMap((lane) =>
+      [stalledLine(lane), patchedLine(lane), regressionLine(lane)].filter((l): l is string => l !== null),
+    ),
   ].join('\n');
 }
 
