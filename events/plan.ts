@@ -25,6 +25,8 @@
  * rollbackTimeout: 30m
  * completion:                  # optional: after its last phase a class completes once this share reports success
  *   { patchedShare: 0.95, deadline: 72h, stallAfter: 2h }   # …or at the deadline; silent for stallAfter: stalled
+ * regression:                  # optional: post-install signals against the class's not-yet-offered devices
+ *   { signals: [app-crash], maxRateRatio: 1.5, falseHaltProbability: 0.01, watch: 24h }
  * notifications:               # webhooks (README, "Notifications"); a json webhook names its secret's env variable
  *   webhooks: [{ name: sre, url: 'https://hooks.example.com/bsi', format: json, secretEnv: BSI_HOOK_SECRET }]
  * classes:                     # per-class overrides
