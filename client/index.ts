@@ -253,11 +253,11 @@ export interface LaneStatusView {
   lastBreach: {
     at: string;
     phase: number;
-    /** The install failure rate that breached and its maximum; null for a post-install regression (see `regression`). */
+    /** The install failure rate that breached and its maximum; null for a post-install regression (`regression`). */
     failureRate: number | null;
     maxFailureRate: number | null;
     explanation: string;
-    /** A post-install regression breach: the signal, both groups' rates per device-hour, the ratio and its tolerance. */
+    /** A post-install regression's breach: the signal, both groups' rates per device-hour, the ratio, the tolerance. */
     regression?: RegressionStatus['signals'][number];
   } | null;
   /** Lanes with a regression rule (null for the others): per watched signal, the judgement of the current attempt. */

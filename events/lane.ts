@@ -42,6 +42,13 @@
  *   `lane-stalled` when, while it waits on devices (bake, evidence, patching), its exposed devices report nothing for
  *   `stallAfter`, and `lane-stall-cleared` when they report again; a stall halts nothing. A lane without the rule
  *   (every lane started before it existed) decides exactly what it always did.
+ * - Post-install regressions: a lane whose config has a `regression` rule judges post-install deltas (updated devices
+ *   against the class's concurrent control, per watched signal, `regression.ts`): each is recorded
+ *   (`regression-evaluated`, idempotent by its own high-water marks per partition in `regression.highWater`), and a
+ *   breach while the lane can act on it fires the breach policy (`threshold-breached`, rule `regression`). A retry
+ *   starts the evidence afresh. With a `watch`, the last phase's pass records `watch-started` and the lane completes
+ *   (or starts patching, with a completion rule) only at the watch's end (timer kind `watch`). A lane without the rule
+ *   refuses post-install deltas and decides exactly what it always did.
  *
  * The state is plain JSON (no Map, Set or classes): it crosses Temporal's continue-as-new.
  */
@@ -859,7 +866,10 @@ function scheduleRetry(d: Decision, at: string, trigger: 'policy' | 'operator', 
   });
 }
 
-/** A breach of the current attempt (install outcomes or a post-install regression): record it and apply the class's breach policy. */
+/**
+ * A breach of the current attempt (install outcomes or a post-install regression): record it and apply the class's
+ * breach policy.
+ */
 function onBreach(
   d: Decision,
   at: string,

@@ -408,7 +408,7 @@ export const RegressionSchema = z
   .strict();
 export type Regression = z.infer<typeof RegressionSchema>;
 
-/** A class's regression keys: only those it names replace the plan's (it may give the whole rule when the plan has none). */
+/** A class's regression keys: only those it names replace the plan's (the whole rule when the plan has none). */
 export const RegressionOverrideSchema = z
   .object({
     signals: watchedSignalsSchema.optional(),

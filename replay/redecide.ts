@@ -1,8 +1,9 @@
 /**
  * Re-decides a lane: runs the lane decider (`decideLane` / `evolveLane`, the workflow's own) again over
  * what the live lane received — its start, the health deltas the ingest sent (counts rebuilt from the
- * install events those deltas covered), its post-install deltas (as recorded), its timers, operator commands and fleet halts — with the recorded
- * configuration (a fidelity check: it must reproduce the log) or another one (what-if).
+ * install events those deltas covered), its post-install deltas (as recorded), its timers, operator commands and
+ * fleet halts — with the recorded configuration (a fidelity check: it must reproduce the log) or another one
+ * (what-if).
  *
  * Timing: every recorded input keeps its recorded time and order (the `seq` of the event it caused). A
  * timer fires at the time the live timer fired when the re-run waits for the same deadline, else at its

@@ -29,9 +29,9 @@ const PLAN_KEYS = ['releaseId', 'artifact', 'deviceClasses', 'phases'];
 /**
  * Reads a what-if file against the recorded plan: a full plan (it has `releaseId`, `artifact`,
  * `deviceClasses`, `phases`) replaces it; anything else is merged onto it — `thresholds` and `regression` key by
- * key, `breachPolicy`, `fleetHalt`, and `classes.<name>` overrides (their thresholds and regression key by key). A file that
- * holds only threshold keys (`maxFailureRate: 0.01`) is read as `thresholds`. The result is validated as a
- * plan, so a bad file gets path, value and rule.
+ * key, `breachPolicy`, `fleetHalt`, and `classes.<name>` overrides (their thresholds and regression key by key). A
+ * file that holds only threshold keys (`maxFailureRate: 0.01`) is read as `thresholds`. The result is validated as
+ * a plan, so a bad file gets path, value and rule.
  */
 export function whatIfPlanOf(recorded: RolloutPlan, text: string, sourceName = 'what-if'): WhatIfPlanResult {
   let raw: unknown;
