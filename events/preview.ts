@@ -9,7 +9,9 @@
  * these outcomes plus the devices still installing at that moment (`bench:policy` measures both in a full
  * simulation of the lane). Pure: no I/O.
  */
-import { breachBoundary, guaranteeSentence, laneBreaches, overturnMargin, pct, type Thresholds } from './health';
+import { haltModel } from './halt-model';
+import { guaranteeSentence, overturnMargin, pct, type Thresholds } from './health';
+export { haltModel } from './halt-model';
 import { laneConfigOf, rulesVersionOf, type LaneCompletion, type LaneConfig, type RolloutPlan } from './plan';
 
 /** What a bad build of one multiple of the threshold costs before it is halted. */
@@ -172,58 +174,6 @@ function passNeed(t: Thresholds, before: number, newDevices: number): number | n
     if (margin >= newDevices - own) return own;
   }
   return null;
-}
-
-/**
- * The exact binomial model of the rule on its lane criterion: outcomes one at a time, each failing at `rate`, the
- * rule consulted after every one, for at most `horizon` outcomes. Returns the halt probability and the expected
- * outcomes until the halt (the horizon when it does not halt). Once a breach is possible the boundary never falls
- * as outcomes grow (one more success only lowers the statistic), so it is walked up; mass below 1e-14 is dropped.
- */
-export function haltModel(
-  t: Thresholds,
-  rate: number,
-  horizon: number,
-): { haltProbability: number; expectedOutcomes: number } {
-  let size = 64;
-  let mass = new Float64Array(size);
-  let next = new Float64Array(size);
-  mass[0] = 1;
-  let [lo, hi] = [0, 0];
-  let boundary = 1;
-  let possible = false;
-  let halted = 0;
-  let expected = 0;
-  for (let n = 1; n <= horizon && 1 - halted > 1e-12 && lo <= hi; n++) {
-    if (!laneBreaches(t, n, n)) [boundary, possible] = [n + 1, false];
-    else if (!possible) [boundary, possible] = [breachBoundary(t, n), true];
-    else while (!laneBreaches(t, boundary, n)) boundary++;
-    if (hi + 2 > size) {
-      size *= 2;
-      const grown = new Float64Array(size);
-      grown.set(mass);
-      mass = grown;
-      next = new Float64Array(size);
-    }
-    next.fill(0, lo, hi + 2);
-    for (let f = lo; f <= hi; f++) {
-      const m = mass[f]!;
-      next[f]! += m * (1 - rate);
-      next[f + 1]! += m * rate;
-    }
-    let newHi = hi + 1;
-    for (let f = Math.max(lo, boundary); f <= newHi; f++) {
-      halted += next[f]!;
-      expected += next[f]! * n;
-      next[f] = 0;
-    }
-    newHi = Math.min(newHi, boundary - 1);
-    while (lo <= newHi && next[lo]! < 1e-14) lo++;
-    while (newHi >= lo && next[newHi]! < 1e-14) newHi--;
-    hi = newHi;
-    [mass, next] = [next, mass];
-  }
-  return { haltProbability: halted, expectedOutcomes: expected + Math.max(0, 1 - halted) * horizon };
 }
 
 function round(x: number, digits: number): number {
