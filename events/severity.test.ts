@@ -51,7 +51,7 @@ describe('severity: the defaults a lane runs', () => {
     const config = laneConfigOf(plan, 'phone-a');
     const minSample = config.thresholds.minSample;
     expect(config.phases.map((p) => [p.share, p.minBakeSec, p.bakeSec])).toEqual([
-      [Math.ceil((1.5 * minSample * 10_000) / 100_000) / 100, 3600, 12 * 3600],
+      [Math.round((1.5 * minSample * 10_000) / 100_000) / 100, 3600, 12 * 3600],
       [100, undefined, 0],
     ]);
     expect(config.completion).toEqual({
@@ -110,6 +110,7 @@ describe('severity: the defaults a lane runs', () => {
 
   test('a canary as large as the next phase replaces it (a small class), and shares stay within 0.01–50 %', () => {
     expect(severityPhases('high', false, 5000, 668).map((p) => p.share)).toEqual([20.04, 100]);
+    expect(canaryShare(100_000, 668)).toBe(1);
     expect(canaryShare(100, 668)).toBe(50);
     expect(canaryShare(100_000_000, 668)).toBe(0.01);
     expect(canaryShare(undefined, 668)).toBe(1);

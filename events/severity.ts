@@ -12,7 +12,7 @@
  * | low      | canary: { min 24h, max 72h }, 5 %: { min 24h, max 72h }, 25 %: { min 24h, max 72h }, 100 % | 14d |
  *
  * The canary holds 1.5 × the minimum sample in devices, so the evidence arrives within about one round of check-ins
- * (about two thirds of a fleet is online at any time): the smallest share (0.01 % steps, at least 0.01 %, at most 50 %) giving that many devices when
+ * (about two thirds of a fleet is online at any time): the share giving that many devices, to the nearest cohort bucket (0.01 %; at least 0.01 %, at most 50 %) when
  * the class size is known (`classes.<c>.completion.expectedDevices`), 1 % when it is not. A phase passes only on a
  * healthy verdict over at least `minSample` outcomes, so the canary is where a bad build is caught: every severity's
  * default `minSample` is the fewest outcomes by which the judge halts a build failing at 3× `maxFailureRate` with
@@ -135,7 +135,7 @@ export function severityMinSample(t: Thresholds, exploited: boolean): number {
 /** The canary's share (percent) for a class of `classSize` devices (undefined: unknown) and a minimum sample. */
 export function canaryShare(classSize: number | undefined, minSample: number): number {
   if (classSize === undefined) return CANARY_SHARE_UNSIZED;
-  const share = Math.ceil(((CANARY_FACTOR * minSample) / classSize) * 10_000) / 100;
+  const share = Math.round(((CANARY_FACTOR * minSample) / classSize) * 10_000) / 100;
   return Math.min(50, Math.max(0.01, share));
 }
 
