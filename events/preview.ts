@@ -12,6 +12,7 @@
 import { haltModel } from './halt-model';
 import { guaranteeSentence, overturnMargin, pct, type Thresholds } from './health';
 export { haltModel } from './halt-model';
+import type { Severity } from './severity';
 import { laneConfigOf, rulesVersionOf, type LaneCompletion, type LaneConfig, type RolloutPlan } from './plan';
 
 /** What a bad build of one multiple of the threshold costs before it is halted. */
@@ -48,6 +49,8 @@ export interface ClassPreview {
   classSize: number | null;
   rule: Thresholds['rule'];
   rulesVersion: number;
+  /** Final outcomes of an attempt a phase needs before it may pass (the plan's, or its severity's). */
+  minSample: number;
   guarantee: string;
   /** Plain rule only: the chance a build at exactly the threshold is halted over the class (no guarantee). */
   falseHaltAtThreshold: number | null;
@@ -55,7 +58,21 @@ export interface ClassPreview {
   phases: PhasePreview[];
   /** When the class is done after its last phase (the plan's `completion`); null: once its last phase is exposed. */
   completion: LaneCompletion | null;
+  /** What the plan's severity chose for this class and what the plan (or class) gave itself; null: no severity. */
+  severity: SeverityPreview | null;
   warnings: string[];
+}
+
+/** Where one setting of a class came from: the severity's defaults, the plan, or the class's override. */
+export type SettingSource = 'severity' | 'plan' | 'class';
+
+/** The severity of a plan, per class: each setting it may choose, its value and where it came from. */
+export interface SeverityPreview {
+  severity: Severity;
+  exploited: boolean;
+  /** The class size the canary was sized for (`classes.<c>.completion.expectedDevices`); null: unknown, 1 %. */
+  canarySizedFor: number | null;
+  settings: { key: 'phases' | 'thresholds.minSample' | 'completion'; from: SettingSource }[];
 }
 
 /** The horizon of the binomial model when the class size is unknown. */
@@ -73,8 +90,29 @@ export function previewPlan(
   return plan.deviceClasses.map((name) => {
     const size = typeof classSizes === 'number' ? classSizes : classSizes?.[name];
     const config = laneConfigOf(plan, name);
-    return previewClass(config, size ?? config.completion?.expectedDevices ?? null);
+    return {
+      ...previewClass(config, size ?? config.completion?.expectedDevices ?? null),
+      severity: severityOf(plan, name),
+    };
   });
+}
+
+/** What the plan's severity chose for one class (null without a severity). */
+function severityOf(plan: RolloutPlan, deviceClass: string): SeverityPreview | null {
+  if (plan.severity === undefined) return null;
+  const override = plan.classes[deviceClass] ?? {};
+  const source = (byClass: unknown, byPlan: unknown): SettingSource =>
+    byClass !== undefined ? 'class' : byPlan !== undefined ? 'plan' : 'severity';
+  return {
+    severity: plan.severity,
+    exploited: plan.exploited === true,
+    canarySizedFor: override.completion?.expectedDevices ?? null,
+    settings: [
+      { key: 'phases', from: source(override.phases, plan.phases) },
+      { key: 'thresholds.minSample', from: source(override.thresholds?.minSample, plan.thresholds.minSample) },
+      { key: 'completion', from: source(undefined, plan.completion) },
+    ],
+  };
 }
 
 /** Previews one class's settings for a class of `classSize` devices (null: unknown). */
@@ -152,11 +190,13 @@ export function previewClass(config: LaneConfig, classSize: number | null): Clas
     classSize,
     rule: t.rule,
     rulesVersion: rulesVersionOf(config),
+    minSample: t.minSample,
     guarantee: guaranteeSentence(t),
     falseHaltAtThreshold,
     badBuilds,
     phases,
     completion: config.completion ?? null,
+    severity: null,
     warnings,
   };
 }
