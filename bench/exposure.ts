@@ -67,8 +67,8 @@ const AWS_RAMP: AwsRampConfig = {
 
 const args = benchArgs('npm run bench:exposure --', {
   seed: { type: 'number', integer: true, default: 20261207, help: 'seed of the first run (run r uses seed + r)' },
-  'good-runs': { type: 'number', integer: true, min: 1, default: 3, help: 'runs of the healthy build per schedule' },
-  'bad-runs': { type: 'number', integer: true, min: 1, default: 24, help: 'runs of each bad build per schedule' },
+  'good-runs': { type: 'number', integer: true, min: 1, default: 5, help: 'runs of the healthy build per schedule' },
+  'bad-runs': { type: 'number', integer: true, min: 1, default: 100, help: 'runs of each bad build per schedule' },
   sizes: { type: 'string', default: '10000,100000,1000000', help: 'class sizes, comma-separated (100..2000000)' },
   'summary-class': { type: 'number', integer: true, min: 100, default: 100000, help: 'the class of the last line' },
   out: { type: 'string', default: 'out', help: 'directory of bench-exposure.{json,md,svg}' },
