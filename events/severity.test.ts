@@ -51,7 +51,7 @@ describe('severity: the defaults a lane runs', () => {
     const config = laneConfigOf(plan, 'phone-a');
     const minSample = config.thresholds.minSample;
     expect(config.phases.map((p) => [p.share, p.minBakeSec, p.bakeSec])).toEqual([
-      [Math.round((1.5 * minSample * 10_000) / 100_000) / 100, 3600, 12 * 3600],
+      [Math.round((1.5 * minSample * 10_000) / 100_000) / 100, 6 * 3600, 12 * 3600],
       [100, undefined, 0],
     ]);
     expect(config.completion).toEqual({
