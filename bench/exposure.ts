@@ -163,7 +163,8 @@ function runSchedule(schedule: Schedule, size: number, rate: number, seed: numbe
   const r = simulateLane(scheduleLane(schedule, size), rate, seed, model, cohorts, [], {
     devices,
     trackPatched: true,
-    runUntilPatched: Math.ceil(PATCHED_SHARE * size),
+    // On to the horizon (or every device patched), so the picture's curves go on past 95 %.
+    runUntilPatched: size,
   });
   return { halted: r.haltMin >= 0, exposed: r.exposed, patchedPerMin: r.patchedPerMin ?? new Int32Array(0) };
 }
@@ -365,6 +366,7 @@ async function writePicture(
   const spec = vl.compile({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `Exposure, ${summaryClass} devices over 24 time zones, maxFailureRate ${MAX_RATE * 100} %`,
+    resolve: { scale: { color: 'independent' } },
     hconcat: [
       {
         width: 420,
