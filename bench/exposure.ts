@@ -163,8 +163,8 @@ function runSchedule(schedule: Schedule, size: number, rate: number, seed: numbe
   const r = simulateLane(scheduleLane(schedule, size), rate, seed, model, cohorts, [], {
     devices,
     trackPatched: true,
-    // On to the horizon (or every device patched), so the picture's curves go on past 95 %.
-    runUntilPatched: size,
+    // A healthy build: on to the horizon (or every device patched), so the picture's curves go on past 95 %.
+    runUntilPatched: rate <= GOOD_MULTIPLE * MAX_RATE ? size : 0,
   });
   return { halted: r.haltMin >= 0, exposed: r.exposed, patchedPerMin: r.patchedPerMin ?? new Int32Array(0) };
 }
@@ -324,10 +324,11 @@ function tableOf(cells: readonly Cell[], floors: ReadonlyMap<number, number>): s
     for (const c of cells.filter((x) => x.classSize === size)) {
       const hours = c.hoursTo95 === null ? 'never' : String(c.hoursTo95);
       const over = c.hoursTo95 === null ? '—' : round(c.hoursTo95 / floor).toString();
-      const extra = c.notPatched > 0 ? ` (${c.notPatched} runs not patched, ${c.falseHalts} halted)` : '';
+      const runs = `${c.notPatched} run${c.notPatched === 1 ? '' : 's'}`;
+      const extra = c.notPatched > 0 ? ` (${runs} never at 95 %: ${c.falseHalts} halted)` : '';
       const bad = BAD_MULTIPLES.map((m) => {
         const missed = c.badNotHalted[`${m}x`] ?? 0;
-        return `${c.badExposed[`${m}x`]}${missed > 0 ? ` (${missed} runs never halted)` : ''}`;
+        return `${c.badExposed[`${m}x`]}${missed > 0 ? ` (${missed} run${missed === 1 ? '' : 's'} never halted)` : ''}`;
       });
       rows.push(`| ${size} | ${c.schedule} | ${hours}${extra} | ${over} | ${bad.join(' | ')} |`);
     }
@@ -399,6 +400,10 @@ async function writePicture(
 
 if (require.main === module) {
   main().catch((err: unknown) => {
+    if (err instanceof BenchArgsError) {
+      process.stderr.write(`npm run bench:exposure: ${err.message}\n`);
+      process.exit(2);
+    }
     console.error(err);
     process.exit(1);
   });

@@ -120,7 +120,8 @@ const minSampleCache = new Map<string, number>();
 /**
  * The default minimum sample for thresholds `t` (its `minSample` is not read): the fewest outcomes by which the judge,
  * on the lane's own criterion with the calibration a new lane records, halts a build failing at 3× `maxFailureRate`
- * with 99 % probability (95 % when `exploited`). Remembered per process (a few milliseconds each).
+ * with 99 % probability (95 % when `exploited`). The sequential rule's number even for a plan on the plain rule (whose
+ * own halts depend on minSample itself). Remembered per process (a few milliseconds each).
  */
 export function severityMinSample(t: Thresholds, exploited: boolean): number {
   const probability = exploited ? CATCH_PROBABILITY_EXPLOITED : CATCH_PROBABILITY;
