@@ -10,6 +10,9 @@
  * releaseId: bsi-2026-03-a
  * artifact: { build: 26.3.1 }
  * deviceClasses: [phone-a, phone-b, tablet-c, laptop-x1]
+ * severity: high              # optional: critical | high | medium | low (+ exploited: true) chooses phases, minSample
+ *                             # and completion where the plan gives none (`severity.ts`); without it phases and
+ *                             # thresholds.minSample are required
  * phases:                      # share of the class in percent; bake as '30s' / '10m' / '24h' / '1h30m' or seconds
  *   - { share: 1, bake: 10m }
  *   - { share: 5, bake: { min: 2m, max: 30m } }   # ends once proven healthy after 2m, at 30m at the latest

@@ -12,8 +12,9 @@
  * | low      | canary: { min 24h, max 72h }, 5 %: { min 24h, max 72h }, 25 %: { min 24h, max 72h }, 100 % | 14d |
  *
  * The canary holds 1.5 × the minimum sample in devices, so the evidence arrives within about one round of check-ins
- * (about two thirds of a fleet is online at any time): the share giving that many devices, to the nearest cohort bucket (0.01 %; at least 0.01 %, at most 50 %) when
- * the class size is known (`classes.<c>.completion.expectedDevices`), 1 % when it is not. A phase passes only on a
+ * (about two thirds of a fleet is online at any time): the share giving that many devices, to the nearest cohort
+ * bucket (0.01 %; at least 0.01 %, at most 50 %), when the class size is known
+ * (`classes.<c>.completion.expectedDevices`), 1 % when it is not. A phase passes only on a
  * healthy verdict over at least `minSample` outcomes, so the canary is where a bad build is caught: every severity's
  * default `minSample` is the fewest outcomes by which the judge halts a build failing at 3× `maxFailureRate` with
  * 99 % probability (the exact binomial model, `halt-model.ts`, with the lane's own α and calibration): 668 at 2 %
