@@ -143,7 +143,8 @@ function runBatch(batch: Batch): BatchResult {
     const seed = murmur3(`${SEED}:${batch.rateKey}:${run}`);
     const track = batch.track === true ? PLAIN_MIN_SAMPLES : [];
     cohorts ??= classCohorts(MODEL.devices, ROLLOUT_ID);
-    const r = simulateLane(config, batch.rate, seed, MODEL, cohorts, track, batch.postInstall);
+    const options = batch.postInstall === undefined ? {} : { postInstall: batch.postInstall };
+    const r = simulateLane(config, batch.rate, seed, MODEL, cohorts, track, options);
     if (batch.track === true) out.maxRates.push(r.maxRateAfter);
     out.exposed.push(r.exposed);
     out.outcomesAtHalt.push(r.outcomesAtHalt);

@@ -4,7 +4,7 @@
 import { pct } from '../events/health';
 import { formatDurationSec } from '../events/plan';
 import type { LaneCompletion } from '../events/plan';
-import type { ClassPreview, PhasePreview } from '../events/preview';
+import type { ClassPreview, PhasePreview, SeverityPreview } from '../events/preview';
 
 /** Renders the preview of every class, warnings last in each. */
 export function renderPreview(previews: readonly ClassPreview[]): string {
@@ -31,9 +31,32 @@ function completionText(c: LaneCompletion | null): string {
   );
 }
 
+/** The severity's line and, per setting, whether the severity chose it or the plan (or the class) gave it. */
+function severityLines(s: SeverityPreview, p: ClassPreview): string[] {
+  const canary =
+    s.canarySizedFor === null
+      ? 'canary of 1 %: the plan gives no class size (classes.<class>.completion.expectedDevices)'
+      : `canary sized for ${s.canarySizedFor} devices`;
+  const value = (key: SeverityPreview['settings'][number]['key']): string => {
+    if (key === 'phases') return `${p.phases.map((ph) => `${ph.share}%`).join(' → ')}, ${canary}`;
+    if (key === 'thresholds.minSample') return String(p.minSample);
+    return p.completion === null ? 'none' : `deadline ${formatDurationSec(p.completion.deadlineSec)}`;
+  };
+  const origin = {
+    severity: `chosen by severity ${s.severity}`,
+    plan: 'given by the plan',
+    class: 'given by the class',
+  };
+  return [
+    `  severity ${s.severity}${s.exploited ? ', exploited (bakes halved, minSample catches a 3× build at 95 %)' : ''}:`,
+    ...s.settings.map((setting) => `    ${setting.key}: ${value(setting.key)}  [${origin[setting.from]}]`),
+  ];
+}
+
 function renderClass(p: ClassPreview): string {
   const size = p.classSize === null ? 'class size not given (--class-size)' : `${p.classSize} devices`;
   const lines = [`${p.deviceClass} (${size}, ${p.rule} rule, rules version ${p.rulesVersion})`, `  ${p.guarantee}`];
+  if (p.severity !== null) lines.push(...severityLines(p.severity, p));
   for (const b of p.badBuilds) {
     const where = b.haltPhase === null ? '' : `, in phase ${b.haltPhase} (${p.phases[b.haltPhase]?.share}%)`;
     lines.push(

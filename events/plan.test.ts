@@ -137,7 +137,7 @@ describe('plan: a bake is a duration or { min, max }', () => {
 
   test('a parsed range parses again to the same plan (it travels in rollout-started)', () => {
     const plan = RolloutPlanSchema.parse(withBake({ min: '2m', max: '30m' }));
-    expect(plan.phases[0]?.bake).toEqual({ min: 120, max: 1800 });
+    expect(plan.phases?.[0]?.bake).toEqual({ min: 120, max: 1800 });
     expect(RolloutPlanSchema.parse(JSON.parse(JSON.stringify(plan)))).toEqual(plan);
   });
 

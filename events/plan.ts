@@ -10,6 +10,9 @@
  * releaseId: bsi-2026-03-a
  * artifact: { build: 26.3.1 }
  * deviceClasses: [phone-a, phone-b, tablet-c, laptop-x1]
+ * severity: high              # optional: critical | high | medium | low (+ exploited: true) chooses phases, minSample
+ *                             # and completion where the plan gives none (`severity.ts`); without it phases and
+ *                             # thresholds.minSample are required
  * phases:                      # share of the class in percent; bake as '30s' / '10m' / '24h' / '1h30m' or seconds
  *   - { share: 1, bake: 10m }
  *   - { share: 5, bake: { min: 2m, max: 30m } }   # ends once proven healthy after 2m, at 30m at the latest
@@ -41,6 +44,14 @@ import { thresholdsProblemsV1 } from './health-v1';
 import { DeviceClassSchema, IdSchema } from './install-event';
 import { SignalNameSchema } from './post-install';
 import { NotificationsSchema } from './webhook-config';
+import {
+  SeveritySchema,
+  severityMinSample,
+  severityPhases,
+  SEVERITY_DEFAULTS,
+  type ResolvedPhase,
+  type Severity,
+} from './severity';
 
 /** The number of cohort buckets per percent of a class: a share of `s`% exposes buckets `[0, s × 100)`. */
 export const BUCKETS_PER_PERCENT = 100;
@@ -486,6 +497,13 @@ export const ClassOverrideSchema = z
   .strict();
 export type ClassOverride = z.infer<typeof ClassOverrideSchema>;
 
+/**
+ * The plan's thresholds: `ThresholdsSchema`, except that `minSample` may be left to the severity (`severity.ts`); a
+ * plan without a severity must give it.
+ */
+export const PlanThresholdsSchema = ThresholdsSchema.extend({ minSample: ThresholdsSchema.shape.minSample.optional() });
+export type PlanThresholds = z.infer<typeof PlanThresholdsSchema>;
+
 /** The rollout plan file. Parsing its own output again yields the same plan (durations are already seconds). */
 export const RolloutPlanSchema = z
   .object({
@@ -495,8 +513,15 @@ export const RolloutPlanSchema = z
     /** Default build for every class; `classes.<name>.artifact` gives a class its own. */
     artifact: ArtifactSchema,
     deviceClasses: DeviceClassesSchema,
-    phases: PhasesSchema,
-    thresholds: ThresholdsSchema,
+    // ---- severity (issue #16): defaults for what the plan leaves out (`severity.ts`) ----
+    /** How urgent the fix is: selects default phases, minimum sample and completion rule (`severity.ts`). */
+    severity: SeveritySchema.optional(),
+    /** The flaw is being exploited: the severity's defaults go faster (halved bakes, a smaller minimum sample). */
+    exploited: z.boolean().optional(),
+    /** Required unless `severity` is set, which then chooses them. */
+    phases: PhasesSchema.optional(),
+    // ---- end of severity ----
+    thresholds: PlanThresholdsSchema,
     breachPolicy: BreachPolicySchema,
     fleetHalt: FleetHaltSchema.optional(),
     /** How long a rollback may run before it is judged complete (failures during it fail it sooner). */
@@ -514,10 +539,21 @@ export const RolloutPlanSchema = z
   .strict()
   .superRefine((plan, ctx) => {
     const issues: Issue[] = [];
+    if (plan.severity === undefined) {
+      if (plan.phases === undefined) issues.push({ path: ['phases'], message: 'required unless severity is set' });
+      if (plan.thresholds.minSample === undefined) {
+        issues.push({ path: ['thresholds', 'minSample'], message: 'required unless severity is set' });
+      }
+      if (plan.exploited !== undefined) {
+        issues.push({ path: ['exploited'], message: 'only means something with a severity (it speeds its defaults)' });
+      }
+    }
+    // The soundness checks below read no minSample; a severity's is filled in per class (`laneConfigOf`).
+    const complete = (t: PlanThresholds): Thresholds => ({ ...t, minSample: t.minSample ?? 1 });
     const sound = (thresholds: Thresholds, path: (string | number)[]) => {
       for (const message of thresholdsProblems(thresholds)) issues.push({ path, message });
     };
-    sound(plan.thresholds, ['thresholds']);
+    sound(complete(plan.thresholds), ['thresholds']);
     const spike = plan.fleetHalt?.failureSpike;
     if (spike !== undefined && 'maxFailureRate' in spike) {
       for (const message of thresholdsProblemsV1(spike)) issues.push({ path: ['fleetHalt', 'failureSpike'], message });
@@ -531,7 +567,11 @@ export const RolloutPlanSchema = z
       }
       if (override.thresholds) {
         // Each side is valid on its own, so the merge is too; only cross-key soundness can fail.
-        sound(ThresholdsSchema.parse({ ...plan.thresholds, ...override.thresholds }), ['classes', name, 'thresholds']);
+        sound(ThresholdsSchema.parse(complete({ ...plan.thresholds, ...override.thresholds })), [
+          'classes',
+          name,
+          'thresholds',
+        ]);
       }
     }
     issues.push(...regressionProblems(plan));
@@ -649,28 +689,50 @@ export function laneConfigOf(
     throw new Error(`device class ${deviceClass} is not in plan ${plan.releaseId}`);
   }
   const override = plan.classes[deviceClass] ?? {};
+  const thresholds = thresholdsOf(plan, override, rulesVersion);
+  const phases: readonly (Phase | ResolvedPhase)[] =
+    override.phases ??
+    plan.phases ??
+    severityPhases(
+      severityOf(plan),
+      plan.exploited === true,
+      override.completion?.expectedDevices,
+      thresholds.minSample,
+    );
   return {
     deviceClass,
     releaseId: plan.releaseId,
     artifact: override.artifact ?? plan.artifact,
-    phases: (override.phases ?? plan.phases).map((phase) => ({
+    phases: phases.map((phase) => ({
       share: phase.share,
       cohortBound: Math.round(phase.share * BUCKETS_PER_PERCENT),
       // A plain bake gives the config it always gave; a range adds its min (the lane records it for life).
       ...(typeof phase.bake === 'number'
         ? { bakeSec: phase.bake }
         : { bakeSec: phase.bake.max, minBakeSec: phase.bake.min }),
-      approval: phase.approval ?? 'none',
+      approval: ('approval' in phase && phase.approval) || 'none',
     })),
-    thresholds: thresholdsOf(plan, override, rulesVersion),
+    thresholds,
     breachPolicy: override.breachPolicy ?? plan.breachPolicy,
     rollbackTimeoutSec: plan.rollbackTimeout,
     ...(rulesVersion >= 2 ? { rulesVersion } : {}),
     ...(plan.approvals?.twoPersonRule === true &&
       startedBy !== undefined && { approvals: { twoPersonRule: true as const, startedBy } }),
-    ...completionOf(plan.completion, override.completion),
+    ...completionOf(plan.completion ?? severityCompletion(plan.severity), override.completion),
     ...regressionOf(plan.regression, override.regression),
   };
+}
+
+/** The plan's severity; only called where the schema made it required (a plan without phases has one). */
+function severityOf(plan: RolloutPlan): Severity {
+  if (plan.severity === undefined) throw new Error(`plan ${plan.releaseId} has neither phases nor a severity`);
+  return plan.severity;
+}
+
+/** A severity's completion rule (absent without a severity: the plan's own, or none). */
+function severityCompletion(severity: Severity | undefined): Completion | undefined {
+  if (severity === undefined) return undefined;
+  return CompletionSchema.parse({ deadline: SEVERITY_DEFAULTS[severity].completionDeadlineSec });
 }
 
 /**
@@ -694,9 +756,15 @@ function completionOf(
   };
 }
 
-/** A class's thresholds; from rules version 3 on with the sequential rule's calibration, computed once here. */
+/**
+ * A class's thresholds; from rules version 3 on with the sequential rule's calibration, computed once here. Without a
+ * `minSample` of the plan's or the class's own, the severity's (`severityMinSample`).
+ */
 function thresholdsOf(plan: RolloutPlan, override: ClassOverride, rulesVersion: number): Thresholds {
-  const thresholds = ThresholdsSchema.parse({ ...plan.thresholds, ...override.thresholds });
+  const merged = { ...plan.thresholds, ...override.thresholds };
+  const minSample =
+    merged.minSample ?? severityMinSample(ThresholdsSchema.parse({ ...merged, minSample: 1 }), plan.exploited === true);
+  const thresholds = ThresholdsSchema.parse({ ...merged, minSample });
   if (rulesVersion < 3 || thresholds.rule !== 'sequential') return thresholds;
   return { ...thresholds, calibration: calibrationOf(thresholds) };
 }

@@ -9,7 +9,10 @@
  * these outcomes plus the devices still installing at that moment (`bench:policy` measures both in a full
  * simulation of the lane). Pure: no I/O.
  */
-import { breachBoundary, guaranteeSentence, laneBreaches, overturnMargin, pct, type Thresholds } from './health';
+import { haltModel } from './halt-model';
+import { guaranteeSentence, overturnMargin, pct, type Thresholds } from './health';
+export { haltModel } from './halt-model';
+import type { Severity } from './severity';
 import { laneConfigOf, rulesVersionOf, type LaneCompletion, type LaneConfig, type RolloutPlan } from './plan';
 
 /** What a bad build of one multiple of the threshold costs before it is halted. */
@@ -46,6 +49,8 @@ export interface ClassPreview {
   classSize: number | null;
   rule: Thresholds['rule'];
   rulesVersion: number;
+  /** Final outcomes of an attempt a phase needs before it may pass (the plan's, or its severity's). */
+  minSample: number;
   guarantee: string;
   /** Plain rule only: the chance a build at exactly the threshold is halted over the class (no guarantee). */
   falseHaltAtThreshold: number | null;
@@ -53,7 +58,21 @@ export interface ClassPreview {
   phases: PhasePreview[];
   /** When the class is done after its last phase (the plan's `completion`); null: once its last phase is exposed. */
   completion: LaneCompletion | null;
+  /** What the plan's severity chose for this class and what the plan (or class) gave itself; null: no severity. */
+  severity: SeverityPreview | null;
   warnings: string[];
+}
+
+/** Where one setting of a class came from: the severity's defaults, the plan, or the class's override. */
+export type SettingSource = 'severity' | 'plan' | 'class';
+
+/** The severity of a plan, per class: each setting it may choose, its value and where it came from. */
+export interface SeverityPreview {
+  severity: Severity;
+  exploited: boolean;
+  /** The class size the canary was sized for (`classes.<c>.completion.expectedDevices`); null: unknown, 1 %. */
+  canarySizedFor: number | null;
+  settings: { key: 'phases' | 'thresholds.minSample' | 'completion'; from: SettingSource }[];
 }
 
 /** The horizon of the binomial model when the class size is unknown. */
@@ -71,8 +90,29 @@ export function previewPlan(
   return plan.deviceClasses.map((name) => {
     const size = typeof classSizes === 'number' ? classSizes : classSizes?.[name];
     const config = laneConfigOf(plan, name);
-    return previewClass(config, size ?? config.completion?.expectedDevices ?? null);
+    return {
+      ...previewClass(config, size ?? config.completion?.expectedDevices ?? null),
+      severity: severityOf(plan, name),
+    };
   });
+}
+
+/** What the plan's severity chose for one class (null without a severity). */
+function severityOf(plan: RolloutPlan, deviceClass: string): SeverityPreview | null {
+  if (plan.severity === undefined) return null;
+  const override = plan.classes[deviceClass] ?? {};
+  const source = (byClass: unknown, byPlan: unknown): SettingSource =>
+    byClass !== undefined ? 'class' : byPlan !== undefined ? 'plan' : 'severity';
+  return {
+    severity: plan.severity,
+    exploited: plan.exploited === true,
+    canarySizedFor: override.completion?.expectedDevices ?? null,
+    settings: [
+      { key: 'phases', from: source(override.phases, plan.phases) },
+      { key: 'thresholds.minSample', from: source(override.thresholds?.minSample, plan.thresholds.minSample) },
+      { key: 'completion', from: source(undefined, plan.completion) },
+    ],
+  };
 }
 
 /** Previews one class's settings for a class of `classSize` devices (null: unknown). */
@@ -150,11 +190,13 @@ export function previewClass(config: LaneConfig, classSize: number | null): Clas
     classSize,
     rule: t.rule,
     rulesVersion: rulesVersionOf(config),
+    minSample: t.minSample,
     guarantee: guaranteeSentence(t),
     falseHaltAtThreshold,
     badBuilds,
     phases,
     completion: config.completion ?? null,
+    severity: null,
     warnings,
   };
 }
@@ -172,58 +214,6 @@ function passNeed(t: Thresholds, before: number, newDevices: number): number | n
     if (margin >= newDevices - own) return own;
   }
   return null;
-}
-
-/**
- * The exact binomial model of the rule on its lane criterion: outcomes one at a time, each failing at `rate`, the
- * rule consulted after every one, for at most `horizon` outcomes. Returns the halt probability and the expected
- * outcomes until the halt (the horizon when it does not halt). Once a breach is possible the boundary never falls
- * as outcomes grow (one more success only lowers the statistic), so it is walked up; mass below 1e-14 is dropped.
- */
-export function haltModel(
-  t: Thresholds,
-  rate: number,
-  horizon: number,
-): { haltProbability: number; expectedOutcomes: number } {
-  let size = 64;
-  let mass = new Float64Array(size);
-  let next = new Float64Array(size);
-  mass[0] = 1;
-  let [lo, hi] = [0, 0];
-  let boundary = 1;
-  let possible = false;
-  let halted = 0;
-  let expected = 0;
-  for (let n = 1; n <= horizon && 1 - halted > 1e-12 && lo <= hi; n++) {
-    if (!laneBreaches(t, n, n)) [boundary, possible] = [n + 1, false];
-    else if (!possible) [boundary, possible] = [breachBoundary(t, n), true];
-    else while (!laneBreaches(t, boundary, n)) boundary++;
-    if (hi + 2 > size) {
-      size *= 2;
-      const grown = new Float64Array(size);
-      grown.set(mass);
-      mass = grown;
-      next = new Float64Array(size);
-    }
-    next.fill(0, lo, hi + 2);
-    for (let f = lo; f <= hi; f++) {
-      const m = mass[f]!;
-      next[f]! += m * (1 - rate);
-      next[f + 1]! += m * rate;
-    }
-    let newHi = hi + 1;
-    for (let f = Math.max(lo, boundary); f <= newHi; f++) {
-      halted += next[f]!;
-      expected += next[f]! * n;
-      next[f] = 0;
-    }
-    newHi = Math.min(newHi, boundary - 1);
-    while (lo <= newHi && next[lo]! < 1e-14) lo++;
-    while (newHi >= lo && next[newHi]! < 1e-14) newHi--;
-    hi = newHi;
-    [mass, next] = [next, mass];
-  }
-  return { haltProbability: halted, expectedOutcomes: expected + Math.max(0, 1 - halted) * horizon };
 }
 
 function round(x: number, digits: number): number {

@@ -100,6 +100,37 @@ export interface LaneRun {
    * at any threshold below that rate (on the same trajectory).
    */
   maxRateAfter: number[];
+  /** With `LaneSimOptions.trackPatched`: successful installs per minute of the run (index: minute). */
+  patchedPerMin?: Int32Array;
+}
+
+/** Where and how one device's install goes, from a device model other than the default one (`LaneSimOptions`). */
+export interface DeviceInstall {
+  /** Minute the device starts installing. */
+  startMin: number;
+  /** Minute it would report its outcome (success or failure; a silent one times out instead). */
+  doneMin: number;
+  outcome: 'success' | 'failed' | 'silent';
+}
+
+/** Options of `simulateLane` beyond the default class model. */
+export interface LaneSimOptions {
+  /**
+   * A device model of its own: device `index` (position in the cohort order, the same device for every config)
+   * offered the build at `offeredMin`; null when it never starts within the horizon. Replaces the default model's
+   * check-ins and fates (`ClassModel.checkInPeriodMin`, `installMin`, `ignoredRate`, `silentShare`, `slowRate`; the
+   * failure rate is the device model's business); its deltas and timers are driven as always.
+   */
+  devices?: (index: number, offeredMin: number) => DeviceInstall | null;
+  /** Count successful installs per minute (`LaneRun.patchedPerMin`). */
+  trackPatched?: boolean;
+  /**
+   * Keep the clock running after the lane ends (no decisions any more, devices still install) until this many devices
+   * installed the build successfully, or the horizon: how long a schedule takes to patch, past its last phase.
+   */
+  runUntilPatched?: number;
+  /** Post-install crashes reported to a lane with a regression rule (`PostInstallModel`); absent: none. */
+  postInstall?: PostInstallModel;
 }
 
 const T0 = Date.parse('2026-01-05T00:00:00Z');
@@ -175,8 +206,9 @@ export function simulateLane(
   model: ClassModel = DEFAULT_CLASS_MODEL,
   cohorts: ClassCohorts = classCohorts(model.devices, 'bench'),
   trackMinSamples: readonly number[] = [],
-  postInstall?: PostInstallModel,
+  options: LaneSimOptions = {},
 ): LaneRun {
+  const { postInstall } = options;
   const crashRand = mulberry32(seed ^ 0x5bd1e995);
   let installed = 0;
   let haltRule: string | null = null;
@@ -214,6 +246,16 @@ export function simulateLane(
     const [from, to] = rangeOf(cohorts, lower, config.phases[phase]!.cohortBound);
     if (attempt === 1) offered += to - from;
     const tag = (kind: number) => index * 8 + kind;
+    if (options.devices !== undefined) {
+      for (let d = from; d < to; d++) {
+        const install = options.devices(d, minute + 1);
+        if (install === null) continue;
+        schedule(install.startMin, tag(START));
+        if (install.outcome === 'silent') schedule(install.startMin + timeoutMin, tag(TIMEOUT));
+        else schedule(install.doneMin, tag(install.outcome === 'success' ? SUCCESS : FAILED));
+      }
+      return;
+    }
     for (let d = from; d < to; d++) {
       const start = minute + 1 + Math.floor(rand() * model.checkInPeriodMin);
       schedule(start, tag(START));
@@ -308,20 +350,27 @@ export function simulateLane(
     }
   };
 
+  const patchedPerMin = options.trackPatched === true ? new Int32Array(horizon) : undefined;
+  const patchTarget = options.runUntilPatched ?? 0;
+  let patched = 0;
   step({ type: 'start-lane', rolloutId: 'bench', lane: config.deviceClass, config, at: at(START) }, 0);
-  for (let minute = 0; minute < horizon && end === null; minute++) {
+  for (let minute = 0; minute < horizon && (end === null || patched < patchTarget); minute++) {
     let due = false;
     for (let e = wheel.head[minute]!; e >= 0; e = wheel.next[e]!) {
       due = true;
       const code = wheel.code[e]!;
       const kind = code & 7;
+      if (kind === SUCCESS || kind === CORRECTION) {
+        patched++;
+        if (patchedPerMin !== undefined) patchedPerMin[minute]!++;
+      }
       if (attemptOf[code >>> 3] === state.attempt) apply(mirror, kind);
       if (kind === START) exposedTotal++;
       else if (kind === FAILED || kind === TIMEOUT) failing = true;
       else if (kind === SUCCESS || kind === CORRECTION) installed++;
       apply(pending[code >>> 3]!, kind);
     }
-    if (due || minute % model.flushMin === 0) {
+    if (end === null && (due || minute % model.flushMin === 0)) {
       // The ingest's urgency: flush at once when the pending counts change the lane's verdict. (Only the changes
       // that can move the lane are simulated as urgent — a breach, or a pass while it waits for evidence — which
       // keeps the decider calls of a run few; the lane's decisions are the same.)
@@ -382,6 +431,7 @@ export function simulateLane(
     passMin,
     decisions,
     maxRateAfter,
+    ...(patchedPerMin !== undefined && { patchedPerMin }),
   };
 }
 

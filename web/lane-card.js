@@ -10,6 +10,7 @@ import {
   failuresOf,
   lastBreachOf,
   pct,
+  relative,
   showsBreach,
   totalRate,
   verdictText,
@@ -18,10 +19,43 @@ import {
 } from './words.js';
 
 const LANE_COMMANDS = ['pause', 'resume', 'approve', 'retry', 'rollback', 'abort'];
+const ROLLED_BACK = ['rolling-back', 'rolled-back', 'rollback-failed'];
 
 function countsLine(counts) {
   const c = failuresOf(counts);
   return `${c.succeeded} installed, ${c.failed} failed, ${c.timedOut} timed out${counts?.inProgress ? `, ${counts.inProgress} installing` : ''}`;
+}
+
+/** Seconds as the plan writes durations: `2h5m`, `45s`. */
+function span(seconds) {
+  let rest = Math.max(0, Math.round(seconds));
+  let out = '';
+  for (const [unit, size] of [
+    ['d', 86400],
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ]) {
+    const n = Math.floor(rest / size);
+    rest -= n * size;
+    if (n > 0) out += `${n}${unit}`;
+  }
+  return out || '0s';
+}
+
+/**
+ * Patched, not just exposed (lanes whose plan has a completion rule): the share of the class that reported success
+ * against the target, the class size and where it comes from, the estimate of when the target is reached, and the
+ * time from the lane's start to each milestone reached.
+ */
+function patchedText(patched, now) {
+  const size = `${patched.succeeded} of ${patched.classSize}${patched.sizeSource === 'estimate' ? ', size estimated' : ''}`;
+  const eta = patched.eta ? `; target reached about ${clock(patched.eta)} (${relative(patched.eta, now)})` : '';
+  const reached = Object.entries(patched.secondsTo)
+    .filter(([, seconds]) => seconds !== null)
+    .map(([share, seconds]) => `${share} % after ${span(seconds)}`);
+  const milestones = reached.length > 0 ? `; ${reached.join(', ')}` : '';
+  return `${pct(patched.patchedShare)} of the class (${size}), target ${pct(patched.target)}${eta}${milestones}`;
 }
 
 function rolledBackTitle(lane) {
@@ -89,6 +123,21 @@ export function LaneCard({ rolloutId, lane, events, livePoints, now, onCommand }
       </dd>
       <dt>Waits for</dt>
       <dd data-waiting>${waitingText(lane, now)}</dd>
+      ${
+        // A class that went back to its old build has no patched share to show: what it installed was taken back.
+        lane.patched &&
+        !ROLLED_BACK.includes(lane.status) &&
+        html`<dt>Patched</dt>
+          <dd data-patched>${patchedText(lane.patched, now)}</dd>`
+      }
+      ${
+        lane.stalled &&
+        html`<dt>Stalled</dt>
+          <dd data-stalled>
+            no device of offer ${lane.stalled.offerId} has reported since ${clock(lane.stalled.quietSince)}
+            (${relative(lane.stalled.quietSince, now)}); flagged at ${clock(lane.stalled.at)}
+          </dd>`
+      }
       ${
         lane.lost &&
         html`<dt>Lost</dt>

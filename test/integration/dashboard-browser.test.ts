@@ -52,7 +52,10 @@ phases:
 thresholds: { maxFailureRate: 0.05, minSample: 40, installTimeoutSec: 60 }
 breachPolicy: { action: pause }
 rollbackTimeout: 15s
+completion: { patchedShare: 0.9, deadline: 90s }
 classes:
+  phone-a:
+    completion: { expectedDevices: 2000 }
   laptop-x1:
     artifact: { build: 26.3.2 }
 `;
@@ -179,6 +182,8 @@ test('the console follows a rollout live, rolls a halted class back with a reaso
   // Its verdict is the breach that sent it back, not its rollback window's "healthy".
   expect(await card(page, 'laptop-x1').locator('[data-verdict-chip]').innerText()).toBe('breach');
   expect(await card(page, 'laptop-x1').locator('[data-verdict]').innerText()).toMatch(/^Breach in phase \d/);
+  // What it installed was taken back: no patched share is shown for it.
+  expect(await card(page, 'laptop-x1').locator('[data-patched]').count()).toBe(0);
 
   // The engine refuses a command the class can no longer take, and the page shows why.
   const rolledBack = card(page, 'laptop-x1');
@@ -192,6 +197,10 @@ test('the console follows a rollout live, rolls a halted class back with a reaso
 
   // The healthy class goes to 100 % meanwhile, and the rollout ends.
   await card(page, 'phone-a').and(page.locator('[data-status="completed"]')).waitFor({ timeout: 120_000 });
+  // It completed on its patched share (90 % of its 2,000 devices), and its card says how far and how fast.
+  expect(await card(page, 'phone-a').locator('[data-patched]').innerText()).toMatch(
+    /^(9\d|100)\.\d\d% of the class \(\d+ of 2000\), target 90\.00%.*50 % after \d/,
+  );
   await page.locator('[data-rollout-status]').filter({ hasText: 'completed' }).waitFor({ timeout: 60_000 });
 
   // The timeline has the rollback with the actor and the reason.
