@@ -442,6 +442,11 @@ classes: { phone-b: { regression: { maxRateRatio: 2 } } }`),
       'regression.watch',
       /completion deadline/,
     ],
+    [
+      'severity: critical\nregression: { signals: [a], watch: 72h }',
+      'regression.watch',
+      /completion deadline .*\(2d\)/,
+    ],
   ])('%s is refused at %s', (extra, path, rule) => {
     const parsed = parsePlan(plan(extra));
     expect(parsed.ok).toBe(false);

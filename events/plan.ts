@@ -456,8 +456,8 @@ function regressionOf(
 
 /**
  * The regression rule's problems: a class override that names regression keys while neither it nor the plan names
- * the signals to watch, and a class whose watch window is longer than its completion deadline (the deadline, counted
- * from the same pass, would cut the watch short).
+ * the signals to watch, and a class whose watch window is longer than its completion deadline (the plan's, or its
+ * severity's; counted from the same pass, it would cut the watch short).
  */
 function regressionProblems(plan: RolloutPlan): Issue[] {
   const issues: Issue[] = [];
@@ -471,8 +471,9 @@ function regressionProblems(plan: RolloutPlan): Issue[] {
     }
     // Zod runs this refinement even when a key is invalid (reported on its own): merge only what parses.
     const regression = RegressionSchema.safeParse({ ...plan.regression, ...override?.regression });
-    const completion = CompletionSchema.safeParse({ ...plan.completion, ...override?.completion });
-    if (plan.completion === undefined && override?.completion === undefined) continue;
+    const planCompletion = plan.completion ?? severityCompletion(plan.severity);
+    if (planCompletion === undefined && override?.completion === undefined) continue;
+    const completion = CompletionSchema.safeParse({ ...planCompletion, ...override?.completion });
     if (regression.success && completion.success && regression.data.watch > completion.data.deadline) {
       issues.push({
         path: [...at, 'watch'],
