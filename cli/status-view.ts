@@ -9,6 +9,7 @@ import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { LaneStatusView, RolloutStatusView } from '../client';
 import { isRolloutFinished } from '../client/operations';
 import type { WaitingFor } from '../events/domain-events';
+import { formatRate, formatRatio } from '../events/regression';
 import { conflictWarning, type EventConflict } from '../replay/event-conflicts';
 
 const percent = (x: number | null, digits = 2): string => (x === null ? '-' : `${(x * 100).toFixed(digits)}%`);
@@ -97,7 +98,7 @@ function verdictCell(lane: LaneStatusView): string {
   if (showsBreach(lane)) {
     const b = lane.lastBreach;
     if (b.regression !== undefined) {
-      return `breach (phase ${b.phase + 1}: ${b.regression.signal} ${ratioText(b.regression.ratio)} > ${b.regression.maxRateRatio}×)`;
+      return `breach (phase ${b.phase + 1}: ${b.regression.signal} ${formatRatio(b.regression.ratio)} > ${b.regression.maxRateRatio}×)`;
     }
     return `breach (phase ${b.phase + 1}: ${percent(b.failureRate)} > ${percent(b.maxFailureRate)})`;
   }
@@ -149,18 +150,8 @@ export function patchedLine(lane: LaneStatusView): string | null {
   return `  PATCHED ${lane.lane}: ${times} (${of})`;
 }
 
-/** A rate ratio as status writes it: `2.10×`, `-` when there is none (no exposure, or no control event). */
-function ratioText(ratio: number | null): string {
-  return ratio === null ? '-' : `${ratio.toFixed(2)}×`;
-}
-
-/** Events per device-hour: `0.0210/h`, `-` without exposure. */
-function rateText(rate: number | null): string {
-  return rate === null ? '-' : `${rate.toPrecision(3)}/h`;
-}
-
 /**
- * `REGRESSION phone-a (attempt 1): app-crash 2.10× / 1.5× watching (0.0210/h vs 0.0100/h, 120 vs 1080 device-h)`:
+ * `REGRESSION phone-a (attempt 1): app-crash 2.10× / 1.5× watching (0.021/h vs 0.01/h, 120 vs 1080 device-h)`:
  * per watched signal the ratio of the updated devices' rate to the control's, the tolerated ratio and the verdict, for
  * a lane with a regression rule; null for the others.
  */
@@ -169,8 +160,8 @@ export function regressionLine(lane: LaneStatusView): string | null {
   if (r === null) return null;
   const signals = r.signals.map(
     (s) =>
-      `${s.signal} ${ratioText(s.ratio)} / ${s.maxRateRatio}× ${s.verdict} (${rateText(s.updatedRatePerHour)} vs ` +
-      `${rateText(s.controlRatePerHour)}, ${Math.round(s.updatedHours)} vs ${Math.round(s.controlHours)} device-h)`,
+      `${s.signal} ${formatRatio(s.ratio)} / ${s.maxRateRatio}× ${s.verdict} (${formatRate(s.updatedRatePerHour)} vs ` +
+      `${formatRate(s.controlRatePerHour)}, ${Math.round(s.updatedHours)} vs ${Math.round(s.controlHours)} device-h)`,
   );
   return `  REGRESSION ${lane.lane} (attempt ${r.attempt}): ${signals.join('; ')}`;
 }

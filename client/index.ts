@@ -23,13 +23,14 @@ import {
   isLaneFinished,
   patchedEtaOf,
   patchedShareOf,
+  regressionNow,
   summedWindows,
   toHealthCounts,
   type LaneState,
   type OfferWindow,
 } from '../events/lane';
 import { validatePlan, type PlanError, type RolloutPlan } from '../events/plan';
-import { emptySignalState, signalEvidenceOf, type RegressionVerdict, type SignalEvidence } from '../events/regression';
+import type { RegressionVerdict, SignalEvidence } from '../events/regression';
 import type { RolloutState } from '../events/rollout';
 import {
   laneStateQuery,
@@ -325,15 +326,8 @@ function signalStatusOf(e: SignalEvidence): RegressionStatus['signals'][number] 
 
 /** The regression judgement of a lane with the rule, from its folded state (null without the rule). */
 function regressionOf(state: LaneState): RegressionStatus | null {
-  const rule = state.config?.regression;
-  const judged = state.regression;
-  if (rule === undefined || judged === undefined) return null;
-  return {
-    attempt: judged.attempt,
-    signals: rule.signals.map((signal) =>
-      signalStatusOf(signalEvidenceOf(signal, judged.signals[signal] ?? emptySignalState(), rule)),
-    ),
-  };
+  const now = regressionNow(state);
+  return now === null ? null : { attempt: now.attempt, signals: now.signals.map(signalStatusOf) };
 }
 
 /** A rollout as `status` shows it. */

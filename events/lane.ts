@@ -68,7 +68,9 @@ import {
   emptySignalState,
   judgeDelta,
   regressionEvidenceOf,
+  signalEvidenceOf,
   type RegressionEvidence,
+  type SignalEvidence,
 } from './regression';
 import {
   type DeltaOverlap,
@@ -1279,6 +1281,18 @@ export function stepLane(state: LaneState, input: LaneInput): LaneStep | Refusal
       // The operator commands; decideOperator's switch is the exhaustive one.
       return decideOperator(state, input);
   }
+}
+
+/**
+ * The regression judgement a lane holds now, for status and the postmortem: the attempt its evidence is of and each
+ * watched signal's evidence (rates, ratio, e-value, bound, verdict), in the rule's order; null without the rule.
+ */
+export function regressionNow(state: LaneState): { attempt: number; signals: SignalEvidence[] } | null {
+  const rule = state.config?.regression;
+  const judged = state.regression;
+  if (rule === undefined || judged === undefined) return null;
+  const signals = rule.signals.map((s) => signalEvidenceOf(s, judged.signals[s] ?? emptySignalState(), rule));
+  return { attempt: judged.attempt, signals };
 }
 
 /**

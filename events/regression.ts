@@ -201,10 +201,15 @@ export function formatRate(ratePerHour: number | null): string {
   return `${Number(ratePerHour.toPrecision(3))}/h`;
 }
 
+/** A rate ratio as people read it: `2.10×`, or `-` when there is none (no exposure, or no control event). */
+export function formatRatio(ratio: number | null): string {
+  return ratio === null ? '-' : `${ratio.toFixed(2)}×`;
+}
+
 /** The breach evidence of a signal that crossed its bound, with a sentence for the audit trail. */
 export function regressionEvidenceOf(signal: SignalEvidence, rule: LaneRegression): RegressionEvidence {
   const { updated, control } = signal;
-  const ratio = signal.ratio === null ? 'unbounded (no control event)' : `${signal.ratio.toFixed(2)}×`;
+  const ratio = signal.ratio === null ? 'unbounded (no control event)' : formatRatio(signal.ratio);
   const explanation =
     `${signal.signal}: ${updated.events} events in ${updated.exposureHours.toFixed(1)} device-hours on the build ` +
     `(${formatRate(updated.ratePerHour)}) against ${control.events} in ${control.exposureHours.toFixed(1)} for the ` +
@@ -225,9 +230,8 @@ export function regressionEvidenceOf(signal: SignalEvidence, rule: LaneRegressio
  * `app-crash: 0.021/h on the build vs 0.0101/h control (2.08×, tolerated 1.5×), log e 3.21 / 5.70: watching`.
  */
 export function signalText(e: SignalEvidence): string {
-  const ratio = e.ratio === null ? '-' : `${e.ratio.toFixed(2)}×`;
   return (
     `${e.signal}: ${formatRate(e.updated.ratePerHour)} on the build vs ${formatRate(e.control.ratePerHour)} control ` +
-    `(${ratio}, tolerated ${e.maxRateRatio}×), log e ${e.logE.toFixed(2)} / ${e.bound.toFixed(2)}: ${e.verdict}`
+    `(${formatRatio(e.ratio)}, tolerated ${e.maxRateRatio}×), log e ${e.logE.toFixed(2)} / ${e.bound.toFixed(2)}: ${e.verdict}`
   );
 }

@@ -14,17 +14,12 @@ import {
   describeWaitingFor,
   finalOutcomes,
   foldLane,
+  regressionNow,
   summedWindows,
   type LaneState,
 } from '../events/lane';
 import type { LaneConfig, RolloutPlan } from '../events/plan';
-import {
-  emptySignalState,
-  signalEvidenceOf,
-  signalText,
-  type RegressionEvidence,
-  type SignalEvidence,
-} from '../events/regression';
+import { signalText, type RegressionEvidence, type SignalEvidence } from '../events/regression';
 import { fold, type RolloutState } from '../events/rollout';
 import { describeEvent } from './describe';
 import { ChangeIndex, type CountChange, type DeviceFact } from './outcomes';
@@ -264,15 +259,6 @@ function regressionEvidenceIn(e: DomainEvent): SignalEvidence[] | null {
   if (e.type === 'regression-evaluated') return e.data.signals;
   if (e.type === 'threshold-breached' && e.data.evidence.rule === 'regression') return [e.data.evidence];
   return null;
-}
-
-/** The regression judgement a lane holds now (see `ClassReport.regression`), or null without the rule. */
-function regressionOf(state: LaneState | undefined): ClassReport['regression'] {
-  const rule = state?.config?.regression;
-  const judged = state?.regression;
-  if (rule === undefined || judged === undefined) return null;
-  const signals = rule.signals.map((s) => signalEvidenceOf(s, judged.signals[s] ?? emptySignalState(), rule));
-  return { attempt: judged.attempt, signals };
 }
 
 /** A class's post-install judgement in words, one signal a line (the text and HTML reports). */
@@ -701,7 +687,7 @@ export function buildReport(input: ReportInput): ReplayReport {
       halt: haltEvent === null ? null : { at: haltEvent.at, type: haltEvent.type, seq: haltEvent.seq },
       overlappingDeltas: laneEvents.filter((e) => e.type === 'health-evaluated' && e.data.overlap !== undefined).length,
       completion: completionOf(laneEvents),
-      regression: regressionOf(laneState),
+      regression: laneState === undefined ? null : regressionNow(laneState),
       stalls: stallsOf(laneEvents),
       outcomes: computed?.outcomes ?? null,
       series: seriesOf(log, lane, config, facts, computed?.classSize ?? null),

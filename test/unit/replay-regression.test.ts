@@ -100,7 +100,7 @@ describe('status: per watched signal, the ratio against the control and the verd
     });
     expect(lane.regression?.signals[0]?.updatedRatePerHour).toBeCloseTo(0.01, 6);
     expect(regressionLine(lane)).toBe(
-      `  REGRESSION ${LANE} (attempt 1): app-crash 1.00× / 1.5× watching (0.0100/h vs 0.0100/h, 3000 vs 27000 device-h)`,
+      `  REGRESSION ${LANE} (attempt 1): app-crash 1.00× / 1.5× watching (0.01/h vs 0.01/h, 3000 vs 27000 device-h)`,
     );
     expect(renderStatus(viewOf(log), T0)).toContain(`REGRESSION ${LANE}`);
   });
