@@ -154,6 +154,8 @@ export function decisionKindOf(event: DomainEvent): string {
       return event.data.waiting;
     case 'health-evaluated':
       return event.data.verdict.verdict;
+    case 'regression-evaluated':
+      return event.data.verdict;
     case 'operator-command-accepted':
       return event.data.command;
     case 'rollout-started':
@@ -167,6 +169,7 @@ export function decisionKindOf(event: DomainEvent): string {
     case 'gate-approved':
     case 'patching-started':
     case 'lane-stall-cleared':
+    case 'watch-started':
     case 'rollout-completed':
     case 'rollout-aborted':
       return '-';

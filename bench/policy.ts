@@ -19,19 +19,36 @@
  * a third set of good runs, beside the sequential rule's on the same runs. Wald's SPRT (p0 = max, p1 = 2 · max, the sequential rule's α and
  * its measured β at 2 ×) gives the average sample number a test that knew the alternative would need.
  *
+ * The regression judge (`events/regression.ts`), first: the same class and plan with a regression rule on app
+ * crashes (maxRateRatio 1.5, α 1 %), a build that installs cleanly, and crashes reported every 30 min
+ * (`PostInstallModel`: control devices crash at 0.02 per device-hour, the build's at 1, 1.25, 1.5, 2 and 3 × that,
+ * and at 1 × under a fleet-wide spike that multiplies both groups' rates by 5 from hour 1 to hour 5). Per case the
+ * share of lanes halted (Wilson 95 %) and the mean devices exposed before the halt; the guarantee holds when the
+ * halt share at every ratio up to 1.5 and under the spike is at most α (out/bench-policy-regression.{json,md}).
+ *
  * Usage: npm run bench:policy [-- --seed N --good-runs N --bad-runs N --devices N --workers N --out DIR
- * --rules-version 1|2|3]; versions 1 and 2 run the sequential rule of lanes started before version 2, for comparison. JSON lines
- * on stdout (the last is the summary), the table on stderr; out/bench-policy.{json,md,svg}.
+ * --rules-version 1|2|3 --regression-only]; versions 1 and 2 run the sequential rule of lanes started before version
+ * 2, for comparison. JSON lines on stdout (the last is the summary), the tables on stderr;
+ * out/bench-policy.{json,md,svg} and out/bench-policy-regression.{json,md}.
  */
 import { fork } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RULES_VERSION, laneConfigOf, validatePlan, type LaneConfig, type RolloutPlanInput } from '../events/plan';
 import { murmur3 } from '../events/cohort';
-import { DEFAULT_CLASS_MODEL, classCohorts, simulateLane, type LaneRun } from '../simulator/lane-sim';
+import {
+  DEFAULT_CLASS_MODEL,
+  classCohorts,
+  simulateLane,
+  type LaneRun,
+  type PostInstallModel,
+} from '../simulator/lane-sim';
 import { benchArgs } from './args';
 
 // ---------- parameters ----------
+
+/** A plan's regression rule as a plan file writes it. */
+type RegressionInput = NonNullable<RolloutPlanInput['regression']>;
 
 const MAX_RATE = 0.02;
 const ALPHA = 0.01;
@@ -41,9 +58,26 @@ const PLAIN_MIN_SAMPLES = [10, 20, 50, 100, 200, 500, 1000];
 /** The phases of the class (percent), 1 h bakes: the first one offers 1,000 devices of the default 20,000. */
 const PHASE_SHARES = [5, 10, 25, 50, 100];
 const ROLLOUT_ID = 'bench-policy';
+/** The regression cases: the tolerated ratio and α of the rule, the control's crash rate, the spike. */
+const MAX_RATE_RATIO = 1.5;
+const REGRESSION_ALPHA = 0.01;
+const CONTROL_CRASH_RATE = 0.02;
+const REGRESSION_RULE: RegressionInput = {
+  signals: ['app-crash'],
+  maxRateRatio: MAX_RATE_RATIO,
+  falseHaltProbability: REGRESSION_ALPHA,
+};
+const REGRESSION_CASES: { name: string; ratio: number; spike?: PostInstallModel['spike'] }[] = [
+  { name: '1x', ratio: 1 },
+  { name: '1.25x', ratio: 1.25 },
+  { name: '1.5x (tolerated)', ratio: 1.5 },
+  { name: '1x, fleet-wide spike x5 h1-h5', ratio: 1, spike: { fromHour: 1, toHour: 5, factor: 5 } },
+  { name: '2x', ratio: 2 },
+  { name: '3x', ratio: 3 },
+];
 
 /** The plan a user would write for this class; the plain configurations change only the rule and its numbers. */
-function planOf(thresholds: Record<string, unknown>): RolloutPlanInput {
+function planOf(thresholds: Record<string, unknown>, regression?: RegressionInput): RolloutPlanInput {
   return {
     releaseId: 'bench-policy',
     artifact: { build: '26.3.1' },
@@ -57,12 +91,15 @@ function planOf(thresholds: Record<string, unknown>): RolloutPlanInput {
       falseHaltProbability: ALPHA,
       ...thresholds,
     },
-    breachPolicy: { action: 'retry', attempts: 1, backoff: '10m', then: 'pause' },
+    // The regression cases halt on their first breach (exposure before it is what they measure).
+    breachPolicy:
+      regression === undefined ? { action: 'retry', attempts: 1, backoff: '10m', then: 'pause' } : { action: 'pause' },
+    ...(regression !== undefined && { regression }),
   };
 }
 
-function configOf(thresholds: Record<string, unknown>): LaneConfig {
-  const parsed = validatePlan(planOf(thresholds));
+function configOf(thresholds: Record<string, unknown>, regression?: RegressionInput): LaneConfig {
+  const parsed = validatePlan(planOf(thresholds, regression));
   if (!parsed.ok) throw new Error(`bench plan invalid: ${JSON.stringify(parsed.errors)}`);
   return laneConfigOf(parsed.plan, 'class-a', RULES);
 }
@@ -79,6 +116,8 @@ interface Batch {
   stopAfterHalts?: number;
   /** Record, per minimum sample of the plain grid, each run's largest failure rate after that many outcomes. */
   track?: boolean;
+  /** A regression case: the plan's regression rule and the crashes devices report. */
+  postInstall?: PostInstallModel;
 }
 
 /** Compact results of a batch: per run, exposed devices, outcomes at halt (-1: none) and how it ended. */
@@ -96,7 +135,7 @@ interface BatchResult {
 let cohorts: ReturnType<typeof classCohorts> | undefined;
 
 function runBatch(batch: Batch): BatchResult {
-  const config = configOf(batch.thresholds);
+  const config = configOf(batch.thresholds, batch.postInstall === undefined ? undefined : REGRESSION_RULE);
   const out = emptyResult();
   let halts = 0;
   for (let run = batch.from; run < batch.to; run++) {
@@ -104,7 +143,8 @@ function runBatch(batch: Batch): BatchResult {
     const seed = murmur3(`${SEED}:${batch.rateKey}:${run}`);
     const track = batch.track === true ? PLAIN_MIN_SAMPLES : [];
     cohorts ??= classCohorts(MODEL.devices, ROLLOUT_ID);
-    const r = simulateLane(config, batch.rate, seed, MODEL, cohorts, track);
+    const options = batch.postInstall === undefined ? {} : { postInstall: batch.postInstall };
+    const r = simulateLane(config, batch.rate, seed, MODEL, cohorts, track, options);
     if (batch.track === true) out.maxRates.push(r.maxRateAfter);
     out.exposed.push(r.exposed);
     out.outcomesAtHalt.push(r.outcomesAtHalt);
@@ -136,6 +176,7 @@ const args = benchArgs('npm run bench:policy --', {
     help: "the judge's rules version",
   },
   out: { type: 'string', default: 'out', help: 'directory of bench-policy.{json,md,svg}' },
+  'regression-only': { type: 'boolean', help: 'run only the regression cases' },
   worker: { type: 'boolean', help: 'run as a worker process of the pool (internal)' },
 });
 
@@ -295,6 +336,10 @@ async function main(): Promise<void> {
     ...(stopAfterHalts !== undefined ? { stopAfterHalts } : {}),
   });
   try {
+    // 0. The regression judge.
+    await regressionCases(pool, emit);
+    if (args['regression-only']) return;
+
     // 1. The sequential rule (the plan's default).
     const sequential: Row[] = [];
     for (const m of multiples) {
@@ -444,6 +489,69 @@ async function main(): Promise<void> {
   } finally {
     pool.close();
   }
+}
+
+// ---------- the regression judge ----------
+
+/**
+ * Runs the regression cases (`REGRESSION_CASES`): a clean install, crashes at each ratio; per case the halt share
+ * and the mean exposure, then a summary line (`kind: 'regression-summary'`) and out/bench-policy-regression.*.
+ */
+async function regressionCases(pool: Pool, emit: (line: Record<string, unknown>) => void): Promise<void> {
+  const rows: (Row & { case: string; ratio: number })[] = [];
+  for (const c of REGRESSION_CASES) {
+    const postInstall: PostInstallModel = {
+      signal: 'app-crash',
+      ratePerHour: CONTROL_CRASH_RATE,
+      ratio: c.ratio,
+      reportEveryMin: 30,
+      ...(c.spike !== undefined && { spike: c.spike }),
+    };
+    const good = c.ratio <= MAX_RATE_RATIO;
+    const batch: Batch = {
+      thresholds: {},
+      rate: 0,
+      rateKey: `regression:${c.name}`,
+      from: 0,
+      to: good ? GOOD_RUNS : BAD_RUNS,
+      postInstall,
+    };
+    const row = { ...rowOf('regression', 0, await pool.run(batch)), case: c.name, ratio: c.ratio };
+    rows.push(row);
+    emit({ kind: 'regression', ...row });
+  }
+  const of = (name: string) => rows.find((r) => r.case === name)!;
+  const good = rows.filter((r) => r.ratio <= MAX_RATE_RATIO);
+  const summary = {
+    kind: 'regression-summary',
+    maxRateRatio: MAX_RATE_RATIO,
+    falseHaltProbability: REGRESSION_ALPHA,
+    falseHaltAt1x: of('1x').haltShare,
+    falseHaltAt1xCi95: of('1x').haltCi95,
+    falseHaltUnderSpike: of('1x, fleet-wide spike x5 h1-h5').haltShare,
+    falseHaltUnderSpikeCi95: of('1x, fleet-wide spike x5 h1-h5').haltCi95,
+    worstFalseHalt: Math.max(...good.map((r) => r.haltShare)),
+    guaranteeHolds: good.every((r) => r.haltShare <= REGRESSION_ALPHA),
+    exposure2x: of('2x').meanExposed,
+    exposure3x: of('3x').meanExposed,
+    halted2x: of('2x').haltShare,
+    halted3x: of('3x').haltShare,
+  };
+  const table = [
+    `Regression judge: app crashes at ${CONTROL_CRASH_RATE}/device-hour in the control, maxRateRatio ${MAX_RATE_RATIO}, α ${REGRESSION_ALPHA * 100} %, ${MODEL.devices} devices`,
+    '',
+    '| case | runs | halted (95 % CI) | mean exposed before the halt |',
+    '| --- | --- | --- | --- |',
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.runs} | ${(r.haltShare * 100).toFixed(2)} % (${(r.haltCi95[0] * 100).toFixed(2)}–${(r.haltCi95[1] * 100).toFixed(2)}) | ${r.meanExposed.toFixed(0)} ± ${((r.exposedCi95[1] - r.exposedCi95[0]) / 2).toFixed(0)} |`,
+    ),
+  ].join('\n');
+  mkdirSync(args.out, { recursive: true });
+  writeFileSync(path.join(args.out, 'bench-policy-regression.json'), `${JSON.stringify({ summary, rows }, null, 2)}\n`);
+  writeFileSync(path.join(args.out, 'bench-policy-regression.md'), `${table}\n`);
+  process.stderr.write(`${table}\n\n`);
+  emit(summary);
 }
 
 // ---------- outputs: JSON, a markdown table, a picture ----------

@@ -165,6 +165,7 @@ export function buildProgram(): Command {
     .option('--format <format>', 'text, json or html (one self-contained file)', 'text')
     .option('--out <file>', 'write the postmortem to this file instead of stdout')
     .option('--what-if <file>', 're-decide with another plan, or only thresholds / breach policy (YAML)')
+    .option('--max-rate-ratio <ratio>', "what-if: the regression rule's tolerated ratio (plan level) set to this")
     .option('--no-install-events', 'read only the domain log (no blast radius, exposure windows or rebuilt deltas)')
     .option('--check-determinism', 'replay the Temporal histories against the current workflow code')
     .action((id: string, opts: Replay.ReplayOptions) => run((ctx) => replay().replayCommand(ctx, id, opts)));

@@ -38,6 +38,8 @@ export type ReplayOptions = {
   format?: string;
   out?: string;
   whatIf?: string;
+  /** A what-if of the regression rule's tolerated ratio (plan level), without a file. */
+  maxRateRatio?: string;
   installEvents?: boolean;
   checkDeterminism?: boolean;
 };
@@ -54,13 +56,30 @@ function currentWorkflowCode(): WorkflowCode {
 }
 
 /**
+ * The what-if of `--max-rate-ratio R`: the recorded plan with its regression rule's tolerated ratio at R (classes
+ * that set their own keep it; a what-if file sets those). Refused beside `--what-if` (give the ratio in the file) and
+ * for a value that is no number.
+ */
+function maxRateRatioWhatIf(opts: ReplayOptions): { text: string; source: string } | undefined {
+  if (opts.maxRateRatio === undefined) return undefined;
+  if (opts.whatIf !== undefined) {
+    throw new UserError('--max-rate-ratio and --what-if: give regression.maxRateRatio in the what-if file instead');
+  }
+  const ratio = Number(opts.maxRateRatio);
+  if (opts.maxRateRatio.trim() === '' || !Number.isFinite(ratio)) {
+    throw new UserError(`--max-rate-ratio must be a number such as 2, not ${JSON.stringify(opts.maxRateRatio)}`);
+  }
+  return { text: `regression: { maxRateRatio: ${ratio} }\n`, source: `--max-rate-ratio ${ratio}` };
+}
+
+/**
  * Builds the postmortem of a rollout from Kafka (`loadRolloutReport`, shared with the API): its log, its install
  * events (unless `installEvents` is false), with an optional what-if file. Warns on stderr when the log has event ids
  * with two contents. Throws `UserError` for an unknown rollout or a bad what-if file.
  */
 export async function loadReport(ctx: ReplayContext, rolloutId: string, opts: ReplayOptions): Promise<ReplayReport> {
   const at = parseAtTime(opts.at, '--at');
-  let whatIf: { text: string; source: string } | undefined;
+  let whatIf: { text: string; source: string } | undefined = maxRateRatioWhatIf(opts);
   if (opts.whatIf !== undefined) {
     try {
       whatIf = { text: readFileSync(opts.whatIf, 'utf8'), source: opts.whatIf };
@@ -90,6 +109,7 @@ export async function loadReport(ctx: ReplayContext, rolloutId: string, opts: Re
 async function reportThroughApi(api: ApiClient, rolloutId: string, opts: ReplayOptions): Promise<ReplayReport> {
   const direct = [
     opts.whatIf !== undefined && '--what-if',
+    opts.maxRateRatio !== undefined && '--max-rate-ratio',
     opts.installEvents === false && '--no-install-events',
   ].filter((o): o is string => o !== false);
   if (direct.length > 0) {

@@ -9,6 +9,7 @@ import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 import type { LaneStatusView, RolloutStatusView } from '../client';
 import { isRolloutFinished } from '../client/operations';
 import type { WaitingFor } from '../events/domain-events';
+import { formatRate, formatRatio } from '../events/regression';
 import { conflictWarning, type EventConflict } from '../replay/event-conflicts';
 
 const percent = (x: number | null, digits = 2): string => (x === null ? '-' : `${(x * 100).toFixed(digits)}%`);
@@ -55,6 +56,8 @@ export function waitingText(
       return `rollback (≤ ${inSeconds(w.until, now)})${lane.abortPending ? ', then abort' : ''}`;
     case 'patching':
       return `${percent(w.patchedShare, 0)} patched, or deadline ${inSeconds(w.until, now)}`;
+    case 'watch':
+      return `regression watch ${inSeconds(w.until, now)}`;
     default: {
       const _exhaustive: never = w;
       return _exhaustive;
@@ -94,6 +97,9 @@ function rateCell(lane: LaneStatusView): string {
 function verdictCell(lane: LaneStatusView): string {
   if (showsBreach(lane)) {
     const b = lane.lastBreach;
+    if (b.regression !== undefined) {
+      return `breach (phase ${b.phase + 1}: ${b.regression.signal} ${formatRatio(b.regression.ratio)} > ${b.regression.maxRateRatio}×)`;
+    }
     return `breach (phase ${b.phase + 1}: ${percent(b.failureRate)} > ${percent(b.maxFailureRate)})`;
   }
   if (lane.verdict === null) return '-';
@@ -142,6 +148,22 @@ export function patchedLine(lane: LaneStatusView): string | null {
     .join(', ');
   const of = `of ${p.classSize} devices, ${p.sizeSource === 'plan' ? 'from the plan' : 'estimated'}`;
   return `  PATCHED ${lane.lane}: ${times} (${of})`;
+}
+
+/**
+ * `REGRESSION phone-a (attempt 1): app-crash 2.10× / 1.5× watching (0.021/h vs 0.01/h, 120 vs 1080 device-h)`:
+ * per watched signal the ratio of the updated devices' rate to the control's, the tolerated ratio and the verdict, for
+ * a lane with a regression rule; null for the others.
+ */
+export function regressionLine(lane: LaneStatusView): string | null {
+  const r = lane.regression;
+  if (r === null) return null;
+  const signals = r.signals.map(
+    (s) =>
+      `${s.signal} ${formatRatio(s.ratio)} / ${s.maxRateRatio}× ${s.verdict} (${formatRate(s.updatedRatePerHour)} vs ` +
+      `${formatRate(s.controlRatePerHour)}, ${Math.round(s.updatedHours)} vs ${Math.round(s.controlHours)} device-h)`,
+  );
+  return `  REGRESSION ${lane.lane} (attempt ${r.attempt}): ${signals.join('; ')}`;
 }
 
 /** `STALLED phone-a: no outcome since …` for a lane whose exposed devices went quiet, or null. */
@@ -197,7 +219,9 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
     line(COLUMNS.map(([, t]) => t)),
     ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? ''))),
     ...breaches,
-    ...view.lanes.flatMap((lane) => [stalledLine(lane), patchedLine(lane)].filter((l): l is string => l !== null)),
+    ...view.lanes.flatMap((lane) =>
+      [stalledLine(lane), patchedLine(lane), regressionLine(lane)].filter((l): l is string => l !== null),
+    ),
   ].join('\n');
 }
 

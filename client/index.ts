@@ -23,12 +23,14 @@ import {
   isLaneFinished,
   patchedEtaOf,
   patchedShareOf,
+  regressionNow,
   summedWindows,
   toHealthCounts,
   type LaneState,
   type OfferWindow,
 } from '../events/lane';
 import { validatePlan, type PlanError, type RolloutPlan } from '../events/plan';
+import type { RegressionVerdict, SignalEvidence } from '../events/regression';
 import type { RolloutState } from '../events/rollout';
 import {
   laneStateQuery,
@@ -252,10 +254,15 @@ export interface LaneStatusView {
   lastBreach: {
     at: string;
     phase: number;
-    failureRate: number;
-    maxFailureRate: number;
+    /** The install failure rate that breached and its maximum; null for a post-install regression (`regression`). */
+    failureRate: number | null;
+    maxFailureRate: number | null;
     explanation: string;
+    /** A post-install regression's breach: the signal, both groups' rates per device-hour, the ratio, the tolerance. */
+    regression?: RegressionStatus['signals'][number];
   } | null;
+  /** Lanes with a regression rule (null for the others): per watched signal, the judgement of the current attempt. */
+  regression: RegressionStatus | null;
   waitingFor: WaitingFor | null;
   pausedBy: 'operator' | 'breach' | 'fleet-halt' | null;
   /** An abort that waits for the running rollback to end (the lane then stops), or null. */
@@ -281,6 +288,46 @@ export interface LaneStatusView {
   } | null;
   /** The lane's exposed devices went quiet (`lane-stalled`), not yet cleared: since when, and on which offer. */
   stalled: { at: string; quietSince: string; offerId: string; cohortBound: number } | null;
+}
+
+/** One class's post-install signals as status shows them: rates, ratio against the control, and verdict. */
+export interface RegressionStatus {
+  /** The attempt the evidence is of (a retry starts it afresh). */
+  attempt: number;
+  signals: {
+    signal: string;
+    updatedRatePerHour: number | null;
+    controlRatePerHour: number | null;
+    updatedHours: number;
+    controlHours: number;
+    ratio: number | null;
+    maxRateRatio: number;
+    logE: number;
+    bound: number;
+    verdict: RegressionVerdict;
+  }[];
+}
+
+/** A signal's evidence as status shows it. */
+function signalStatusOf(e: SignalEvidence): RegressionStatus['signals'][number] {
+  return {
+    signal: e.signal,
+    updatedRatePerHour: e.updated.ratePerHour,
+    controlRatePerHour: e.control.ratePerHour,
+    updatedHours: e.updated.exposureHours,
+    controlHours: e.control.exposureHours,
+    ratio: e.ratio,
+    maxRateRatio: e.maxRateRatio,
+    logE: e.logE,
+    bound: e.bound,
+    verdict: e.verdict,
+  };
+}
+
+/** The regression judgement of a lane with the rule, from its folded state (null without the rule). */
+function regressionOf(state: LaneState): RegressionStatus | null {
+  const now = regressionNow(state);
+  return now === null ? null : { attempt: now.attempt, signals: now.signals.map(signalStatusOf) };
 }
 
 /** A rollout as `status` shows it. */
@@ -313,6 +360,11 @@ function lastBreachOf(state: LaneState): LaneStatusView['lastBreach'] {
   const breach = state.lastBreach;
   if (breach === undefined) return null;
   const { evidence } = breach;
+  if (evidence.rule === 'regression') {
+    const { at, phase } = breach;
+    const regression = signalStatusOf(evidence);
+    return { at, phase, failureRate: null, maxFailureRate: null, explanation: evidence.explanation, regression };
+  }
   const criterion = evidence.criteria?.find((c) => c.name === evidence.breachedBy);
   return {
     at: breach.at,
@@ -373,6 +425,7 @@ export function laneStatusView(state: LaneState, lost: LaneStatusView['lost'] = 
     verdict: window?.verdict?.verdict ?? null,
     explanation: evidence?.explanation ?? null,
     lastBreach: lastBreachOf(state),
+    regression: regressionOf(state),
     waitingFor: state.waitingFor,
     pausedBy: state.pause?.cause ?? null,
     abortPending: state.abortPending ?? null,

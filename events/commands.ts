@@ -94,7 +94,7 @@ export const TimerFiredSchema = z
     type: z.literal('timer-fired'),
     lane: DeviceClassSchema,
     /** `patching`: a lane's completion deadline; `stall`: its exposed devices went quiet for `stallAfter`. */
-    kind: z.enum(['bake', 'retry-backoff', 'rollback', 'patching', 'stall']),
+    kind: z.enum(['bake', 'retry-backoff', 'rollback', 'patching', 'stall', 'watch']),
     at: TimestampSchema,
   })
   .strict();

@@ -10,7 +10,10 @@
 import { z } from 'zod';
 import { HealthEvidenceSchema, HealthVerdictSchema } from './health';
 import { DeviceClassSchema, ErrorCodeSchema, IdSchema, TimestampSchema } from './install-event';
+import { KafkaOffsetSchema, OffsetRangeSchema } from './offset-range';
 import { ArtifactSchema, LaneConfigSchema, RolloutPlanSchema } from './plan';
+import { PostInstallDeltaSchema } from './post-install';
+import { RegressionEvidenceSchema, RegressionVerdictSchema, SignalEvidenceSchema } from './regression';
 
 export const DOMAIN_EVENT_SCHEMA_VERSION = 2;
 
@@ -19,26 +22,7 @@ export const ActorSchema = z.string().min(1).max(128);
 /** Why a person acted: lands in the audit trail. */
 export const ReasonSchema = z.string().trim().min(1).max(1000);
 
-/** A Kafka offset as a decimal string (int64 does not fit a JS number; kafkajs gives strings too). */
-export const KafkaOffsetSchema = z.string().regex(/^\d{1,19}$/, 'must be a decimal Kafka offset (string)');
-
-/**
- * The inclusive Kafka offset range of one `bsi.install-events` partition that a health delta covers.
- * Offsets are decimal strings, compared as BigInt: that is what kafkajs hands out, and int64 offsets can
- * exceed `Number.MAX_SAFE_INTEGER`.
- */
-export const OffsetRangeSchema = z
-  .object({
-    partition: z.number().int().min(0).max(100_000),
-    fromOffset: KafkaOffsetSchema,
-    toOffset: KafkaOffsetSchema,
-  })
-  .strict()
-  .refine((range) => BigInt(range.fromOffset) <= BigInt(range.toOffset), {
-    message: 'fromOffset must be ≤ toOffset',
-    path: ['toOffset'],
-  });
-export type OffsetRange = z.infer<typeof OffsetRangeSchema>;
+export { KafkaOffsetSchema, OffsetRangeSchema, type OffsetRange } from './offset-range';
 
 const countSchema = z.number().int().min(0).max(1_000_000_000);
 
@@ -131,6 +115,11 @@ export const WaitingForSchema = z.discriminatedUnion('kind', [
       until: TimestampSchema,
     })
     .strict(),
+  /**
+   * The last phase passed (lanes with a regression `watch`): its devices are watched for post-install regressions
+   * until `until`; then the lane completes, or with a completion rule its patching stage begins.
+   */
+  z.object({ kind: z.literal('watch'), phase: z.number().int().min(0), until: TimestampSchema }).strict(),
 ]);
 export type WaitingFor = z.infer<typeof WaitingForSchema>;
 
@@ -265,8 +254,9 @@ export const ThresholdBreachedSchema = laneEvent(
       offerId: IdSchema,
       phase: phaseIndex,
       attempt,
-      evidence: HealthEvidenceSchema,
-      /** The rule that fired (`plain` or `sequential`). */
+      /** The install judge's evidence, or the regression judge's (`rule: 'regression'`, `events/regression.ts`). */
+      evidence: z.union([HealthEvidenceSchema, RegressionEvidenceSchema]),
+      /** The rule that fired (`plain`, `sequential` or `regression`). */
       rule: z.string().min(1),
       /** What the breach policy does now. */
       response: z.enum(['pause', 'retry', 'rollback']),
@@ -364,7 +354,8 @@ export const LaneCompletedSchema = laneEvent(
     .object({
       phases: z.number().int().min(1),
       attempt,
-      endedBy: z.enum(['patched-share', 'deadline']).optional(),
+      /** `watch`: a lane with a regression watch and no completion rule, once its watch window ended. */
+      endedBy: z.enum(['patched-share', 'deadline', 'watch']).optional(),
       succeeded: patchedShareReached.succeeded.optional(),
       classSize: patchedShareReached.classSize.optional(),
       sizeSource: patchedShareReached.sizeSource.optional(),
@@ -404,6 +395,37 @@ export const LaneStallClearedSchema = laneEvent(
       offerId: IdSchema,
     })
     .strict(),
+);
+/**
+ * A post-install delta judged by a lane with a regression rule (`events/regression.ts`): the delta with its Kafka
+ * ranges (what makes redelivery idempotent), each watched signal's totals since the attempt began, rates, ratio,
+ * e-value and verdict, and whether the verdict can move the lane.
+ */
+export const RegressionEvaluatedSchema = laneEvent(
+  'regression-evaluated',
+  z
+    .object({
+      /** The attempt whose evidence the totals are (a retry starts them afresh). */
+      attempt,
+      delta: PostInstallDeltaSchema,
+      /** The delta's ranges that start at or below the lane's post-install mark (offsets counted twice). */
+      overlap: z.array(DeltaOverlapSchema).min(1).max(1000).optional(),
+      signals: z.array(SignalEvidenceSchema).min(1).max(64),
+      /** `breach` when a signal breached, else `watching` when one has both groups exposed, else `no-evidence`. */
+      verdict: RegressionVerdictSchema,
+      /** False while the lane cannot act on it: paused, in a retry backoff, rolling back. */
+      actionable: z.boolean(),
+    })
+    .strict(),
+);
+/**
+ * The last phase of a lane with a regression `watch` passed: its devices are watched until `until` before the lane
+ * may complete. With a completion rule as well, `patching-started` follows at `until` (its deadline still counted
+ * from the pass), so both must hold.
+ */
+export const WatchStartedSchema = laneEvent(
+  'watch-started',
+  z.object({ phase: phaseIndex, attempt, watchSec: z.number().int().min(1), until: TimestampSchema }).strict(),
 );
 export const LaneAbortedSchema = laneEvent(
   'lane-aborted',
@@ -504,6 +526,8 @@ export const DomainEventSchema = z
     LaneCompletedSchema,
     LaneStalledSchema,
     LaneStallClearedSchema,
+    RegressionEvaluatedSchema,
+    WatchStartedSchema,
     LaneAbortedSchema,
     LaneAbortDeferredSchema,
     RolloutCompletedSchema,

@@ -42,6 +42,13 @@
  *   `lane-stalled` when, while it waits on devices (bake, evidence, patching), its exposed devices report nothing for
  *   `stallAfter`, and `lane-stall-cleared` when they report again; a stall halts nothing. A lane without the rule
  *   (every lane started before it existed) decides exactly what it always did.
+ * - Post-install regressions: a lane whose config has a `regression` rule judges post-install deltas (updated devices
+ *   against the class's concurrent control, per watched signal, `regression.ts`): each is recorded
+ *   (`regression-evaluated`, idempotent by its own high-water marks per partition in `regression.highWater`), and a
+ *   breach while the lane can act on it fires the breach policy (`threshold-breached`, rule `regression`). A retry
+ *   starts the evidence afresh. With a `watch`, the last phase's pass records `watch-started` and the lane completes
+ *   (or starts patching, with a completion rule) only at the watch's end (timer kind `watch`). A lane without the rule
+ *   refuses post-install deltas and decides exactly what it always did.
  *
  * The state is plain JSON (no Map, Set or classes): it crosses Temporal's continue-as-new.
  */
@@ -54,9 +61,21 @@ import {
   type TimerFired,
   refuse,
 } from './commands';
+import type { PostInstallDeltaInput } from './post-install';
+import {
+  RegressionEvidenceSchema,
+  RegressionSignalStateSchema,
+  emptySignalState,
+  judgeDelta,
+  regressionEvidenceOf,
+  signalEvidenceOf,
+  type RegressionEvidence,
+  type SignalEvidence,
+} from './regression';
 import {
   type DeltaOverlap,
   type DomainEvent,
+  type OffsetRange,
   type EventOf,
   type OutcomeCounts,
   type WaitingFor,
@@ -71,6 +90,7 @@ import {
   emptyCounts,
   evaluateHealth,
   type HealthCounts,
+  type HealthEvidence,
   type HealthVerdict,
 } from './health';
 import { evaluateHealthV1 } from './health-v1';
@@ -109,7 +129,7 @@ export const LastBreachSchema = z
     offerId: z.string(),
     phase: z.number().int().min(0),
     attempt: z.number().int().min(1),
-    evidence: HealthEvidenceSchema,
+    evidence: z.union([HealthEvidenceSchema, RegressionEvidenceSchema]),
   })
   .strict();
 export type LastBreach = z.infer<typeof LastBreachSchema>;
@@ -192,6 +212,19 @@ export const LaneStateSchema = z
      * `PATCHED_MILESTONES` (keys `'50'`, `'90'`, `'95'`, `'99'`).
      */
     patchedAt: z.record(z.string(), z.string()).optional(),
+    /**
+     * Lanes with a regression rule (`events/regression.ts`): the post-install high-water marks (install-events
+     * partition → highest offset applied), the attempt the evidence is of (a retry starts it afresh), and per watched
+     * signal both groups' totals and the log likelihood ratios. Absent for lanes without the rule.
+     */
+    regression: z
+      .object({
+        highWater: z.record(z.string(), z.string()),
+        attempt: z.number().int().min(1),
+        signals: z.record(z.string(), RegressionSignalStateSchema),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 export type LaneState = z.infer<typeof LaneStateSchema>;
@@ -354,7 +387,7 @@ export function stallDeadlineOf(state: LaneState): string | null {
   const completion = state.config?.completion;
   const kind = state.waitingFor?.kind;
   if (completion === undefined || state.status !== 'running' || (state.stalled ?? null) !== null) return null;
-  if (kind !== 'bake' && kind !== 'evidence' && kind !== 'patching') return null;
+  if (kind !== 'bake' && kind !== 'evidence' && kind !== 'patching' && kind !== 'watch') return null;
   const quietSince = quietSinceOf(state);
   return quietSince === null ? null : addSeconds(quietSince, completion.stallAfterSec);
 }
@@ -374,7 +407,12 @@ function quietSinceOf(state: LaneState): string | null {
 export function laneDeadlineOf(state: LaneState): { kind: TimerFired['kind']; until: string } | null {
   const w = state.waitingFor;
   const base =
-    w !== null && (w.kind === 'bake' || w.kind === 'retry-backoff' || w.kind === 'rollback' || w.kind === 'patching')
+    w !== null &&
+    (w.kind === 'bake' ||
+      w.kind === 'retry-backoff' ||
+      w.kind === 'rollback' ||
+      w.kind === 'patching' ||
+      w.kind === 'watch')
       ? { kind: w.kind, until: w.until }
       : null;
   const stall = stallDeadlineOf(state);
@@ -432,6 +470,8 @@ export function describeWaitingFor(waitingFor: WaitingFor | null): string {
       return `a rollback until ${waitingFor.until}`;
     case 'patching':
       return `${Math.round(waitingFor.patchedShare * 1000) / 10} % of the class patched, or the deadline ${waitingFor.until}`;
+    case 'watch':
+      return `phase ${waitingFor.phase}'s devices to be watched for post-install regressions until ${waitingFor.until}`;
     default: {
       const _exhaustive: never = waitingFor;
       throw new Error(`unexpected waitingFor: ${JSON.stringify(_exhaustive)}`);
@@ -458,6 +498,9 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
         status: 'running',
         config: event.data.config,
         ...(event.data.config.completion !== undefined && { startedAt: event.at, patchedAt: {} }),
+        ...(event.data.config.regression !== undefined && {
+          regression: { highWater: {}, attempt: 1, signals: emptySignals(event.data.config.regression.signals) },
+        }),
       };
     case 'phase-started':
       return { ...s, phase: event.data.phase, waitingFor: null };
@@ -530,6 +573,15 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
         pause: null,
         retriesUsed: s.retriesUsed + (event.data.trigger === 'policy' ? 1 : 0),
         waitingFor: { kind: 'retry-backoff', attempt: event.data.attempt, until: event.data.notBefore },
+        // A retry is judged on fresh evidence, post-install signals too (docs/judge.md, "The regression rule").
+        ...(s.regression !== undefined &&
+          s.config?.regression !== undefined && {
+            regression: {
+              ...s.regression,
+              attempt: event.data.attempt,
+              signals: emptySignals(s.config.regression.signals),
+            },
+          }),
       };
     case 'rollback-started': {
       const { offerId, rollbackAttempt, until } = event.data;
@@ -571,6 +623,24 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
       return { ...s, stalled: { at: event.at, quietSince: event.data.quietSince, offerId: event.data.offerId } };
     case 'lane-stall-cleared':
       return { ...s, stalled: null };
+    case 'regression-evaluated': {
+      if (s.regression === undefined) return s;
+      const highWater = { ...s.regression.highWater };
+      for (const range of event.data.delta.ranges) {
+        highWater[String(range.partition)] = maxOffset(highWater[String(range.partition)], range.toOffset);
+      }
+      const signals = { ...s.regression.signals };
+      for (const e of event.data.signals) {
+        signals[e.signal] = {
+          updated: { events: e.updated.events, uptimeSec: e.updated.uptimeSec },
+          control: { events: e.control.events, uptimeSec: e.control.uptimeSec },
+          logLr: e.logLr,
+        };
+      }
+      return { ...s, regression: { ...s.regression, highWater, signals } };
+    }
+    case 'watch-started':
+      return { ...s, waitingFor: { kind: 'watch', phase: event.data.phase, until: event.data.until } };
     case 'lane-aborted':
       return { ...s, status: 'aborted', pause: null, waitingFor: null, abortPending: null };
     case 'lane-abort-deferred':
@@ -599,7 +669,7 @@ class Decision {
   readonly events: DomainEvent[] = [];
   constructor(
     public state: LaneState,
-    private readonly at: string,
+    readonly at: string,
     private readonly meta: Meta = {},
   ) {}
 
@@ -707,8 +777,33 @@ function advance(d: Decision, at: string, endedBy: 'evidence' | 'bake'): void {
     enterPhase(d, next, at, false);
     return;
   }
+  const watchSec = config.regression?.watchSec ?? 0;
+  if (watchSec > 0) {
+    // Watched first: the lane completes (or starts patching) when the watch timer fires (`decideTimer`).
+    d.emit('watch-started', {
+      phase: d.state.phase,
+      attempt: d.state.attempt,
+      watchSec,
+      until: addSeconds(at, watchSec),
+    });
+    return;
+  }
+  startPatchingOrComplete(d, at);
+}
+
+/**
+ * After the last phase (and its watch window, if any): a lane without a completion rule completes; one with a rule
+ * counts on until the target share reported success, or its deadline, counted from `passedAt`, when the last phase
+ * passed.
+ */
+function startPatchingOrComplete(d: Decision, passedAt: string, endedBy?: 'watch'): void {
+  const config = configOf(d.state);
   if (config.completion === undefined) {
-    d.emit('lane-completed', { phases: config.phases.length, attempt: d.state.attempt });
+    d.emit('lane-completed', {
+      phases: config.phases.length,
+      attempt: d.state.attempt,
+      ...(endedBy !== undefined && { endedBy }),
+    });
     return;
   }
   // Patched, not just exposed: count on until the target share reported success, or the deadline.
@@ -718,10 +813,15 @@ function advance(d: Decision, at: string, endedBy: 'evidence' | 'bake'): void {
     phase: d.state.phase,
     attempt: d.state.attempt,
     target: config.completion.patchedShare,
-    deadline: addSeconds(at, config.completion.deadlineSec),
+    deadline: addSeconds(passedAt, config.completion.deadlineSec),
     ...share,
   });
   completeIfPatched(d);
+  // A deadline that passed during the watch window ends the lane at once.
+  const waiting = d.state.waitingFor;
+  if (d.state.status === 'running' && waiting?.kind === 'patching' && reached(d.at, waiting.until)) {
+    complete(d, 'deadline');
+  }
 }
 
 /** In the patching stage of a running lane, completes it once its patched share reached the target. */
@@ -768,16 +868,25 @@ function scheduleRetry(d: Decision, at: string, trigger: 'policy' | 'operator', 
   });
 }
 
-/** A breach of the current attempt: record it and apply the class's breach policy. */
-function onBreach(d: Decision, at: string, offerId: string, window: OfferWindow, verdict: HealthVerdict): void {
+/**
+ * A breach of the current attempt (install outcomes or a post-install regression): record it and apply the class's
+ * breach policy.
+ */
+function onBreach(
+  d: Decision,
+  at: string,
+  offerId: string,
+  window: Pick<OfferWindow, 'phase' | 'attempt'>,
+  evidence: HealthEvidence | RegressionEvidence,
+): void {
   const policy = configOf(d.state).breachPolicy;
   const breached = (response: 'pause' | 'retry' | 'rollback') =>
     d.emit('threshold-breached', {
       offerId,
       phase: window.phase,
       attempt: window.attempt,
-      evidence: verdict.evidence,
-      rule: verdict.evidence.rule,
+      evidence,
+      rule: evidence.rule,
       response,
     });
   const pause = (detail: string) =>
@@ -785,7 +894,7 @@ function onBreach(d: Decision, at: string, offerId: string, window: OfferWindow,
   switch (policy.action) {
     case 'pause':
       breached('pause');
-      pause(verdict.evidence.explanation);
+      pause(evidence.explanation);
       return;
     case 'rollback':
       breached('rollback');
@@ -797,7 +906,7 @@ function onBreach(d: Decision, at: string, offerId: string, window: OfferWindow,
         scheduleRetry(d, at, 'policy', policy.backoff);
       } else if (policy.then === 'pause') {
         breached('pause');
-        pause(`retries exhausted (${policy.attempts}): ${verdict.evidence.explanation}`);
+        pause(`retries exhausted (${policy.attempts}): ${evidence.explanation}`);
       } else {
         breached('rollback');
         startRollback(d, at, 'escalation');
@@ -891,16 +1000,7 @@ function passesOn(state: LaneState, window: OfferWindow): boolean {
 function decideHealth(state: LaneState, input: HealthDeltaInput): LaneStep | Refusal {
   const window = state.windows[input.offerId];
   if (window === undefined) return refuse(`unknown offer ${input.offerId} for lane ${state.lane}`);
-  const marks = state.highWater[input.offerId] ?? {};
-  let above = false;
-  const overlap: DeltaOverlap[] = [];
-  for (const range of input.delta.ranges) {
-    const mark = marks[String(range.partition)];
-    if (mark === undefined || BigInt(range.toOffset) > BigInt(mark)) above = true;
-    if (mark !== undefined && BigInt(range.fromOffset) <= BigInt(mark)) {
-      overlap.push({ partition: range.partition, fromOffset: range.fromOffset, mark });
-    }
-  }
+  const { above, overlap } = againstMarks(state.highWater[input.offerId] ?? {}, input.delta.ranges);
   // Every range at or below its mark: counted before (a redelivery), dropped.
   if (!above) return unchanged(state);
   const totals = addCounts(window.totals, input.delta.counts);
@@ -942,13 +1042,74 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): LaneStep | Ref
     return d.step();
   }
   if (verdict.verdict === 'breach') {
-    onBreach(d, input.at, input.offerId, window, verdict);
+    onBreach(d, input.at, input.offerId, window, verdict.evidence);
   } else if (verdict.verdict === 'healthy' && mayPassAt(state.waitingFor, input.at) && passesOn(state, window)) {
     advance(d, input.at, endedByAt(state.waitingFor, input.at));
   } else {
     completeIfPatched(d);
   }
   return d.step();
+}
+
+/**
+ * Per partition, whether a delta's ranges reach above the lane's marks (else it was applied before: a redelivery)
+ * and which of them start at or below their mark (offsets a delta applied whole counts twice).
+ */
+function againstMarks(
+  marks: Readonly<Record<string, string>>,
+  ranges: readonly OffsetRange[],
+): { above: boolean; overlap: DeltaOverlap[] } {
+  let above = false;
+  const overlap: DeltaOverlap[] = [];
+  for (const range of ranges) {
+    const mark = marks[String(range.partition)];
+    if (mark === undefined || BigInt(range.toOffset) > BigInt(mark)) above = true;
+    if (mark !== undefined && BigInt(range.fromOffset) <= BigInt(mark)) {
+      overlap.push({ partition: range.partition, fromOffset: range.fromOffset, mark });
+    }
+  }
+  return { above, overlap };
+}
+
+/**
+ * A post-install delta (`events/regression.ts`): refused by a lane without a regression rule; otherwise dropped when
+ * every range is at or below the lane's post-install marks (a redelivery), else judged whole and recorded
+ * (`regression-evaluated`). A breach while the lane can act on it (running, not in a retry backoff, with an exposure
+ * out) records `threshold-breached` with the regression evidence and applies the breach policy, as install failures do.
+ */
+function decidePostInstall(state: LaneState, input: PostInstallDeltaInput): LaneStep | Refusal {
+  const rule = state.config?.regression;
+  if (rule === undefined || state.regression === undefined) {
+    return refuse(`lane ${state.lane} watches no post-install signals: its plan has no regression rule`);
+  }
+  const { above, overlap } = againstMarks(state.regression.highWater, input.delta.ranges);
+  if (!above) return unchanged(state);
+  const judged = judgeDelta(state.regression.signals, input.delta, rule);
+  const breach = judged.evidence.find((e) => e.verdict === 'breach');
+  const actionable = state.status === 'running' && state.waitingFor?.kind !== 'retry-backoff' && state.offerId !== null;
+  const d = new Decision(state, input.at);
+  d.emit('regression-evaluated', {
+    attempt: state.regression.attempt,
+    delta: input.delta,
+    ...(overlap.length > 0 && { overlap }),
+    signals: judged.evidence,
+    verdict:
+      breach !== undefined
+        ? 'breach'
+        : judged.evidence.some((e) => e.verdict === 'watching')
+          ? 'watching'
+          : 'no-evidence',
+    actionable,
+  });
+  if (actionable && breach !== undefined && state.offerId !== null) {
+    onBreach(d, input.at, state.offerId, state, regressionEvidenceOf(breach, rule));
+  }
+  return d.step();
+}
+
+/** Per watched signal, the state before any evidence. */
+function emptySignals(signals: readonly string[]): NonNullable<LaneState['regression']>['signals'] {
+  return Object.fromEntries(signals.map((signal) => [signal, emptySignalState()]));
 }
 
 function decideTimer(state: LaneState, input: TimerFired): LaneStep {
@@ -976,6 +1137,9 @@ function decideTimer(state: LaneState, input: TimerFired): LaneStep {
     d.emit('rollback-completed', { offerId, totals: state.windows[offerId]?.totals ?? ZERO_COUNTS });
   } else if (input.kind === 'patching' && waiting?.kind === 'patching' && reached(input.at, waiting.until)) {
     complete(d, 'deadline');
+  } else if (input.kind === 'watch' && waiting?.kind === 'watch' && reached(input.at, waiting.until)) {
+    const watchSec = configOf(state).regression?.watchSec ?? 0;
+    startPatchingOrComplete(d, addSeconds(waiting.until, -watchSec), 'watch');
   } else if (input.kind === 'stall') {
     // Watched only with a rule, while running and waiting on devices (`stallDeadlineOf`): all of these are set then.
     const due = stallDeadlineOf(state);
@@ -1101,8 +1265,7 @@ export function stepLane(state: LaneState, input: LaneInput): LaneStep | Refusal
     case 'health-delta':
       return decideHealth(state, input);
     case 'post-install-delta':
-      // Judged only by a lane whose plan watches post-install signals; no lane config names any yet.
-      return refuse(`lane ${state.lane} watches no post-install signals: its plan has no regression rule`);
+      return decidePostInstall(state, input);
     case 'timer-fired':
       return decideTimer(state, input);
     case 'fleet-halt':
@@ -1118,6 +1281,18 @@ export function stepLane(state: LaneState, input: LaneInput): LaneStep | Refusal
       // The operator commands; decideOperator's switch is the exhaustive one.
       return decideOperator(state, input);
   }
+}
+
+/**
+ * The regression judgement a lane holds now, for status and the postmortem: the attempt its evidence is of and each
+ * watched signal's evidence (rates, ratio, e-value, bound, verdict), in the rule's order; null without the rule.
+ */
+export function regressionNow(state: LaneState): { attempt: number; signals: SignalEvidence[] } | null {
+  const rule = state.config?.regression;
+  const judged = state.regression;
+  if (rule === undefined || judged === undefined) return null;
+  const signals = rule.signals.map((s) => signalEvidenceOf(s, judged.signals[s] ?? emptySignalState(), rule));
+  return { attempt: judged.attempt, signals };
 }
 
 /**

@@ -100,6 +100,12 @@ export function summaryOf(event: DomainEvent): string {
   switch (event.type) {
     case 'threshold-breached': {
       const e = event.data.evidence;
+      if (e.rule === 'regression') {
+        return (
+          `${where}: phase ${event.data.phase + 1} (attempt ${event.data.attempt}) breached on a post-install ` +
+          `regression: ${e.explanation}; the breach policy answers ${event.data.response}.`
+        );
+      }
       return (
         `${where}: phase ${event.data.phase + 1} (attempt ${event.data.attempt}) breached its threshold: ` +
         `${e.failures} failures in ${e.sample} devices (${percent(e.failureRate)}, limit ${percent(e.threshold)}); ` +

@@ -28,6 +28,8 @@
  * rollbackTimeout: 30m
  * completion:                  # optional: after its last phase a class completes once this share reports success
  *   { patchedShare: 0.95, deadline: 72h, stallAfter: 2h }   # …or at the deadline; silent for stallAfter: stalled
+ * regression:                  # optional: post-install signals against the class's not-yet-offered devices
+ *   { signals: [app-crash], maxRateRatio: 1.5, falseHaltProbability: 0.01, watch: 24h }
  * notifications:               # webhooks (README, "Notifications"); a json webhook names its secret's env variable
  *   webhooks: [{ name: sre, url: 'https://hooks.example.com/bsi', format: json, secretEnv: BSI_HOOK_SECRET }]
  * classes:                     # per-class overrides
@@ -40,6 +42,7 @@ import YAML from 'yaml';
 import { ThresholdsSchema, calibrationOf, planThresholdsProblems, thresholdsProblems, type Thresholds } from './health';
 import { thresholdsProblemsV1 } from './health-v1';
 import { DeviceClassSchema, IdSchema } from './install-event';
+import { SignalNameSchema } from './post-install';
 import { NotificationsSchema } from './webhook-config';
 import {
   SeveritySchema,
@@ -362,6 +365,126 @@ export const CompletionOverrideSchema = z
   .strict();
 export type CompletionOverride = z.infer<typeof CompletionOverrideSchema>;
 
+// ---------- regression: post-install signals judged against a concurrent control (issue #17) ----------
+
+/** Most signals one class may watch: each splits the false-halt budget, and each is a row of the lane's state. */
+export const MAX_WATCHED_SIGNALS = 16;
+
+const watchedSignalsSchema = z
+  .array(SignalNameSchema)
+  .min(1, { error: 'must name at least one signal, e.g. [app-crash]' })
+  .max(MAX_WATCHED_SIGNALS, { error: `at most ${MAX_WATCHED_SIGNALS} signals (each splits the false-halt budget)` })
+  .superRefine((signals, ctx) => {
+    signals.forEach((signal, index) => {
+      const first = signals.indexOf(signal);
+      if (first !== index) {
+        ctx.addIssue({ code: 'custom', path: [index], message: `duplicate signal (first at signals[${first}])` });
+      }
+    });
+  });
+const maxRateRatioSchema = z
+  .number({ error: "must be a rate ratio such as 1.5 (updated devices may have 1.5 × the control's rate)" })
+  .min(1, { error: 'must be at least 1: a ratio below 1 would halt a build that changes nothing' })
+  .max(100);
+const regressionAlphaSchema = z
+  .number({ error: 'must be a probability such as 0.01' })
+  .gt(0, { error: 'must be above 0 and below 0.5, e.g. 0.01' })
+  .lt(0.5, { error: 'must be above 0 and below 0.5, e.g. 0.01' });
+const minEventsSchema = z
+  .number({ error: 'must be a whole number of events' })
+  .int({ error: 'must be a whole number of events' })
+  .min(0)
+  .max(1_000_000);
+
+/** Updated devices' events of a signal before it may breach, when the plan gives none (`RegressionSchema`). */
+export const DEFAULT_MIN_EVENTS = 5;
+
+/**
+ * The regression rule (`events/regression.ts`, docs/judge.md): per watched signal, the rate among updated devices is
+ * tested against the class's concurrent control (devices not offered the build yet) over the same hours, and the
+ * breach policy fires once it is significantly above `maxRateRatio` × the control's. `falseHaltProbability` bounds,
+ * over the lane's life, the chance of a halt when every signal's true ratio is at most `maxRateRatio`. `watch`: after
+ * its last phase passes, a class completes only once that phase's devices were watched this long. A plan without the
+ * key judges install outcomes only, as plans always did.
+ */
+export const RegressionSchema = z
+  .object({
+    signals: watchedSignalsSchema,
+    maxRateRatio: maxRateRatioSchema.default(1.5),
+    falseHaltProbability: regressionAlphaSchema.default(0.01),
+    watch: DurationSchema.default(0),
+    /** Updated devices' events of a signal before it may breach: a floor that only lowers the halt probability. */
+    minEvents: minEventsSchema.default(DEFAULT_MIN_EVENTS),
+  })
+  .strict();
+export type Regression = z.infer<typeof RegressionSchema>;
+
+/** A class's regression keys: only those it names replace the plan's (the whole rule when the plan has none). */
+export const RegressionOverrideSchema = z
+  .object({
+    signals: watchedSignalsSchema.optional(),
+    maxRateRatio: maxRateRatioSchema.optional(),
+    falseHaltProbability: regressionAlphaSchema.optional(),
+    watch: DurationSchema.optional(),
+    minEvents: minEventsSchema.optional(),
+  })
+  .strict();
+export type RegressionOverride = z.infer<typeof RegressionOverrideSchema>;
+
+/** A lane's regression rule as `lane-started` records it (durations in seconds). */
+export const LaneRegressionSchema = z
+  .object({
+    signals: z.array(SignalNameSchema).min(1).max(MAX_WATCHED_SIGNALS),
+    maxRateRatio: z.number().min(1).max(100),
+    falseHaltProbability: z.number().gt(0).lt(0.5),
+    watchSec: z.number().int().min(0),
+    minEvents: z.number().int().min(0),
+  })
+  .strict();
+export type LaneRegression = z.infer<typeof LaneRegressionSchema>;
+
+/** A class's regression rule: the plan's keys with the class's replacing them; nothing when neither names one. */
+function regressionOf(
+  plan: Regression | undefined,
+  override: RegressionOverride | undefined,
+): { regression?: LaneRegression } {
+  if (plan === undefined && override === undefined) return {};
+  const merged = RegressionSchema.parse({ ...plan, ...override });
+  const { watch, ...rest } = merged;
+  return { regression: { ...rest, watchSec: watch } };
+}
+
+/**
+ * The regression rule's problems: a class override that names regression keys while neither it nor the plan names
+ * the signals to watch, and a class whose watch window is longer than its completion deadline (the plan's, or its
+ * severity's; counted from the same pass, it would cut the watch short).
+ */
+function regressionProblems(plan: RolloutPlan): Issue[] {
+  const issues: Issue[] = [];
+  for (const name of plan.deviceClasses) {
+    const override = plan.classes[name];
+    const at = override?.regression !== undefined ? ['classes', name, 'regression'] : ['regression'];
+    if (plan.regression === undefined && override?.regression === undefined) continue;
+    if (plan.regression === undefined && override?.regression?.signals === undefined) {
+      issues.push({ path: [...at, 'signals'], message: 'required (the plan has no regression rule to inherit)' });
+      continue;
+    }
+    // Zod runs this refinement even when a key is invalid (reported on its own): merge only what parses.
+    const regression = RegressionSchema.safeParse({ ...plan.regression, ...override?.regression });
+    const planCompletion = plan.completion ?? severityCompletion(plan.severity);
+    if (planCompletion === undefined && override?.completion === undefined) continue;
+    const completion = CompletionSchema.safeParse({ ...planCompletion, ...override?.completion });
+    if (regression.success && completion.success && regression.data.watch > completion.data.deadline) {
+      issues.push({
+        path: [...at, 'watch'],
+        message: `must be at most the completion deadline of class ${name} (${formatDurationSec(completion.data.deadline)}), which would cut the watch short`,
+      });
+    }
+  }
+  // One message per path: a plan-level problem shared by every class is reported once.
+  return issues.filter((issue, i) => issues.findIndex((o) => o.path.join('.') === issue.path.join('.')) === i);
+}
+
 /** Per-class overrides: any of artifact, phases, thresholds (merged key by key), breach policy and completion. */
 export const ClassOverrideSchema = z
   .object({
@@ -370,6 +493,7 @@ export const ClassOverrideSchema = z
     thresholds: ThresholdsOverrideSchema.optional(),
     breachPolicy: BreachPolicySchema.optional(),
     completion: CompletionOverrideSchema.optional(),
+    regression: RegressionOverrideSchema.optional(),
   })
   .strict();
 export type ClassOverride = z.infer<typeof ClassOverrideSchema>;
@@ -408,6 +532,8 @@ export const RolloutPlanSchema = z
     approvals: ApprovalsSchema.optional(),
     /** When a class is done: a share of it patched, or a deadline (absent: at its last phase, as before). */
     completion: CompletionSchema.optional(),
+    /** Post-install signals judged against the class's concurrent control, and the watch window (absent: none). */
+    regression: RegressionSchema.optional(),
     /** Webhooks told about breaches, halts, rollbacks, gates, lost lanes and the end (`events/webhook-config.ts`). */
     notifications: NotificationsSchema.optional(),
   })
@@ -449,6 +575,7 @@ export const RolloutPlanSchema = z
         ]);
       }
     }
+    issues.push(...regressionProblems(plan));
     const breached = plan.fleetHalt?.breachedClasses;
     if (breached !== undefined && breached > plan.deviceClasses.length) {
       issues.push({
@@ -532,6 +659,11 @@ export const LaneConfigSchema = z
      * started before completion existed, and plans without the key): it completes when its last phase passes.
      */
     completion: LaneCompletionSchema.optional(),
+    /**
+     * The regression rule and watch window (`RegressionSchema`, `events/regression.ts`). Absent (every lane started
+     * before the rule existed, and plans without the key): the lane refuses post-install deltas and completes as before.
+     */
+    regression: LaneRegressionSchema.optional(),
   })
   .strict();
 export type LaneConfig = z.infer<typeof LaneConfigSchema>;
@@ -588,6 +720,7 @@ export function laneConfigOf(
     ...(plan.approvals?.twoPersonRule === true &&
       startedBy !== undefined && { approvals: { twoPersonRule: true as const, startedBy } }),
     ...completionOf(plan.completion ?? severityCompletion(plan.severity), override.completion),
+    ...regressionOf(plan.regression, override.regression),
   };
 }
 

@@ -7,7 +7,7 @@
  * `install-event.ts`.
  */
 import { z } from 'zod';
-import { OffsetRangeSchema } from './domain-events';
+import { OffsetRangeSchema } from './offset-range';
 import { DeviceClassSchema, TimestampSchema } from './install-event';
 
 /** A watched signal, e.g. `app-crash`, `kernel-panic`, `compat-error:E_WEBVIEW`: lower-case, 1..64 characters. */

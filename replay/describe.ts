@@ -5,6 +5,7 @@
  */
 import type { DomainEvent, EventOf, OutcomeCounts } from '../events/domain-events';
 import { formatDurationSec } from '../events/plan';
+import { signalText } from '../events/regression';
 
 const pct = (bound: number): string => `${(bound / 100).toFixed(bound % 100 === 0 ? 0 : 2)}%`;
 
@@ -90,6 +91,9 @@ export function describeEvent(event: DomainEvent): string {
         `counting until ${percentOf(event.data.target)} or ${event.data.deadline}`
       );
     case 'lane-completed':
+      if (event.data.endedBy === 'watch') {
+        return `lane completed: all ${event.data.phases} phases, watched for regressions (attempt ${event.data.attempt})`;
+      }
       if (event.data.endedBy === undefined) {
         return `lane completed: all ${event.data.phases} phases (attempt ${event.data.attempt})`;
       }
@@ -104,6 +108,13 @@ export function describeEvent(event: DomainEvent): string {
       );
     case 'lane-stall-cleared':
       return `stall cleared: outcomes arrived again on offer ${event.data.offerId} (quiet since ${event.data.quietSince})`;
+    case 'regression-evaluated':
+      return (
+        `post-install ${event.data.verdict}${event.data.actionable ? '' : ' (not actionable)'}: ` +
+        event.data.signals.map(signalText).join('; ')
+      );
+    case 'watch-started':
+      return `all ${event.data.phase + 1} phases passed; watching the devices for regressions ${formatDurationSec(event.data.watchSec)}, until ${event.data.until}`;
     case 'lane-aborted':
       return `lane aborted (${event.data.cause})`;
     case 'lane-abort-deferred':

@@ -14,14 +14,16 @@ import {
   describeWaitingFor,
   finalOutcomes,
   foldLane,
+  regressionNow,
   summedWindows,
   type LaneState,
 } from '../events/lane';
 import type { LaneConfig, RolloutPlan } from '../events/plan';
+import { signalText, type RegressionEvidence, type SignalEvidence } from '../events/regression';
 import { fold, type RolloutState } from '../events/rollout';
 import { describeEvent } from './describe';
 import { ChangeIndex, type CountChange, type DeviceFact } from './outcomes';
-import { haltOf, redecideLane } from './redecide';
+import { decisionsOf, haltOf, redecideLane } from './redecide';
 import { compareWhatIf, exposureOf, firstDifference, laneConfigsOf, type WhatIfReport } from './what-if';
 
 /** One decision in a class's timeline. */
@@ -36,6 +38,8 @@ export type DecisionEntry = {
   /** Why: the operator's reason, the pause detail, or the evidence's explanation. */
   why: string | null;
   evidence: (HealthEvidence & { counts?: OutcomeCounts }) | null;
+  /** Post-install evidence: every watched signal of a `regression-evaluated`, the signal of a regression breach. */
+  regression: SignalEvidence[] | null;
 };
 
 /** Install-event facts of a class (absent when the install events could not be read). */
@@ -109,6 +113,11 @@ export type ClassReport = {
     classSize: number;
     sizeSource: 'plan' | 'estimate';
   } | null;
+  /**
+   * Lanes with a regression rule (null for the others): the attempt judged and each watched signal's evidence as the
+   * lane holds it (rates per device-hour of the updated devices and the control, ratio, e-value and bound, verdict).
+   */
+  regression: { attempt: number; signals: SignalEvidence[] } | null;
   /** `lane-stalled` events of the class: when, and since when it had heard nothing. */
   stalls: { at: string; quietSince: string; offerId: string; clearedAt: string | null }[];
   outcomes: ClassOutcomes | null;
@@ -131,25 +140,31 @@ export type Incident = {
   status: LaneState['status'];
   /** The halt that took effect (see `ClassReport.halt`): who halted the class and why. */
   halt: { at: string; type: string; seq: number; by: string; why: string | null };
-  /** The last breach at or before the halt, or null when the class was halted without one (operator, fleet halt). */
-  breach: {
-    at: string;
-    phase: number;
-    attempt: number;
-    /** The judge's rule (`sequential`, `plain`) and the criterion that fired (`all failures`, or a per-code one). */
-    rule: string;
-    criterion: string;
-    /** The codes the criterion judges; null for the lane's own (every code not ignored or judged apart, timeouts). */
-    codes: string[] | null;
-    /** The failures the judge saw, by code, and the timeouts (the attempt's windows up to the breach). */
-    failedByCode: Record<string, number>;
-    timedOut: number;
-    failures: number;
-    sample: number;
-    failureRate: number;
-    threshold: number;
-    explanation: string;
-  } | null;
+  /**
+   * The last breach at or before the halt, or null when the class was halted without one (operator, fleet halt). A
+   * post-install regression's breach carries its evidence (`regression`) instead of install counts.
+   */
+  breach:
+    | { at: string; phase: number; attempt: number; rule: 'regression'; regression: RegressionEvidence }
+    | {
+        at: string;
+        phase: number;
+        attempt: number;
+        /** The judge's rule (`sequential`, `plain`) and the criterion that fired (`all failures`, or a per-code one). */
+        rule: string;
+        criterion: string;
+        /** The codes the criterion judges; null for the lane's own (every code not ignored or judged apart, timeouts). */
+        codes: string[] | null;
+        /** The failures the judge saw, by code, and the timeouts (the attempt's windows up to the breach). */
+        failedByCode: Record<string, number>;
+        timedOut: number;
+        failures: number;
+        sample: number;
+        failureRate: number;
+        threshold: number;
+        explanation: string;
+      }
+    | null;
   /**
    * Devices of the class that got the build, from the lane's counts over every exposure window: `devices` reported
    * an outcome or were still installing; `beforeHalt` installed before the halt took effect (install events; null
@@ -193,7 +208,7 @@ export type InstallFacts = {
 function evidenceOf(e: DomainEvent): DecisionEntry['evidence'] {
   switch (e.type) {
     case 'threshold-breached':
-      return e.data.evidence;
+      return e.data.evidence.rule === 'regression' ? null : e.data.evidence;
     case 'rollback-failed':
       return { ...e.data.evidence, counts: e.data.totals };
     case 'health-evaluated':
@@ -235,7 +250,20 @@ export function decisionEntry(e: DomainEvent): DecisionEntry {
     what: describeEvent(e),
     why: whyOf(e),
     evidence: evidenceOf(e),
+    regression: regressionEvidenceIn(e),
   };
+}
+
+/** The post-install evidence an event carries (see `DecisionEntry.regression`), or null. */
+function regressionEvidenceIn(e: DomainEvent): SignalEvidence[] | null {
+  if (e.type === 'regression-evaluated') return e.data.signals;
+  if (e.type === 'threshold-breached' && e.data.evidence.rule === 'regression') return [e.data.evidence];
+  return null;
+}
+
+/** A class's post-install judgement in words, one signal a line (the text and HTML reports). */
+export function regressionLines(r: NonNullable<ClassReport['regression']>): string[] {
+  return r.signals.map((s) => `${signalText(s)} (attempt ${r.attempt})`);
 }
 
 /**
@@ -256,6 +284,12 @@ export function laneTimeline(log: readonly DomainEvent[], lane: string): Decisio
       const verdict = e.data.verdict.verdict;
       if (lastVerdict.get(e.data.offerId) === verdict && e.data.overlap === undefined) continue;
       lastVerdict.set(e.data.offerId, verdict);
+    }
+    if (e.type === 'regression-evaluated') {
+      // Post-install judgements: where the verdict changed, or offsets were counted twice.
+      const verdict = `${e.data.attempt}|${e.data.verdict}`;
+      if (lastVerdict.get(' post-install') === verdict && e.data.overlap === undefined) continue;
+      lastVerdict.set(' post-install', verdict);
     }
     out.push(decisionEntry(e));
   }
@@ -425,7 +459,13 @@ function completionOf(laneEvents: readonly DomainEvent[]): ClassReport['completi
   const done = laneEvents.find((e) => e.type === 'lane-completed');
   if (done?.type !== 'lane-completed') return null;
   const { endedBy, patchedShare, classSize, sizeSource } = done.data;
-  if (endedBy === undefined || patchedShare === undefined || classSize === undefined || sizeSource === undefined) {
+  if (
+    endedBy === undefined ||
+    endedBy === 'watch' ||
+    patchedShare === undefined ||
+    classSize === undefined ||
+    sizeSource === undefined
+  ) {
     return null;
   }
   return { at: done.at, endedBy, patchedShare, classSize, sizeSource };
@@ -450,6 +490,8 @@ function breachOf(laneEvents: readonly DomainEvent[], haltSeq: number, config: L
   const breach = laneEvents.filter((e) => e.type === 'threshold-breached' && e.seq <= haltSeq).at(-1);
   if (breach?.type !== 'threshold-breached') return null;
   const { evidence, offerId, phase, attempt } = breach.data;
+  if (evidence.rule === 'regression')
+    return { at: breach.at, phase, attempt, rule: 'regression', regression: evidence };
   // The counts the judge saw: the lane's fold just before the breach (rules version 2 judged the attempt's windows
   // summed, version 1 the breached window alone).
   const before = foldLane(laneEvents.filter((e) => e.seq < breach.seq));
@@ -523,7 +565,12 @@ export function incidentFacts(i: Incident): [string, string][] {
   const b = i.breach;
   let failed = `no breach: halted by ${i.halt.by}${i.halt.why === null ? '' : ` (${i.halt.why})`}`;
   let when = `halted ${i.halt.at} (${i.halt.type})`;
-  if (b !== null) {
+  if (b !== null && 'regression' in b) {
+    failed = `post-install regression, ${b.regression.signal}: ${b.regression.explanation}`;
+    when =
+      `breach ${b.at} in phase ${b.phase + 1}, attempt ${b.attempt}; halted ${i.halt.at} (${i.halt.type}` +
+      `${i.halt.by === 'engine' ? '' : ` by ${i.halt.by}`})`;
+  } else if (b !== null) {
     const seen = Object.entries(b.failedByCode)
       .sort(([, x], [, y]) => y - x)
       .map(([code, n]) => `${code} ${n}`);
@@ -640,12 +687,13 @@ export function buildReport(input: ReportInput): ReplayReport {
       halt: haltEvent === null ? null : { at: haltEvent.at, type: haltEvent.type, seq: haltEvent.seq },
       overlappingDeltas: laneEvents.filter((e) => e.type === 'health-evaluated' && e.data.overlap !== undefined).length,
       completion: completionOf(laneEvents),
+      regression: laneState === undefined ? null : regressionNow(laneState),
       stalls: stallsOf(laneEvents),
       outcomes: computed?.outcomes ?? null,
       series: seriesOf(log, lane, config, facts, computed?.classSize ?? null),
       fidelity: {
         identical: redo !== null && diff === null,
-        decisions: redo === null ? 0 : redo.events.filter((e) => e.type !== 'health-evaluated').length,
+        decisions: redo === null ? 0 : decisionsOf(redo.events).length,
         firstDifference:
           diff === null
             ? null

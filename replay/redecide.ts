@@ -1,8 +1,9 @@
 /**
  * Re-decides a lane: runs the lane decider (`decideLane` / `evolveLane`, the workflow's own) again over
  * what the live lane received — its start, the health deltas the ingest sent (counts rebuilt from the
- * install events those deltas covered), its timers, operator commands and fleet halts — with the recorded
- * configuration (a fidelity check: it must reproduce the log) or another one (what-if).
+ * install events those deltas covered), its post-install deltas (as recorded), its timers, operator commands and
+ * fleet halts — with the recorded configuration (a fidelity check: it must reproduce the log) or another one
+ * (what-if).
  *
  * Timing: every recorded input keeps its recorded time and order (the `seq` of the event it caused). A
  * timer fires at the time the live timer fired when the re-run waits for the same deadline, else at its
@@ -85,6 +86,7 @@ function recordedTimers(laneEvents: readonly DomainEvent[]): {
       (e.type === 'exposure-issued' && waiting?.kind === 'retry-backoff') ||
       (e.type === 'rollback-completed' && waiting?.kind === 'rollback') ||
       (e.type === 'lane-completed' && e.data.endedBy === 'deadline') ||
+      ((e.type === 'patching-started' || e.type === 'lane-completed') && waiting?.kind === 'watch') ||
       e.type === 'lane-stalled';
     const timer = firedHere ? timerOf(state) : null;
     if (timer !== null) fired.set(timer.key, { atMs: Date.parse(e.at), order: e.seq });
@@ -130,6 +132,14 @@ function recordedInputs(
         });
         return;
       }
+      case 'regression-evaluated':
+        // Post-install deltas are re-judged as recorded (the ingest's groups cannot be rebuilt from outcomes).
+        inputs.push({
+          atMs,
+          order: e.seq,
+          input: { type: 'post-install-delta', lane: e.lane, delta: e.data.delta, at: e.at },
+        });
+        return;
       case 'operator-command-accepted': {
         if (e.actor === undefined || e.reason === undefined) return;
         const next = laneEvents[i + 1];
@@ -265,7 +275,8 @@ export function redecideLane(
   const apply = (input: LaneInput): void => {
     const answer = decideLane(state, input);
     if ('refused' in answer) {
-      if (input.type !== 'health-delta' && input.type !== 'timer-fired') {
+      // Observations a what-if lane does not take (an unknown offer, no regression rule) are no operator's refusal.
+      if (input.type !== 'health-delta' && input.type !== 'post-install-delta' && input.type !== 'timer-fired') {
         result.refused.push({ at: input.at, command: input.type, reason: answer.reason });
       }
       return;
@@ -322,9 +333,9 @@ export function redecideLane(
   return result;
 }
 
-/** The decision events of a lane: everything but `health-evaluated` (observations, not decisions). */
+/** The decision events of a lane: everything but `health-evaluated` and `regression-evaluated` (observations). */
 export function decisionsOf(events: readonly DomainEvent[]): DomainEvent[] {
-  return events.filter((e) => e.type !== 'health-evaluated');
+  return events.filter((e) => e.type !== 'health-evaluated' && e.type !== 'regression-evaluated');
 }
 
 /** Events that stop a lane's exposure (for a while or for good). */

@@ -10,12 +10,14 @@ import {
   exposureWindowSentence,
   incidentFacts,
   overlapSentence,
+  regressionLines,
   type ClassReport,
   type ClassSeries,
   type DecisionEntry,
   type Incident,
   type ReplayReport,
 } from './postmortem';
+import { signalText } from '../events/regression';
 import type { WhatIfReport } from './what-if';
 
 const esc = (text: string): string =>
@@ -151,9 +153,9 @@ function decisionRows(decisions: readonly DecisionEntry[]): string {
     .map((d) => {
       const ev = d.evidence;
       const evidence =
-        ev === null
-          ? ''
-          : `${ev.failures} / ${ev.sample} = ${(ev.failureRate * 100).toFixed(2)}% (threshold ${(ev.threshold * 100).toFixed(2)}%, min ${ev.minSample}, rule ${ev.rule})`;
+        ev !== null
+          ? `${ev.failures} / ${ev.sample} = ${(ev.failureRate * 100).toFixed(2)}% (threshold ${(ev.threshold * 100).toFixed(2)}%, min ${ev.minSample}, rule ${ev.rule})`
+          : (d.regression?.map(signalText).join('; ') ?? '');
       const alarm = MARKER_COLOR[d.type] === '#d62728' ? ' class="alarm"' : '';
       return `<tr${alarm}><td>${esc(d.at.replace('T', ' '))}</td><td>${d.seq}</td><td>${esc(d.by)}</td><td>${esc(d.what)}</td><td>${esc(d.why ?? '')}</td><td>${esc(evidence)}</td></tr>`;
     })
@@ -187,6 +189,7 @@ function classSection(c: ClassReport, whatIf: WhatIfReport | null): string {
   if (c.overlappingDeltas > 0) facts.push(['overlapping deltas', overlapSentence(c.overlappingDeltas)]);
   const completion = completionSentence(c);
   if (completion !== null) facts.push(['completion', completion]);
+  if (c.regression !== null) facts.push(['post-install signals', regressionLines(c.regression).join('; ')]);
   facts.push([
     're-decided',
     c.fidelity.identical

@@ -8,6 +8,7 @@ import {
   exposureWindowSentence,
   incidentFacts,
   overlapSentence,
+  regressionLines,
   type ClassReport,
   type DecisionEntry,
   type Incident,
@@ -36,6 +37,7 @@ function classText(c: ClassReport): string[] {
   if (c.overlappingDeltas > 0) lines.push(`  WARNING: ${overlapSentence(c.overlappingDeltas)}`);
   const completion = completionSentence(c);
   if (completion !== null) lines.push(`  completion: ${completion}`);
+  if (c.regression !== null) lines.push(...regressionLines(c.regression).map((l) => `  post-install: ${l}`));
   const o = c.outcomes;
   if (o !== null) {
     const b = o.blastRadius;

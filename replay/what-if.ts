@@ -28,10 +28,10 @@ const PLAN_KEYS = ['releaseId', 'artifact', 'deviceClasses', 'phases'];
 
 /**
  * Reads a what-if file against the recorded plan: a full plan (it has `releaseId`, `artifact`,
- * `deviceClasses`, `phases`) replaces it; anything else is merged onto it — `thresholds` key by key,
- * `breachPolicy`, `fleetHalt`, and `classes.<name>` overrides (their thresholds key by key). A file that
- * holds only threshold keys (`maxFailureRate: 0.01`) is read as `thresholds`. The result is validated as a
- * plan, so a bad file gets path, value and rule.
+ * `deviceClasses`, `phases`) replaces it; anything else is merged onto it — `thresholds` and `regression` key by
+ * key, `breachPolicy`, `fleetHalt`, and `classes.<name>` overrides (their thresholds and regression key by key). A
+ * file that holds only threshold keys (`maxFailureRate: 0.01`) is read as `thresholds`. The result is validated as
+ * a plan, so a bad file gets path, value and rule.
  */
 export function whatIfPlanOf(recorded: RolloutPlan, text: string, sourceName = 'what-if'): WhatIfPlanResult {
   let raw: unknown;
@@ -56,13 +56,21 @@ export function whatIfPlanOf(recorded: RolloutPlan, text: string, sourceName = '
   for (const [name, override] of Object.entries(classOverrides)) {
     const before = (recorded.classes[name] ?? {}) as Record<string, unknown>;
     const thresholds = { ...(before.thresholds as object), ...(override?.thresholds as object) };
-    classes[name] = { ...before, ...override, ...(Object.keys(thresholds).length > 0 ? { thresholds } : {}) };
+    const regression = { ...(before.regression as object), ...(override?.regression as object) };
+    classes[name] = {
+      ...before,
+      ...override,
+      ...(Object.keys(thresholds).length > 0 ? { thresholds } : {}),
+      ...(Object.keys(regression).length > 0 ? { regression } : {}),
+    };
   }
+  const regression = { ...recorded.regression, ...(overrides.regression as object) };
   return validatePlan(
     {
       ...recorded,
       ...overrides,
       thresholds: { ...recorded.thresholds, ...(overrides.thresholds as object) },
+      ...(Object.keys(regression).length > 0 ? { regression } : {}),
       classes,
     },
     { allowRetiredKeys: true },

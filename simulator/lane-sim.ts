@@ -8,6 +8,14 @@
  * attempt's counts), otherwise every `flushMin`; with Kafka-like offset ranges. Bake, backoff and rollback deadlines
  * fire as timers. The run ends when the lane completes, pauses, rolls back, or the horizon passes.
  *
+ * With a `PostInstallModel` (a lane with a regression rule), every `reportEveryMin` the class's devices report their
+ * uptime and crashes of the period, summed the way the ingest groups them into a post-install delta: `updated` is
+ * every device that installed the build, `control` every device not offered it yet (devices offered and not yet
+ * installed are in neither). Each device is on for the whole period and crashes as a Poisson process (control rate
+ * `ratePerHour`, the build's `ratio` × it, both × `spike.factor` during the spike), so a group's crashes in a period
+ * are Poisson with the summed mean: the same counts per-device reports would add up to. Its random numbers are a
+ * stream of their own, so the installs of a run are the same with and without it.
+ *
  * Pure and seeded: same model, plan and seed, same run. No I/O.
  */
 import { isRefusal, type LaneInput } from '../events/commands';
@@ -65,6 +73,8 @@ export const DEFAULT_CLASS_MODEL: ClassModel = Object.freeze({
 export interface LaneRun {
   /** Minute of the first `threshold-breached`, or -1. */
   haltMin: number;
+  /** The rule of the first `threshold-breached` (`sequential`, `plain`, `regression`), or null. */
+  haltRule: string | null;
   /**
    * Devices that had started installing when the first breach was decided; when the lane never breached, every
    * device it offered the build (all of them install in the end: the class's share that got the build).
@@ -119,6 +129,8 @@ export interface LaneSimOptions {
    * installed the build successfully, or the horizon: how long a schedule takes to patch, past its last phase.
    */
   runUntilPatched?: number;
+  /** Post-install crashes reported to a lane with a regression rule (`PostInstallModel`); absent: none. */
+  postInstall?: PostInstallModel;
 }
 
 const T0 = Date.parse('2026-01-05T00:00:00Z');
@@ -128,6 +140,30 @@ const FAILED = 2;
 const IGNORED = 3;
 const TIMEOUT = 4;
 const CORRECTION = 5;
+
+/** Post-install crashes of a class (see the file's comment): what a lane with a regression rule is fed. */
+export interface PostInstallModel {
+  /** The signal the crashes are reported as (the lane's rule must watch it). */
+  signal: string;
+  /** The control's crash rate per device-hour. */
+  ratePerHour: number;
+  /** The build's crash rate ÷ the control's. */
+  ratio: number;
+  /** A fleet-wide spike: both groups' rates × `factor` from `fromHour` to `toHour` after the start. */
+  spike?: { fromHour: number; toHour: number; factor: number };
+  /** How often devices report (minutes); each report period becomes one post-install delta. */
+  reportEveryMin: number;
+}
+
+/** A Poisson draw (Knuth's method, in chunks of mean ≤ 30 so `exp(−mean)` never underflows). */
+function poisson(rand: () => number, mean: number): number {
+  let k = 0;
+  for (let rest = mean; rest > 0; rest -= 30) {
+    const limit = Math.exp(-Math.min(30, rest));
+    for (let p = rand(); p > limit; p *= rand()) k++;
+  }
+  return k;
+}
 
 /** Devices of a class ordered by cohort bucket, so a phase's new devices are one index range. */
 export interface ClassCohorts {
@@ -172,6 +208,10 @@ export function simulateLane(
   trackMinSamples: readonly number[] = [],
   options: LaneSimOptions = {},
 ): LaneRun {
+  const { postInstall } = options;
+  const crashRand = mulberry32(seed ^ 0x5bd1e995);
+  let installed = 0;
+  let haltRule: string | null = null;
   const maxRateAfter = trackMinSamples.map(() => -1);
   const rand = mulberry32(seed);
   const horizon = model.horizonHours * 60;
@@ -285,7 +325,10 @@ export function simulateLane(
           break;
         case 'threshold-breached':
           breaches++;
-          if (haltMin < 0) [haltMin, exposedAtHalt, outcomesAtHalt] = [minute, exposedTotal, attemptOutcomes()];
+          if (haltMin < 0) {
+            [haltMin, exposedAtHalt, outcomesAtHalt] = [minute, exposedTotal, attemptOutcomes()];
+            haltRule = event.data.rule;
+          }
           break;
         case 'phase-started':
         case 'lane-completed':
@@ -324,6 +367,7 @@ export function simulateLane(
       if (attemptOf[code >>> 3] === state.attempt) apply(mirror, kind);
       if (kind === START) exposedTotal++;
       else if (kind === FAILED || kind === TIMEOUT) failing = true;
+      else if (kind === SUCCESS || kind === CORRECTION) installed++;
       apply(pending[code >>> 3]!, kind);
     }
     if (end === null && (due || minute % model.flushMin === 0)) {
@@ -351,6 +395,23 @@ export function simulateLane(
         flushedVerdict = verdictWith();
       }
     }
+    if (postInstall !== undefined && end === null && minute > 0 && minute % postInstall.reportEveryMin === 0) {
+      const hours = postInstall.reportEveryMin / 60;
+      const { spike } = postInstall;
+      const factor =
+        spike !== undefined && minute >= spike.fromHour * 60 && minute < spike.toHour * 60 ? spike.factor : 1;
+      const updated = Math.min(installed, model.devices);
+      const control = model.devices - offered;
+      const mean = (devices: number, ratio: number) => devices * hours * postInstall.ratePerHour * ratio * factor;
+      const group = (devices: number, ratio: number) => ({
+        uptimeSec: devices * hours * 3600,
+        events: { [postInstall.signal]: poisson(crashRand, mean(devices, ratio)) },
+      });
+      offset += 1;
+      const range = { partition: 1, fromOffset: String(offset), toOffset: String(offset) };
+      const delta = { updated: group(updated, postInstall.ratio), control: group(control, 1), ranges: [range] };
+      step({ type: 'post-install-delta', lane: config.deviceClass, delta, at: at(minute) }, minute);
+    }
     const waiting = state.waitingFor;
     if (end === null && waiting !== null && 'until' in waiting && Date.parse(waiting.until) <= T0 + minute * 60_000) {
       if (waiting.kind === 'bake' || waiting.kind === 'retry-backoff' || waiting.kind === 'rollback') {
@@ -360,6 +421,7 @@ export function simulateLane(
   }
   return {
     haltMin,
+    haltRule,
     exposed: haltMin >= 0 ? exposedAtHalt : offered,
     outcomesAtHalt,
     exposedTotal,

@@ -62,6 +62,8 @@ export function waitingText(lane, now) {
       return `the rollback to finish, at the latest ${clock(w.until)} (${relative(w.until, now)})`;
     case 'patching':
       return `${pct(w.patchedShare)} of the class to report success, or the completion deadline at ${clock(w.until)} (${relative(w.until, now)})`;
+    case 'watch':
+      return `the devices of phase ${w.phase + 1} to be watched for post-install regressions until ${clock(w.until)} (${relative(w.until, now)})`;
     default:
       return JSON.stringify(w);
   }
@@ -97,6 +99,11 @@ function breachFigures(evidence) {
     : { failureRate: evidence.failureRate, maxFailureRate: evidence.threshold, criterion: undefined };
 }
 
+/** A rate ratio as people read it: `2.10×`, or `—` when there is none (no control event). */
+function ratio(x) {
+  return typeof x === 'number' && Number.isFinite(x) ? `${x.toFixed(2)}×` : '—';
+}
+
 /** The lane's last breach (`lastBreach` of the status view), null when it never breached. */
 export function lastBreachOf(lane) {
   return lane.lastBreach;
@@ -125,6 +132,9 @@ export function describeEvent(e) {
     case 'health-evaluated':
       return `${d.window} outcomes: ${pct(d.verdict?.evidence?.failureRate)} failed of ${d.verdict?.evidence?.sample ?? 0} (${d.verdict?.verdict})`;
     case 'threshold-breached': {
+      if (d.evidence?.rule === 'regression') {
+        return `BREACH in phase ${d.phase + 1}: post-install ${d.evidence.signal} at ${ratio(d.evidence.ratio)} the control's rate, tolerated ${d.evidence.maxRateRatio}×; the policy says ${d.response}. ${d.evidence.explanation ?? ''}`;
+      }
       const f = breachFigures(d.evidence);
       return `BREACH in phase ${d.phase + 1}: ${pct(f.failureRate)} against at most ${pct(f.maxFailureRate)}${f.criterion ? ` (${f.criterion})` : ''}; the policy says ${d.response}. ${d.evidence.explanation ?? ''}`;
     }
@@ -146,7 +156,12 @@ export function describeEvent(e) {
       return `phase ${d.phase + 1} approved`;
     case 'patching-started':
       return `all phases passed with ${pct(d.patchedShare)} patched; counting until ${pct(d.target)} report success, or ${clock(d.deadline)}`;
+    case 'regression-evaluated':
+      return `post-install ${d.verdict}: ${(d.signals ?? []).map((s) => `${s.signal} ${ratio(s.ratio)} (tolerated ${s.maxRateRatio}×)`).join(', ')}`;
+    case 'watch-started':
+      return `all phases passed; watching the devices for regressions until ${clock(d.until)}`;
     case 'lane-completed':
+      if (d.endedBy === 'watch') return `completed all ${d.phases} phases after the regression watch`;
       return d.endedBy === undefined
         ? `completed all ${d.phases} phases`
         : `completed with ${pct(d.patchedShare)} patched (${d.succeeded} of ${d.classSize}${d.sizeSource === 'estimate' ? ', estimated' : ''}): ${d.endedBy === 'deadline' ? 'the completion deadline passed' : 'the target share reported success'}`;

@@ -191,9 +191,16 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
     return { type: 'timer-fired', lane, kind: deadline.kind, at };
   }
 
-  /** Events the rollout needs to hear about: all but `health-evaluated`, unless the rollout judges health too. */
+  /**
+   * Events the rollout needs to hear about: all but `health-evaluated`, unless the rollout judges health too, and
+   * never `regression-evaluated` (one per post-install delta; no rollout rule reads it, and reporting each would grow
+   * the rollout's history with the fleet's reports). No history recorded before this line holds one: lanes refused
+   * post-install deltas until the regression rule existed, so no `patched()` is needed.
+   */
   function eventsForRollout(events: readonly DomainEvent[]): DomainEvent[] {
-    return events.filter((event) => event.type !== 'health-evaluated' || input.reportHealth);
+    return events.filter(
+      (event) => event.type !== 'regression-evaluated' && (event.type !== 'health-evaluated' || input.reportHealth),
+    );
   }
 
   /**

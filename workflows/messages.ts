@@ -84,8 +84,8 @@ export const lanePendingQuery = defineQuery<number>('lanePending');
 export const rolloutStatusQuery = defineQuery<RolloutState>('rolloutStatus');
 
 /**
- * A lane reports the significant events it just appended (everything but `health-evaluated`, which is
- * reported only when the plan has a fleet-wide failure-spike rule), so the rollout decider can apply the
+ * A lane reports the significant events it just appended (everything but `regression-evaluated`, and
+ * `health-evaluated` only when the plan has a fleet-wide failure-spike rule), so the rollout decider can apply the
  * fleet-wide halt and see the rollout complete. Validated with `LaneReportSignalSchema` in the handler.
  */
 export const laneReportSignal = defineSignal<[LaneReportSignal]>('laneReport');

@@ -119,7 +119,9 @@ describe('replay of a recorded rollout', () => {
       rollback: { state: 'finished' },
     });
     // The failures the judge saw are the boot loops that fired the criterion.
-    expect(incident.breach!.failedByCode.E_BOOT_LOOP).toBe(incident.breach!.failures);
+    const breach = incident.breach;
+    if (breach === null || 'regression' in breach) throw new Error('expected an install breach');
+    expect(breach.failedByCode.E_BOOT_LOOP).toBe(breach.failures);
     expect(incident.devices.beforeHalt).toBe(bad.outcomes!.blastRadius.installed);
     expect(incident.devices.devices).toBeGreaterThanOrEqual(incident.devices.beforeHalt!);
     expect(incident.devices.failed).toBeGreaterThan(0);
