@@ -10,12 +10,18 @@ import { z } from 'zod';
 import { OffsetRangeSchema } from './offset-range';
 import { DeviceClassSchema, TimestampSchema } from './install-event';
 
-/** A watched signal, e.g. `app-crash`, `kernel-panic`, `compat-error:E_WEBVIEW`: lower-case, 1..64 characters. */
+/**
+ * A watched signal, e.g. `app-crash`, `kernel-panic`, `compat-error:E_WEBVIEW`: 1..64 characters, a lower-case name
+ * first; after a `:` a qualifier such as an error code, which keeps its own case.
+ */
 export const SignalNameSchema = z
   .string()
   .min(1)
   .max(64)
-  .regex(/^[a-z0-9][a-z0-9_.:-]*$/, 'must be lower-case letters, digits, "_", ".", ":" or "-" (max 64)');
+  .regex(
+    /^[a-z0-9][a-z0-9_.-]*(:[A-Za-z0-9_.:-]+)?$/,
+    'must be a lower-case name of letters, digits, "_", "." or "-", optionally ":" and a qualifier such as an error code (max 64)',
+  );
 export type SignalName = z.infer<typeof SignalNameSchema>;
 
 /** Most distinct signals one report or one group of a delta may carry. */

@@ -62,14 +62,32 @@ function rolledBackTitle(lane) {
   return lane.status === 'rolled-back' || lane.status === 'rolling-back' ? 'Rolled back after a breach' : 'Last breach';
 }
 
+/** A rate per device-hour, e.g. `0.0213/h`, or an em dash. */
+function perHour(rate) {
+  return typeof rate === 'number' && Number.isFinite(rate) ? `${rate.toPrecision(3)}/h` : '—';
+}
+
+/** A post-install signal judged against the control: its ratio, the tolerance, and both groups' rates and hours. */
+function signalText(s) {
+  const ratio = typeof s.ratio === 'number' ? `${s.ratio.toFixed(2)}×` : 'no ratio yet';
+  return `${s.signal}: ${ratio} the control's rate (tolerated ${s.maxRateRatio}×); updated ${perHour(s.updatedRatePerHour)} over ${Math.round(s.updatedHours)} device-hours, control ${perHour(s.controlRatePerHour)} over ${Math.round(s.controlHours)}`;
+}
+
+/** What breached: an install failure rate against its maximum, or a post-install signal against the control. */
+function breachWhat(breach) {
+  if (breach.regression) return `post-install ${signalText(breach.regression)}`;
+  return `failure rate ${pct(breach.failureRate)} against at most ${pct(breach.maxFailureRate)}`;
+}
+
 function breachVerdict(breach) {
+  if (breach.regression)
+    return `Regression in phase ${breach.phase + 1}: ${breach.regression.signal} ${breach.regression.ratio?.toFixed(2) ?? '?'}× the control's rate`;
   return `Breach in phase ${breach.phase + 1}: ${pct(breach.failureRate)} against at most ${pct(breach.maxFailureRate)}`;
 }
 
 function breachSentence(breach) {
   const why = breach.explanation ? ` ${breach.explanation}` : '';
-  const which = breach.criterion ? ` (${breach.criterion})` : '';
-  return `at ${clock(breach.at)} in phase ${breach.phase + 1}: failure rate${which} ${pct(breach.failureRate)} against at most ${pct(breach.maxFailureRate)}.${why}`;
+  return `at ${clock(breach.at)} in phase ${breach.phase + 1}: ${breachWhat(breach)}.${why}`;
 }
 
 /**
@@ -129,6 +147,13 @@ export function LaneCard({ rolloutId, lane, events, livePoints, now, onCommand }
         !ROLLED_BACK.includes(lane.status) &&
         html`<dt>Patched</dt>
           <dd data-patched>${patchedText(lane.patched, now)}</dd>`
+      }
+      ${
+        lane.regression &&
+        html`<dt>After install</dt>
+          <dd data-regression>
+            ${lane.regression.signals.map((sig) => html`<div data-signal=${sig.signal}>${signalText(sig)}: ${sig.verdict}</div>`)}
+          </dd>`
       }
       ${
         lane.stalled &&
