@@ -55,6 +55,10 @@ export function waitingText(
       return `rollback (≤ ${inSeconds(w.until, now)})${lane.abortPending ? ', then abort' : ''}`;
     case 'patching':
       return `${percent(w.patchedShare, 0)} patched, or deadline ${inSeconds(w.until, now)}`;
+    case 'step':
+      return `next step ${inSeconds(w.until, now)} (${w.cohortBound / 100}% of ${w.targetBound / 100}%)`;
+    case 'window':
+      return `window opens ${inSeconds(w.until, now)} (${w.holds === 'step' ? 'next step' : 'offer'} of phase ${w.phase + 1})`;
     default: {
       const _exhaustive: never = w;
       return _exhaustive;
