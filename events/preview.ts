@@ -10,6 +10,8 @@
  * simulation of the lane). Pure: no I/O.
  */
 import { breachBoundary, guaranteeSentence, laneBreaches, overturnMargin, pct, type Thresholds } from './health';
+import { describeWindows } from './maintenance-window';
+import { rampAt, stepOf, type LanePacing, type Ramp } from './pacing';
 import { laneConfigOf, rulesVersionOf, type LaneCompletion, type LaneConfig, type RolloutPlan } from './plan';
 
 /** What a bad build of one multiple of the threshold costs before it is halted. */
@@ -53,6 +55,13 @@ export interface ClassPreview {
   phases: PhasePreview[];
   /** When the class is done after its last phase (the plan's `completion`); null: once its last phase is exposed. */
   completion: LaneCompletion | null;
+  /**
+   * The class's rate limit (null: none) and, per phase, how long its exposure takes from its first order to the step
+   * that completes it (`pacingPreview`).
+   */
+  pacing: (LanePacing & { exposeSec: number[] }) | null;
+  /** The class's maintenance windows in words, or null when orders may go out at any time. */
+  maintenanceWindows: string | null;
   warnings: string[];
 }
 
@@ -155,8 +164,35 @@ export function previewClass(config: LaneConfig, classSize: number | null): Clas
     badBuilds,
     phases,
     completion: config.completion ?? null,
+    pacing: config.pacing === undefined ? null : { ...config.pacing, exposeSec: exposeSecOf(config, config.pacing) },
+    maintenanceWindows: config.maintenanceWindows === undefined ? null : describeWindows(config.maintenanceWindows),
     warnings,
   };
+}
+
+/**
+ * Seconds from each phase's first order to the step that completes its exposure, stepping as the lane does (the same
+ * `rampAt` and `stepOf`), with no pause, no breach and no window held. A ramp on successes is taken as never rising
+ * (no success is known before the launch), so its times are the longest they can be; a ramp on notified devices is
+ * exact.
+ */
+function exposeSecOf(config: LaneConfig, pacing: LanePacing): number[] {
+  let ramp: Ramp | undefined;
+  let offered = 0;
+  return config.phases.map((phase) => {
+    let seconds = 0;
+    let interval = 0;
+    while (offered < phase.cohortBound) {
+      seconds += interval;
+      ramp = rampAt(pacing, ramp, 0);
+      const step = stepOf(ramp.ratePerMinute, pacing.classSize);
+      const next = Math.min(phase.cohortBound, offered + step.buckets);
+      ramp = { ...ramp, notifiedBuckets: ramp.notifiedBuckets + (next - offered) };
+      offered = next;
+      interval = step.everySec;
+    }
+    return seconds;
+  });
 }
 
 /**
