@@ -87,7 +87,7 @@ import {
   type HealthVerdict,
 } from './health';
 import { evaluateHealthV1 } from './health-v1';
-import { isWindowOpen, windowAt } from './maintenance-window';
+import { windowAt } from './maintenance-window';
 import { rampAt, stepOf } from './pacing';
 import { LaneConfigSchema, rulesVersionOf, type LaneConfig } from './plan';
 
@@ -816,8 +816,10 @@ function heldByWindow(
   at: string,
 ): boolean {
   const windows = configOf(d.state).maintenanceWindows;
-  if (windows === undefined || isWindowOpen(windows, at)) return false;
+  if (windows === undefined) return false;
   const { opensAt, closesAt } = windowAt(windows, at);
+  // Open now: the window in force opened at or before `at`.
+  if (Date.parse(opensAt) <= Date.parse(at)) return false;
   d.emit('exposure-held', { phase, attempt, offerId, holds, opensAt, closesAt, timeZone: windows.timeZone });
   return true;
 }

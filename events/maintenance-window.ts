@@ -160,13 +160,6 @@ function occurrences(windows: MaintenanceWindows, ms: number, fromDay: number, t
   return out;
 }
 
-/** Whether installs may start at `at` (ISO time): it lies in one of the windows (opening included, closing excluded). */
-export function isWindowOpen(windows: MaintenanceWindows, at: string): boolean {
-  const ms = Date.parse(at);
-  // A window that started yesterday may still be open (it crosses midnight).
-  return occurrences(windows, ms, -1, 0).some(([opens, closes]) => opens <= ms && ms < closes);
-}
-
 /**
  * The window in force at `at`, or the next one to open: its opening and closing instants (ISO). Looks 8 days ahead,
  * which always finds one (every window recurs weekly).
@@ -179,6 +172,11 @@ export function windowAt(windows: MaintenanceWindows, at: string): { opensAt: st
   // Unreachable for a validated plan (at least one window with at least one day): a week always holds an opening.
   if (next === undefined) throw new Error(`no maintenance window within 8 days of ${at} in ${windows.timeZone}`);
   return { opensAt: new Date(Math.max(next[0], ms)).toISOString(), closesAt: new Date(next[1]).toISOString() };
+}
+
+/** Whether installs may start at `at` (ISO time): it lies in a window (its opening included, its closing excluded). */
+export function isWindowOpen(windows: MaintenanceWindows, at: string): boolean {
+  return Date.parse(windowAt(windows, at).opensAt) <= Date.parse(at);
 }
 
 /** Says a class's windows in words: `mon,tue 01:00–05:00 (Europe/Berlin)`. */

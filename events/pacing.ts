@@ -102,7 +102,10 @@ export const LanePacingSchema = z
   .strict();
 export type LanePacing = z.infer<typeof LanePacingSchema>;
 
-/** A lane's rate limit from the plan's keys: the class's own rate capped at `fleetShare` (its part of the fleet rate). */
+/**
+ * A lane's rate limit from the plan's keys: the class's own rate (`rate`), capped at its part of the fleet rate
+ * (`fleet.maxPerMinute × fleet.share`, at least 1), for a class of `classSize` devices; undefined when neither is given.
+ */
 export function lanePacingOf(
   rate: RateLimit | undefined,
   fleet: { maxPerMinute: number; share: number } | undefined,
@@ -113,16 +116,16 @@ export function lanePacingOf(
   const own = rate === undefined ? undefined : 'maxPerMinute' in rate ? rate.maxPerMinute : rate.maximumPerMinute;
   const cap = Math.min(own ?? Infinity, fleetCap ?? Infinity);
   const base = rate !== undefined && 'baseRatePerMinute' in rate ? Math.min(rate.baseRatePerMinute, cap) : cap;
-  const criteria = rate !== undefined && 'rateIncreaseCriteria' in rate ? rate.rateIncreaseCriteria : undefined;
+  const exponential = rate !== undefined && 'rateIncreaseCriteria' in rate ? rate : undefined;
+  const criteria = exponential?.rateIncreaseCriteria;
   return {
     classSize,
     baseRatePerMinute: base,
     maxPerMinute: cap,
-    ...(rate !== undefined &&
-      'incrementFactor' in rate &&
+    ...(exponential !== undefined &&
       criteria !== undefined && {
         ramp: {
-          factor: rate.incrementFactor,
+          factor: exponential.incrementFactor,
           ...('numberOfNotifiedThings' in criteria
             ? { every: criteria.numberOfNotifiedThings, counting: 'notified' as const }
             : { every: criteria.numberOfSucceededThings, counting: 'succeeded' as const }),
