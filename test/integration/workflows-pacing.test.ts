@@ -8,7 +8,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { waitingText } from '../../cli/status-view';
 import { getStatus, startRollout } from '../../client';
 import type { FleetCommand } from '../../events/fleet-commands';
-import { exposureOfferId } from '../../events/lane';
+import { exposureOfferId, foldLane } from '../../events/lane';
 import { laneConfigOf, validatePlan, type RolloutPlanInput } from '../../events/plan';
 import { CARRIED_VERSION } from '../../workflows/carried';
 import { laneStateQuery, laneWorkflowId, type LaneWorkflowInput } from '../../workflows/messages';
@@ -160,9 +160,11 @@ describe('pacing (time-skipping server, real Kafka)', () => {
       await feeder.send(rolloutId, lane, exposureOfferId(lane, 0, 1), { ok: 100, failed: 0 });
       await env.sleep(6 * MINUTE_MS);
       const handle = env.client.workflow.getHandle(workflowId);
-      const state = await handle.query(laneStateQuery);
-      expect(state.waitingFor?.kind).toBe('step');
+      expect((await handle.query(laneStateQuery)).waitingFor?.kind).toBe('step');
       await handle.terminate('replaced by a run carrying its folded state, as continue-as-new hands it over');
+      // The state the old run ended with is the fold of its events (read after it stopped, so no step slips between).
+      const state = foldLane((await readEvents(h)).events.filter((e) => e.rolloutId === rolloutId));
+      expect(state.waitingFor?.kind).toBe('step');
       await start({ ...input, carried: { v: CARRIED_VERSION, state, inbox: [], runs: 1, recentAnswers: [] } });
       await feeder.send(rolloutId, lane, exposureOfferId(lane, 1, 1), { ok: 200, failed: 0 });
       await env.sleep(30 * MINUTE_MS);
