@@ -147,6 +147,9 @@ export function decisionKindOf(event: DomainEvent): string {
       return event.data.verdict;
     case 'phase-passed':
       return event.data.endedBy;
+    case 'exposure-held':
+      // What a maintenance window held: a first offer (`exposure`) or a rate step (`step`).
+      return event.data.holds;
     case 'lane-completed':
       // A lane with a completion rule says why it completed; one without completes at its last phase.
       return event.data.endedBy ?? 'last-phase';
@@ -162,6 +165,7 @@ export function decisionKindOf(event: DomainEvent): string {
     case 'lane-started':
     case 'phase-started':
     case 'exposure-issued':
+    case 'exposure-widened':
     case 'lane-resumed':
     case 'rollback-completed':
     case 'rollback-failed':

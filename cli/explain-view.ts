@@ -53,6 +53,30 @@ function severityLines(s: SeverityPreview, p: ClassPreview): string[] {
   ];
 }
 
+/** The class's rate limit (with the time each phase's exposure takes at it) and its maintenance windows. */
+function pacingText(p: ClassPreview): string[] {
+  const lines: string[] = [];
+  const r = p.pacing;
+  if (r !== null) {
+    const fleet = r.fleetMaxPerMinute === undefined ? '' : ` (its share of ${r.fleetMaxPerMinute}/min fleet-wide)`;
+    const ramp =
+      r.ramp === undefined
+        ? `at most ${r.maxPerMinute} devices/min${fleet}`
+        : `${r.baseRatePerMinute} devices/min, × ${r.ramp.factor} every ${r.ramp.every} devices ` +
+          `${r.ramp.counting === 'notified' ? 'notified' : 'reporting success'}, at most ${r.maxPerMinute}/min${fleet}`;
+    const times = r.exposeSec.map((sec, i) => `phase ${i} ${formatDurationSec(sec)}`).join(', ');
+    const longest = r.ramp?.counting === 'succeeded' ? ' (at most: no rise counted)' : '';
+    lines.push(
+      `  paced: ${ramp}, in steps of whole buckets of ${r.classSize} devices; each phase's exposure takes ` +
+        `${times}${longest}, and its bake starts after`,
+    );
+  }
+  if (p.maintenanceWindows !== null) {
+    lines.push(`  orders go out only in its maintenance windows: ${p.maintenanceWindows} (a rollback at any time)`);
+  }
+  return lines;
+}
+
 function renderClass(p: ClassPreview): string {
   const size = p.classSize === null ? 'class size not given (--class-size)' : `${p.classSize} devices`;
   const lines = [`${p.deviceClass} (${size}, ${p.rule} rule, rules version ${p.rulesVersion})`, `  ${p.guarantee}`];
@@ -76,6 +100,7 @@ function renderClass(p: ClassPreview): string {
     lines.push(`    ${ph.phase}  ${ph.share}%  ${bakeText(ph)}${devices}${need}`);
   }
   lines.push(`  ${completionText(p.completion)}`);
+  lines.push(...pacingText(p));
   if (p.warnings.length > 0) {
     lines.push('  warnings:');
     for (const w of p.warnings) lines.push(`    - ${w}`);

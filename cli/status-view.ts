@@ -10,6 +10,7 @@ import type { LaneStatusView, RolloutStatusView } from '../client';
 import { isRolloutFinished } from '../client/operations';
 import type { WaitingFor } from '../events/domain-events';
 import { formatRate, formatRatio } from '../events/regression';
+import { isLaneFinished } from '../events/lane';
 import { conflictWarning, type EventConflict } from '../replay/event-conflicts';
 
 const percent = (x: number | null, digits = 2): string => (x === null ? '-' : `${(x * 100).toFixed(digits)}%`);
@@ -58,6 +59,10 @@ export function waitingText(
       return `${percent(w.patchedShare, 0)} patched, or deadline ${inSeconds(w.until, now)}`;
     case 'watch':
       return `regression watch ${inSeconds(w.until, now)}`;
+    case 'step':
+      return `next step ${inSeconds(w.until, now)} (${w.cohortBound / 100}% of ${w.targetBound / 100}%)`;
+    case 'window':
+      return `window opens ${inSeconds(w.until, now)} (${w.holds === 'step' ? 'next step' : 'offer'} of phase ${w.phase + 1})`;
     default: {
       const _exhaustive: never = w;
       return _exhaustive;
@@ -166,6 +171,28 @@ export function regressionLine(lane: LaneStatusView): string | null {
   return `  REGRESSION ${lane.lane} (attempt ${r.attempt}): ${signals.join('; ')}`;
 }
 
+/**
+ * `PACING phone-a: offered 1.20% of 10.00%, 4000/min (max 4000/min), next step 14:02:10Z` for a rate-limited lane, and
+ * its windows (`WINDOW phone-a: mon,tue 01:00–05:00 (Europe/Berlin), order held until …`); nothing for other lanes.
+ */
+export function pacingLines(lane: LaneStatusView): string[] {
+  const lines: string[] = [];
+  const p = lane.pacing;
+  if (p !== null && !isLaneFinished(lane.status)) {
+    const fleet = p.fleetMaxPerMinute === null ? '' : `, its share of ${p.fleetMaxPerMinute}/min fleet-wide`;
+    const next = p.nextStepAt === null ? '' : `, next step ${p.nextStepAt}`;
+    lines.push(
+      `  PACING ${lane.lane}: offered ${(p.offered / 100).toFixed(2)}% of ${(p.targetBound / 100).toFixed(2)}%, ` +
+        `${p.ratePerMinute}/min (max ${p.maxPerMinute}/min${fleet})${next}`,
+    );
+  }
+  const w = lane.maintenanceWindows;
+  if (w !== null && !isLaneFinished(lane.status)) {
+    lines.push(`  WINDOW ${lane.lane}: ${w.windows}${w.heldUntil === null ? '' : `, order held until ${w.heldUntil}`}`);
+  }
+  return lines;
+}
+
 /** `STALLED phone-a: no outcome since …` for a lane whose exposed devices went quiet, or null. */
 export function stalledLine(lane: LaneStatusView): string | null {
   const s = lane.stalled;
@@ -222,6 +249,7 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
     ...view.lanes.flatMap((lane) =>
       [stalledLine(lane), patchedLine(lane), regressionLine(lane)].filter((l): l is string => l !== null),
     ),
+    ...view.lanes.flatMap(pacingLines),
   ].join('\n');
 }
 

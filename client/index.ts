@@ -29,6 +29,7 @@ import {
   type LaneState,
   type OfferWindow,
 } from '../events/lane';
+import { describeWindows } from '../events/maintenance-window';
 import { validatePlan, type PlanError, type RolloutPlan } from '../events/plan';
 import type { RegressionVerdict, SignalEvidence } from '../events/regression';
 import type { RolloutState } from '../events/rollout';
@@ -288,6 +289,21 @@ export interface LaneStatusView {
   } | null;
   /** The lane's exposed devices went quiet (`lane-stalled`), not yet cleared: since when, and on which offer. */
   stalled: { at: string; quietSince: string; offerId: string; cohortBound: number } | null;
+  /**
+   * Lanes with a rate limit (null for the others): the bound the current offer reached against the phase's target
+   * (buckets), the rate of its last step and the cap (the fleet rate it was split from, if any), and when the next
+   * step is due (null once the phase is exposed, or while a window holds it).
+   */
+  pacing: {
+    offered: number;
+    targetBound: number;
+    ratePerMinute: number;
+    maxPerMinute: number;
+    fleetMaxPerMinute: number | null;
+    nextStepAt: string | null;
+  } | null;
+  /** Lanes with maintenance windows (null for the others): the windows in words, and the opening a held order waits for. */
+  maintenanceWindows: { windows: string; heldUntil: string | null } | null;
 }
 
 /** One class's post-install signals as status shows them: rates, ratio against the control, and verdict. */
@@ -435,7 +451,33 @@ export function laneStatusView(state: LaneState, lost: LaneStatusView['lost'] = 
     patched: patchedOf(state),
     stalled:
       state.stalled && !isLaneFinished(state.status) ? { ...state.stalled, cohortBound: state.cohortBound } : null,
+    pacing: pacingOf(state),
+    maintenanceWindows: windowsOf(state),
   };
+}
+
+/** A rate-limited lane's pace as status shows it (see `LaneStatusView.pacing`). */
+function pacingOf(state: LaneState): LaneStatusView['pacing'] {
+  const pacing = state.config?.pacing;
+  if (pacing === undefined) return null;
+  const pace = state.pace;
+  const w = state.waitingFor;
+  return {
+    offered: pace?.offered ?? 0,
+    targetBound: pace?.targetBound ?? state.config?.phases[Math.max(0, state.phase)]?.cohortBound ?? 0,
+    ratePerMinute: pace?.ratePerMinute ?? pacing.baseRatePerMinute,
+    maxPerMinute: pacing.maxPerMinute,
+    fleetMaxPerMinute: pacing.fleetMaxPerMinute ?? null,
+    nextStepAt: w?.kind === 'step' ? w.until : null,
+  };
+}
+
+/** A lane's maintenance windows as status shows them (see `LaneStatusView.maintenanceWindows`). */
+function windowsOf(state: LaneState): LaneStatusView['maintenanceWindows'] {
+  const windows = state.config?.maintenanceWindows;
+  if (windows === undefined) return null;
+  const w = state.waitingFor;
+  return { windows: describeWindows(windows), heldUntil: w?.kind === 'window' ? w.until : null };
 }
 
 /**

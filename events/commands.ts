@@ -93,8 +93,12 @@ export const TimerFiredSchema = z
   .object({
     type: z.literal('timer-fired'),
     lane: DeviceClassSchema,
-    /** `patching`: a lane's completion deadline; `stall`: its exposed devices went quiet for `stallAfter`. */
-    kind: z.enum(['bake', 'retry-backoff', 'rollback', 'patching', 'stall', 'watch']),
+    /**
+     * `patching`: a lane's completion deadline; `stall`: its exposed devices went quiet for `stallAfter`; `step`: a
+     * rate-limited offer's next step is due; `window`: a maintenance window opens for an order held outside it;
+     * `watch`: a lane's post-install watch window is over.
+     */
+    kind: z.enum(['bake', 'retry-backoff', 'rollback', 'patching', 'stall', 'step', 'window', 'watch']),
     at: TimestampSchema,
   })
   .strict();

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { HealthEvidenceSchema, HealthVerdictSchema } from './health';
 import { DeviceClassSchema, ErrorCodeSchema, IdSchema, TimestampSchema } from './install-event';
 import { KafkaOffsetSchema, OffsetRangeSchema } from './offset-range';
+import { RampSchema } from './pacing';
 import { ArtifactSchema, LaneConfigSchema, RolloutPlanSchema } from './plan';
 import { PostInstallDeltaSchema } from './post-install';
 import { RegressionEvidenceSchema, RegressionVerdictSchema, SignalEvidenceSchema } from './regression';
@@ -107,6 +108,32 @@ export const WaitingForSchema = z.discriminatedUnion('kind', [
    * The last phase passed (lanes with a `completion` rule): the lane counts successes until `patchedShare` of the class
    * is patched, or until `until`, its completion deadline.
    */
+  /**
+   * A rate-limited phase's exposure is not complete yet (`events/pacing.ts`): its offer reaches `cohortBound` now and
+   * widens at `until`, a step at a time, up to `targetBound`; the bake starts when it gets there.
+   */
+  z
+    .object({
+      kind: z.literal('step'),
+      phase: z.number().int().min(0),
+      until: TimestampSchema,
+      cohortBound: z.number().int().min(0).max(10000),
+      targetBound: z.number().int().min(1).max(10000),
+    })
+    .strict(),
+  /**
+   * An order is held outside the class's maintenance windows until the next opening, `until`: a phase's (or a
+   * retry's) first offer of `attempt` (`holds: 'exposure'`), or the next step of a paced offer (`holds: 'step'`).
+   */
+  z
+    .object({
+      kind: z.literal('window'),
+      phase: z.number().int().min(0),
+      attempt: z.number().int().min(1),
+      holds: z.enum(['exposure', 'step']),
+      until: TimestampSchema,
+    })
+    .strict(),
   z
     .object({
       kind: z.literal('patching'),
@@ -158,6 +185,16 @@ export const PhaseStartedSchema = laneEvent(
   'phase-started',
   z.object({ phase: phaseIndex, share: z.number(), cohortBound: z.number().int().min(1).max(10000) }).strict(),
 );
+/**
+ * Where a rate-limited offer stands after an order (`events/pacing.ts`): the phase's bound it is heading for, the ramp
+ * (rate, rises, counts) and when the next step is due (absent once the offer reached `targetBound`).
+ */
+export const PaceSchema = RampSchema.extend({
+  targetBound: z.number().int().min(1).max(10000),
+  nextStepAt: TimestampSchema.optional(),
+}).strict();
+export type Pace = z.infer<typeof PaceSchema>;
+
 export const ExposureIssuedSchema = laneEvent(
   'exposure-issued',
   z
@@ -168,13 +205,63 @@ export const ExposureIssuedSchema = laneEvent(
       cohortBound: z.number().int().min(1).max(10000),
       offerId: IdSchema,
       artifact: ArtifactSchema,
-      /** The phase bakes from now until `bakeUntil`. */
-      bakeUntil: TimestampSchema,
+      /**
+       * The phase bakes from now until `bakeUntil`. Absent only for a rate-limited offer that does not reach the
+       * phase's bound yet: its bake starts with the step that does (`exposure-widened`).
+       */
+      bakeUntil: TimestampSchema.optional(),
       /**
        * Only for a `{ min, max }` bake with min < max: the end of the minimum bake, from which proven health ends the
        * phase (`bakeUntil` is then the max).
        */
       bakeMinUntil: TimestampSchema.optional(),
+      /** Only for a lane with a rate limit: where the paced offer stands (`events/pacing.ts`). */
+      pace: PaceSchema.optional(),
+    })
+    .strict()
+    .refine((data) => data.bakeUntil !== undefined || data.pace?.nextStepAt !== undefined, {
+      message: 'needs bakeUntil, or pace.nextStepAt for an exposure still in steps',
+      path: ['bakeUntil'],
+    }),
+);
+/**
+ * A step of a rate-limited offer: the same offer (`offerId`) now reaches `cohortBound` (it reached `fromBound`). The
+ * step that reaches the phase's bound carries the bake, as `exposure-issued` does for an offer in one order.
+ */
+export const ExposureWidenedSchema = laneEvent(
+  'exposure-widened',
+  z
+    .object({
+      phase: phaseIndex,
+      attempt,
+      offerId: IdSchema,
+      fromBound: z.number().int().min(0).max(10000),
+      cohortBound: z.number().int().min(1).max(10000),
+      pace: PaceSchema,
+      bakeUntil: TimestampSchema.optional(),
+      bakeMinUntil: TimestampSchema.optional(),
+    })
+    .strict()
+    .refine((data) => data.bakeUntil !== undefined || data.pace.nextStepAt !== undefined, {
+      message: 'needs bakeUntil, or pace.nextStepAt for an exposure still in steps',
+      path: ['bakeUntil'],
+    }),
+);
+/**
+ * An order held outside the class's maintenance windows: the first offer of `attempt` for `phase` (`holds:
+ * 'exposure'`), or the next step of `offerId` (`holds: 'step'`), goes out when the window opens at `opensAt`.
+ */
+export const ExposureHeldSchema = laneEvent(
+  'exposure-held',
+  z
+    .object({
+      phase: phaseIndex,
+      attempt,
+      offerId: IdSchema,
+      holds: z.enum(['exposure', 'step']),
+      opensAt: TimestampSchema,
+      closesAt: TimestampSchema,
+      timeZone: z.string().min(1).max(64),
     })
     .strict(),
 );
@@ -509,6 +596,8 @@ export const DomainEventSchema = z
     LaneStartedSchema,
     PhaseStartedSchema,
     ExposureIssuedSchema,
+    ExposureWidenedSchema,
+    ExposureHeldSchema,
     BakeElapsedSchema,
     MinBakeElapsedSchema,
     PhasePassedSchema,

@@ -61,6 +61,44 @@ describe('fleetCommandsOf', () => {
     expect(fleetCommandKey(orders[0]!)).toBe('r1/phone-a');
   });
 
+  it('given rate steps, orders the same offer again with each higher bound (own order ids); a hold orders nothing', () => {
+    const pace = { ratePerMinute: 200, level: 0, levelFrom: 0, notifiedBuckets: 40, targetBound: 100 };
+    const events = [
+      laneEvent('exposure-widened', 3, {
+        phase: 0,
+        attempt: 2,
+        offerId: 'phone-a/p0a2',
+        fromBound: 20,
+        cohortBound: 40,
+        pace: { ...pace, nextStepAt: AT },
+      }),
+      laneEvent('exposure-held', 4, {
+        phase: 0,
+        attempt: 2,
+        offerId: 'phone-a/p0a2',
+        holds: 'step',
+        opensAt: AT,
+        closesAt: AT,
+        timeZone: 'UTC',
+      }),
+      laneEvent('exposure-widened', 5, {
+        phase: 0,
+        attempt: 2,
+        offerId: 'phone-a/p0a2',
+        fromBound: 40,
+        cohortBound: 100,
+        pace: { ...pace, notifiedBuckets: 100 },
+        bakeUntil: AT,
+      }),
+    ];
+    const orders = fleetCommandsOf(events, config);
+    expect(orders.map((o) => [o.orderId, o.kind, o.offerId, o.attempt, o.cohortBound])).toEqual([
+      ['r1/phone-a/3', 'retry', 'phone-a/p0a2', 2, 40],
+      ['r1/phone-a/5', 'retry', 'phone-a/p0a2', 2, 100],
+    ]);
+    for (const order of orders) expect(FleetCommandSchema.parse(order)).toEqual(order);
+  });
+
   it('given a retry offer going out, orders retry; the retry-issued schedule alone orders nothing', () => {
     const scheduled = laneEvent('retry-issued', 5, {
       phase: 0,

@@ -3,7 +3,9 @@
  * update services that talk to devices — and for the fleet simulator, which is just another consumer.
  * Three kinds:
  * - `expose`: offer `artifact` to the devices of `lane` whose cohort bucket is below `cohortBound`
- *   (first attempt of a phase); devices echo `offerId` in their install reports.
+ *   (first attempt of a phase); devices echo `offerId` in their install reports. Under a rate limit an offer goes out
+ *   in steps: later orders repeat its `offerId` with a higher `cohortBound` (each has its own `orderId`); a consumer
+ *   offers the devices between the bound it carried out before and the new one.
  * - `retry`: the same, for a fresh attempt (`attempt` ≥ 2) after a breach; outcomes are counted afresh
  *   under the new `offerId`.
  * - `rollback`: take `artifact` back off every device below `cohortBound`; devices echo the rollback `offerId`.
@@ -69,7 +71,8 @@ export function fleetCommandKey(order: Pick<FleetCommand, 'rolloutId' | 'lane'>)
 /**
  * The fleet orders a batch of a lane's new events calls for, in event order: an `exposure-issued` becomes
  * `expose` (attempt 1) or `retry` (a later attempt, i.e. the retry offer going out when its backoff is
- * over), and a `rollback-started` becomes `rollback`. A `retry-issued` only schedules the retry, so it
+ * over), an `exposure-widened` (a rate step) repeats its offer's order with the higher bound, and a `rollback-started`
+ * becomes `rollback`. A `retry-issued` only schedules the retry, so it
  * orders nothing by itself. `lanePhase` is the lane's phase before the batch (a rollback order names the
  * phase the lane had reached). Pure, so the lane workflow and any replay derive the same orders.
  */
@@ -88,7 +91,8 @@ export function fleetCommandsOf(events: readonly DomainEvent[], config: LaneConf
       issuedAt: event.at,
     } as const;
     if (event.type === 'phase-started') phase = event.data.phase;
-    if (event.type === 'exposure-issued') {
+    // A rate step (`exposure-widened`) orders its offer again, as its first order did, with the higher bound.
+    if (event.type === 'exposure-issued' || event.type === 'exposure-widened') {
       phase = event.data.phase;
       orders.push({
         ...common,

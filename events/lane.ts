@@ -50,6 +50,17 @@
  *   (or starts patching, with a completion rule) only at the watch's end (timer kind `watch`). A lane without the rule
  *   refuses post-install deltas and decides exactly what it always did.
  *
+ * - Pacing (`events/pacing.ts`, `events/maintenance-window.ts`): a lane whose config has a rate limit (`pacing`)
+ *   exposes a phase in steps: its first order (`exposure-issued`) offers what one step allows above the bound the
+ *   attempt already offered, each later step (`exposure-widened`, timer `step`) raises the bound of the same offer,
+ *   and the phase's bake starts with the step that reaches its bound. Health is judged all along (a breach during the
+ *   steps applies the policy as in a bake); a phase never passes before its bake. A retry is a fresh offer and is
+ *   paced from bucket 0 again, since it re-offers every device below the bound. The ramp counts over the lane's life
+ *   (all offers), and a pause stops the clock of steps: on resume an overdue step goes out at once, one step, no burst.
+ *   A lane whose config has maintenance windows sends no new order outside them: a phase's (or a retry's) first
+ *   offer, or a step, is held (`exposure-held`, timer `window`) until the next opening. A rollback is never held.
+ *   A lane without these keys (every lane started before they existed) decides exactly what it always did.
+ *
  * The state is plain JSON (no Map, Set or classes): it crosses Temporal's continue-as-new.
  */
 import { z } from 'zod';
@@ -79,7 +90,9 @@ import {
   type EventOf,
   type OutcomeCounts,
   type WaitingFor,
+  type Pace,
   OutcomeCountsSchema,
+  PaceSchema,
   WaitingForSchema,
   makeEvent,
 } from './domain-events';
@@ -94,6 +107,8 @@ import {
   type HealthVerdict,
 } from './health';
 import { evaluateHealthV1 } from './health-v1';
+import { windowAt } from './maintenance-window';
+import { rampAt, stepOf } from './pacing';
 import { LaneConfigSchema, rulesVersionOf, type LaneConfig } from './plan';
 
 export const LANE_STATUSES = [
@@ -223,6 +238,13 @@ export const LaneStateSchema = z
         attempt: z.number().int().min(1),
         signals: z.record(z.string(), RegressionSignalStateSchema),
       })
+      .strict()
+      .optional(),
+    /**
+     * Lanes with a rate limit: the current paced offer (`offerId`), the bound it reached (`offered`), and its pace as
+     * its last order recorded it (target, rate, ramp, next step). Absent before the first paced order.
+     */
+    pace: PaceSchema.extend({ offerId: z.string(), offered: z.number().int().min(0).max(10000) })
       .strict()
       .optional(),
   })
@@ -412,7 +434,9 @@ export function laneDeadlineOf(state: LaneState): { kind: TimerFired['kind']; un
       w.kind === 'retry-backoff' ||
       w.kind === 'rollback' ||
       w.kind === 'patching' ||
-      w.kind === 'watch')
+      w.kind === 'watch' ||
+      w.kind === 'step' ||
+      w.kind === 'window')
       ? { kind: w.kind, until: w.until }
       : null;
   const stall = stallDeadlineOf(state);
@@ -472,6 +496,16 @@ export function describeWaitingFor(waitingFor: WaitingFor | null): string {
       return `${Math.round(waitingFor.patchedShare * 1000) / 10} % of the class patched, or the deadline ${waitingFor.until}`;
     case 'watch':
       return `phase ${waitingFor.phase}'s devices to be watched for post-install regressions until ${waitingFor.until}`;
+    case 'step':
+      return (
+        `phase ${waitingFor.phase}'s exposure to widen at ${waitingFor.until} ` +
+        `(offered ${waitingFor.cohortBound / 100} % of ${waitingFor.targetBound / 100} %)`
+      );
+    case 'window':
+      return (
+        `the maintenance window opening at ${waitingFor.until} ` +
+        `(${waitingFor.holds === 'step' ? 'next step' : 'first offer'} of phase ${waitingFor.phase})`
+      );
     default: {
       const _exhaustive: never = waitingFor;
       throw new Error(`unexpected waitingFor: ${JSON.stringify(_exhaustive)}`);
@@ -505,22 +539,34 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
     case 'phase-started':
       return { ...s, phase: event.data.phase, waitingFor: null };
     case 'exposure-issued': {
-      const { offerId, phase, attempt, cohortBound, bakeUntil, bakeMinUntil } = event.data;
+      const { offerId, phase, attempt, cohortBound, pace } = event.data;
       return {
         ...s,
         status: 'running',
         phase,
         attempt,
-        cohortBound,
+        // The widest bound offered so far (a paced retry starts below it): what a rollback takes back.
+        cohortBound: Math.max(s.cohortBound, cohortBound),
         offerId,
         lastVerdict: null,
         exposedAt: event.at,
-        waitingFor:
-          bakeMinUntil === undefined
-            ? { kind: 'bake', phase, until: bakeUntil }
-            : { kind: 'bake', phase, until: bakeMinUntil, minUntil: bakeMinUntil, maxUntil: bakeUntil },
+        waitingFor: exposureWait(event.data),
         windows: { ...s.windows, [offerId]: { kind: 'exposure', phase, attempt, totals: ZERO_COUNTS, verdict: null } },
+        ...(pace !== undefined && { pace: { ...pace, offerId, offered: cohortBound } }),
       };
+    }
+    case 'exposure-widened': {
+      const { offerId, cohortBound, pace } = event.data;
+      return {
+        ...s,
+        cohortBound: Math.max(s.cohortBound, cohortBound),
+        waitingFor: exposureWait(event.data),
+        pace: { ...pace, offerId, offered: cohortBound },
+      };
+    }
+    case 'exposure-held': {
+      const { phase, attempt, holds, opensAt } = event.data;
+      return { ...s, waitingFor: { kind: 'window', phase, attempt, holds, until: opensAt } };
     }
     case 'bake-elapsed':
       return { ...s, waitingFor: { kind: 'evidence', phase: event.data.phase } };
@@ -654,6 +700,25 @@ export function evolveLane(state: LaneState, event: DomainEvent): LaneState {
   }
 }
 
+/** What an exposure order leaves the lane waiting for: the next step of a paced offer, else the phase's bake. */
+function exposureWait(data: {
+  phase: number;
+  cohortBound: number;
+  bakeUntil?: string | undefined;
+  bakeMinUntil?: string | undefined;
+  pace?: Pace | undefined;
+}): WaitingFor {
+  const { phase, bakeUntil, bakeMinUntil, pace } = data;
+  if (bakeUntil === undefined) {
+    // The schema requires nextStepAt when bakeUntil is absent.
+    const until = pace?.nextStepAt ?? '';
+    return { kind: 'step', phase, until, cohortBound: data.cohortBound, targetBound: pace?.targetBound ?? 10000 };
+  }
+  return bakeMinUntil === undefined
+    ? { kind: 'bake', phase, until: bakeUntil }
+    : { kind: 'bake', phase, until: bakeMinUntil, minUntil: bakeMinUntil, maxUntil: bakeUntil };
+}
+
 type Meta = { actor?: string | undefined; reason?: string | undefined };
 type LaneEventType = Exclude<
   DomainEvent['type'],
@@ -721,20 +786,108 @@ function enterPhase(d: Decision, phase: number, at: string, approved: boolean): 
   expose(d, phase, d.state.attempt, at);
 }
 
+/** The bake fields of the order that completes a phase's exposure at `at`. */
+function bakeOf(config: LaneConfig, phase: number, at: string): { bakeUntil: string; bakeMinUntil?: string } {
+  const spec = config.phases[phase];
+  if (spec === undefined) throw new Error(`lane ${config.deviceClass} has no phase ${phase}`);
+  const early = spec.minBakeSec !== undefined && spec.minBakeSec < spec.bakeSec;
+  return {
+    bakeUntil: addSeconds(at, spec.bakeSec),
+    ...(early && { bakeMinUntil: addSeconds(at, spec.minBakeSec ?? 0) }),
+  };
+}
+
+/**
+ * The first offer of `attempt` for `phase`: held outside a maintenance window, one order for the phase's bound
+ * without a rate limit (as always), else the first step of a paced offer.
+ */
 function expose(d: Decision, phase: number, attempt: number, at: string): void {
   const config = configOf(d.state);
   const spec = config.phases[phase];
   if (spec === undefined) throw new Error(`lane ${d.state.lane} has no phase ${phase}`);
-  const early = spec.minBakeSec !== undefined && spec.minBakeSec < spec.bakeSec;
-  d.emit('exposure-issued', {
+  const offerId = exposureOfferId(d.state.lane, phase, attempt);
+  if (heldByWindow(d, phase, attempt, offerId, 'exposure', at)) return;
+  if (config.pacing === undefined) {
+    d.emit('exposure-issued', {
+      phase,
+      attempt,
+      cohortBound: spec.cohortBound,
+      offerId,
+      artifact: config.artifact,
+      ...bakeOf(config, phase, at),
+    });
+    return;
+  }
+  // A later phase of the same attempt goes on from the bound the attempt offered; a retry re-offers from bucket 0.
+  const from = attempt === d.state.attempt ? (d.state.pace?.offered ?? 0) : 0;
+  const { cohortBound, pace, bake } = pacedStep(d, phase, from, at);
+  d.emit('exposure-issued', { phase, attempt, cohortBound, offerId, artifact: config.artifact, ...bake, pace });
+}
+
+/** The next step of the current paced offer (its `step` timer fired, or the window held it opened). */
+function widen(d: Decision, at: string): void {
+  const current = d.state.pace;
+  if (current === undefined || current.offerId !== d.state.offerId) return;
+  const { phase, attempt } = d.state;
+  if (heldByWindow(d, phase, attempt, current.offerId, 'step', at)) return;
+  const { cohortBound, pace, bake } = pacedStep(d, phase, current.offered, at);
+  d.emit('exposure-widened', {
     phase,
     attempt,
-    cohortBound: spec.cohortBound,
-    offerId: exposureOfferId(d.state.lane, phase, attempt),
-    artifact: config.artifact,
-    bakeUntil: addSeconds(at, spec.bakeSec),
-    ...(early && { bakeMinUntil: addSeconds(at, spec.minBakeSec ?? 0) }),
+    offerId: current.offerId,
+    fromBound: current.offered,
+    cohortBound,
+    pace,
+    ...bake,
   });
+}
+
+/**
+ * One step of a paced offer that has reached `from`: the ramp now, the bound one step at its rate reaches (at most the
+ * phase's), the new pace, and the bake when the step completes the phase's exposure.
+ */
+function pacedStep(
+  d: Decision,
+  phase: number,
+  from: number,
+  at: string,
+): { cohortBound: number; pace: Pace; bake: { bakeUntil?: string; bakeMinUntil?: string } } {
+  const config = configOf(d.state);
+  const pacing = config.pacing;
+  const target = config.phases[phase]?.cohortBound;
+  if (pacing === undefined || target === undefined) throw new Error(`lane ${d.state.lane} paces no phase ${phase}`);
+  const ramp = rampAt(pacing, d.state.pace, summedWindows(d.state, 'exposure').succeeded);
+  const step = stepOf(ramp.ratePerMinute, pacing.classSize);
+  const cohortBound = Math.min(target, from + step.buckets);
+  const complete = cohortBound >= target;
+  const pace: Pace = {
+    ...ramp,
+    notifiedBuckets: ramp.notifiedBuckets + (cohortBound - from),
+    targetBound: target,
+    ...(!complete && { nextStepAt: addSeconds(at, step.everySec) }),
+  };
+  return { cohortBound, pace, bake: complete ? bakeOf(config, phase, at) : {} };
+}
+
+/**
+ * Outside the class's maintenance windows, holds an order (`exposure-held`) until the next opening and says so; a lane
+ * without windows, or inside one, holds nothing.
+ */
+function heldByWindow(
+  d: Decision,
+  phase: number,
+  attempt: number,
+  offerId: string,
+  holds: 'exposure' | 'step',
+  at: string,
+): boolean {
+  const windows = configOf(d.state).maintenanceWindows;
+  if (windows === undefined) return false;
+  const { opensAt, closesAt } = windowAt(windows, at);
+  // Open now: the window in force opened at or before `at`.
+  if (Date.parse(opensAt) <= Date.parse(at)) return false;
+  d.emit('exposure-held', { phase, attempt, offerId, holds, opensAt, closesAt, timeZone: windows.timeZone });
+  return true;
 }
 
 /**
@@ -997,6 +1150,15 @@ function passesOn(state: LaneState, window: OfferWindow): boolean {
   return window.attempt === state.attempt;
 }
 
+/**
+ * Whether a retry's offer has not gone out yet (its backoff runs, or a window holds it): outcomes of the attempt it
+ * replaces then decide nothing.
+ */
+function awaitsRetryOffer(state: LaneState): boolean {
+  const waiting = state.waitingFor;
+  return waiting?.kind === 'retry-backoff' || (waiting?.kind === 'window' && waiting.attempt !== state.attempt);
+}
+
 function decideHealth(state: LaneState, input: HealthDeltaInput): LaneStep | Refusal {
   const window = state.windows[input.offerId];
   if (window === undefined) return refuse(`unknown offer ${input.offerId} for lane ${state.lane}`);
@@ -1007,7 +1169,7 @@ function decideHealth(state: LaneState, input: HealthDeltaInput): LaneStep | Ref
   const verdict = verdictOf(state, input.offerId, window, totals);
   const actionable =
     window.kind === 'exposure'
-      ? state.status === 'running' && window.attempt === state.attempt && state.waitingFor?.kind !== 'retry-backoff'
+      ? state.status === 'running' && window.attempt === state.attempt && !awaitsRetryOffer(state)
       : state.status === 'rolling-back' && input.offerId === state.rollback?.offerId;
   const d = new Decision(state, input.at);
   d.emit('health-evaluated', {
@@ -1140,6 +1302,11 @@ function decideTimer(state: LaneState, input: TimerFired): LaneStep {
   } else if (input.kind === 'watch' && waiting?.kind === 'watch' && reached(input.at, waiting.until)) {
     const watchSec = configOf(state).regression?.watchSec ?? 0;
     startPatchingOrComplete(d, addSeconds(waiting.until, -watchSec), 'watch');
+  } else if (input.kind === 'step' && waiting?.kind === 'step' && reached(input.at, waiting.until)) {
+    widen(d, input.at);
+  } else if (input.kind === 'window' && waiting?.kind === 'window' && reached(input.at, waiting.until)) {
+    if (waiting.holds === 'step') widen(d, input.at);
+    else expose(d, waiting.phase, waiting.attempt, input.at);
   } else if (input.kind === 'stall') {
     // Watched only with a rule, while running and waiting on devices (`stallDeadlineOf`): all of these are set then.
     const due = stallDeadlineOf(state);

@@ -32,6 +32,9 @@
  *   { signals: [app-crash], maxRateRatio: 1.5, falseHaltProbability: 0.01, watch: 24h }
  * notifications:               # webhooks (README, "Notifications"); a json webhook names its secret's env variable
  *   webhooks: [{ name: sre, url: 'https://hooks.example.com/bsi', format: json, secretEnv: BSI_HOOK_SECRET }]
+ * rateLimit: { maxPerMinute: 500 }   # or AWS IoT Jobs' ramp: { baseRatePerMinute, incrementFactor, rateIncreaseCriteria, maximumPerMinute }
+ * fleetRateLimit: { maxPerMinute: 2000 }                # split over the classes by their expectedDevices
+ * maintenanceWindows: { timeZone: Europe/Berlin, windows: [{ days: [mon, tue, wed, thu], start: '01:00', end: '05:00' }] }
  * classes:                     # per-class overrides
  *   laptop-x1: { artifact: { build: 26.3.2 }, thresholds: { maxFailureRate: 0.01 } }
  *   phone-a: { completion: { expectedDevices: 250000 } }   # the class size, when known (else it is estimated)
@@ -43,6 +46,8 @@ import { ThresholdsSchema, calibrationOf, planThresholdsProblems, thresholdsProb
 import { thresholdsProblemsV1 } from './health-v1';
 import { DeviceClassSchema, IdSchema } from './install-event';
 import { SignalNameSchema } from './post-install';
+import { MaintenanceWindowsSchema } from './maintenance-window';
+import { FleetRateLimitSchema, LanePacingSchema, RateLimitSchema, lanePacingOf, type LanePacing } from './pacing';
 import { NotificationsSchema } from './webhook-config';
 import {
   SeveritySchema,
@@ -494,6 +499,9 @@ export const ClassOverrideSchema = z
     breachPolicy: BreachPolicySchema.optional(),
     completion: CompletionOverrideSchema.optional(),
     regression: RegressionOverrideSchema.optional(),
+    // Pacing (events/pacing.ts, events/maintenance-window.ts): the class's own rate limit and windows replace the plan's.
+    rateLimit: RateLimitSchema.optional(),
+    maintenanceWindows: MaintenanceWindowsSchema.optional(),
   })
   .strict();
 export type ClassOverride = z.infer<typeof ClassOverrideSchema>;
@@ -536,10 +544,15 @@ export const RolloutPlanSchema = z
     regression: RegressionSchema.optional(),
     /** Webhooks told about breaches, halts, rollbacks, gates, lost lanes and the end (`events/webhook-config.ts`). */
     notifications: NotificationsSchema.optional(),
+    // Pacing: at most so many devices offered a minute per class (`rateLimit`) and over the fleet (`fleetRateLimit`,
+    // split by class size), and the local hours in which installs may start (`maintenanceWindows`).
+    rateLimit: RateLimitSchema.optional(),
+    fleetRateLimit: FleetRateLimitSchema.optional(),
+    maintenanceWindows: MaintenanceWindowsSchema.optional(),
   })
   .strict()
   .superRefine((plan, ctx) => {
-    const issues: Issue[] = [];
+    const issues: Issue[] = [...pacingIssues(plan)];
     if (plan.severity === undefined) {
       if (plan.phases === undefined) issues.push({ path: ['phases'], message: 'required unless severity is set' });
       if (plan.thresholds.minSample === undefined) {
@@ -664,6 +677,13 @@ export const LaneConfigSchema = z
      * before the rule existed, and plans without the key): the lane refuses post-install deltas and completes as before.
      */
     regression: LaneRegressionSchema.optional(),
+    /**
+     * The lane's rate limit (`events/pacing.ts`): class size, rates and ramp, the fleet share already applied. Absent
+     * (every lane started before rate limits existed, and plans without them): each phase is exposed in one order.
+     */
+    pacing: LanePacingSchema.optional(),
+    /** The class's maintenance windows; absent: orders go out at any time, as they always did. */
+    maintenanceWindows: MaintenanceWindowsSchema.optional(),
   })
   .strict();
 export type LaneConfig = z.infer<typeof LaneConfigSchema>;
@@ -721,6 +741,7 @@ export function laneConfigOf(
       startedBy !== undefined && { approvals: { twoPersonRule: true as const, startedBy } }),
     ...completionOf(plan.completion ?? severityCompletion(plan.severity), override.completion),
     ...regressionOf(plan.regression, override.regression),
+    ...pacingOf(plan, deviceClass),
   };
 }
 
@@ -734,6 +755,62 @@ function severityOf(plan: RolloutPlan): Severity {
 function severityCompletion(severity: Severity | undefined): Completion | undefined {
   if (severity === undefined) return undefined;
   return CompletionSchema.parse({ deadline: SEVERITY_DEFAULTS[severity].completionDeadlineSec });
+}
+
+// ── Pacing: rate limits and maintenance windows ─────────────────────────────────────────────────────────────────
+
+/** The class size a rate is converted with: `classes.<class>.completion.expectedDevices`, the one place it is given. */
+function classSizeIn(plan: RolloutPlan, deviceClass: string): number | undefined {
+  return plan.classes[deviceClass]?.completion?.expectedDevices;
+}
+
+/**
+ * Plan problems of the pacing keys: a class under a rate limit (its own, the plan's, or the fleet's) must have a size
+ * to turn devices per minute into cohort buckets, and the fleet rate is split by every class's size.
+ */
+function pacingIssues(plan: RolloutPlan): Issue[] {
+  const issues: Issue[] = [];
+  for (const name of new Set(plan.deviceClasses)) {
+    const limited =
+      plan.classes[name]?.rateLimit !== undefined || plan.rateLimit !== undefined || plan.fleetRateLimit !== undefined;
+    if (limited && classSizeIn(plan, name) === undefined) {
+      issues.push({
+        path: ['classes', name, 'completion', 'expectedDevices'],
+        message:
+          'required under a rate limit: devices per minute are turned into cohort buckets with the class size ' +
+          `(give classes.${name}.completion.expectedDevices)`,
+      });
+    }
+  }
+  return issues;
+}
+
+/**
+ * A class's pacing keys as its lane records them: its rate (the class's, else the plan's) capped at its share of the
+ * fleet rate (fleet rate × class size ÷ the sizes of all classes, fixed when the lanes start), and its windows (the
+ * class's, else the plan's). Nothing when the plan names none, so such a lane's config is what it always was.
+ */
+function pacingOf(
+  plan: RolloutPlan,
+  deviceClass: string,
+): { pacing?: LanePacing; maintenanceWindows?: z.infer<typeof MaintenanceWindowsSchema> } {
+  const override = plan.classes[deviceClass] ?? {};
+  const rate = override.rateLimit ?? plan.rateLimit;
+  const windows = override.maintenanceWindows ?? plan.maintenanceWindows;
+  const out: { pacing?: LanePacing; maintenanceWindows?: z.infer<typeof MaintenanceWindowsSchema> } = {};
+  if (windows !== undefined) out.maintenanceWindows = windows;
+  if (rate === undefined && plan.fleetRateLimit === undefined) return out;
+  const size = classSizeIn(plan, deviceClass);
+  if (size === undefined)
+    throw new Error(`class ${deviceClass} has a rate limit but no expectedDevices (validate the plan)`);
+  let fleet: { maxPerMinute: number; share: number } | undefined;
+  if (plan.fleetRateLimit !== undefined) {
+    const total = [...new Set(plan.deviceClasses)].reduce((sum, name) => sum + (classSizeIn(plan, name) ?? 0), 0);
+    fleet = { maxPerMinute: plan.fleetRateLimit.maxPerMinute, share: size / total };
+  }
+  const pacing = lanePacingOf(rate, fleet, size);
+  if (pacing !== undefined) out.pacing = pacing;
+  return out;
 }
 
 /**

@@ -13,6 +13,8 @@ import { haltModel } from './halt-model';
 import { guaranteeSentence, overturnMargin, pct, type Thresholds } from './health';
 export { haltModel } from './halt-model';
 import type { Severity } from './severity';
+import { describeWindows } from './maintenance-window';
+import { rampAt, stepOf, type LanePacing, type Ramp } from './pacing';
 import { laneConfigOf, rulesVersionOf, type LaneCompletion, type LaneConfig, type RolloutPlan } from './plan';
 
 /** What a bad build of one multiple of the threshold costs before it is halted. */
@@ -60,6 +62,13 @@ export interface ClassPreview {
   completion: LaneCompletion | null;
   /** What the plan's severity chose for this class and what the plan (or class) gave itself; null: no severity. */
   severity: SeverityPreview | null;
+  /**
+   * The class's rate limit (null: none) and, per phase, how long its exposure takes from its first order to the step
+   * that completes it (`pacingPreview`).
+   */
+  pacing: (LanePacing & { exposeSec: number[] }) | null;
+  /** The class's maintenance windows in words, or null when orders may go out at any time. */
+  maintenanceWindows: string | null;
   warnings: string[];
 }
 
@@ -197,8 +206,35 @@ export function previewClass(config: LaneConfig, classSize: number | null): Clas
     phases,
     completion: config.completion ?? null,
     severity: null,
+    pacing: config.pacing === undefined ? null : { ...config.pacing, exposeSec: exposeSecOf(config, config.pacing) },
+    maintenanceWindows: config.maintenanceWindows === undefined ? null : describeWindows(config.maintenanceWindows),
     warnings,
   };
+}
+
+/**
+ * Seconds from each phase's first order to the step that completes its exposure, stepping as the lane does (the same
+ * `rampAt` and `stepOf`), with no pause, no breach and no window held. A ramp on successes is taken as never rising
+ * (no success is known before the launch), so its times are the longest they can be; a ramp on notified devices is
+ * exact.
+ */
+function exposeSecOf(config: LaneConfig, pacing: LanePacing): number[] {
+  let ramp: Ramp | undefined;
+  let offered = 0;
+  return config.phases.map((phase) => {
+    let seconds = 0;
+    let interval = 0;
+    while (offered < phase.cohortBound) {
+      seconds += interval;
+      ramp = rampAt(pacing, ramp, 0);
+      const step = stepOf(ramp.ratePerMinute, pacing.classSize);
+      const next = Math.min(phase.cohortBound, offered + step.buckets);
+      ramp = { ...ramp, notifiedBuckets: ramp.notifiedBuckets + (next - offered) };
+      offered = next;
+      interval = step.everySec;
+    }
+    return seconds;
+  });
 }
 
 /**

@@ -118,6 +118,12 @@ export class RolloutCatalogue {
         this.addOffer(rollout, event.lane, { offerId, kind: 'exposure', phase, attempt, cohortBound });
         return;
       }
+      case 'exposure-widened': {
+        // A rate step of the same offer: its devices up to the new bound may report on it.
+        const { offerId, phase, attempt, cohortBound } = event.data;
+        this.addOffer(rollout, event.lane, { offerId, kind: 'exposure', phase, attempt, cohortBound });
+        return;
+      }
       case 'rollback-started': {
         const { offerId, rollbackAttempt, cohortBound } = event.data;
         const phase = -1;
@@ -177,7 +183,7 @@ export class RolloutCatalogue {
   ): void {
     const existing = rollout.offers.get(o.offerId);
     if (existing !== undefined) {
-      // Re-issued (e.g. a retried append): widen the bound, never move the offer.
+      // Re-issued (a retried append) or widened by a rate step (`exposure-widened`): widen the bound, never move the offer.
       existing.cohortBound = Math.max(existing.cohortBound, o.cohortBound);
       return;
     }

@@ -27,7 +27,7 @@ import type { TimeoutMarker } from './timeout-marker';
 export type RecordResult =
   | { kind: 'counted' }
   | { kind: 'ignored'; why: 'duplicate' | 'stale' | 'after-final' | 'finished-lane' }
-  | { kind: 'unknown'; reason: 'unknown-rollout' | 'unknown-offer'; message: string }
+  | { kind: 'unknown'; reason: 'unknown-rollout' | 'unknown-offer' | 'outside-cohort'; message: string }
   | { kind: 'reject'; reason: RejectReason; message: string };
 
 /** Knobs of the core (a subset of the ingest settings). */
@@ -150,7 +150,9 @@ export class IngestCore {
     }
     if (e.cohort() >= offer.cohortBound) {
       return {
-        kind: 'reject',
+        // A rate step widens an exposure offer (`exposure-widened`): the catalogue may not have read it yet, so the
+        // batch loop catches the catalogue up once before it dead-letters the report, as for an unknown offer.
+        kind: offer.kind === 'exposure' ? 'unknown' : 'reject',
         reason: 'outside-cohort',
         message: `device not in cohort < ${offer.cohortBound} of ${e.offerId}`,
       };

@@ -53,7 +53,23 @@ export function describeEvent(event: DomainEvent): string {
     case 'phase-started':
       return `phase ${event.data.phase + 1} started: ${pct(event.data.cohortBound)} of the class`;
     case 'exposure-issued':
-      return `exposure issued: phase ${event.data.phase + 1}, attempt ${event.data.attempt}, up to ${pct(event.data.cohortBound)}, build ${event.data.artifact.build} (offer ${event.data.offerId})`;
+      return (
+        `exposure issued: phase ${event.data.phase + 1}, attempt ${event.data.attempt}, up to ${pct(event.data.cohortBound)}, build ${event.data.artifact.build} (offer ${event.data.offerId})` +
+        (event.data.pace?.nextStepAt === undefined
+          ? ''
+          : `; paced at ${event.data.pace.ratePerMinute} devices/min toward ${pct(event.data.pace.targetBound)}`)
+      );
+    case 'exposure-widened':
+      return (
+        `exposure widened: phase ${event.data.phase + 1}, attempt ${event.data.attempt}, ${pct(event.data.fromBound)} → ` +
+        `${pct(event.data.cohortBound)} of ${pct(event.data.pace.targetBound)} at ${event.data.pace.ratePerMinute} devices/min` +
+        (event.data.bakeUntil === undefined ? '' : `; exposure complete, bake until ${event.data.bakeUntil}`)
+      );
+    case 'exposure-held':
+      return (
+        `${event.data.holds === 'step' ? 'next step' : 'offer'} of phase ${event.data.phase + 1} (attempt ${event.data.attempt}) ` +
+        `held outside the maintenance window: it opens ${event.data.opensAt} (${event.data.timeZone})`
+      );
     case 'bake-elapsed':
       return `bake of phase ${event.data.phase + 1} elapsed; verdict ${event.data.verdict}`;
     case 'min-bake-elapsed':

@@ -120,7 +120,7 @@ type KnownDevice = DeviceState & {
   fact: DeviceFact | undefined;
 };
 
-/** The offers of a rollout, from its domain log (`exposure-issued` and `rollback-started`). */
+/** The offers of a rollout, from its domain log (`exposure-issued`, widened by `exposure-widened`, and `rollback-started`). */
 export function offersOf(events: readonly DomainEvent[]): Map<string, OfferInfo> {
   const offers = new Map<string, OfferInfo>();
   const phase = new Map<string, number>();
@@ -137,6 +137,10 @@ export function offersOf(events: readonly DomainEvent[]): Map<string, OfferInfo>
         cohortBound,
         issuedAt: e.at,
       });
+    } else if (e.type === 'exposure-widened') {
+      // A rate step: the offer's devices now reach the higher bound.
+      const offer = offers.get(e.data.offerId);
+      if (offer !== undefined) offer.cohortBound = Math.max(offer.cohortBound, e.data.cohortBound);
     } else if (e.type === 'rollback-started') {
       const { offerId, rollbackAttempt, cohortBound } = e.data;
       offers.set(offerId, {

@@ -341,7 +341,7 @@ function seriesOf(
   const markers: ClassSeries['markers'] = [];
   for (const e of laneEvents) {
     const t = Date.parse(e.at);
-    if (e.type === 'exposure-issued') bound.push([t, e.data.cohortBound / 100]);
+    if (e.type === 'exposure-issued' || e.type === 'exposure-widened') bound.push([t, e.data.cohortBound / 100]);
     if (e.type === 'health-evaluated' && e.data.window === 'exposure') {
       const list = rates.get(e.data.offerId) ?? [];
       list.push([t, e.data.verdict.evidence.failureRate]);
@@ -377,7 +377,9 @@ function outcomesOf(
   const startedAt = started?.at ?? laneEvents[0]?.at ?? new Date(0).toISOString();
   const startMs = Date.parse(startedAt);
   let widest = 0;
-  for (const e of laneEvents) if (e.type === 'exposure-issued') widest = Math.max(widest, e.data.cohortBound);
+  for (const e of laneEvents) {
+    if (e.type === 'exposure-issued' || e.type === 'exposure-widened') widest = Math.max(widest, e.data.cohortBound);
+  }
   const expected = started?.type === 'lane-started' ? started.data.config.completion?.expectedDevices : undefined;
   const classSize = expected ?? (widest === 0 ? 0 : Math.round(facts.size / (widest / 10000)));
   const patched = [...facts.values()]

@@ -83,7 +83,10 @@ function recordedTimers(laneEvents: readonly DomainEvent[]): {
     const waiting = state.waitingFor;
     const firedHere =
       ((e.type === 'bake-elapsed' || e.type === 'min-bake-elapsed') && waiting?.kind === 'bake') ||
-      (e.type === 'exposure-issued' && waiting?.kind === 'retry-backoff') ||
+      ((e.type === 'exposure-issued' || e.type === 'exposure-held') && waiting?.kind === 'retry-backoff') ||
+      // A rate step due, or a maintenance window opening: the step, the offer, or a hold until the next window.
+      ((e.type === 'exposure-issued' || e.type === 'exposure-widened' || e.type === 'exposure-held') &&
+        (waiting?.kind === 'step' || waiting?.kind === 'window')) ||
       (e.type === 'rollback-completed' && waiting?.kind === 'rollback') ||
       (e.type === 'lane-completed' && e.data.endedBy === 'deadline') ||
       ((e.type === 'patching-started' || e.type === 'lane-completed') && waiting?.kind === 'watch') ||

@@ -79,7 +79,8 @@ type ClassFleet = { ids: string[]; buckets: Map<string, Uint16Array>; status: Ma
  */
 export class FleetModel {
   private readonly classes = new Map<string, ClassFleet>();
-  private readonly seenOffers = new Set<string>();
+  /** The bound each offer was carried out to (`${rolloutId}/${offerId}`): a rate step widens it. */
+  private readonly offerBounds = new Map<string, number>();
   private readonly truths = new Map<string, OfferTruth>();
   /** Per rollout and class: the time each device's install finishes, so a rollback waits for it. */
   private readonly installDone = new Map<string, Float64Array>();
@@ -113,19 +114,22 @@ export class FleetModel {
 
   /**
    * Applies one order at `nowMs` and returns the reports it causes, unsorted. An order for a class the
-   * scenario does not have, or one already applied (same offer id), causes nothing.
+   * scenario does not have causes nothing. An order of an offer already applied reaches only the devices between
+   * the bound it was applied to and its own (a rate step widens an offer; a redelivered order reaches none).
    */
   apply(order: FleetOrder, nowMs: number): ScheduledReport[] {
     const cls = this.classes.get(order.lane);
     const key = `${order.rolloutId}/${order.offerId}`;
-    if (!cls || this.seenOffers.has(key)) return [];
-    this.seenOffers.add(key);
+    const applied = this.offerBounds.get(key);
+    if (!cls || (applied !== undefined && applied >= order.cohortBound)) return [];
+    this.offerBounds.set(key, order.cohortBound);
+    const from = applied ?? 0;
     const buckets = this.bucketsOf(cls, order.rolloutId);
     const status = this.statusOf(cls, order.rolloutId);
     const done = this.doneOf(order.rolloutId, order.lane, cls.ids.length);
     const behaviour = behaviourOf(this.scenario, order.lane, order.build);
     const osVersion = this.scenario.classes[order.lane]?.osVersion ?? 'unknown';
-    const truth: OfferTruth = {
+    const truth: OfferTruth = this.truths.get(key) ?? {
       rolloutId: order.rolloutId,
       offerId: order.offerId,
       lane: order.lane,
@@ -139,7 +143,8 @@ export class FleetModel {
     this.truths.set(key, truth);
     const reports: ScheduledReport[] = [];
     for (let i = 0; i < cls.ids.length; i++) {
-      if ((buckets[i] ?? 0) >= order.cohortBound) continue;
+      const bucket = buckets[i] ?? 0;
+      if (bucket < from || bucket >= order.cohortBound) continue;
       const s = status[i] as Status;
       const reacts =
         order.kind === 'expose'

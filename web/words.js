@@ -64,6 +64,10 @@ export function waitingText(lane, now) {
       return `${pct(w.patchedShare)} of the class to report success, or the completion deadline at ${clock(w.until)} (${relative(w.until, now)})`;
     case 'watch':
       return `the devices of phase ${w.phase + 1} to be watched for post-install regressions until ${clock(w.until)} (${relative(w.until, now)})`;
+    case 'step':
+      return `the next rate step of phase ${w.phase + 1} at ${clock(w.until)} (${relative(w.until, now)}): offered ${(w.cohortBound / 100).toFixed(2)}% of ${(w.targetBound / 100).toFixed(2)}%`;
+    case 'window':
+      return `the maintenance window to open at ${clock(w.until)} (${relative(w.until, now)}): the ${w.holds === 'step' ? 'next step' : 'offer'} of phase ${w.phase + 1} is held until then`;
     default:
       return JSON.stringify(w);
   }
@@ -120,7 +124,13 @@ export function describeEvent(e) {
     case 'phase-started':
       return `phase ${d.phase + 1} started: ${d.share}% of the class`;
     case 'exposure-issued':
-      return `build ${d.artifact?.build ?? '?'} offered to ${(d.cohortBound / 100).toFixed(2)}% (phase ${d.phase + 1}, attempt ${d.attempt}), bake until ${clock(d.bakeUntil)}`;
+      return d.bakeUntil === undefined
+        ? `build ${d.artifact?.build ?? '?'} offered to ${(d.cohortBound / 100).toFixed(2)}% (phase ${d.phase + 1}, attempt ${d.attempt}), widening at ${d.pace?.ratePerMinute ?? '?'} devices/min toward ${((d.pace?.targetBound ?? 0) / 100).toFixed(2)}%`
+        : `build ${d.artifact?.build ?? '?'} offered to ${(d.cohortBound / 100).toFixed(2)}% (phase ${d.phase + 1}, attempt ${d.attempt}), bake until ${clock(d.bakeUntil)}`;
+    case 'exposure-widened':
+      return `offer widened from ${(d.fromBound / 100).toFixed(2)}% to ${(d.cohortBound / 100).toFixed(2)}% (phase ${d.phase + 1}, ${d.pace?.ratePerMinute ?? '?'} devices/min)${d.bakeUntil === undefined ? '' : `: exposure complete, bake until ${clock(d.bakeUntil)}`}`;
+    case 'exposure-held':
+      return `${d.holds === 'step' ? 'next step' : 'offer'} of phase ${d.phase + 1} held outside the maintenance window, until ${clock(d.opensAt)} (${d.timeZone})`;
     case 'bake-elapsed':
       return `bake of phase ${d.phase + 1} over, verdict ${d.verdict}`;
     case 'min-bake-elapsed':

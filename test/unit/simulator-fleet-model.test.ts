@@ -45,6 +45,20 @@ describe('FleetModel', () => {
     expect(devices.size).toBeLessThan(250);
   });
 
+  it('a rate step of the same offer reaches only the devices between the bound carried out and the new one', () => {
+    const fleet = new FleetModel(scenario);
+    const first = new Set(fleet.apply(order({ cohortBound: 400 }), 0).map((r) => r.event.deviceId));
+    const step = new Set(fleet.apply(order({ cohortBound: 1000 }), 1000).map((r) => r.event.deviceId));
+    for (const id of first) expect(cohortOf(id, 'r1')).toBeLessThan(400);
+    for (const id of step) {
+      expect(cohortOf(id, 'r1')).toBeGreaterThanOrEqual(400);
+      expect(cohortOf(id, 'r1')).toBeLessThan(1000);
+    }
+    expect(fleet.truthOf('r1')['r1/phone-a/p0/a1']?.reacted).toBe(first.size + step.size);
+    // A redelivered step reaches nobody.
+    expect(fleet.apply(order({ cohortBound: 1000 }), 2000)).toEqual([]);
+  });
+
   it('emits valid install events whose final outcomes match the ground truth', () => {
     const fleet = new FleetModel(scenario);
     const reports = fleet.apply(order(), 0);
