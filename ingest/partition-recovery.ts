@@ -222,7 +222,7 @@ export class PartitionRecovery {
           const marks = await signaler.marks(lane.rolloutId, lane.lane);
           if (gen !== this.generation) return;
           const rollout = catalogue.rollouts.get(lane.rolloutId);
-          core.aggregator.setMarks((id) => rollout?.offers.get(id), lane.rolloutId, marks, set);
+          core.aggregator.setMarks((id) => rollout?.offers.get(id), lane, marks, set);
           break;
         } catch (err) {
           if (this.deps.stopping()) throw err;
