@@ -106,6 +106,14 @@ export class Aggregator {
     }
   }
 
+  /**
+   * Records the group's committed offset of a partition when it was assigned: post-install reports below it were
+   * delivered (in signals Temporal accepted) and are not sent again (`post-install-pending.ts`).
+   */
+  setCommitted(partition: number, offset: number): void {
+    this.postInstall.setCommitted(partition, offset);
+  }
+
   /** Forgets the marks of the given partitions (they were revoked; the next owner asks the lanes). */
   clearMarks(partitions: ReadonlySet<number>): void {
     for (const m of this.marks) if (m !== undefined) for (const p of partitions) m.delete(p);

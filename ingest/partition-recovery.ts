@@ -244,10 +244,12 @@ export class PartitionRecovery {
     for (const p of partitions) {
       const end = ends.find((e) => e.partition === p);
       const low = Number(end?.low ?? 0);
+      const committedAt = Math.max(low, committedOf.get(p) ?? 0);
+      core.aggregator.setCommitted(p, committedAt);
       this.states.set(p, {
         low,
         liveFrom: Number(end?.high ?? 0),
-        committed: Math.max(low, committedOf.get(p) ?? 0),
+        committed: committedAt,
         handled: low,
         live: false,
         seekedTo: undefined,

@@ -2,7 +2,9 @@
  * Post-install aggregation: health reports' uptime and signal counts per lane, group (`updated`, `control`) and
  * partition, with the Kafka offset range they came from, taken at a lane's flush as `PostInstallDelta`s. Like the
  * outcome deltas, every range starts above the lane's post-install mark for its partition (reports at or below it
- * were counted by the lane already and are skipped), so a member that replays a partition sends each report once.
+ * were counted by the lane already and are skipped) and at or above the partition's committed offset at assignment
+ * (reports below it were in signals Temporal accepted), so a member that replays a partition sends each report once.
+ * Reports carry no device state beyond the period dedupe, which the replay rebuilds either way.
  *
  * Bounded: one group's signals per pending chunk are at most `MAX_SIGNALS`, and its counts per signal within the
  * contract's limit; a report that would pass either opens a new chunk of the partition, and a lane with more than one chunk flushes at once. A delta
@@ -63,6 +65,12 @@ export class PostInstallPending {
   private readonly pending = new Map<LaneInfo, Map<number, Chunk[]>>();
   /** Per lane key: partition → the last offset the lane counted (its post-install mark). */
   private readonly marks = new Map<string, Map<number, number>>();
+  /**
+   * Per partition: the group's committed offset when the partition was assigned here. Every post-install report
+   * below it was in a signal Temporal accepted (commits never pass a pending or in-flight range), so it is not sent
+   * again, whatever the lane's marks say — a lane that refuses post-install deltas keeps none.
+   */
+  private readonly committed = new Map<number, number>();
 
   /** Records the lane's post-install marks (partition → offset, as the marks query reports them) of `partitions`. */
   setMarks(lane: LaneInfo, marks: Record<string, string>, partitions: ReadonlySet<number>): void {
@@ -79,9 +87,18 @@ export class PostInstallPending {
     }
   }
 
-  /** The lane's post-install mark of `partition`, or -1 when it counted nothing there. */
+  /** Records the group's committed offset of a partition just assigned (see `committed`). */
+  setCommitted(partition: number, offset: number): void {
+    this.committed.set(partition, offset);
+  }
+
+  /**
+   * The last offset of `partition` not to send to the lane again: its post-install mark, or the offset below the
+   * committed one at assignment if that is higher; -1 when neither covers anything.
+   */
   markOf(lane: LaneInfo, partition: number): number {
-    return this.marks.get(lane.key)?.get(partition) ?? -1;
+    const mark = this.marks.get(lane.key)?.get(partition) ?? -1;
+    return Math.max(mark, (this.committed.get(partition) ?? 0) - 1);
   }
 
   /**
@@ -184,8 +201,9 @@ export class PostInstallPending {
     }
   }
 
-  /** Forgets the marks of the given partitions (revoked: the next owner asks the lanes). */
+  /** Forgets the marks and committed offsets of the given partitions (revoked: the next owner asks again). */
   clearMarks(partitions: ReadonlySet<number>): void {
     for (const m of this.marks.values()) for (const p of partitions) m.delete(p);
+    for (const p of partitions) this.committed.delete(p);
   }
 }

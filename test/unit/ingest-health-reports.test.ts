@@ -140,8 +140,8 @@ test('neither: a device inside the exposed cohort not on the build, one rolled b
       seq: 2,
       at: ISSUED,
       type: 'rollback-started',
-      data: { offerId: ROLLBACK, rollbackAttempt: 1, cohortBound: 5000, until: ISSUED, reason: 'breach' },
-    } as EventOf<'rollback-started'>),
+      data: { offerId: ROLLBACK, rollbackAttempt: 1, cohortBound: 5000, until: ISSUED, trigger: 'operator' },
+    }),
   );
   const { core, feed, lane } = setup(catalogue);
   expect(feed({ deviceId: inside[0]! })).toEqual({ kind: 'ignored', why: 'neither' });
@@ -293,4 +293,16 @@ test('signals carry at most 64 offer deltas and 8 post-install deltas each, all 
   ]);
   for (const p of payloads) expect(HealthDeltaSignalSchema.safeParse(p).success).toBe(true);
   expect(payloads.flatMap((p) => p.postInstall ?? [])).toEqual(taken.postInstall);
+});
+
+test('reports below the committed offset at assignment were delivered: not sent again, whatever the marks', () => {
+  // A lane that refuses post-install deltas keeps no marks; the group's committed offset still covers what it got.
+  const records = [{ deviceId: outside[0]! }, { deviceId: outside[1]! }, { deviceId: outside[2]! }];
+  const { core, feed, lane } = setup();
+  core.aggregator.setCommitted(0, 2);
+  core.aggregator.setMarks(() => undefined, lane(), { [POST_INSTALL_MARK_KEY]: { '0': '0' } }, new Set([0]));
+  for (const r of records) feed(r);
+  expect(core.aggregator.takeLane(lane())?.postInstall.map((d) => d.ranges)).toEqual([
+    [{ partition: 0, fromOffset: '2', toOffset: '2' }],
+  ]);
 });
