@@ -337,6 +337,9 @@ test('a member SIGKILLed mid-stream and replaced sends each health report once: 
   const before = applyWithMarks(await signalledPostInstall(w, rolloutId, lane));
   expect(before.updated.uptimeSec + before.control.uptimeSec).toBeGreaterThan(0);
   expect(before.updated.uptimeSec).toBeLessThan(expected.updated.uptimeSec);
+  // The killed member's session (6 s) ends first: a member joining before would wait for it to rejoin, up to the
+  // group's rebalance timeout (a minute), and the test would only be slower.
+  await sleep(7000);
   const second = spawnMember(w, env);
   try {
     const got = await waitForPostInstall(w, rolloutId, lane, expected, 90_000);
