@@ -4,6 +4,7 @@ import { readDeviceRecord, upcastInstallEventV1 } from '../../events/device-reco
 import { HealthReportSchema, MAX_REPORT_PERIOD_SEC, MAX_SIGNAL_COUNT } from '../../events/health-report';
 import type { InstallEvent } from '../../events/install-event';
 import { MAX_SIGNALS } from '../../events/post-install';
+import { decodeInstallValue } from '../../replay/outcomes';
 
 const report = {
   type: 'health-report',
@@ -118,4 +119,11 @@ describe('install events across versions', () => {
       expect(readDeviceRecord(value).ok).toBe(false);
     }
   });
+});
+
+test('replay reads install events of either version and passes over health reports, as the ingest counts them', () => {
+  expect(decodeInstallValue(JSON.stringify(v1))).toMatchObject({ kind: 'report', report: { deviceId: 'd-1' } });
+  expect(decodeInstallValue(JSON.stringify({ ...v1, schemaVersion: 2 }))).toMatchObject({ kind: 'report' });
+  expect(decodeInstallValue(JSON.stringify(report))).toBeNull();
+  expect(decodeInstallValue(JSON.stringify({ ...v1, schemaVersion: 3 }))).toBeNull();
 });
