@@ -2,7 +2,8 @@
 // LaneWorkflow through the ingest as post-install deltas, split into the lane's updated and control groups exactly
 // as the reports say (read back from the lane's own history: the healthDelta signals Temporal accepted), beside
 // version-1 install events that still count; invalid and contradicting reports are dead-lettered with their reasons;
-// and a member SIGKILLed mid-stream and replaced sends no report twice and loses none.
+// a member SIGKILLed mid-stream and replaced sends no report twice and loses none; and the fleet simulator's reports
+// (a regression on the build, a spike on everyone) reach the lane with the regression showing against the control.
 //
 // What a lane does with a post-install delta is the regression judge's business: these lanes run a plan without a
 // regression rule and refuse them. What is asserted is what reached them, applied under the lane's rule for marks
@@ -17,7 +18,9 @@ import { IngestService } from '../../ingest/service';
 import { loadIngestSettings } from '../../ingest/settings';
 import { createSignaler } from '../../ingest/signaler';
 import { createLogger } from '../../observability/log';
+import { FleetSimulator } from '../../simulator/fleet-simulator';
 import { mulberry32 } from '../../simulator/prng';
+import { ScenarioSchema } from '../../simulator/scenario';
 import { laneWorkflowId, type HealthDeltaSignal } from '../../workflows/messages';
 import { uniqueName } from '../support/unique-name';
 import {
@@ -350,5 +353,87 @@ test('a member SIGKILLed mid-stream and replaced sends each health report once: 
     expect(applyWithMarks(await signalledPostInstall(w, rolloutId, lane))).toEqual(got);
   } finally {
     await stopMember(second, 'SIGTERM');
+  }
+});
+
+test('the simulated fleet: a regression on the build shows against the concurrent control, a spike on both', async () => {
+  const w = await startWorld(workflowBundle, 'health-sim', 3);
+  world = w;
+  const scenario = ScenarioSchema.parse({
+    seed: 17,
+    defaults: {
+      failureRate: 0,
+      errorCodes: { E_DISK_FULL: 1 },
+      silentRate: 0,
+      duplicateRate: 0.01,
+      reorderRate: 0,
+      rollbackSuccessRate: 1,
+      checkInDelaySec: { median: 0.2, max: 0.5 },
+      installDurationSec: { median: 0.2, max: 0.5 },
+      rollbackDurationSec: { median: 0.2, max: 0.5 },
+    },
+    classes: { 'phone-a': { devices: 800 } },
+    health: {
+      periodSec: 1,
+      timeScale: 3600,
+      rates: { 'app-crash': 1, 'kernel-panic': 0.2 },
+      reportDelaySec: { median: 0.2, max: 0.8 },
+      offlineRate: 0.02,
+      regressions: [{ class: 'phone-a', build: '26.3.1', signal: 'app-crash', factor: 3, afterHours: 0 }],
+      spikes: [{ signal: 'kernel-panic', factor: 5, fromHours: 0, toHours: 1000 }],
+    },
+  });
+  const settings = loadIngestSettings({ ...w.env, INGEST_FLUSH_INTERVAL_MS: '500' });
+  const metrics = createMetrics();
+  const service = new IngestService({
+    kafka: w.kafka,
+    topics: w.config.topics,
+    settings,
+    deviceKeys: deviceKeysOf(w.config.deviceKeys),
+    signaler: createSignaler(w.client),
+    metrics,
+    log: createLogger('ingest-test', 'silent'),
+  });
+  const simulator = new FleetSimulator({
+    config: w.config,
+    scenario,
+    logger: createLogger('simulator-test', 'silent'),
+    groupId: uniqueName('health-sim-fleet'),
+  });
+  await service.start();
+  await simulator.start();
+  let simulating = true;
+  try {
+    const rolloutId = uniqueName('r-health-sim');
+    await startLane(w, rolloutId, 'phone-a'); // the exposure order reaches the simulated fleet: half the class
+    await sleep(15_000);
+    simulating = false;
+    await simulator.stop();
+    await sleep(2000); // the last flush
+    const got = applyWithMarks(await signalledPostInstall(w, rolloutId, 'phone-a'));
+    const rate = (c: ExposureCounts, signal: string) => (c.events[signal] ?? 0) / c.uptimeSec;
+    // Rates are per second of uptime, each standing for an hour: app-crash 1 (3 on the build), kernel-panic 0.2 × 5.
+    expect(got.updated.uptimeSec).toBeGreaterThan(1000);
+    expect(got.control.uptimeSec).toBeGreaterThan(1000);
+    expect(rate(got.updated, 'app-crash') / rate(got.control, 'app-crash')).toBeGreaterThan(2.4);
+    expect(rate(got.updated, 'app-crash') / rate(got.control, 'app-crash')).toBeLessThan(3.6);
+    expect(rate(got.control, 'app-crash')).toBeGreaterThan(0.8);
+    expect(rate(got.control, 'app-crash')).toBeLessThan(1.2);
+    for (const group of [got.updated, got.control]) {
+      expect(rate(group, 'kernel-panic')).toBeGreaterThan(0.8);
+      expect(rate(group, 'kernel-panic')).toBeLessThan(1.2);
+    }
+    expect(got.overlaps).toBe(0);
+    // Every simulated report was valid: none dead-lettered.
+    const byResult = Object.fromEntries(
+      (await metrics.healthReports.get()).values.map((v) => [String(v.labels.result), v.value]),
+    );
+    expect(byResult['dead-lettered']).toBe(0);
+    expect(byResult.routed).toBeGreaterThan(5000);
+    const truth = simulator.healthTruth();
+    expect(truth?.regressions[0]?.devices).toBeGreaterThan(300);
+  } finally {
+    if (simulating) await simulator.stop();
+    await service.stop();
   }
 });
