@@ -195,7 +195,7 @@ export class Aggregator {
   /**
    * Adds one health report's uptime and signal counts, read at `offset` of `partition`, to `group` of `lane`
    * (nothing when the lane's post-install mark covers the offset); a lane whose pending sums had to be split flushes
-   * at once. Returns whether the report was added.
+   * at once.
    */
   addPostInstall(
     lane: LaneInfo,
@@ -204,10 +204,8 @@ export class Aggregator {
     offset: number,
     uptimeSec: number,
     counts: ReadonlyMap<string, number>,
-  ): boolean {
-    const added = this.postInstall.add(lane, group, partition, offset, uptimeSec, counts);
-    if (added === 'split') this.urgent.add(lane);
-    return added !== 'below-mark';
+  ): void {
+    if (this.postInstall.add(lane, group, partition, offset, uptimeSec, counts) === 'split') this.urgent.add(lane);
   }
 
   /**

@@ -12,6 +12,9 @@
  *   offers) and takes the device out of progress; later finals of the same offer are ignored;
  * - a timeout marker turns a started device without a final outcome into `timedOut`; a final report after
  *   it corrects the count (timedOut −1, final +1) when the delta schema allows negative `timedOut`.
+ *
+ * Health reports (wire format v2) are counts, not install state: each goes to the `updated` or `control` group of the
+ * running lanes of its class (`handleHealth`); per device only the end of its last period is kept, to drop resends.
  */
 import { cohortOf } from '../events/cohort';
 import { OutcomeCountsSchema } from '../events/domain-events';
