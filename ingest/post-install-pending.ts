@@ -7,8 +7,8 @@
  * Reports carry no device state beyond the period dedupe, which the replay rebuilds either way.
  *
  * Bounded: one group's signals per pending chunk are at most `MAX_SIGNALS`, and its counts per signal within the
- * contract's limit; a report that would pass either opens a new chunk of the partition, and a lane with more than one chunk flushes at once. A delta
- * merges the chunks of distinct partitions while its signals stay within the limit.
+ * contract's limit; a report that would pass either opens a new chunk of the partition, and a lane with more than one
+ * chunk flushes at once. A delta merges the chunks of distinct partitions while its signals stay within the limit.
  */
 import { MAX_SIGNALS, type ExposureCounts, type PostInstallDelta } from '../events/post-install';
 import type { LaneInfo } from './catalogue';

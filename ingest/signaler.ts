@@ -1,7 +1,7 @@
 /**
  * The bridge to the lane workflows: sends a lane's health deltas as `healthDeltaSignal` (at most 64
- * offers and 8 post-install deltas per signal, as the contract allows) and asks lanes for their high-water marks. Both calls are
- * idempotent on the lane's side (a delta at or below a mark is dropped), so retrying after an unclear
+ * offers and 8 post-install deltas per signal, as the contract allows) and asks lanes for their high-water marks.
+ * Both calls are idempotent on the lane's side (a delta at or below a mark is dropped), so retrying after an unclear
  * failure is safe. A lane that no longer exists (finished, or never started) is reported as `gone`.
  */
 import type { Client } from '@temporalio/client';

@@ -1,6 +1,7 @@
 /**
  * A min-heap of scheduled device reports (install events and health reports) ordered by due time: the simulator
- * pushes every report an order or a health period causes and pops the ones whose time has come. Binary heap over one array; O(log n) per push/pop.
+ * pushes every report an order or a health period causes and pops the ones whose time has come. Binary heap over
+ * one array; O(log n) per push/pop.
  */
 import type { ScheduledSend } from './fleet-model';
 

@@ -1,9 +1,9 @@
 /**
  * The fleet simulator's scenario file: how many devices each class has, how each build behaves on
  * them (failure probability and error codes, silent crashes), how long devices take to check in and
- * install, how often reports are duplicated or reordered on the way, and optionally the devices' post-install health
- * reports (base rates, regressions of a build on a class, fleet-wide spikes, reporting delays). Validated with zod like every
- * other input; `parseScenario` returns path/value/rule errors, never a stack trace.
+ * install, how often reports are duplicated or reordered on the way, and optionally the devices' post-install
+ * health reports (base rates, regressions of a build on a class, fleet-wide spikes, reporting delays). Validated with
+ * zod like every other input; `parseScenario` returns path/value/rule errors, never a stack trace.
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
