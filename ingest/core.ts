@@ -137,9 +137,10 @@ export class IngestCore {
 
   /**
    * Validates a health report and adds it to the running lanes of its class: to a lane's `updated` group when it
-   * names an exposure offer of that lane, to its `control` group when it names no offer and the device was outside
-   * every cohort the lane had exposed by the end of the period, to neither otherwise (offered but not on the build
-   * yet, rolled back, or on another rollout's build). A report of a device whose earlier report covered part of its
+   * names an exposure offer of that lane, to its `control` group when it names no offer, its period started once the
+   * lane was exposing (concurrent with updated devices) and the device was outside every cohort the lane had exposed
+   * by the end of the period, to neither otherwise (offered but not on the build yet, rolled back, on another
+   * rollout's build, or a period before the lane's first exposure). A report of a device whose earlier report covered part of its
    * period is ignored as a duplicate; a report of a class with no running lane is ignored as `no-lane`.
    */
   private handleHealth(partition: number, offset: number, timestampMs: number, h: HealthReport): RecordResult {
@@ -182,8 +183,9 @@ export class IngestCore {
     const t = this.table;
     const i = t.upsert(keys.hi, keys.lo, HEALTH_SLOT, partition);
     if (i < 0) return { kind: 'reject', reason: 'capacity', message: `device table full (${t.maxEntries} states)` };
+    const startMs = Date.parse(h.periodStart);
     const endMs = Date.parse(h.periodEnd);
-    const startSec = Math.floor(Date.parse(h.periodStart) / 1000) - EPOCH_SEC;
+    const startSec = Math.floor(startMs / 1000) - EPOCH_SEC;
     if (t.state[i] === HEALTH_REPORTED && startSec < t.startedAt[i]!) return DUPLICATE;
     t.state[i] = HEALTH_REPORTED;
     t.startedAt[i] = Math.max(0, Math.floor(endMs / 1000) - EPOCH_SEC);
@@ -196,7 +198,10 @@ export class IngestCore {
       let group: 'updated' | 'control' | undefined;
       if (offer !== undefined) {
         if (offer.lane === lane && offer.kind === 'exposure') group = 'updated';
-      } else if (cohortOf(h.deviceId, lane.rolloutId) >= exposedBoundAt(lane, endMs)) {
+      } else if (
+        startMs >= (lane.exposures[0]?.atMs ?? Infinity) &&
+        cohortOf(h.deviceId, lane.rolloutId) >= exposedBoundAt(lane, endMs)
+      ) {
         group = 'control';
       }
       if (group === undefined) continue;

@@ -153,11 +153,48 @@ test('neither: a device inside the exposed cohort not on the build, one rolled b
   expect(core.aggregator.pendingFloors()).toEqual(new Map());
 });
 
-test('control is judged at the end of the period: a device offered later was control in its earlier periods', () => {
-  const { core, feed, lane } = setup();
-  const before = { periodStart: '2026-03-01T11:00:00Z', periodEnd: '2026-03-01T11:15:00Z', at: '2026-03-01T14:00:00Z' };
-  expect(feed({ deviceId: inside[0]!, ...before })).toEqual({ kind: 'counted' });
-  expect(core.aggregator.takeLane(lane())?.postInstall[0]?.control.uptimeSec).toBe(900);
+test('control is concurrent: a period of a device not offered yet by its end, and only once the lane exposes', () => {
+  const catalogue = catalogueWith();
+  catalogue.apply(
+    makeEvent<EventOf<'exposure-issued'>>({
+      rolloutId: R,
+      lane: LANE,
+      seq: 2,
+      at: '2026-03-01T14:00:00Z',
+      type: 'exposure-issued',
+      data: {
+        phase: 1,
+        attempt: 1,
+        cohortBound: 10_000,
+        offerId: 'r-1/phone-a/2',
+        artifact: { build: '26.3.1' },
+        bakeUntil: ISSUED,
+      },
+    }),
+  );
+  const { core, feed, lane } = setup(catalogue);
+  const at = '2026-03-01T23:00:00Z';
+  const period = (start: string, end: string) => ({ periodStart: start, periodEnd: end, at });
+  // Offered at 14:00 (cohort ≥ 5000, < 10000): control in a period that ended before, neither after.
+  expect(feed({ deviceId: outside[0]!, ...period('2026-03-01T13:00:00Z', '2026-03-01T13:15:00Z') })).toEqual({
+    kind: 'counted',
+  });
+  expect(feed({ deviceId: outside[0]!, ...period('2026-03-01T14:00:00Z', '2026-03-01T14:15:00Z') })).toEqual({
+    kind: 'ignored',
+    why: 'neither',
+  });
+  // A period before the lane's first exposure has no updated devices beside it: not a control period.
+  expect(feed({ deviceId: outside[1]!, ...period('2026-03-01T11:00:00Z', '2026-03-01T11:15:00Z') })).toEqual({
+    kind: 'ignored',
+    why: 'neither',
+  });
+  expect(core.aggregator.takeLane(lane())?.postInstall).toEqual([
+    {
+      updated: { uptimeSec: 0, events: {} },
+      control: { uptimeSec: 900, events: { 'app-crash': 1 } },
+      ranges: [{ partition: 0, fromOffset: '0', toOffset: '0' }],
+    },
+  ]);
 });
 
 test('a report of a class with no running lane is dropped (valid: not dead-lettered)', () => {
