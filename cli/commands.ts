@@ -401,5 +401,9 @@ export async function simulateCommand(
   });
   await simulator.stop();
   if (opts.truthOut) await writeFile(opts.truthOut, JSON.stringify(simulator.truth(), null, 2));
+  const healthTruth = simulator.healthTruth();
+  if (opts.truthOut && healthTruth !== undefined) {
+    await writeFile(opts.truthOut.replace(/(\.json)?$/, '.post-install.json'), JSON.stringify(healthTruth, null, 2));
+  }
   print(JSON.stringify({ simulator: 'stopped', ...simulator.currentStats() }));
 }

@@ -45,38 +45,53 @@ export const INSTALL_EVENT_TYPES = [
 export const InstallEventTypeSchema = z.enum(INSTALL_EVENT_TYPES);
 export type InstallEventType = z.infer<typeof InstallEventTypeSchema>;
 
+/** The fields of an install event, the same in every version of the wire format but `schemaVersion`. */
+const installEventFields = {
+  /** Unique per report; the ingest dedupes on it. */
+  eventId: IdSchema,
+  deviceId: IdSchema,
+  deviceClass: DeviceClassSchema,
+  rolloutId: IdSchema,
+  releaseId: IdSchema,
+  /** Echo of the command that offered the update: attributes late events to the right phase and attempt. */
+  offerId: IdSchema,
+  /** The device's install attempt for this offer, from 1. */
+  attempt: z.number().int().min(1).max(1000),
+  type: InstallEventTypeSchema,
+  /** Present only on `failed` and `rollback-failed`. */
+  errorCode: ErrorCodeSchema.optional(),
+  osVersion: z.string().min(1).max(64),
+  at: TimestampSchema,
+};
+
+/** `errorCode` belongs to failures only. */
+function checkErrorCode(event: { type: InstallEventType; errorCode?: string | undefined }, ctx: z.RefinementCtx): void {
+  const failure = event.type === 'failed' || event.type === 'rollback-failed';
+  if (!failure && event.errorCode !== undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['errorCode'],
+      message: `errorCode is only allowed on failed and rollback-failed events, not on ${event.type}`,
+    });
+  }
+}
+
 /** One report from one device, version 1 of the wire format. */
 export const InstallEventSchema = z
-  .object({
-    /** Unique per report; the ingest dedupes on it. */
-    eventId: IdSchema,
-    deviceId: IdSchema,
-    deviceClass: DeviceClassSchema,
-    rolloutId: IdSchema,
-    releaseId: IdSchema,
-    /** Echo of the command that offered the update: attributes late events to the right phase and attempt. */
-    offerId: IdSchema,
-    /** The device's install attempt for this offer, from 1. */
-    attempt: z.number().int().min(1).max(1000),
-    type: InstallEventTypeSchema,
-    /** Present only on `failed` and `rollback-failed`. */
-    errorCode: ErrorCodeSchema.optional(),
-    osVersion: z.string().min(1).max(64),
-    at: TimestampSchema,
-    schemaVersion: z.literal(1),
-  })
+  .object({ ...installEventFields, schemaVersion: z.literal(1) })
   .strict()
-  .superRefine((event, ctx) => {
-    const failure = event.type === 'failed' || event.type === 'rollback-failed';
-    if (!failure && event.errorCode !== undefined) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['errorCode'],
-        message: `errorCode is only allowed on failed and rollback-failed events, not on ${event.type}`,
-      });
-    }
-  });
+  .superRefine(checkErrorCode);
 export type InstallEvent = z.infer<typeof InstallEventSchema>;
+
+/**
+ * An install event in version 2 of the wire format: the same fields and rules as version 1 (v2 adds the health
+ * report, `health-report.ts`, beside it); `device-record.ts` reads either version as v2.
+ */
+export const InstallEventV2Schema = z
+  .object({ ...installEventFields, schemaVersion: z.literal(2) })
+  .strict()
+  .superRefine(checkErrorCode);
+export type InstallEventV2 = z.infer<typeof InstallEventV2Schema>;
 
 /** The outcome an install event means for health counting: `final` outcomes end a device's install. */
 export type InstallOutcome = 'progress' | 'succeeded' | 'failed' | 'rolled-back' | 'rollback-failed';

@@ -66,3 +66,9 @@ export const PostInstallDeltaInputSchema = z
   })
   .strict();
 export type PostInstallDeltaInput = z.infer<typeof PostInstallDeltaInputSchema>;
+
+/**
+ * The key under which a lane reports its post-install high-water marks (partition → last offset counted) in
+ * `highWaterMarksQuery`, beside its offers' marks. Offer ids are event ids (`rollout/lane/seq`) and never equal it.
+ */
+export const POST_INSTALL_MARK_KEY = 'post-install';

@@ -6,13 +6,15 @@
  * range straddles a mark it was given (the lane's mark may have moved on since: docs/ingest.md, "When a delta
  * can straddle a mark"). Running totals per offer — and, for lanes under rules version 2, per exposure attempt,
  * the sum the lane judges — let a change that would move the lane's verdict flush its lane at once (that is what
- * makes halts fast).
+ * makes halts fast). Health reports' sums go beside them (`post-install-pending.ts`), in the same signal.
  */
 import type { HealthDelta, OutcomeCounts } from '../events/domain-events';
 import { assessHealth, type HealthCounts, type HealthVerdict, type Thresholds } from '../events/health';
 import { assessHealthV1 } from '../events/health-v1';
 import { rulesVersionOf } from '../events/plan';
+import { POST_INSTALL_MARK_KEY, type PostInstallDelta } from '../events/post-install';
 import { offerThresholds, type LaneInfo, type OfferInfo } from './catalogue';
+import { PostInstallPending, type PostInstallGroup } from './post-install-pending';
 
 /** Pending changes of one offer from one partition. */
 interface Pending {
@@ -37,6 +39,8 @@ interface Totals {
 export interface TakenLane {
   lane: LaneInfo;
   deltas: { offerId: string; delta: HealthDelta }[];
+  /** Post-install deltas of the lane's class (`post-install-pending.ts`), in the order the lane must apply them. */
+  postInstall: PostInstallDelta[];
   /** Lowest offset per partition the deltas cover: offsets from here on are not committed until acknowledged. */
   floors: Map<number, number>;
 }
@@ -58,6 +62,8 @@ export class Aggregator {
   private readonly dirty = new Map<LaneInfo, Set<OfferInfo>>();
   /** Lanes whose verdict would change: flushed at once, not on the interval. */
   readonly urgent = new Set<LaneInfo>();
+  /** Health reports' sums per lane, sent beside the outcome deltas. */
+  private readonly postInstall = new PostInstallPending();
 
   /** Attaches marks that arrived before the offer was known. Call for every new offer. */
   registerOffer(offer: OfferInfo): void {
@@ -68,15 +74,21 @@ export class Aggregator {
   /**
    * Records the lane's high-water marks for the given partitions (as `highWaterMarksQuery` returns
    * them): from now on changes at or below them only update state. Marks of other partitions are kept.
+   * The entry `POST_INSTALL_MARK_KEY` holds the lane's post-install marks.
    */
   setMarks(
     lookup: (offerId: string) => OfferInfo | undefined,
-    rolloutId: string,
+    lane: LaneInfo,
     marks: Record<string, Record<string, string>>,
     partitions: ReadonlySet<number>,
   ): void {
+    const rolloutId = lane.rolloutId;
     for (const offerId of Object.keys(marks)) {
       const byPartition = marks[offerId] ?? {};
+      if (offerId === POST_INSTALL_MARK_KEY) {
+        this.postInstall.setMarks(lane, byPartition, partitions);
+        continue;
+      }
       const offer = lookup(offerId);
       const key = `${rolloutId}\u0000${offerId}`;
       let target = offer !== undefined ? this.marks[offer.slot] : this.earlyMarks.get(key);
@@ -94,10 +106,19 @@ export class Aggregator {
     }
   }
 
+  /**
+   * Records the group's committed offset of a partition when it was assigned: post-install reports below it were
+   * delivered (in signals Temporal accepted) and are not sent again (`post-install-pending.ts`).
+   */
+  setCommitted(partition: number, offset: number): void {
+    this.postInstall.setCommitted(partition, offset);
+  }
+
   /** Forgets the marks of the given partitions (they were revoked; the next owner asks the lanes). */
   clearMarks(partitions: ReadonlySet<number>): void {
     for (const m of this.marks) if (m !== undefined) for (const p of partitions) m.delete(p);
     for (const m of this.earlyMarks.values()) for (const p of partitions) m.delete(p);
+    this.postInstall.clearMarks(partitions);
   }
 
   /** The lane's mark for (offer, partition), or -1 when it counted nothing there. */
@@ -172,6 +193,22 @@ export class Aggregator {
   }
 
   /**
+   * Adds one health report's uptime and signal counts, read at `offset` of `partition`, to `group` of `lane`
+   * (nothing when the lane's post-install mark covers the offset); a lane whose pending sums had to be split flushes
+   * at once.
+   */
+  addPostInstall(
+    lane: LaneInfo,
+    group: PostInstallGroup,
+    partition: number,
+    offset: number,
+    uptimeSec: number,
+    counts: ReadonlyMap<string, number>,
+  ): void {
+    if (this.postInstall.add(lane, group, partition, offset, uptimeSec, counts) === 'split') this.urgent.add(lane);
+  }
+
+  /**
    * The totals an offer is judged by: under rules version 2 an exposure offer's attempt totals (every phase of the
    * attempt, shared by its offers), otherwise the offer's own. Resolved once per slot, when the lane's config is known.
    */
@@ -188,14 +225,16 @@ export class Aggregator {
     return judged;
   }
 
-  /** Lanes with pending changes. */
-  dirtyLanes(): IterableIterator<LaneInfo> {
-    return this.dirty.keys();
+  /** Lanes with pending changes (outcomes or post-install sums). */
+  dirtyLanes(): LaneInfo[] {
+    const lanes = [...this.dirty.keys()];
+    for (const lane of this.postInstall.lanes()) if (!this.dirty.has(lane)) lanes.push(lane);
+    return lanes;
   }
 
   /** Whether the lane has pending changes. */
   isDirty(lane: LaneInfo): boolean {
-    return this.dirty.has(lane);
+    return this.dirty.has(lane) || this.postInstall.has(lane);
   }
 
   /**
@@ -206,10 +245,10 @@ export class Aggregator {
     const offers = this.dirty.get(lane);
     this.dirty.delete(lane);
     this.urgent.delete(lane);
-    if (offers === undefined) return undefined;
+    const post = this.postInstall.take(lane);
     const deltas: TakenLane['deltas'] = [];
-    const floors = new Map<number, number>();
-    for (const offer of offers) {
+    const floors = post?.floors ?? new Map<number, number>();
+    for (const offer of offers ?? []) {
       const byPartition = this.pending[offer.slot];
       this.pending[offer.slot] = undefined;
       if (byPartition === undefined || byPartition.size === 0) continue;
@@ -232,11 +271,13 @@ export class Aggregator {
         totals.verdict = offerVerdict(offer, healthCounts(totals), thresholds);
       }
     }
-    return deltas.length > 0 ? { lane, deltas, floors } : undefined;
+    const postInstall = post?.deltas ?? [];
+    return deltas.length > 0 || postInstall.length > 0 ? { lane, deltas, postInstall, floors } : undefined;
   }
 
   /** Drops pending changes read from the given partitions (revoked: the next owner recounts them). */
   dropPartitions(partitions: ReadonlySet<number>): void {
+    this.postInstall.dropPartitions(partitions);
     for (const [lane, offers] of this.dirty) {
       for (const offer of offers) {
         const byPartition = this.pending[offer.slot];
@@ -246,7 +287,7 @@ export class Aggregator {
       }
       if (offers.size === 0) {
         this.dirty.delete(lane);
-        this.urgent.delete(lane);
+        if (!this.postInstall.has(lane)) this.urgent.delete(lane);
       }
     }
   }
@@ -262,6 +303,7 @@ export class Aggregator {
           floors.set(partition, Math.min(floors.get(partition) ?? Infinity, p.from));
       }
     }
+    this.postInstall.addFloors(floors);
     return floors;
   }
 

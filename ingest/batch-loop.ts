@@ -11,11 +11,11 @@
 import { setImmediate as eventLoopTurn } from 'node:timers/promises';
 import type { Logger } from '../observability/log';
 import type { CatalogueReader } from './catalogue-reader';
-import type { IngestCore } from './core';
+import type { IngestCore, RecordResult } from './core';
 import type { DeadLetter, DeadLetterWriter } from './dead-letter-writer';
 import type { EachBatchPayload } from './kafka-types';
 import type { LaneDeliverer } from './lane-deliverer';
-import type { IngestMetrics } from './metrics';
+import type { HealthReportResult, IngestMetrics } from './metrics';
 import type { PartitionRecovery } from './partition-recovery';
 import type { IngestSettings } from './settings';
 
@@ -62,6 +62,7 @@ export class BatchLoop {
     const batchStart = Date.now();
     let sliceStart = batchStart;
     const results = new Map<string, number>();
+    const healthResults = new Map<HealthReportResult, number>();
     let counted = 0;
     let sinceClock = 0;
     const dead: DeadLetter[] = [];
@@ -100,6 +101,10 @@ export class BatchLoop {
         if (!payload.isRunning() || payload.isStale() || gen !== recovery.generation) break;
         result = core.handle(partition, offset, Number(message.timestamp), message.value);
       }
+      if (core.lastWasHealth) {
+        const health = healthResultOf(result);
+        healthResults.set(health, (healthResults.get(health) ?? 0) + 1);
+      }
       if (result.kind === 'counted') counted++;
       else {
         const kind = result.kind === 'ignored' ? result.why : result.kind;
@@ -127,11 +132,29 @@ export class BatchLoop {
     if (lastResolved !== undefined) payload.resolveOffset(lastResolved);
     if (counted > 0) metrics.events.inc({ result: 'counted' }, counted);
     for (const [result, n] of results) metrics.events.inc({ result }, n);
+    for (const [result, n] of healthResults) metrics.healthReports.inc({ result }, n);
     if (dead.length > 0) await this.deps.deadLetters.append(dead);
     if (gen !== recovery.generation) return;
     if (lastResolved !== undefined) recovery.handledThrough(partition, ps, lastResolved);
     metrics.trackedDevices.set(core.table.size);
     metrics.deviceTableBytes.set(core.table.byteLength);
     if (core.aggregator.urgent.size > 0) deliverer.flushUrgent();
+  }
+}
+
+/** What a health report's record result means for `bsi_ingest_health_reports_total`. */
+function healthResultOf(result: RecordResult): HealthReportResult {
+  switch (result.kind) {
+    case 'counted':
+      return 'routed';
+    case 'reject':
+    case 'unknown':
+      return 'dead-lettered';
+    case 'ignored':
+      return result.why === 'no-lane' || result.why === 'neither' ? result.why : 'duplicate';
+    default: {
+      const _exhaustive: never = result;
+      return _exhaustive;
+    }
   }
 }

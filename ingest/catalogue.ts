@@ -22,6 +22,8 @@ export interface LaneInfo {
   config: LaneConfig | null;
   /** The lane completed, rolled back or aborted: deltas are no longer signalled. */
   finished: boolean;
+  /** The lane's exposures and rate steps in log order: when each was issued (its event's `at`) and its cohort bound. */
+  exposures: { atMs: number; cohortBound: number }[];
 }
 
 /** One offer: an exposure attempt or a rollback of one lane. */
@@ -59,6 +61,8 @@ export const MAX_OFFERS = 65_534;
 export class RolloutCatalogue {
   readonly rollouts = new Map<string, RolloutInfo>();
   readonly offers: OfferInfo[] = [];
+  /** Lanes by device class, across rollouts (health reports are routed by class). */
+  private readonly lanesByClass = new Map<string, LaneInfo[]>();
   /** Listeners told about every new offer (the aggregator sizes its arrays, marks are attached). */
   private readonly offerListeners: ((offer: OfferInfo) => void)[] = [];
 
@@ -78,6 +82,12 @@ export class RolloutCatalogue {
   /** The offer `offerId` of `rolloutId`, if known. */
   offer(rolloutId: string, offerId: string): OfferInfo | undefined {
     return this.rollouts.get(rolloutId)?.offers.get(offerId);
+  }
+
+  /** The lanes of `deviceClass` in every rollout that have not finished (normally one). */
+  activeLanesOf(deviceClass: string): LaneInfo[] {
+    const lanes = this.lanesByClass.get(deviceClass);
+    return lanes === undefined ? [] : lanes.filter((lane) => !lane.finished);
   }
 
   /** Every lane of every rollout that has not finished. */
@@ -115,12 +125,14 @@ export class RolloutCatalogue {
         return;
       case 'exposure-issued': {
         const { offerId, phase, attempt, cohortBound } = event.data;
+        this.laneOf(rollout, event.lane).exposures.push({ atMs: Date.parse(event.at), cohortBound });
         this.addOffer(rollout, event.lane, { offerId, kind: 'exposure', phase, attempt, cohortBound });
         return;
       }
       case 'exposure-widened': {
-        // A rate step of the same offer: its devices up to the new bound may report on it.
+        // A rate step of the same offer: its devices up to the new bound may report on it, and are no control.
         const { offerId, phase, attempt, cohortBound } = event.data;
+        this.laneOf(rollout, event.lane).exposures.push({ atMs: Date.parse(event.at), cohortBound });
         this.addOffer(rollout, event.lane, { offerId, kind: 'exposure', phase, attempt, cohortBound });
         return;
       }
@@ -170,8 +182,12 @@ export class RolloutCatalogue {
         lane,
         config: null,
         finished: false,
+        exposures: [],
       };
       rollout.lanes.set(lane, info);
+      const ofClass = this.lanesByClass.get(lane) ?? [];
+      ofClass.push(info);
+      this.lanesByClass.set(lane, ofClass);
     }
     return info;
   }
@@ -212,4 +228,15 @@ export function offerThresholds(offer: OfferInfo): Thresholds | undefined {
     offer.thresholds = windowThresholds(offer.lane.config, offer.kind);
   }
   return offer.thresholds;
+}
+
+/**
+ * The highest cohort bound the lane had exposed at `atMs` (0 before its first exposure): a device whose cohort is at
+ * or above it had not been offered the lane's build by then.
+ */
+export function exposedBoundAt(lane: LaneInfo, atMs: number): number {
+  let bound = 0;
+  for (const exposure of lane.exposures)
+    if (exposure.atMs <= atMs && exposure.cohortBound > bound) bound = exposure.cohortBound;
+  return bound;
 }

@@ -12,11 +12,16 @@
  *   offers) and takes the device out of progress; later finals of the same offer are ignored;
  * - a timeout marker turns a started device without a final outcome into `timedOut`; a final report after
  *   it corrects the count (timedOut −1, final +1) when the delta schema allows negative `timedOut`.
+ *
+ * Health reports (wire format v2) are counts, not install state: each goes to the `updated` or `control` group of the
+ * running lanes of its class (`handleHealth`); per device only the end of its last period is kept, to drop resends.
  */
+import { cohortOf } from '../events/cohort';
 import { OutcomeCountsSchema } from '../events/domain-events';
+import type { HealthReport } from '../events/health-report';
 import { INSTALL_EVENT_TYPES, type InstallEventType } from '../events/install-event';
 import { Aggregator } from './aggregator';
-import type { OfferInfo, RolloutCatalogue } from './catalogue';
+import { exposedBoundAt, MAX_OFFERS, type OfferInfo, type RolloutCatalogue } from './catalogue';
 import { decodeRecord, type RejectReason } from './decode';
 import { deviceKeyHex, parseDeviceKeyHex, type DeviceKeys } from '../events/device-keys';
 import { DeviceTable } from './device-table';
@@ -26,7 +31,7 @@ import type { TimeoutMarker } from './timeout-marker';
 /** What happened to one record. */
 export type RecordResult =
   | { kind: 'counted' }
-  | { kind: 'ignored'; why: 'duplicate' | 'stale' | 'after-final' | 'finished-lane' }
+  | { kind: 'ignored'; why: 'duplicate' | 'stale' | 'after-final' | 'finished-lane' | 'no-lane' | 'neither' }
   | { kind: 'unknown'; reason: 'unknown-rollout' | 'unknown-offer' | 'outside-cohort'; message: string }
   | { kind: 'reject'; reason: RejectReason; message: string };
 
@@ -57,6 +62,14 @@ const EPOCH_SEC = 1_600_000_000;
 const TYPE_BIT: Record<InstallEventType, number> = Object.fromEntries(
   INSTALL_EVENT_TYPES.map((type, i) => [type, 1 << i]),
 ) as Record<InstallEventType, number>;
+/**
+ * The device-table slot of a device's health reports (one past the last offer slot): its `startedAt` column holds the
+ * end of the last period counted (seconds since EPOCH_SEC), so a resent or overlapping report is not counted twice.
+ */
+const HEALTH_SLOT = MAX_OFFERS;
+/** The state byte of a health slot once a report was counted (never STATE_STARTED: the timeout scan skips it). */
+const HEALTH_REPORTED = 1;
+
 /** Seen-mask bit (not a report type) set while a timeout marker for the slot is on its way. */
 export const MARKER_REQUESTED = 0x80;
 
@@ -64,6 +77,8 @@ const COUNTED: RecordResult = { kind: 'counted' };
 const DUPLICATE: RecordResult = { kind: 'ignored', why: 'duplicate' };
 const STALE: RecordResult = { kind: 'ignored', why: 'stale' };
 const AFTER_FINAL: RecordResult = { kind: 'ignored', why: 'after-final' };
+const NO_LANE: RecordResult = { kind: 'ignored', why: 'no-lane' };
+const NEITHER: RecordResult = { kind: 'ignored', why: 'neither' };
 
 /** Whether `HealthDeltaSchema` accepts a negative `timedOut` (then late reports correct timeouts). */
 export function deltaSchemaAllowsCorrections(): boolean {
@@ -79,6 +94,8 @@ export class IngestCore {
   readonly table: DeviceTable;
   readonly aggregator = new Aggregator();
   private readonly correctTimeouts: boolean;
+  /** Whether the record last handled was a health report (valid or not: the metrics count them apart). */
+  lastWasHealth = false;
   /** The report being handled (one object, refilled per record). */
   private readonly report = new Report();
   private readonly keys: DeviceKeys;
@@ -101,13 +118,100 @@ export class IngestCore {
    */
   handle(partition: number, offset: number, timestampMs: number, value: Buffer | null): RecordResult {
     const r = this.report;
+    this.lastWasHealth = false;
     if (value !== null && value.length <= this.options.maxMessageBytes && r.readBytes(value)) {
       return this.handleReport(partition, offset, timestampMs, r);
     }
     const decoded = decodeRecord(value, this.options.maxMessageBytes);
-    if (decoded.kind === 'reject') return decoded;
+    if (decoded.kind === 'reject') {
+      this.lastWasHealth = decoded.health === true;
+      return decoded;
+    }
     if (decoded.kind === 'timeout') return this.handleMarker(partition, offset, decoded.marker);
+    if (decoded.kind === 'health') {
+      this.lastWasHealth = true;
+      return this.handleHealth(partition, offset, timestampMs, decoded.report);
+    }
     return this.handleReport(partition, offset, timestampMs, r.fromEvent(decoded.event));
+  }
+
+  /**
+   * Validates a health report and adds it to the running lanes of its class: to a lane's `updated` group when it
+   * names an exposure offer of that lane, to its `control` group when it names no offer, its period started once the
+   * lane was exposing (concurrent with updated devices) and the device was outside every cohort the lane had exposed
+   * by the end of the period, to neither otherwise (offered but not on the build yet, rolled back, on another
+   * rollout's build, or a period before the lane's first exposure). A report of a device whose earlier report covered part of its
+   * period is ignored as a duplicate; a report of a class with no running lane that watches post-install signals (a `regression` rule) is ignored as
+   * `no-lane`.
+   */
+  private handleHealth(partition: number, offset: number, timestampMs: number, h: HealthReport): RecordResult {
+    if (Date.parse(h.at) > timestampMs + this.options.maxClockSkewSec * 1000) {
+      return {
+        kind: 'reject',
+        reason: 'clock-skew',
+        message: `at ${h.at} is ahead of the append time ${new Date(timestampMs).toISOString()}`,
+      };
+    }
+    let offer: OfferInfo | undefined;
+    if (h.rolloutId !== undefined && h.offerId !== undefined) {
+      offer = this.catalogue.offer(h.rolloutId, h.offerId);
+      if (offer === undefined) {
+        return this.catalogue.rollouts.has(h.rolloutId)
+          ? {
+              kind: 'unknown',
+              reason: 'unknown-offer',
+              message: `offer ${h.offerId} of rollout ${h.rolloutId} not issued`,
+            }
+          : { kind: 'unknown', reason: 'unknown-rollout', message: `rollout ${h.rolloutId} not in the rollout log` };
+      }
+      if (h.deviceClass !== offer.lane.lane) {
+        return {
+          kind: 'reject',
+          reason: 'wrong-lane',
+          message: `device class ${h.deviceClass} ≠ lane ${offer.lane.lane} of ${h.offerId}`,
+        };
+      }
+      if (cohortOf(h.deviceId, offer.rolloutId) >= offer.cohortBound) {
+        return {
+          kind: 'reject',
+          reason: 'outside-cohort',
+          message: `device not in cohort < ${offer.cohortBound} of ${h.offerId}`,
+        };
+      }
+    }
+    const keys = this.keys;
+    keys.of(h.deviceId);
+    const t = this.table;
+    const i = t.upsert(keys.hi, keys.lo, HEALTH_SLOT, partition);
+    if (i < 0) return { kind: 'reject', reason: 'capacity', message: `device table full (${t.maxEntries} states)` };
+    const startMs = Date.parse(h.periodStart);
+    const endMs = Date.parse(h.periodEnd);
+    const startSec = Math.floor(startMs / 1000) - EPOCH_SEC;
+    if (t.state[i] === HEALTH_REPORTED && startSec < t.startedAt[i]!) return DUPLICATE;
+    t.state[i] = HEALTH_REPORTED;
+    t.startedAt[i] = Math.max(0, Math.floor(endMs / 1000) - EPOCH_SEC);
+
+    // Only lanes whose plan watches post-install signals judge them; the others would refuse every delta.
+    const lanes = this.catalogue.activeLanesOf(h.deviceClass).filter((lane) => lane.config?.regression !== undefined);
+    if (lanes.length === 0) return NO_LANE;
+    let counts: Map<string, number> | undefined;
+    let routed = false;
+    for (const lane of lanes) {
+      let group: 'updated' | 'control' | undefined;
+      if (offer !== undefined) {
+        if (offer.lane === lane && offer.kind === 'exposure') group = 'updated';
+      } else if (
+        startMs >= (lane.exposures[0]?.atMs ?? Infinity) &&
+        cohortOf(h.deviceId, lane.rolloutId) >= exposedBoundAt(lane, endMs)
+      ) {
+        group = 'control';
+      }
+      if (group === undefined) continue;
+      counts ??= new Map(Object.entries(h.counts));
+      this.aggregator.addPostInstall(lane, group, partition, offset, h.uptimeSec, counts);
+      routed = true;
+    }
+    return routed ? COUNTED : NEITHER;
   }
 
   /** Validates a device report against the catalogue and applies it to the device's state. */

@@ -1,16 +1,19 @@
 /**
  * Decoding of one `bsi.install-events` record: size check, safe JSON parse, then either the ingest's own
- * timeout marker or a device report. (The core first tries `device-report-scanner.ts`, which reads a plain valid
- * report straight from the bytes; every other record comes here.) Device reports go through a hand-written fast path
- * that accepts exactly what `InstallEventSchema` accepts (a property test proves the equivalence on arbitrary JSON);
- * only rejected input is handed to zod, whose issues become the dead-letter message. Zod on every one of
+ * timeout marker or a device record. (The core first tries `device-report-scanner.ts`, which reads a plain valid
+ * report straight from the bytes; every other record comes here.) Version-1 install events go through a hand-written
+ * fast path that accepts exactly what `InstallEventSchema` accepts (a property test proves the equivalence on arbitrary
+ * JSON); everything else — version-2 records (install events and health reports) and rejected input — is read by
+ * `readDeviceRecord` (zod), whose issues become the dead-letter message. Zod on every one of
  * a million events costs more than Kafka itself; the fast path costs about as much as `JSON.parse`.
  *
  * Safety: `JSON.parse` defines `__proto__` as an ordinary own property (it never calls the setter), and
  * both the fast path and the strict zod schema reject unknown keys, so such input is dead-lettered and
  * never spread into another object.
  */
-import { INSTALL_EVENT_TYPES, InstallEventSchema, type InstallEvent } from '../events/install-event';
+import { readDeviceRecord, upcastInstallEventV1, describeIssues } from '../events/device-record';
+import type { HealthReport } from '../events/health-report';
+import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventV2 } from '../events/install-event';
 import { TIMEOUT_MARKER_KIND, TimeoutMarkerSchema, type TimeoutMarker } from './timeout-marker';
 
 /** Why a record was dead-lettered: a stable code for dashboards plus a human message. */
@@ -52,9 +55,10 @@ export const REJECT_REASONS: readonly RejectReason[] = [
 
 /** The result of decoding one record. */
 export type Decoded =
-  | { kind: 'install'; event: InstallEvent }
+  | { kind: 'install'; event: InstallEventV2 }
+  | { kind: 'health'; report: HealthReport }
   | { kind: 'timeout'; marker: TimeoutMarker }
-  | { kind: 'reject'; reason: RejectReason; message: string };
+  | { kind: 'reject'; reason: RejectReason; message: string; health?: true };
 
 const ID = /^[\x21-\x7e]+$/;
 const DEVICE_CLASS = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
@@ -120,38 +124,23 @@ export function fastInstallEvent(value: unknown): InstallEvent | undefined {
   return o as InstallEvent;
 }
 
-function describeIssues(issues: readonly { path: readonly PropertyKey[]; message: string }[]): string {
-  return issues
-    .slice(0, 5)
-    .map((i) => `${i.path.length > 0 ? i.path.map(String).join('.') : '(root)'}: ${i.message}`)
-    .join('; ')
-    .slice(0, 1000);
-}
-
-/** Classifies a value that failed the fast path, with zod's issues as the message. */
-function rejectInstall(value: unknown): Decoded {
-  if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-    const version = (value as Record<string, unknown>).schemaVersion;
-    if (Object.hasOwn(value, 'schemaVersion') && version !== 1) {
-      return {
-        kind: 'reject',
-        reason: 'unknown-schema-version',
-        message: `schemaVersion ${JSON.stringify(version)?.slice(0, 50)} is not supported (expected 1)`,
-      };
-    }
+/** Reads a value that failed the fast path as a version-2 device record, or rejects it with zod's issues. */
+function decodeOther(value: unknown): Decoded {
+  const result = readDeviceRecord(value);
+  if (!result.ok) {
+    const health =
+      typeof value === 'object' && value !== null && (value as { type?: unknown }).type === 'health-report';
+    return { kind: 'reject', ...result.error, ...(health && { health: true as const }) };
   }
-  const result = InstallEventSchema.safeParse(value);
-  if (result.success) {
-    // Unreachable while the fast path is equivalent; accepting keeps a drift from losing valid events.
-    return { kind: 'install', event: result.data };
-  }
-  return { kind: 'reject', reason: 'invalid-event', message: describeIssues(result.error.issues) };
+  const record = result.record;
+  return record.type === 'health-report' ? { kind: 'health', report: record } : { kind: 'install', event: record };
 }
 
 /**
  * Decodes one record value: `empty` for a missing value, `oversized` above `maxBytes` (not parsed at
  * all), `bad-json` when it is not JSON, a timeout marker when it carries `kind: install-timeout`, else a
- * device report via the fast path (zod explains a rejection). Never throws.
+ * device record: a version-1 install event via the fast path, anything else via zod (which explains a rejection);
+ * install events of either version come back as version 2. Never throws.
  */
 export function decodeRecord(bytes: Buffer | null, maxBytes: number): Decoded {
   if (bytes === null || bytes.length === 0) return { kind: 'reject', reason: 'empty', message: 'record has no value' };
@@ -165,7 +154,7 @@ export function decodeRecord(bytes: Buffer | null, maxBytes: number): Decoded {
     return { kind: 'reject', reason: 'bad-json', message: (err as Error).message.slice(0, 300) };
   }
   const event = fastInstallEvent(value);
-  if (event !== undefined) return { kind: 'install', event };
+  if (event !== undefined) return { kind: 'install', event: upcastInstallEventV1(event) };
   if (
     typeof value === 'object' &&
     value !== null &&
@@ -177,5 +166,5 @@ export function decodeRecord(bytes: Buffer | null, maxBytes: number): Decoded {
       ? { kind: 'timeout', marker: marker.data }
       : { kind: 'reject', reason: 'invalid-timeout-marker', message: describeIssues(marker.error.issues) };
   }
-  return rejectInstall(value);
+  return decodeOther(value);
 }

@@ -12,7 +12,12 @@
  * and the record takes the general path (`decodeRecord`: JSON.parse, then zod's words for the dead letter).
  */
 import { cohortOf, cohortOfUtf8 } from '../events/cohort';
-import { INSTALL_EVENT_TYPES, type InstallEvent, type InstallEventType } from '../events/install-event';
+import {
+  INSTALL_EVENT_TYPES,
+  type InstallEvent,
+  type InstallEventType,
+  type InstallEventV2,
+} from '../events/install-event';
 import type { DeviceKeys } from '../events/device-keys';
 
 const QUOTE = 0x22;
@@ -215,7 +220,7 @@ export class Report {
   errorCode: string | undefined = undefined;
   /** `at` in epoch milliseconds (as `Date.parse` reads it). */
   atMs = 0;
-  private event: InstallEvent | null = null;
+  private event: InstallEvent | InstallEventV2 | null = null;
   private bytes: Buffer = Buffer.alloc(0);
   private readonly starts = new Int32Array(KEYS.length);
   private readonly ends = new Int32Array(KEYS.length);
@@ -223,7 +228,7 @@ export class Report {
   private readonly follows = new Int8Array(KEYS.length + 1).fill(-1);
 
   /** Takes a report the general path decoded. */
-  fromEvent(e: InstallEvent): this {
+  fromEvent(e: InstallEvent | InstallEventV2): this {
     this.event = e;
     this.rolloutId = e.rolloutId;
     this.offerId = e.offerId;

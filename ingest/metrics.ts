@@ -7,11 +7,21 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { serveRegistry } from '../observability/metrics-server';
 import { REJECT_REASONS } from './decode';
 
+/** What became of a health report, as `bsi_ingest_health_reports_total` counts it. */
+export const HEALTH_REPORT_RESULTS = ['routed', 'neither', 'no-lane', 'duplicate', 'dead-lettered'] as const;
+export type HealthReportResult = (typeof HEALTH_REPORT_RESULTS)[number];
+
 /** The metrics the ingest maintains. */
 export interface IngestMetrics {
   registry: Registry;
   /** Records read from `bsi.install-events` (rate = events/s), by result. */
   events: Counter<'result'>;
+  /**
+   * Health reports by result: routed (counted in a lane's updated or control group), neither (running lanes of the
+   * class, but in neither group), no-lane (no running lane of the class watches post-install signals: valid, dropped), duplicate (its period was
+   * reported before), dead-lettered (invalid, or not matching the catalogue).
+   */
+  healthReports: Counter<'result'>;
   /** Dead-lettered records by reason. */
   deadLetters: Counter<'reason'>;
   /** Records appended by the ingest itself (timeout markers). */
@@ -43,6 +53,13 @@ export function createMetrics(): IngestMetrics {
     registers: [registry],
   });
   for (const reason of REJECT_REASONS) deadLetters.inc({ reason }, 0);
+  const healthReports = new Counter({
+    name: 'bsi_ingest_health_reports_total',
+    help: 'Post-install health reports read, by result (routed, neither, no-lane, duplicate, dead-lettered)',
+    labelNames: ['result'],
+    registers: [registry],
+  });
+  for (const result of HEALTH_REPORT_RESULTS) healthReports.inc({ result }, 0);
   return {
     registry,
     events: new Counter({
@@ -52,6 +69,7 @@ export function createMetrics(): IngestMetrics {
       registers: [registry],
     }),
     deadLetters,
+    healthReports,
     consumerReplacements: new Counter({
       name: 'bsi_ingest_consumer_replacements_total',
       help: 'Kafka consumers replaced after a crash kafkajs does not restart from',

@@ -222,7 +222,7 @@ export class PartitionRecovery {
           const marks = await signaler.marks(lane.rolloutId, lane.lane);
           if (gen !== this.generation) return;
           const rollout = catalogue.rollouts.get(lane.rolloutId);
-          core.aggregator.setMarks((id) => rollout?.offers.get(id), lane.rolloutId, marks, set);
+          core.aggregator.setMarks((id) => rollout?.offers.get(id), lane, marks, set);
           break;
         } catch (err) {
           if (this.deps.stopping()) throw err;
@@ -244,10 +244,12 @@ export class PartitionRecovery {
     for (const p of partitions) {
       const end = ends.find((e) => e.partition === p);
       const low = Number(end?.low ?? 0);
+      const committedAt = Math.max(low, committedOf.get(p) ?? 0);
+      core.aggregator.setCommitted(p, committedAt);
       this.states.set(p, {
         low,
         liveFrom: Number(end?.high ?? 0),
-        committed: Math.max(low, committedOf.get(p) ?? 0),
+        committed: committedAt,
         handled: low,
         live: false,
         seekedTo: undefined,

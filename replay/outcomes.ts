@@ -192,7 +192,7 @@ export function decodeInstallValue(value: Buffer | string | null): DecodedInstal
     !isString(r.at) ||
     typeof r.type !== 'string' ||
     !(r.type in TYPE_BIT) ||
-    r.schemaVersion !== 1
+    (r.schemaVersion !== 1 && r.schemaVersion !== 2) // v2 carries install events unchanged (and health reports)
   ) {
     return null;
   }

@@ -5,9 +5,11 @@
  * reports whatever order the orders are processed in, and a redelivered order changes nothing.
  *
  * It also keeps the ground truth — what each device really did under each offer — which tests and
- * benchmarks compare with what the engine counted.
+ * benchmarks compare with what the engine counted, and which rollout build each device runs since when (for the
+ * post-install health reports of `health-model.ts`).
  */
 import { cohortOf, murmur3 } from '../events/cohort';
+import type { HealthReport } from '../events/health-report';
 import type { InstallEvent, InstallEventType } from '../events/install-event';
 import { behaviourOf, type Behaviour, type Delay, type Scenario } from './scenario';
 import { mulberry32 } from './prng';
@@ -24,8 +26,15 @@ export type FleetOrder = {
   cohortBound: number;
 };
 
-/** One report a device will send, `dueMs` after the epoch the caller uses (wall clock in the simulator). */
+/** One install event a device will send, `dueMs` after the epoch the caller uses (wall clock in the simulator). */
 export type ScheduledReport = { dueMs: number; event: Omit<InstallEvent, 'at'> };
+/** One health report a device will send (`health-model.ts`). */
+export type ScheduledHealth = { dueMs: number; event: Omit<HealthReport, 'at'> };
+/** Anything a device will send; `at` is stamped when it is sent. */
+export type ScheduledSend = ScheduledReport | ScheduledHealth;
+
+/** The rollout build a device runs: the order that installed it, from when, until when (a rollback's end). */
+export type RunningBuild = { order: FleetOrder; fromMs: number; toMs: number };
 
 /** What really happened under one offer: the numbers the engine's counts must equal. */
 export type OfferTruth = {
@@ -52,7 +61,7 @@ const enum Status {
 }
 
 /** A log-normal draw with the given median and a spread that puts ~99% of draws below `max`, clipped at `max`. */
-function drawDelaySec(delay: Delay, random: () => number): number {
+export function drawDelaySec(delay: Delay, random: () => number): number {
   if (delay.median === 0) return random() * delay.max;
   const sigma = Math.max(0.05, Math.log(Math.max(delay.max, delay.median * 1.01) / delay.median) / 2.33);
   const u1 = Math.max(random(), 1e-12);
@@ -71,7 +80,13 @@ function drawCode(codes: Record<string, number>, random: () => number): string {
   return entries[entries.length - 1]?.[0] ?? 'unknown';
 }
 
-type ClassFleet = { ids: string[]; buckets: Map<string, Uint16Array>; status: Map<string, Uint8Array> };
+type ClassFleet = {
+  ids: string[];
+  buckets: Map<string, Uint16Array>;
+  status: Map<string, Uint8Array>;
+  /** Per device: the rollout build it runs (the latest install that succeeded), if any. */
+  running: (RunningBuild | undefined)[];
+};
 
 /**
  * The fleet of a scenario. `apply(order, nowMs)` returns the reports the order causes; `truth()` the
@@ -89,13 +104,28 @@ export class FleetModel {
     for (const [name, cls] of Object.entries(scenario.classes)) {
       const width = String(cls.devices - 1).length;
       const ids = Array.from({ length: cls.devices }, (_, i) => `${name}-${String(i).padStart(width, '0')}`);
-      this.classes.set(name, { ids, buckets: new Map(), status: new Map() });
+      this.classes.set(name, {
+        ids,
+        buckets: new Map(),
+        status: new Map(),
+        running: new Array<RunningBuild | undefined>(ids.length),
+      });
     }
   }
 
   /** The device classes the scenario simulates and their sizes. */
   classSizes(): Record<string, number> {
     return Object.fromEntries([...this.classes].map(([name, cls]) => [name, cls.ids.length]));
+  }
+
+  /** The device ids of `deviceClass` (index = device index), or none for a class the scenario does not have. */
+  deviceIds(deviceClass: string): readonly string[] {
+    return this.classes.get(deviceClass)?.ids ?? [];
+  }
+
+  /** The rollout build device `index` of `deviceClass` runs or ran last, if an install of one succeeded. */
+  runningBuild(deviceClass: string, index: number): RunningBuild | undefined {
+    return this.classes.get(deviceClass)?.running[index];
   }
 
   /** Ground truth of every order applied so far, keyed `${rolloutId}/${offerId}` (offer ids are per rollout). */
@@ -162,6 +192,8 @@ export class FleetModel {
         const end = start + drawDelaySec(behaviour.rollbackDurationSec, random) * 1000;
         const ok = random() < behaviour.rollbackSuccessRate;
         status[i] = ok ? Status.RolledBack : Status.RollbackFailed;
+        const running = cls.running[i];
+        if (ok && running !== undefined && running.order.rolloutId === order.rolloutId) running.toMs = end;
         if (ok) truth.succeeded++;
         else truth.failedByCode.E_ROLLBACK = (truth.failedByCode.E_ROLLBACK ?? 0) + 1;
         const own = [report(base, end, ok ? 'rolled-back' : 'rollback-failed', ok ? undefined : 'E_ROLLBACK')];
@@ -170,6 +202,7 @@ export class FleetModel {
         continue;
       }
       reports.push(...this.install(base, nowMs, behaviour, random, status, done, i, truth));
+      if (status[i] === Status.Succeeded) cls.running[i] = { order, fromMs: done[i] ?? nowMs, toMs: Infinity };
     }
     return reports;
   }

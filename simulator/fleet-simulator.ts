@@ -1,7 +1,8 @@
 /**
  * The fleet simulator as a real Kafka client of the engine: it consumes orders from `bsi.commands`,
  * lets the seeded fleet model decide what every addressed device does, and produces the devices'
- * reports to `bsi.install-events` (key = deviceId) when they fall due. It never reaches into the
+ * reports to `bsi.install-events` (key = deviceId) when they fall due — with the scenario's `health` section, also
+ * every device's periodic post-install health report (`health-model.ts`). It never reaches into the
  * engine; the engine sees it exactly as it would see a real update service and its devices.
  */
 import type { Admin, Producer } from 'kafkajs';
@@ -11,7 +12,8 @@ import { createKafka } from '../kafka/client';
 import { ensureTopics, topicSpecs } from '../kafka/topics';
 import { ResilientConsumer } from '../kafka/resilient-consumer';
 import type { Logger } from '../observability/log';
-import { FleetModel, type FleetOrder, type OfferTruth, type ScheduledReport } from './fleet-model';
+import { FleetModel, type FleetOrder, type OfferTruth, type ScheduledSend } from './fleet-model';
+import { HealthModel, type PostInstallTruth } from './health-model';
 import { ReportQueue } from './report-queue';
 import type { Scenario } from './scenario';
 
@@ -52,6 +54,8 @@ export function orderOf(command: FleetCommand): FleetOrder {
  */
 export class FleetSimulator {
   private readonly model: FleetModel;
+  /** The devices' post-install health reports, when the scenario has a `health` section. */
+  private readonly health: HealthModel | undefined;
   private readonly queue = new ReportQueue();
   private readonly consumer: ResilientConsumer;
   private readonly producer: Producer;
@@ -63,6 +67,7 @@ export class FleetSimulator {
 
   constructor(private readonly options: SimulatorOptions) {
     this.model = new FleetModel(options.scenario);
+    this.health = options.scenario.health === undefined ? undefined : new HealthModel(options.scenario, this.model);
     const kafka = createKafka(options.config.kafka, { clientId: 'bsi-simulator' });
     this.consumer = new ResilientConsumer({
       name: 'simulator orders',
@@ -145,8 +150,9 @@ export class FleetSimulator {
   private async sendDue(): Promise<void> {
     const max = this.options.maxBatch ?? 1000;
     const now = Date.now();
+    for (const report of this.health?.due(now) ?? []) this.queue.push(report);
     for (;;) {
-      const chunks: ScheduledReport[][] = [];
+      const chunks: ScheduledSend[][] = [];
       for (let i = 0; i < 5; i++) {
         const due = this.queue.popDue(now, max);
         if (due.length === 0) break;
@@ -159,7 +165,7 @@ export class FleetSimulator {
     }
   }
 
-  private async send(due: ScheduledReport[]): Promise<void> {
+  private async send(due: ScheduledSend[]): Promise<void> {
     try {
       await this.producer.send({
         topic: this.options.config.topics.installEvents,
@@ -185,6 +191,11 @@ export class FleetSimulator {
   /** Ground truth of every order, keyed `${rolloutId}/${offerId}`. */
   truth(): Record<string, OfferTruth> {
     return this.model.truth();
+  }
+
+  /** Post-install ground truth (what devices reported on which build, regressions, spikes), if health is simulated. */
+  healthTruth(): PostInstallTruth | undefined {
+    return this.health?.truth();
   }
 
   /** Ground truth of one rollout, keyed by offer id. */

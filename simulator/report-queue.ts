@@ -1,11 +1,12 @@
 /**
- * A min-heap of scheduled device reports ordered by due time: the simulator pushes every report an
- * order causes and pops the ones whose time has come. Binary heap over one array; O(log n) per push/pop.
+ * A min-heap of scheduled device reports (install events and health reports) ordered by due time: the simulator
+ * pushes every report an order or a health period causes and pops the ones whose time has come. Binary heap over
+ * one array; O(log n) per push/pop.
  */
-import type { ScheduledReport } from './fleet-model';
+import type { ScheduledSend } from './fleet-model';
 
 export class ReportQueue {
-  private readonly heap: ScheduledReport[] = [];
+  private readonly heap: ScheduledSend[] = [];
 
   /** Number of reports not yet sent. */
   get size(): number {
@@ -13,13 +14,13 @@ export class ReportQueue {
   }
 
   /** Adds a report. */
-  push(report: ScheduledReport): void {
+  push(report: ScheduledSend): void {
     const heap = this.heap;
     heap.push(report);
     let i = heap.length - 1;
     while (i > 0) {
       const parent = (i - 1) >> 1;
-      const p = heap[parent] as ScheduledReport;
+      const p = heap[parent] as ScheduledSend;
       if (p.dueMs <= report.dueMs) break;
       heap[i] = p;
       i = parent;
@@ -28,18 +29,18 @@ export class ReportQueue {
   }
 
   /** Removes and returns up to `max` reports due at or before `nowMs`, earliest first. */
-  popDue(nowMs: number, max: number): ScheduledReport[] {
-    const out: ScheduledReport[] = [];
-    while (out.length < max && this.heap.length > 0 && (this.heap[0] as ScheduledReport).dueMs <= nowMs) {
+  popDue(nowMs: number, max: number): ScheduledSend[] {
+    const out: ScheduledSend[] = [];
+    while (out.length < max && this.heap.length > 0 && (this.heap[0] as ScheduledSend).dueMs <= nowMs) {
       out.push(this.popMin());
     }
     return out;
   }
 
-  private popMin(): ScheduledReport {
+  private popMin(): ScheduledSend {
     const heap = this.heap;
-    const top = heap[0] as ScheduledReport;
-    const last = heap.pop() as ScheduledReport;
+    const top = heap[0] as ScheduledSend;
+    const last = heap.pop() as ScheduledSend;
     if (heap.length === 0) return top;
     let i = 0;
     for (;;) {
@@ -47,11 +48,11 @@ export class ReportQueue {
       if (left >= heap.length) break;
       const right = left + 1;
       const child =
-        right < heap.length && (heap[right] as ScheduledReport).dueMs < (heap[left] as ScheduledReport).dueMs
+        right < heap.length && (heap[right] as ScheduledSend).dueMs < (heap[left] as ScheduledSend).dueMs
           ? right
           : left;
-      if ((heap[child] as ScheduledReport).dueMs >= last.dueMs) break;
-      heap[i] = heap[child] as ScheduledReport;
+      if ((heap[child] as ScheduledSend).dueMs >= last.dueMs) break;
+      heap[i] = heap[child] as ScheduledSend;
       i = child;
     }
     heap[i] = last;

@@ -23,6 +23,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities';
 import { isRefusal, stampCommand, type LaneInput } from '../events/commands';
+import { POST_INSTALL_MARK_KEY } from '../events/post-install';
 import type { DomainEvent } from '../events/domain-events';
 import { fleetCommandsOf } from '../events/fleet-commands';
 import { decideLane, initialLaneState, isLaneFinished, laneDeadlineOf, stepLane, type LaneState } from '../events/lane';
@@ -114,7 +115,12 @@ export async function laneWorkflow(input: LaneWorkflowInput): Promise<LaneWorkfl
   });
 
   setHandler(laneStateQuery, () => state);
-  setHandler(highWaterMarksQuery, () => state.highWater);
+  // A lane judging post-install signals keeps their marks apart; the ingest reads them under POST_INSTALL_MARK_KEY.
+  setHandler(highWaterMarksQuery, () =>
+    state.regression === undefined
+      ? state.highWater
+      : { ...state.highWater, [POST_INSTALL_MARK_KEY]: state.regression.highWater },
+  );
   setHandler(lanePendingQuery, () => loop.pending());
 
   loop.acceptOperatorUpdates(

@@ -9,6 +9,7 @@ import { bundleWorkflowCode, type WorkflowBundle } from '@temporalio/worker';
 import { loadConfig, type Config } from '../../config/env';
 import { cohortOf } from '../../events/cohort';
 import type { OutcomeCounts } from '../../events/domain-events';
+import type { HealthReport } from '../../events/health-report';
 import type { InstallEvent } from '../../events/install-event';
 import type { LaneState } from '../../events/lane';
 import { laneConfigOf, validatePlan, type LaneConfig, type RolloutPlanInput } from '../../events/plan';
@@ -243,10 +244,10 @@ export function groundTruth(events: InstallEvent[]): OutcomeCounts {
   return counts;
 }
 
-/** Produces events keyed by device id, in chunks with a pause between them (a stream, not a burst). */
+/** Produces device records (install events, health reports) keyed by device id, in chunks with a pause between them. */
 export async function produce(
   world: World,
-  values: (InstallEvent | string | Buffer)[],
+  values: (InstallEvent | HealthReport | string | Buffer)[],
   opts: { chunk?: number; pauseMs?: number; onChunk?: (index: number) => Promise<void> | void } = {},
 ): Promise<void> {
   const producer = world.kafka.producer({ allowAutoTopicCreation: false });

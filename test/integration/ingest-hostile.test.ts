@@ -71,7 +71,7 @@ function hostileArbitrary(valid: InstallEvent, outsider: string): fc.Arbitrary<s
       .oneof(fc.string({ maxLength: 5 }), fc.double(), fc.constant(null))
       .filter((v) => typeof v !== 'number' || !Number.isInteger(v))
       .map((v) => withField('attempt', v)),
-    fc.integer({ min: 2, max: 1000 }).map((v) => withField('schemaVersion', v)),
+    fc.integer({ min: 3, max: 1000 }).map((v) => withField('schemaVersion', v)),
     // __proto__ and constructor keys
     fc.json({ maxDepth: 1 }).map((j) => text.replace('{', `{"__proto__":{"polluted":${j}},`)),
     fc.constant(text.replace('{', '{"constructor":{"prototype":{"polluted":true}},')),

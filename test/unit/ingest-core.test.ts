@@ -135,11 +135,11 @@ test('a timeout marker times out a silent device once; a late final is kept out 
 
 test('changes at or below a lane mark rebuild state only; above it they become the next delta', () => {
   const { core, feed } = setup();
-  core.aggregator.setMarks((id) => core.catalogue.offer(R, id), R, { [OFFER]: { '0': '1' } }, new Set([0]));
+  const lane = core.catalogue.offers[0]!.lane;
+  core.aggregator.setMarks((id) => core.catalogue.offer(R, id), lane, { [OFFER]: { '0': '1' } }, new Set([0]));
   feed({ deviceId: inside[0], type: 'install-started' }); // offset 0: below the mark
   feed({ deviceId: inside[0], type: 'succeeded' }); // offset 1: at the mark
   feed({ deviceId: inside[1], type: 'succeeded' }); // offset 2: above
-  const lane = core.catalogue.offers[0]!.lane;
   const taken = core.aggregator.takeLane(lane);
   expect(taken?.deltas).toEqual([
     {

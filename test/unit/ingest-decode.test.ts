@@ -115,6 +115,6 @@ describe('decodeRecord', () => {
     expect(decodeRecord(null, 10)).toMatchObject({ reason: 'empty' });
     expect(decodeRecord(Buffer.from('x'.repeat(11)), 10)).toMatchObject({ reason: 'oversized' });
     expect(decodeRecord(Buffer.from('{"a":'), 100)).toMatchObject({ reason: 'bad-json' });
-    expect(decodeRecord(Buffer.from('{"schemaVersion":2}'), 100)).toMatchObject({ reason: 'unknown-schema-version' });
+    expect(decodeRecord(Buffer.from('{"schemaVersion":3}'), 100)).toMatchObject({ reason: 'unknown-schema-version' });
   });
 });

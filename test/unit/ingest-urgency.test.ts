@@ -30,7 +30,14 @@ if (!checked.ok) throw new Error(JSON.stringify(checked.errors));
 const config = laneConfigOf(checked.plan, 'phone-a');
 
 function exposureOffer(): { lane: LaneInfo; offer: OfferInfo } {
-  const lane: LaneInfo = { key: 'r\u0000phone-a', rolloutId: 'r', lane: 'phone-a', config, finished: false };
+  const lane: LaneInfo = {
+    key: 'r\u0000phone-a',
+    rolloutId: 'r',
+    lane: 'phone-a',
+    config,
+    finished: false,
+    exposures: [],
+  };
   const offer: OfferInfo = {
     slot: 0,
     rolloutId: 'r',
