@@ -68,7 +68,7 @@ describe('health reports (schemaVersion 2)', () => {
 
   it('bounds the signals: names, how many, and counts', () => {
     expect(refusal({ ...report, counts: { 'App-Crash': 1 } })).toMatch(
-      /counts\.App-Crash: signal name "App-Crash" must be lower-case/,
+      /counts\.App-Crash: signal name "App-Crash" must be a lower-case name/,
     );
     const many = Object.fromEntries(Array.from({ length: MAX_SIGNALS + 1 }, (_, i) => [`s-${i}`, 1]));
     expect(refusal({ ...report, counts: many })).toMatch(/counts: at most 64 signals/);

@@ -19,7 +19,7 @@ const ROLLBACK = 'r-1/phone-a/9';
 const ISSUED = '2026-03-01T12:00:00Z';
 const TS = Date.parse('2026-03-02T00:00:00Z');
 
-function catalogueWith(bound = 5000): RolloutCatalogue {
+function catalogueWith(bound = 5000, watches = true): RolloutCatalogue {
   const plan = validatePlan({
     releaseId: 'rel',
     artifact: { build: '26.3.1' },
@@ -30,6 +30,8 @@ function catalogueWith(bound = 5000): RolloutCatalogue {
     ],
     thresholds: { maxFailureRate: 0.5, minSample: 1000, installTimeoutSec: 60, rule: 'plain' },
     breachPolicy: { action: 'pause' },
+    // The ingest routes post-install reports only to lanes that watch them.
+    ...(watches && { regression: { signals: ['app-crash', 'kernel-panic'] } }),
   });
   if (!plan.ok) throw new Error('plan');
   const catalogue = new RolloutCatalogue();
@@ -342,4 +344,11 @@ test('reports below the committed offset at assignment were delivered: not sent 
   expect(core.aggregator.takeLane(lane())?.postInstall.map((d) => d.ranges)).toEqual([
     [{ partition: 0, fromOffset: '2', toOffset: '2' }],
   ]);
+});
+
+test('a lane without a regression rule gets no post-install delta: its reports are valid and dropped as no-lane', () => {
+  const { core, feed, lane } = setup(catalogueWith(5000, false));
+  expect(feed(updated(inside[0]!))).toEqual({ kind: 'ignored', why: 'no-lane' });
+  expect(feed({ deviceId: outside[0]! })).toEqual({ kind: 'ignored', why: 'no-lane' });
+  expect(core.aggregator.isDirty(lane())).toBe(false);
 });
