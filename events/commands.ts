@@ -172,11 +172,19 @@ export const LaneLostInputSchema = z
   .strict();
 export type LaneLostInput = z.infer<typeof LaneLostInputSchema>;
 
+/**
+ * The rollout's clock reached a time of its schedule (`startAt` or `endAt`, events/schedule.ts): the workflow hands
+ * it over when the timer it set for that time fires; the decider checks which time has come.
+ */
+export const ScheduleTickSchema = z.object({ type: z.literal('schedule-tick'), at: TimestampSchema }).strict();
+export type ScheduleTick = z.infer<typeof ScheduleTickSchema>;
+
 /** Everything the rollout decides on. */
 export const RolloutInputSchema = z.discriminatedUnion('type', [
   StartRolloutSchema,
   LaneReportSchema,
   LaneLostInputSchema,
+  ScheduleTickSchema,
   ...OperatorCommandSchema.options,
 ]);
 export type RolloutInput = z.infer<typeof RolloutInputSchema>;

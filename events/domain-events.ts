@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { HealthEvidenceSchema, HealthVerdictSchema } from './health';
 import { DeviceClassSchema, ErrorCodeSchema, IdSchema, TimestampSchema } from './install-event';
 import { ArtifactSchema, LaneConfigSchema, RolloutPlanSchema } from './plan';
+import { EndBehaviorSchema } from './schedule';
 
 export const DOMAIN_EVENT_SCHEMA_VERSION = 2;
 
@@ -471,6 +472,39 @@ export const FleetHaltedSchema = rolloutEvent(
     })
     .strict(),
 );
+/**
+ * The rollout has a schedule (the plan's `schedule`): it starts its classes at `waitUntil` (null: at once, the plan
+ * had no `startAt` or it had passed) and applies `endBehavior` at `endAt` (both null when the plan has no end).
+ */
+export const RolloutScheduledSchema = rolloutEvent(
+  'rollout-scheduled',
+  z
+    .object({
+      waitUntil: TimestampSchema.nullable(),
+      endAt: TimestampSchema.nullable(),
+      endBehavior: EndBehaviorSchema.nullable(),
+    })
+    .strict(),
+);
+/** The scheduled start came (`startAt`): the rollout starts its classes now. */
+export const ScheduleStartedSchema = rolloutEvent('schedule-started', z.object({ startAt: TimestampSchema }).strict());
+/**
+ * The schedule's `endAt` came while the rollout ran. `stop`: the classes in `stopLanes` stop (they abort; the rest
+ * were finished or only count their patched share) and the rollout completes once they ended; `cancel`: a
+ * `rollout-aborted` by the schedule follows. `lanesStarted` false: the end came before the scheduled start was acted
+ * on (a worker down the whole window), and the rollout ends without having started a class.
+ */
+export const ScheduleEndedSchema = rolloutEvent(
+  'schedule-ended',
+  z
+    .object({
+      endAt: TimestampSchema,
+      endBehavior: EndBehaviorSchema,
+      stopLanes: z.array(DeviceClassSchema),
+      lanesStarted: z.boolean(),
+    })
+    .strict(),
+);
 export const OperatorCommandAcceptedSchema = z
   .object({
     ...metadata,
@@ -511,6 +545,9 @@ export const DomainEventSchema = z
     LaneLostSchema,
     LaneRestartedSchema,
     FleetHaltedSchema,
+    RolloutScheduledSchema,
+    ScheduleStartedSchema,
+    ScheduleEndedSchema,
     OperatorCommandAcceptedSchema,
   ])
   .superRefine((event, ctx) => {

@@ -33,6 +33,7 @@
  * ```
  */
 import { z } from 'zod';
+import { ScheduleSchema } from './schedule';
 import YAML from 'yaml';
 import { ThresholdsSchema, calibrationOf, planThresholdsProblems, thresholdsProblems, type Thresholds } from './health';
 import { thresholdsProblemsV1 } from './health-v1';
@@ -385,6 +386,8 @@ export const RolloutPlanSchema = z
     completion: CompletionSchema.optional(),
     /** Webhooks told about breaches, halts, rollbacks, gates, lost lanes and the end (`events/webhook-config.ts`). */
     notifications: NotificationsSchema.optional(),
+    /** When the rollout starts its classes and when it stops or cancels (`events/schedule.ts`); absent: at once, never. */
+    schedule: ScheduleSchema.optional(),
   })
   .strict()
   .superRefine((plan, ctx) => {

@@ -170,6 +170,16 @@ export function describeEvent(e) {
       return `class ${d.lane} restarted`;
     case 'fleet-halted':
       return `FLEET HALT (${d.cause}): ${d.reason}`;
+    case 'rollout-scheduled':
+      return `${d.waitUntil ? `scheduled: starts at ${clock(d.waitUntil)}` : 'scheduled: started at once'}${d.endAt ? `; ${d.endBehavior === 'cancel' ? 'cancels' : 'stops'} at ${clock(d.endAt)}` : ''}`;
+    case 'schedule-started':
+      return `scheduled start reached: classes starting`;
+    case 'schedule-ended':
+      return !d.lanesStarted
+        ? 'schedule ended before any class started'
+        : d.endBehavior === 'cancel'
+          ? 'schedule ended: rollout cancelled'
+          : `schedule ended: stopping ${(d.stopLanes ?? []).join(', ') || 'no class'}`;
     case 'operator-command-accepted':
       return `${d.command} accepted`;
     default:
