@@ -105,6 +105,10 @@ export async function startRollout(client: Client, options: StartRolloutOptions)
   const checked = validatePlan(options.plan);
   if (!checked.ok) throw new InvalidPlanError(checked.errors);
   const plan = checked.plan;
+  const endAt = plan.schedule?.endAt;
+  if (endAt !== undefined && Date.parse(endAt) <= Date.now()) {
+    throw new InvalidPlanError([{ path: 'schedule.endAt', value: endAt, rule: 'has passed: nothing to start' }]);
+  }
   const rolloutId = options.rolloutId ?? plan.rolloutId ?? `${plan.releaseId}-${randomBytes(4).toString('hex')}`;
   const workflowId = rolloutWorkflowId(rolloutId);
   try {
@@ -295,6 +299,8 @@ export interface RolloutStatusView {
   halts: number;
   breachedLanes: string[];
   lanes: LaneStatusView[];
+  /** The plan's schedule as the rollout folded it (when it starts, ends and how; the end once it came), or null. */
+  schedule?: NonNullable<RolloutState['schedule']> | null;
 }
 
 /** Which window a lane's `counts` and `failureRate` describe, in words ("phase 3, attempt 1", "rollback"). */
@@ -427,6 +433,7 @@ export async function getStatus(client: Client, rolloutId: string): Promise<Roll
     halts: rollout.halts,
     breachedLanes: rollout.breachedLanes,
     lanes,
+    schedule: rollout.schedule ?? null,
   };
 }
 

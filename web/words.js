@@ -102,6 +102,25 @@ export function lastBreachOf(lane) {
   return lane.lastBreach;
 }
 
+/**
+ * The schedule of a rollout status in one sentence (`view.schedule`: when it starts, ends and how; how it ended), or
+ * null when the plan has none.
+ */
+export function scheduleText(view, now) {
+  const s = view.schedule;
+  if (!s) return null;
+  if (s.ended) {
+    return s.ended.endBehavior === 'cancel'
+      ? `The schedule ended at ${clock(s.ended.at)}: the rollout was cancelled.`
+      : `The schedule ended at ${clock(s.ended.at)}: ${(s.ended.stopLanes ?? []).join(', ') || 'no class'} stopped (no new cohort).`;
+  }
+  const end = s.endAt ? ` At ${clock(s.endAt)} it ${s.endBehavior === 'cancel' ? 'cancels' : 'stops'}.` : '';
+  if (view.status === 'running' && s.waitUntil) {
+    return `Scheduled: starts at ${clock(s.waitUntil)} (${relative(s.waitUntil, now)}); it may be aborted meanwhile.${end}`;
+  }
+  return end ? end.trim() : null;
+}
+
 /** One event of the log as a sentence (the timeline's "what"). */
 export function describeEvent(e) {
   const d = e.data ?? {};
