@@ -20,6 +20,7 @@ import {
 import type { LaneConfig, RolloutPlan } from '../events/plan';
 import { fold, type RolloutState } from '../events/rollout';
 import { describeEvent } from './describe';
+import { scheduleNote } from './rollout-notes';
 import { ChangeIndex, type CountChange, type DeviceFact } from './outcomes';
 import { haltOf, redecideLane } from './redecide';
 import { compareWhatIf, exposureOf, firstDifference, laneConfigsOf, type WhatIfReport } from './what-if';
@@ -166,6 +167,8 @@ export type Incident = {
 export type ReplayReport = {
   /** What went wrong: one entry per halted class, in plan order. The classes below list the same ones first. */
   incidents: Incident[];
+  /** Sentences on the rollout as a whole: its schedule (`replay/rollout-notes.ts`). */
+  notes: string[];
   rolloutId: string;
   releaseId: string | null;
   status: RolloutState['status'];
@@ -672,8 +675,10 @@ export function buildReport(input: ReportInput): ReplayReport {
     }));
     whatIf = compareWhatIf(input.whatIf.source, log, runs, allFacts);
   }
+  const schedule = scheduleNote(log);
   return {
     incidents,
+    notes: schedule === null ? [] : [schedule],
     rolloutId: input.rolloutId,
     releaseId: state.plan?.releaseId ?? null,
     status: state.status,
