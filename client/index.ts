@@ -14,7 +14,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { z } from 'zod';
-import { OperatorRequestSchema, type OperatorRequest } from '../events/commands';
+import { OperatorRequestSchema, isRefusal, type OperatorRequest } from '../events/commands';
 import type { OutcomeCounts, WaitingFor } from '../events/domain-events';
 import { assessHealth } from '../events/health';
 import {
@@ -30,6 +30,7 @@ import {
 } from '../events/lane';
 import { validatePlan, type PlanError, type RolloutPlan } from '../events/plan';
 import type { RolloutState } from '../events/rollout';
+import { supersedesOf } from '../events/supersede';
 import {
   laneStateQuery,
   laneWorkflowId,
@@ -87,6 +88,11 @@ export interface StartRolloutOptions {
   reason: string;
   /** The worker's task queue (config `temporal.taskQueue`). */
   taskQueue: string;
+  /**
+   * The id of a rollout this one supersedes (`--supersedes`): it must exist and be finished or halted, and share a
+   * halted class with the plan (events/supersede.ts); else `UnknownRolloutError` or `CommandRefusedError`.
+   */
+  supersedes?: string;
 }
 
 /** A started rollout. */
@@ -95,6 +101,16 @@ export interface StartedRollout {
   workflowId: string;
   runId: string;
   plan: RolloutPlan;
+}
+
+/** The state of the rollout a new one supersedes, from its workflow (closed ones answer too); unknown: an error. */
+async function supersedesFor(client: Client, rolloutId: string): Promise<RolloutState> {
+  try {
+    return await client.workflow.getHandle(rolloutWorkflowId(rolloutId)).query(rolloutStatusQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new UnknownRolloutError(rolloutId);
+    throw err;
+  }
 }
 
 /**
@@ -111,11 +127,14 @@ export async function startRollout(client: Client, options: StartRolloutOptions)
   }
   const rolloutId = options.rolloutId ?? plan.rolloutId ?? `${plan.releaseId}-${randomBytes(4).toString('hex')}`;
   const workflowId = rolloutWorkflowId(rolloutId);
+  const supersedes = options.supersedes === undefined ? undefined : await supersedesFor(client, options.supersedes);
+  const link = supersedes === undefined ? undefined : supersedesOf(supersedes, plan, rolloutId);
+  if (link !== undefined && isRefusal(link)) throw new CommandRefusedError(link.reason);
   try {
     const handle = await client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
       taskQueue: options.taskQueue,
       workflowId,
-      args: [{ rolloutId, plan, actor: options.actor, reason: options.reason }],
+      args: [{ rolloutId, plan, actor: options.actor, reason: options.reason, ...(link && { supersedes: link }) }],
     });
     return { rolloutId, workflowId, runId: handle.firstExecutionRunId, plan };
   } catch (err) {

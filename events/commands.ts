@@ -5,7 +5,7 @@
  * the core never reads a clock or draws a random number.
  */
 import { z } from 'zod';
-import { ActorSchema, DomainEventSchema, HealthDeltaSchema, ReasonSchema } from './domain-events';
+import { ActorSchema, DomainEventSchema, HealthDeltaSchema, ReasonSchema, SupersedesSchema } from './domain-events';
 import { DeviceClassSchema, IdSchema, TimestampSchema } from './install-event';
 import { LaneConfigSchema, RolloutPlanSchema } from './plan';
 import { PostInstallDeltaInputSchema } from './post-install';
@@ -130,6 +130,8 @@ export const StartRolloutSchema = z
     plan: RolloutPlanSchema,
     /** The rules version to run under (default: the current `RULES_VERSION`; a workflow replaying an older history passes 1). */
     rulesVersion: z.number().int().min(1).optional(),
+    /** The rollout this one supersedes and its superseded classes (`supersedesOf`, events/supersede.ts). */
+    supersedes: SupersedesSchema.optional(),
     actor: ActorSchema,
     reason: ReasonSchema,
     at: TimestampSchema,

@@ -155,6 +155,27 @@ function rolloutEvent<T extends string, D extends z.ZodType>(type: T, data: D) {
 const phaseIndex = z.number().int().min(0);
 const attempt = z.number().int().min(1);
 
+/**
+ * What a superseding rollout records of the rollout it supersedes (`rollout-started`'s `supersedes`; see
+ * events/supersede.ts): its id, and per superseded class the old lane's exposed bound and how it ended.
+ */
+export const SupersedesSchema = z
+  .object({
+    rolloutId: IdSchema,
+    /** The classes the new rollout supersedes: how far the old lane exposed its build, and how it ended. */
+    lanes: z.record(
+      DeviceClassSchema,
+      z
+        .object({
+          cohortBound: z.number().int().min(1).max(10000),
+          status: z.enum(['rolled-back', 'rollback-failed', 'paused']),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+export type Supersedes = z.infer<typeof SupersedesSchema>;
+
 export const RolloutStartedSchema = rolloutEvent(
   'rollout-started',
   z
@@ -162,6 +183,8 @@ export const RolloutStartedSchema = rolloutEvent(
       plan: RolloutPlanSchema,
       /** The judging rules the rollout and its lanes run under (absent: version 1, see `RULES_VERSION`). */
       rulesVersion: z.number().int().min(2).optional(),
+      /** The rollout this one supersedes (`--supersedes`), with the classes it supersedes; absent: none. */
+      supersedes: SupersedesSchema.optional(),
     })
     .strict(),
 );

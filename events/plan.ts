@@ -495,9 +495,20 @@ export const LaneConfigSchema = z
      * started before completion existed, and plans without the key): it completes when its last phase passes.
      */
     completion: LaneCompletionSchema.optional(),
+    /**
+     * The salt of the lane's cohort buckets, `cohortOf(deviceId, cohortSalt)`: the id of the rollout a superseding
+     * lane supersedes (events/supersede.ts), so its buckets are the old lane's devices. Absent (every other lane, and
+     * every lane started before superseding existed): the lane's own rollout id.
+     */
+    cohortSalt: IdSchema.optional(),
   })
   .strict();
 export type LaneConfig = z.infer<typeof LaneConfigSchema>;
+
+/** The salt of a lane's cohort buckets: its config's `cohortSalt`, else its own rollout id. */
+export function cohortSaltOf(config: Pick<LaneConfig, 'cohortSalt'> | null | undefined, rolloutId: string): string {
+  return config?.cohortSalt ?? rolloutId;
+}
 
 /** The rules version of a lane: what its `lane-started` config says, 1 when it says nothing. */
 export function rulesVersionOf(config: Pick<LaneConfig, 'rulesVersion'>): number {

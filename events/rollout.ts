@@ -29,7 +29,7 @@ import {
   type RolloutInput,
   refuse,
 } from './commands';
-import { type DomainEvent, type EventOf, OutcomeCountsSchema, makeEvent } from './domain-events';
+import { type DomainEvent, type EventOf, OutcomeCountsSchema, SupersedesSchema, makeEvent } from './domain-events';
 import { addCounts, assessFleetSpike, pct, type SpikeSegment } from './health';
 import { evaluateHealthV1 } from './health-v1';
 import {
@@ -93,6 +93,8 @@ export const RolloutStateSchema = z
       })
       .strict()
       .optional(),
+    /** The rollout this one supersedes, as `rollout-started` recorded it (events/supersede.ts); absent: none. */
+    supersedes: SupersedesSchema.optional(),
   })
   .strict();
 export type RolloutState = z.infer<typeof RolloutStateSchema>;
@@ -162,6 +164,7 @@ export function evolveRollout(state: RolloutState, event: DomainEvent): RolloutS
         startedAt: event.at,
         lanes,
         rulesVersion,
+        ...(event.data.supersedes !== undefined && { supersedes: event.data.supersedes }),
       };
     }
     case 'fleet-halted':
@@ -493,6 +496,16 @@ export function decideRollout(state: RolloutState, input: RolloutInput): readonl
       if (input.plan.rolloutId !== undefined && input.plan.rolloutId !== input.rolloutId) {
         return refuse(`the plan fixes rolloutId ${input.plan.rolloutId}, not ${input.rolloutId}`);
       }
+      const supersedes = input.supersedes;
+      if (supersedes !== undefined) {
+        if (supersedes.rolloutId === input.rolloutId) return refuse(`a rollout cannot supersede itself`);
+        const foreign = Object.keys(supersedes.lanes).filter((lane) => !input.plan.deviceClasses.includes(lane));
+        if (foreign.length > 0 || Object.keys(supersedes.lanes).length === 0) {
+          return refuse(
+            `the superseded classes (${Object.keys(supersedes.lanes).join(', ')}) must be classes of the plan`,
+          );
+        }
+      }
       const schedule = input.plan.schedule;
       if (schedule?.endAt !== undefined && reached(input.at, schedule.endAt)) {
         return refuse(`the plan's schedule ended at ${schedule.endAt}: nothing to start (move or drop schedule.endAt)`);
@@ -501,7 +514,11 @@ export function decideRollout(state: RolloutState, input: RolloutInput): readonl
       const rulesVersion = input.rulesVersion ?? RULES_VERSION;
       out.emit(
         'rollout-started',
-        { plan: input.plan, ...(rulesVersion >= 2 ? { rulesVersion } : {}) },
+        {
+          plan: input.plan,
+          ...(rulesVersion >= 2 ? { rulesVersion } : {}),
+          ...(supersedes !== undefined && { supersedes }),
+        },
         { actor: input.actor, reason: input.reason },
       );
       if (schedule !== undefined) {

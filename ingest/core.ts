@@ -15,6 +15,7 @@
  */
 import { OutcomeCountsSchema } from '../events/domain-events';
 import { INSTALL_EVENT_TYPES, type InstallEventType } from '../events/install-event';
+import { cohortSaltOf } from '../events/plan';
 import { Aggregator } from './aggregator';
 import type { OfferInfo, RolloutCatalogue } from './catalogue';
 import { decodeRecord, type RejectReason } from './decode';
@@ -148,7 +149,7 @@ export class IngestCore {
         message: `at ${e.at()} is ahead of the append time ${new Date(timestampMs).toISOString()}`,
       };
     }
-    if (e.cohort() >= offer.cohortBound) {
+    if (e.cohort(cohortSaltOf(offer.lane.config, offer.rolloutId)) >= offer.cohortBound) {
       return {
         kind: 'reject',
         reason: 'outside-cohort',

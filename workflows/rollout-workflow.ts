@@ -29,6 +29,7 @@ import { isRefusal, stampCommand, type LaneLoss, type RolloutInput } from '../ev
 import type { DomainEvent } from '../events/domain-events';
 import { isLaneFinished } from '../events/lane';
 import { RULES_VERSION, laneConfigOf } from '../events/plan';
+import { supersedingConfig } from '../events/supersede';
 import {
   SCHEDULE_ACTOR,
   awaitsScheduledStart,
@@ -76,6 +77,12 @@ const LANE_WATCH_PATCH = 'lane-watch';
  * history of a plan without one (every history recorded before schedules existed) replays unchanged.
  */
 const SCHEDULE_PATCH = 'rollout-schedule';
+
+/**
+ * The patch marker of superseding rollouts (events/supersede.ts): a run with it records what it supersedes and starts
+ * the superseding lanes with the old rollout's cohort salt. Asked only when the input supersedes a rollout.
+ */
+const SUPERSEDE_PATCH = 'rollout-supersedes';
 
 /** The loss a described lane execution means, if its lane had not finished; undefined while it runs. */
 function lossOfStatus(status: string, detail: string): { cause: LaneLoss; detail: string } | undefined {
@@ -233,7 +240,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         {
           rolloutId,
           lane,
-          config: laneConfigOf(plan, lane, state.rulesVersion ?? 1, input.actor),
+          config: supersedingConfig(laneConfigOf(plan, lane, state.rulesVersion ?? 1, input.actor), state.supersedes),
           reportTo: workflowInfo().workflowId,
           reportHealth: plan.fleetHalt?.failureSpike !== undefined,
           ...(plan.notifications !== undefined && { webhooks: plan.notifications.webhooks }),
@@ -345,6 +352,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       rolloutId,
       plan,
       rulesVersion,
+      ...(input.supersedes !== undefined && patched(SUPERSEDE_PATCH) && { supersedes: input.supersedes }),
       actor: input.actor,
       reason: input.reason,
       at: now(),
