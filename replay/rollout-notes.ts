@@ -1,8 +1,24 @@
 /**
- * The postmortem's notes on the rollout as a whole, each one sentence: its schedule (when it waited for, how it
- * ended) from the schedule's events in the log. Kept beside the timeline, which lists the same events one by one.
+ * The postmortem's notes on the rollout as a whole, each one sentence: the rollout it supersedes and those that
+ * supersede it (`rollout start --supersedes`), and its schedule (when it waited for, how it ended) from the
+ * schedule's events in the log. Kept beside the timeline, which lists the same events one by one.
  */
-import type { DomainEvent } from '../events/domain-events';
+import type { DomainEvent, Supersedes } from '../events/domain-events';
+
+/** `Supersedes R: …` for the link this rollout recorded, and `Superseded by R.` for each rollout that names it. */
+export function supersedeNotes(supersedes: Supersedes | undefined, supersededBy: readonly string[]): string[] {
+  const notes: string[] = [];
+  if (supersedes !== undefined) {
+    const lanes = Object.entries(supersedes.lanes).map(
+      ([lane, old]) => `${lane} (${old.status} after exposing ${(old.cohortBound / 100).toFixed(2)}%)`,
+    );
+    notes.push(
+      `Supersedes ${supersedes.rolloutId}: a fixed build for ${lanes.join(', ')}; those devices were offered it first.`,
+    );
+  }
+  for (const id of supersededBy) notes.push(`Superseded by ${id}: a later rollout brought a fixed build.`);
+  return notes;
+}
 
 /** What the schedule did, in one sentence, or null when the rollout had none. */
 export function scheduleNote(log: readonly DomainEvent[]): string | null {
