@@ -211,9 +211,15 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
       .join('  ')
       .trimEnd();
   const schedule = scheduleLine(view);
+  const supersedes = view.supersedes
+    ? `  SUPERSEDES ${view.supersedes.rolloutId}: ${Object.entries(view.supersedes.lanes)
+        .map(([lane, old]) => `${lane} (${old.status} at ${(old.cohortBound / 100).toFixed(2)}%)`)
+        .join(', ')}`
+    : null;
   return [
     head,
     ...(schedule === null ? [] : [schedule]),
+    ...(supersedes === null ? [] : [supersedes]),
     ...lost,
     line(COLUMNS.map(([, t]) => t)),
     ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? ''))),

@@ -320,6 +320,8 @@ export interface RolloutStatusView {
   lanes: LaneStatusView[];
   /** The plan's schedule as the rollout folded it (when it starts, ends and how; the end once it came), or null. */
   schedule?: NonNullable<RolloutState['schedule']> | null;
+  /** The rollout this one supersedes and its superseded classes (`--supersedes`), or null. */
+  supersedes?: NonNullable<RolloutState['supersedes']> | null;
 }
 
 /** Which window a lane's `counts` and `failureRate` describe, in words ("phase 3, attempt 1", "rollback"). */
@@ -453,6 +455,7 @@ export async function getStatus(client: Client, rolloutId: string): Promise<Roll
     breachedLanes: rollout.breachedLanes,
     lanes,
     schedule: rollout.schedule ?? null,
+    supersedes: rollout.supersedes ?? null,
   };
 }
 

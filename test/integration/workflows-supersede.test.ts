@@ -6,7 +6,8 @@
 // not part of this test: their use of the salt is covered by unit tests (events/supersede.test.ts,
 // test/unit/cohort-salt.test.ts).
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { CommandRefusedError, UnknownRolloutError, startRollout, waitForRollout } from '../../client';
+import { CommandRefusedError, UnknownRolloutError, getStatus, startRollout, waitForRollout } from '../../client';
+import { renderStatus } from '../../cli/status-view';
 import { loadRolloutReport } from '../../client/report';
 import { renderText } from '../../replay/render-text';
 import type { RolloutPlanInput } from '../../events/plan';
@@ -121,6 +122,9 @@ describe('superseding a rolled-back class (time-skipping server, real Kafka)', (
         lanes: { 'laptop-x1': 'completed' },
       });
 
+      expect(renderStatus(await getStatus(env.client, 'sup-new'), Date.now())).toContain(
+        'SUPERSEDES sup-old: laptop-x1 (rolled-back at 10.00%)',
+      );
       const { events } = await readEvents(h);
       const started = events.find((e) => e.rolloutId === 'sup-new' && e.type === 'rollout-started');
       expect(started?.data).toMatchObject({
