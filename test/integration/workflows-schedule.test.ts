@@ -1,10 +1,15 @@
 // A plan's schedule on Temporal's time-skipping test server (hours pass in moments) with the real worker and real
 // Kafka: the rollout waits for its startAt before any lane exists, may be aborted meanwhile, and at its endAt stops
-// its lanes (stop) or aborts (cancel). The timers are the workflow's own, so skipping time exercises them for real.
+// its lanes (stop) or aborts (cancel). The timers are the workflow's own, so skipping time exercises them for real;
+// a run handed the carried state of a waiting rollout (as continue-as-new hands it) sets its timer again.
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { getStatus, sendOperatorCommand, startRollout, waitForRollout } from '../../client';
 import { renderStatus } from '../../cli/status-view';
-import type { RolloutPlanInput } from '../../events/plan';
+import { isRefusal } from '../../events/commands';
+import { RolloutPlanSchema, type RolloutPlanInput } from '../../events/plan';
+import { fold, stepRollout } from '../../events/rollout';
+import { CARRIED_VERSION } from '../../workflows/carried';
+import type { rolloutWorkflow } from '../../workflows/rollout-workflow';
 import { laneWorkflowId, laneStateQuery, rolloutWorkflowId } from '../../workflows/messages';
 import {
   DeltaFeeder,
@@ -190,6 +195,57 @@ describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
         const last = cancel.filter((e) => e.lane === lane).pop();
         expect(last).toMatchObject({ type: 'lane-aborted', data: { cause: 'rollout-aborted' }, actor: 'schedule' });
       }
+    },
+    TIMEOUT,
+  );
+
+  it(
+    'a run continued as new while it waits sets its timer again from the carried state and starts the lanes on time',
+    async () => {
+      const rolloutId = 'sched-carried';
+      const now = await env.currentTimeMs();
+      const startAt = Math.ceil((now + 6 * HOUR) / 1000) * 1000;
+      const parsed = RolloutPlanSchema.parse(plan({ startAt: iso(startAt) }));
+      // What an earlier run decided and carried: rollout-started and rollout-scheduled, no lane started.
+      const started = stepRollout(fold([]), {
+        type: 'start-rollout',
+        rolloutId,
+        plan: parsed,
+        actor: OPERATOR.actor,
+        reason: OPERATOR.reason,
+        at: iso(now),
+      });
+      if (isRefusal(started)) throw new Error(started.reason);
+      expect(started.events.map((e) => e.type)).toEqual(['rollout-started', 'rollout-scheduled']);
+      await env.client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
+        taskQueue: h.config.temporal.taskQueue,
+        workflowId: rolloutWorkflowId(rolloutId),
+        args: [
+          {
+            rolloutId,
+            plan: parsed,
+            ...OPERATOR,
+            carried: {
+              v: CARRIED_VERSION,
+              state: started.state,
+              inbox: [],
+              lanesStarted: false,
+              runs: 1,
+              recentAnswers: [],
+            },
+          },
+        ],
+      });
+      const waiting = await statusReaches(rolloutId, (s) => s.schedule?.waitUntil === iso(startAt));
+      expect(waiting.lanes.map((l) => l.status)).toEqual(['pending', 'pending']);
+      await env.sleep(startAt - (await env.currentTimeMs()) + 1000);
+      const lanesRunning = await statusReaches(rolloutId, (s) => s.lanes.every((l) => l.status === 'running'));
+      expect(lanesRunning.schedule?.waitUntil).toBeNull();
+      const { events } = await readEvents(h);
+      const startedAgain = events.find((e) => e.type === 'schedule-started');
+      expect(startedAgain).toMatchObject({ seq: 2, data: { startAt: iso(startAt) } });
+      expect(Date.parse(startedAgain!.at)).toBeGreaterThanOrEqual(startAt);
+      await sendOperatorCommand(env.client, rolloutId, { type: 'abort', ...OPERATOR });
     },
     TIMEOUT,
   );
