@@ -1,15 +1,15 @@
 /**
  * A rollout's schedule (the plan's `schedule` key), after AWS IoT Jobs' `SchedulingConfig`: the rollout waits until
  * `startAt` before it starts any lane, and at `endAt` applies `endBehavior`:
- * - `stop` (AWS `STOP_ROLLOUT`): no lane offers a new cohort any more. Every open lane is stopped (it aborts, as
- *   `rollout abort --class` would: a lane mid-rollback finishes and counts its rollback first), except a lane whose
+ * - `stop` (AWS `STOP_ROLLOUT`): no lane offers a new cohort any more. Every open lane is stopped (`lane-aborted` by
+ *   `schedule`; a lane mid-rollback finishes and counts its rollback first), except a lane whose
  *   every phase is already exposed and which only counts its devices toward its patched share (`patching`): it offers
  *   nothing new, so it goes on to its end. Installs already ordered are not called back. The rollout then completes
  *   like any other once its lanes have ended (`rollout-completed`), and records that the schedule ended it.
  * - `cancel` (AWS `CANCEL`): the rollout is aborted, exactly as `rollout abort` (actor `schedule`).
  * AWS's `FORCE_CANCEL` (cancel installs in progress) has no counterpart: the engine never calls back an order.
- * Unlike AWS there is no 30-minute minimum window, no 2-year maximum and no default end behaviour to guess: a plan
- * with `endAt` says `stop` or `cancel` (the default is `stop`, the gentler one). A `startAt` already past when the
+ * Unlike AWS there is no 30-minute minimum window and no 2-year maximum, and an `endBehavior` without `endAt` is
+ * refused rather than ignored; `endBehavior` defaults to `stop`, the gentler one. A `startAt` already past when the
  * rollout starts starts it at once; an `endAt` already past refuses the start.
  *
  * Pure: times arrive as ISO strings, the clock in the caller's input.
@@ -99,29 +99,19 @@ export function reached(at: string, time: string): boolean {
   return Date.parse(at) >= Date.parse(time);
 }
 
-/** One sentence on a schedule for `validate --explain` and the postmortem, relative to `now` when given. */
-export function describeSchedule(schedule: Schedule, now?: string): string {
+/** One sentence on a schedule for `validate --explain`, read against the clock `now`. */
+export function describeSchedule(schedule: Schedule, now: string): string {
   const parts: string[] = [];
-  if (schedule.startAt !== undefined) {
-    const past = now !== undefined && reached(now, schedule.startAt);
+  const { startAt, endAt } = schedule;
+  if (startAt === undefined) parts.push('starts at once');
+  else if (reached(now, startAt)) parts.push(`startAt ${startAt} has passed: a rollout started now starts at once`);
+  else parts.push(`waits until ${startAt} before starting any class (abort it meanwhile if need be)`);
+  if (endAt !== undefined && reached(now, endAt)) parts.push(`endAt ${endAt} has passed: a start now is refused`);
+  else if (endAt !== undefined && endBehaviorOf(schedule) === 'stop') {
     parts.push(
-      past
-        ? `startAt ${schedule.startAt} has passed: a rollout started now starts at once`
-        : `waits until ${schedule.startAt} before starting any class (abort it meanwhile if need be)`,
+      `at ${endAt} stops: no class offers a new cohort (a class rolling back finishes it; one only counting its ` +
+        'patched share goes on), then the rollout completes',
     );
-  } else parts.push('starts at once');
-  if (schedule.endAt !== undefined) {
-    const behavior = endBehaviorOf(schedule);
-    const past = now !== undefined && reached(now, schedule.endAt);
-    parts.push(
-      (past ? `endAt ${schedule.endAt} has passed: a start now is refused` : `at ${schedule.endAt} `) +
-        (past
-          ? ''
-          : behavior === 'stop'
-            ? 'stops: no class offers a new cohort (a class rolling back finishes it; one only counting its patched ' +
-              'share goes on), then the rollout completes'
-            : 'cancels: the rollout is aborted as by rollout abort'),
-    );
-  }
+  } else if (endAt !== undefined) parts.push(`at ${endAt} cancels: the rollout is aborted as by rollout abort`);
   return parts.join('; ');
 }
