@@ -161,6 +161,11 @@ export function decisionKindOf(event: DomainEvent): string {
       return event.data.verdict;
     case 'operator-command-accepted':
       return event.data.command;
+    case 'schedule-ended':
+      return event.data.endBehavior;
+    case 'rollout-scheduled':
+      return event.data.waitUntil === null ? 'starts-now' : 'waits';
+    case 'schedule-started':
     case 'rollout-started':
     case 'lane-started':
     case 'phase-started':

@@ -27,6 +27,8 @@ import type { OperatorCommandResult } from '../workflows/messages';
 export interface StartRequest {
   plan: unknown;
   rolloutId?: string;
+  /** The rollout this one supersedes (`--supersedes`). */
+  supersedes?: string;
   actor: string;
   reason: string;
 }
@@ -68,6 +70,7 @@ export function engineBackend(client: Client, kafka: Kafka, config: Config, maxA
       startOperation(client, {
         plan: request.plan,
         ...(request.rolloutId !== undefined && { rolloutId: request.rolloutId }),
+        ...(request.supersedes !== undefined && { supersedes: request.supersedes }),
         actor: request.actor,
         reason: request.reason,
         taskQueue: config.temporal.taskQueue,

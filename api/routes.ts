@@ -51,12 +51,14 @@ export const StartBodySchema = z
     plan: z.union([z.record(z.string(), z.unknown()), z.string().max(64 * 1024 * 1024)]),
     rolloutId: IdSchema.optional(),
     reason: ReasonSchema.optional(),
+    /** The id of a finished or halted rollout this one supersedes (`rollout start --supersedes`). */
+    supersedes: IdSchema.optional(),
   })
   .strict();
 
 /** `POST /api/v1/rollouts` with a YAML body (`application/yaml`, `text/yaml`): the id and reason in the query. */
 export const StartQuerySchema = z
-  .object({ rolloutId: IdSchema.optional(), reason: z.string().max(1000).optional() })
+  .object({ rolloutId: IdSchema.optional(), reason: z.string().max(1000).optional(), supersedes: IdSchema.optional() })
   .strict();
 
 /** An operator command's body: the class (default: the whole rollout), the reason (always), a request id. */

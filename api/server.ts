@@ -284,17 +284,20 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     let planInput: { text: string } | { value: unknown };
     let rolloutId: string | undefined;
     let reason: string | undefined;
+    let supersedes: string | undefined;
     if (typeof req.body === 'string') {
       const query = parse(StartQuerySchema, req.query, 'query');
       planInput = { text: req.body };
       rolloutId = query.rolloutId;
       reason = query.reason?.trim() || undefined;
+      supersedes = query.supersedes;
     } else {
       parse(z.object({}).strict(), req.query, 'query');
       const body = parse(StartBodySchema, req.body, 'body');
       planInput = typeof body.plan === 'string' ? { text: body.plan } : { value: body.plan };
       rolloutId = body.rolloutId;
       reason = body.reason;
+      supersedes = body.supersedes;
     }
     const checked = 'text' in planInput ? parsePlan(planInput.text, 'plan') : validatePlan(planInput.value);
     if (!checked.ok) throw planProblems(checked.errors);
@@ -302,6 +305,7 @@ export async function buildServer(options: ServerOptions): Promise<FastifyInstan
     const started = await backend.start({
       plan: checked.plan,
       ...(rolloutId !== undefined && { rolloutId }),
+      ...(supersedes !== undefined && { supersedes }),
       actor: actor.name,
       reason: reason ?? `started through the API by ${actor.name}`,
     });

@@ -101,9 +101,14 @@ export class ApiClient {
   }
 
   /** `POST /api/v1/rollouts` with the plan file's text. */
-  start(planText: string, opts: { rolloutId?: string; reason?: string }): Promise<ApiStartAnswer> {
+  start(planText: string, opts: { rolloutId?: string; reason?: string; supersedes?: string }): Promise<ApiStartAnswer> {
     return this.json('POST', '/api/v1/rollouts', {
-      json: { plan: planText, ...(opts.rolloutId !== undefined && { rolloutId: opts.rolloutId }), reason: opts.reason },
+      json: {
+        plan: planText,
+        ...(opts.rolloutId !== undefined && { rolloutId: opts.rolloutId }),
+        ...(opts.supersedes !== undefined && { supersedes: opts.supersedes }),
+        reason: opts.reason,
+      },
     });
   }
 

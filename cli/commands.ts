@@ -13,6 +13,7 @@ import {
 } from '../client/operations';
 import { workflowUiLink } from '../config/env';
 import type { OperatorCommandType } from '../events/domain-events';
+import { IdSchema } from '../events/install-event';
 import { createLogger } from '../observability/log';
 import { formatEventLine } from '../replay/describe';
 import { conflictWarning } from '../replay/event-conflicts';
@@ -44,9 +45,13 @@ function noActorThroughApi(actor: string | undefined): void {
 export async function startCommand(
   ctx: CliContext,
   path: string,
-  opts: { id?: string; actor?: string; reason?: string; json?: boolean },
+  opts: { id?: string; actor?: string; reason?: string; supersedes?: string; json?: boolean },
 ): Promise<void> {
   const plan = loadPlan(path);
+  if (opts.supersedes !== undefined && !IdSchema.safeParse(opts.supersedes).success) {
+    throw new UserError(`--supersedes: not a rollout id (value: ${JSON.stringify(opts.supersedes)})`);
+  }
+  const supersedes = opts.supersedes !== undefined ? { supersedes: opts.supersedes } : {};
   const reason = opts.reason ?? `started from ${path}`;
   let started: { rolloutId: string; workflowId: string; runId: string; actor: string };
   if (ctx.api) {
@@ -55,6 +60,7 @@ export async function startCommand(
     if (tooBig !== undefined) throw new UserError(tooBig);
     started = await ctx.api.start(readText(path, 'plan'), {
       ...(opts.id !== undefined && { rolloutId: opts.id }),
+      ...supersedes,
       reason,
     });
   } else {
@@ -62,6 +68,7 @@ export async function startCommand(
     const direct = await startOperation(await ctx.client(), {
       plan,
       ...(opts.id !== undefined && { rolloutId: opts.id }),
+      ...supersedes,
       actor,
       reason,
       taskQueue: ctx.config.temporal.taskQueue,

@@ -103,9 +103,11 @@ export function buildProgram(): Command {
     .option('--id <rolloutId>', 'rollout id (default: the plan’s, else <releaseId>-<random>)')
     .option('--actor <name>', 'who starts it (default: the OS user)')
     .option('--reason <text>', 'why (default: "started from <plan>")')
+    .option('--supersedes <rolloutId>', 'a finished or halted rollout whose halted classes this one fixes')
     .option('--json', 'machine-readable output')
-    .action((plan: string, opts: { id?: string; actor?: string; reason?: string; json?: boolean }) =>
-      run((ctx) => commands().startCommand(ctx, plan, opts)),
+    .action(
+      (plan: string, opts: { id?: string; actor?: string; reason?: string; supersedes?: string; json?: boolean }) =>
+        run((ctx) => commands().startCommand(ctx, plan, opts)),
     );
 
   program

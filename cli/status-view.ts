@@ -215,6 +215,25 @@ const COLUMNS: [keyof ReturnType<typeof laneCells>, string][] = [
   ['waiting', 'WAITING FOR'],
 ];
 
+/**
+ * The schedule line of the status: `scheduled, starts at T` while it waits, when and how it ends, or how it ended;
+ * null without a schedule.
+ */
+export function scheduleLine(view: Pick<RolloutStatusView, 'schedule' | 'status'>): string | null {
+  const s = view.schedule;
+  if (s === null || s === undefined) return null;
+  if (s.ended !== null) {
+    const how =
+      s.ended.endBehavior === 'cancel'
+        ? 'the rollout was cancelled'
+        : `stopped ${s.ended.stopLanes.join(', ') || 'no class'} (no new cohort)`;
+    return `  SCHEDULE ended at ${s.ended.at}: ${how}`;
+  }
+  const end = s.endAt === null ? '' : `; at ${s.endAt} it ${s.endBehavior === 'cancel' ? 'cancels' : 'stops'}`;
+  if (view.status === 'running' && s.waitUntil !== null) return `  SCHEDULED, starts at ${s.waitUntil}${end}`;
+  return end === '' ? null : `  SCHEDULE${end.slice(1)}`;
+}
+
 /** The status as a text table with a header line. */
 export function renderStatus(view: RolloutStatusView, now: number): string {
   const head = [
@@ -240,8 +259,16 @@ export function renderStatus(view: RolloutStatusView, now: number): string {
       .map((c, i) => c.padEnd(widths[i] ?? 0))
       .join('  ')
       .trimEnd();
+  const schedule = scheduleLine(view);
+  const supersedes = view.supersedes
+    ? `  SUPERSEDES ${view.supersedes.rolloutId}: ${Object.entries(view.supersedes.lanes)
+        .map(([lane, old]) => `${lane} (${old.status} at ${(old.cohortBound / 100).toFixed(2)}%)`)
+        .join(', ')}`
+    : null;
   return [
     head,
+    ...(schedule === null ? [] : [schedule]),
+    ...(supersedes === null ? [] : [supersedes]),
     ...lost,
     line(COLUMNS.map(([, t]) => t)),
     ...rows.map((r) => line(COLUMNS.map(([k]) => r[k] ?? ''))),

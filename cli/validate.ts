@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parsePlan, type RolloutPlan } from '../events/plan';
 import { previewPlan } from '../events/preview';
+import { describeSchedule } from '../events/schedule';
 import { EXIT, UserError } from './errors';
 import { renderPreview } from './explain-view';
 import { loadLimits, planFileProblem } from './limits';
@@ -79,9 +80,12 @@ export function validateCommand(
   }
   const previews = previewPlan(plan, parseClassSizes(opts.classSize ?? [], plan));
   const warnings = previews.reduce((n, p) => n + p.warnings.length, 0);
-  if (opts.json) print(JSON.stringify({ ok: true, plan, preview: previews, warnings }));
+  // The schedule read against the clock now: a startAt already past starts at once, an endAt past refuses the start.
+  const schedule = plan.schedule === undefined ? null : describeSchedule(plan.schedule, new Date().toISOString());
+  if (opts.json) print(JSON.stringify({ ok: true, plan, preview: previews, warnings, schedule }));
   else {
     print(`plan ${path} is valid: release ${plan.releaseId}, classes ${plan.deviceClasses.join(', ')}`);
+    if (opts.explain && schedule !== null) print(`schedule: ${schedule}`);
     if (opts.explain) print(`\n${renderPreview(previews)}`);
     else if (warnings > 0)
       for (const p of previews) for (const w of p.warnings) print(`warning: ${p.deviceClass}: ${w}`);

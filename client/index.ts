@@ -14,7 +14,7 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure, SearchAttributeType, defineSearchAttributeKey } from '@temporalio/common';
 import { z } from 'zod';
-import { OperatorRequestSchema, type OperatorRequest } from '../events/commands';
+import { OperatorRequestSchema, isRefusal, type OperatorRequest } from '../events/commands';
 import type { OutcomeCounts, WaitingFor } from '../events/domain-events';
 import { assessHealth } from '../events/health';
 import {
@@ -33,6 +33,7 @@ import { describeWindows } from '../events/maintenance-window';
 import { validatePlan, type PlanError, type RolloutPlan } from '../events/plan';
 import type { RegressionVerdict, SignalEvidence } from '../events/regression';
 import type { RolloutState } from '../events/rollout';
+import { supersedesOf } from '../events/supersede';
 import {
   laneStateQuery,
   laneWorkflowId,
@@ -90,6 +91,11 @@ export interface StartRolloutOptions {
   reason: string;
   /** The worker's task queue (config `temporal.taskQueue`). */
   taskQueue: string;
+  /**
+   * The id of a rollout this one supersedes (`--supersedes`): it must exist and be finished or halted, and share a
+   * halted class with the plan (events/supersede.ts); else `UnknownRolloutError` or `CommandRefusedError`.
+   */
+  supersedes?: string;
 }
 
 /** A started rollout. */
@@ -100,6 +106,16 @@ export interface StartedRollout {
   plan: RolloutPlan;
 }
 
+/** The state of the rollout a new one supersedes, from its workflow (closed ones answer too); unknown: an error. */
+async function supersedesFor(client: Client, rolloutId: string): Promise<RolloutState> {
+  try {
+    return await client.workflow.getHandle(rolloutWorkflowId(rolloutId)).query(rolloutStatusQuery);
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) throw new UnknownRolloutError(rolloutId);
+    throw err;
+  }
+}
+
 /**
  * Validates the plan and starts its rollout workflow (`rollout/<rolloutId>`). Throws `InvalidPlanError`
  * for a bad plan and `RolloutExistsError` when the id is taken; never starts anything on error.
@@ -108,13 +124,20 @@ export async function startRollout(client: Client, options: StartRolloutOptions)
   const checked = validatePlan(options.plan);
   if (!checked.ok) throw new InvalidPlanError(checked.errors);
   const plan = checked.plan;
+  const endAt = plan.schedule?.endAt;
+  if (endAt !== undefined && Date.parse(endAt) <= Date.now()) {
+    throw new InvalidPlanError([{ path: 'schedule.endAt', value: endAt, rule: 'has passed: nothing to start' }]);
+  }
   const rolloutId = options.rolloutId ?? plan.rolloutId ?? `${plan.releaseId}-${randomBytes(4).toString('hex')}`;
   const workflowId = rolloutWorkflowId(rolloutId);
+  const supersedes = options.supersedes === undefined ? undefined : await supersedesFor(client, options.supersedes);
+  const link = supersedes === undefined ? undefined : supersedesOf(supersedes, plan, rolloutId);
+  if (link !== undefined && isRefusal(link)) throw new CommandRefusedError(link.reason);
   try {
     const handle = await client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
       taskQueue: options.taskQueue,
       workflowId,
-      args: [{ rolloutId, plan, actor: options.actor, reason: options.reason }],
+      args: [{ rolloutId, plan, actor: options.actor, reason: options.reason, ...(link && { supersedes: link }) }],
     });
     return { rolloutId, workflowId, runId: handle.firstExecutionRunId, plan };
   } catch (err) {
@@ -358,6 +381,10 @@ export interface RolloutStatusView {
   halts: number;
   breachedLanes: string[];
   lanes: LaneStatusView[];
+  /** The plan's schedule as the rollout folded it (when it starts, ends and how; the end once it came), or null. */
+  schedule?: NonNullable<RolloutState['schedule']> | null;
+  /** The rollout this one supersedes and its superseded classes (`--supersedes`), or null. */
+  supersedes?: NonNullable<RolloutState['supersedes']> | null;
 }
 
 /** Which window a lane's `counts` and `failureRate` describe, in words ("phase 3, attempt 1", "rollback"). */
@@ -522,6 +549,8 @@ export async function getStatus(client: Client, rolloutId: string): Promise<Roll
     halts: rollout.halts,
     breachedLanes: rollout.breachedLanes,
     lanes,
+    schedule: rollout.schedule ?? null,
+    supersedes: rollout.supersedes ?? null,
   };
 }
 

@@ -63,6 +63,8 @@ export async function activeRolloutsProblem(
 export interface StartOperation {
   plan: unknown;
   rolloutId?: string;
+  /** The rollout this one supersedes (`--supersedes`). */
+  supersedes?: string;
   actor: string;
   reason: string;
   taskQueue: string;
@@ -79,6 +81,7 @@ export async function startOperation(client: Client, op: StartOperation): Promis
   return startRollout(client, {
     plan: op.plan,
     ...(op.rolloutId !== undefined && { rolloutId: op.rolloutId }),
+    ...(op.supersedes !== undefined && { supersedes: op.supersedes }),
     actor: op.actor,
     reason: op.reason,
     taskQueue: op.taskQueue,

@@ -12,6 +12,7 @@ import type { RolloutPlan } from '../events/plan';
 import type { EventConflict } from '../replay/event-conflicts';
 import { readInstallFacts } from '../replay/install-log';
 import { readRolloutLog } from '../replay/read-log';
+import { findSupersedingRollouts } from '../replay/superseded-by';
 import { buildReport, type InstallFacts, type ReplayReport } from '../replay/postmortem';
 import { whatIfPlanOf } from '../replay/what-if';
 
@@ -76,6 +77,9 @@ export async function loadRolloutReport(
   if (opts.installEvents !== false) {
     install = await readInstallFacts(kafka, topics.installEvents, rolloutId, log.events, opts.deviceKeys());
   }
-  const report = buildReport({ rolloutId, events: log.events, install, at: opts.at, whatIf });
+  const startedAt = started?.at;
+  const supersededBy =
+    startedAt === undefined ? [] : await findSupersedingRollouts(kafka, topics.rolloutEvents, rolloutId, startedAt);
+  const report = buildReport({ rolloutId, events: log.events, install, at: opts.at, whatIf, supersededBy });
   return { report, conflicts: log.conflicts };
 }

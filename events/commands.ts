@@ -5,7 +5,7 @@
  * the core never reads a clock or draws a random number.
  */
 import { z } from 'zod';
-import { ActorSchema, DomainEventSchema, HealthDeltaSchema, ReasonSchema } from './domain-events';
+import { ActorSchema, DomainEventSchema, HealthDeltaSchema, ReasonSchema, SupersedesSchema } from './domain-events';
 import { DeviceClassSchema, IdSchema, TimestampSchema } from './install-event';
 import { LaneConfigSchema, RolloutPlanSchema } from './plan';
 import { PostInstallDeltaInputSchema } from './post-install';
@@ -134,6 +134,8 @@ export const StartRolloutSchema = z
     plan: RolloutPlanSchema,
     /** The rules version to run under (default: the current `RULES_VERSION`; a workflow replaying an older history passes 1). */
     rulesVersion: z.number().int().min(1).optional(),
+    /** The rollout this one supersedes and its superseded classes (`supersedesOf`, events/supersede.ts). */
+    supersedes: SupersedesSchema.optional(),
     actor: ActorSchema,
     reason: ReasonSchema,
     at: TimestampSchema,
@@ -176,11 +178,19 @@ export const LaneLostInputSchema = z
   .strict();
 export type LaneLostInput = z.infer<typeof LaneLostInputSchema>;
 
+/**
+ * The rollout's clock reached a time of its schedule (`startAt` or `endAt`, events/schedule.ts): the workflow hands
+ * it over when the timer it set for that time fires; the decider checks which time has come.
+ */
+export const ScheduleTickSchema = z.object({ type: z.literal('schedule-tick'), at: TimestampSchema }).strict();
+export type ScheduleTick = z.infer<typeof ScheduleTickSchema>;
+
 /** Everything the rollout decides on. */
 export const RolloutInputSchema = z.discriminatedUnion('type', [
   StartRolloutSchema,
   LaneReportSchema,
   LaneLostInputSchema,
+  ScheduleTickSchema,
   ...OperatorCommandSchema.options,
 ]);
 export type RolloutInput = z.infer<typeof RolloutInputSchema>;

@@ -15,6 +15,7 @@ import { RampSchema } from './pacing';
 import { ArtifactSchema, LaneConfigSchema, RolloutPlanSchema } from './plan';
 import { PostInstallDeltaSchema } from './post-install';
 import { RegressionEvidenceSchema, RegressionVerdictSchema, SignalEvidenceSchema } from './regression';
+import { EndBehaviorSchema } from './schedule';
 
 export const DOMAIN_EVENT_SCHEMA_VERSION = 2;
 
@@ -170,6 +171,27 @@ function rolloutEvent<T extends string, D extends z.ZodType>(type: T, data: D) {
 const phaseIndex = z.number().int().min(0);
 const attempt = z.number().int().min(1);
 
+/**
+ * What a superseding rollout records of the rollout it supersedes (`rollout-started`'s `supersedes`; see
+ * events/supersede.ts): its id, and per superseded class the old lane's exposed bound and how it ended.
+ */
+export const SupersedesSchema = z
+  .object({
+    rolloutId: IdSchema,
+    /** The classes the new rollout supersedes: how far the old lane exposed its build, and how it ended. */
+    lanes: z.record(
+      DeviceClassSchema,
+      z
+        .object({
+          cohortBound: z.number().int().min(1).max(10000),
+          status: z.enum(['rolled-back', 'rollback-failed', 'paused']),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
+export type Supersedes = z.infer<typeof SupersedesSchema>;
+
 export const RolloutStartedSchema = rolloutEvent(
   'rollout-started',
   z
@@ -177,6 +199,8 @@ export const RolloutStartedSchema = rolloutEvent(
       plan: RolloutPlanSchema,
       /** The judging rules the rollout and its lanes run under (absent: version 1, see `RULES_VERSION`). */
       rulesVersion: z.number().int().min(2).optional(),
+      /** The rollout this one supersedes (`--supersedes`), with the classes it supersedes; absent: none. */
+      supersedes: SupersedesSchema.optional(),
     })
     .strict(),
 );
@@ -580,6 +604,39 @@ export const FleetHaltedSchema = rolloutEvent(
     })
     .strict(),
 );
+/**
+ * The rollout has a schedule (the plan's `schedule`): it starts its classes at `waitUntil` (null: at once, the plan
+ * had no `startAt` or it had passed) and applies `endBehavior` at `endAt` (both null when the plan has no end).
+ */
+export const RolloutScheduledSchema = rolloutEvent(
+  'rollout-scheduled',
+  z
+    .object({
+      waitUntil: TimestampSchema.nullable(),
+      endAt: TimestampSchema.nullable(),
+      endBehavior: EndBehaviorSchema.nullable(),
+    })
+    .strict(),
+);
+/** The scheduled start came (`startAt`): the rollout starts its classes now. */
+export const ScheduleStartedSchema = rolloutEvent('schedule-started', z.object({ startAt: TimestampSchema }).strict());
+/**
+ * The schedule's `endAt` came while the rollout ran. `stop`: the classes in `stopLanes` stop (they abort; the rest
+ * were finished or only count their patched share) and the rollout completes once they ended; `cancel`: a
+ * `rollout-aborted` by the schedule follows. `lanesStarted` false: the end came before the scheduled start was acted
+ * on (a worker down the whole window), and the rollout ends without having started a class.
+ */
+export const ScheduleEndedSchema = rolloutEvent(
+  'schedule-ended',
+  z
+    .object({
+      endAt: TimestampSchema,
+      endBehavior: EndBehaviorSchema,
+      stopLanes: z.array(DeviceClassSchema),
+      lanesStarted: z.boolean(),
+    })
+    .strict(),
+);
 export const OperatorCommandAcceptedSchema = z
   .object({
     ...metadata,
@@ -624,6 +681,9 @@ export const DomainEventSchema = z
     LaneLostSchema,
     LaneRestartedSchema,
     FleetHaltedSchema,
+    RolloutScheduledSchema,
+    ScheduleStartedSchema,
+    ScheduleEndedSchema,
     OperatorCommandAcceptedSchema,
   ])
   .superRefine((event, ctx) => {

@@ -43,8 +43,15 @@ export const FleetCommandSchema = z
     attempt: z.number().int().min(1),
     /** Phase index of the exposure; for a rollback, the phase the lane had reached. */
     phase: z.number().int().min(0),
-    /** Devices with `cohortOf(deviceId, rolloutId) < cohortBound` are addressed (0..10000 buckets). */
+    /**
+     * Devices with `cohortOf(deviceId, cohortSalt ?? rolloutId) < cohortBound` are addressed (0..10000 buckets).
+     */
     cohortBound: z.number().int().min(0).max(10000),
+    /**
+     * The salt of the lane's buckets when it is not the rollout id: a superseding lane's, the id of the rollout it
+     * supersedes (events/supersede.ts), so the same devices as the old lane's are addressed. Absent: `rolloutId`.
+     */
+    cohortSalt: IdSchema.optional(),
     /** When the engine decided the order (workflow time). */
     issuedAt: TimestampSchema,
   })
@@ -89,6 +96,7 @@ export function fleetCommandsOf(events: readonly DomainEvent[], config: LaneConf
       releaseId: config.releaseId,
       artifact: config.artifact,
       issuedAt: event.at,
+      ...(config.cohortSalt !== undefined && { cohortSalt: config.cohortSalt }),
     } as const;
     if (event.type === 'phase-started') phase = event.data.phase;
     // A rate step (`exposure-widened`) orders its offer again, as its first order did, with the higher bound.

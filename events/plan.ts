@@ -41,6 +41,7 @@
  * ```
  */
 import { z } from 'zod';
+import { ScheduleSchema } from './schedule';
 import YAML from 'yaml';
 import { ThresholdsSchema, calibrationOf, planThresholdsProblems, thresholdsProblems, type Thresholds } from './health';
 import { thresholdsProblemsV1 } from './health-v1';
@@ -549,6 +550,8 @@ export const RolloutPlanSchema = z
     rateLimit: RateLimitSchema.optional(),
     fleetRateLimit: FleetRateLimitSchema.optional(),
     maintenanceWindows: MaintenanceWindowsSchema.optional(),
+    /** When the rollout starts its classes and when it stops or cancels (`events/schedule.ts`); absent: at once, never. */
+    schedule: ScheduleSchema.optional(),
   })
   .strict()
   .superRefine((plan, ctx) => {
@@ -684,9 +687,20 @@ export const LaneConfigSchema = z
     pacing: LanePacingSchema.optional(),
     /** The class's maintenance windows; absent: orders go out at any time, as they always did. */
     maintenanceWindows: MaintenanceWindowsSchema.optional(),
+    /**
+     * The salt of the lane's cohort buckets, `cohortOf(deviceId, cohortSalt)`: the id of the rollout a superseding
+     * lane supersedes (events/supersede.ts), so its buckets are the old lane's devices. Absent (every other lane, and
+     * every lane started before superseding existed): the lane's own rollout id.
+     */
+    cohortSalt: IdSchema.optional(),
   })
   .strict();
 export type LaneConfig = z.infer<typeof LaneConfigSchema>;
+
+/** The salt of a lane's cohort buckets: its config's `cohortSalt`, else its own rollout id. */
+export function cohortSaltOf(config: Pick<LaneConfig, 'cohortSalt'> | null | undefined, rolloutId: string): string {
+  return config?.cohortSalt ?? rolloutId;
+}
 
 /** The rules version of a lane: what its `lane-started` config says, 1 when it says nothing. */
 export function rulesVersionOf(config: Pick<LaneConfig, 'rulesVersion'>): number {

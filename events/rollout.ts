@@ -13,18 +13,23 @@
  *   no rollout-level events: the lane workflow decides them.
  * - The rollout completes when every planned lane is completed, rolled back or aborted. A completed or
  *   aborted rollout accepts no command.
+ * - A plan's `schedule` (events/schedule.ts): `rollout-scheduled` at the start; a rollout that waits for its
+ *   `startAt` starts no lane until a `schedule-tick` at or after it (`schedule-started`), and may be aborted
+ *   meanwhile; at `endAt` (`schedule-ended`) `stop` stops every open lane that could still offer a cohort and the
+ *   rollout completes once they ended, `cancel` aborts the rollout (`rollout-aborted` by the schedule).
  */
 import { z } from 'zod';
 import {
   LaneLossSchema,
   type LaneLostInput,
+  type ScheduleTick,
   type LaneReport,
   type OperatorCommand,
   type Refusal,
   type RolloutInput,
   refuse,
 } from './commands';
-import { type DomainEvent, type EventOf, OutcomeCountsSchema, makeEvent } from './domain-events';
+import { type DomainEvent, type EventOf, OutcomeCountsSchema, SupersedesSchema, makeEvent } from './domain-events';
 import { addCounts, assessFleetSpike, pct, type SpikeSegment } from './health';
 import { evaluateHealthV1 } from './health-v1';
 import {
@@ -38,6 +43,7 @@ import {
   type LaneState,
 } from './lane';
 import { RULES_VERSION, RolloutPlanSchema, type RolloutPlan } from './plan';
+import { EndBehaviorSchema, endBehaviorOf, reached, waitUntilOf } from './schedule';
 import type { HealthEvidence } from './health';
 
 export const RolloutStatusSchema = z.enum(['pending', 'running', 'completed', 'aborted']);
@@ -71,9 +77,42 @@ export const RolloutStateSchema = z
         z.object({ cause: LaneLossSchema, detail: z.string(), at: z.string(), lastStatus: z.string() }).strict(),
       )
       .optional(),
+    /**
+     * The plan's schedule as `rollout-scheduled` recorded it: when the lanes start (`waitUntil`, null once they
+     * started or when they started at once), the end and its behaviour, and the end once it came. Absent: no schedule.
+     */
+    schedule: z
+      .object({
+        waitUntil: z.string().nullable(),
+        endAt: z.string().nullable(),
+        endBehavior: EndBehaviorSchema.nullable(),
+        ended: z
+          .object({ at: z.string(), endBehavior: EndBehaviorSchema, stopLanes: z.array(z.string()) })
+          .strict()
+          .nullable(),
+      })
+      .strict()
+      .optional(),
+    /** The rollout this one supersedes, as `rollout-started` recorded it (events/supersede.ts); absent: none. */
+    supersedes: SupersedesSchema.optional(),
   })
   .strict();
 export type RolloutState = z.infer<typeof RolloutStateSchema>;
+
+/** Whether a rollout waits for its scheduled start (it has started no lane yet). */
+export function awaitsScheduledStart(state: RolloutState): boolean {
+  return state.status === 'running' && (state.schedule?.waitUntil ?? null) !== null;
+}
+
+/**
+ * The next time of its schedule the rollout must act at (its start, then its end), or null when none is left. The
+ * workflow sets a timer for it and hands the decider a `schedule-tick` when it fires.
+ */
+export function nextScheduleTime(state: RolloutState): string | null {
+  const schedule = state.schedule;
+  if (schedule === undefined || state.status !== 'running' || schedule.ended !== null) return null;
+  return schedule.waitUntil ?? schedule.endAt;
+}
 
 /** The state of a rollout before its `rollout-started` event. */
 export function initialRolloutState(): RolloutState {
@@ -125,6 +164,7 @@ export function evolveRollout(state: RolloutState, event: DomainEvent): RolloutS
         startedAt: event.at,
         lanes,
         rulesVersion,
+        ...(event.data.supersedes !== undefined && { supersedes: event.data.supersedes }),
       };
     }
     case 'fleet-halted':
@@ -140,6 +180,17 @@ export function evolveRollout(state: RolloutState, event: DomainEvent): RolloutS
     case 'lane-restarted': {
       const { [event.data.lane]: _restarted, ...lostLanes } = s.lostLanes ?? {};
       return { ...s, lostLanes };
+    }
+    case 'rollout-scheduled': {
+      const { waitUntil, endAt, endBehavior } = event.data;
+      return { ...s, schedule: { waitUntil, endAt, endBehavior, ended: null } };
+    }
+    case 'schedule-started':
+      return s.schedule === undefined ? s : { ...s, schedule: { ...s.schedule, waitUntil: null } };
+    case 'schedule-ended': {
+      if (s.schedule === undefined) return s;
+      const { endBehavior, stopLanes } = event.data;
+      return { ...s, schedule: { ...s.schedule, ended: { at: event.at, endBehavior, stopLanes } } };
     }
     case 'operator-command-accepted':
       return s;
@@ -163,7 +214,15 @@ function emitter(state: RolloutState, at: string) {
   let seq = state.nextSeq;
   function emit<
     T extends
-      'rollout-started' | 'rollout-completed' | 'rollout-aborted' | 'fleet-halted' | 'lane-lost' | 'lane-restarted',
+      | 'rollout-started'
+      | 'rollout-completed'
+      | 'rollout-aborted'
+      | 'fleet-halted'
+      | 'lane-lost'
+      | 'lane-restarted'
+      | 'rollout-scheduled'
+      | 'schedule-started'
+      | 'schedule-ended',
   >(type: T, data: EventOf<T>['data'], meta: { actor?: string; reason?: string } = {}): void {
     events.push(
       makeEvent<EventOf<T>>({ type, data, rolloutId: state.rolloutId, lane: null, seq: seq++, at, ...meta } as never),
@@ -309,6 +368,49 @@ function decideLaneLost(state: RolloutState, input: LaneLostInput): readonly Dom
   return out.events;
 }
 
+/** Who a schedule's decisions are recorded as (`actor` of `rollout-aborted` and of the lanes' aborts). */
+export const SCHEDULE_ACTOR = 'schedule';
+
+/** Lanes a `stop` at the schedule's end stops: open, not lost, and able to offer a cohort (not only patching). */
+function lanesToStop(state: RolloutState): string[] {
+  return Object.values(state.lanes)
+    .filter(
+      (lane) =>
+        !isLaneFinished(lane.status) &&
+        state.lostLanes?.[lane.lane] === undefined &&
+        !(lane.status === 'running' && lane.waitingFor?.kind === 'patching'),
+    )
+    .map((lane) => lane.lane);
+}
+
+/**
+ * The clock reached a time of the schedule: the scheduled start (`schedule-started`), or the end (`schedule-ended`,
+ * then for `cancel` a `rollout-aborted` by the schedule). An end that came before the start was acted on ends the
+ * rollout without a lane started (aborted: nothing rolled out). A tick before either time, or after the end was
+ * decided, decides nothing: the workflow's timer may fire twice across a continue-as-new.
+ */
+function decideScheduleTick(state: RolloutState, input: ScheduleTick): readonly DomainEvent[] | Refusal {
+  const schedule = state.schedule;
+  if (state.status !== 'running' || schedule === undefined || schedule.ended !== null) return [];
+  const out = emitter(state, input.at);
+  const { waitUntil, endAt } = schedule;
+  const endBehavior = schedule.endBehavior ?? 'stop';
+  if (endAt !== null && reached(input.at, endAt)) {
+    const lanesStarted = waitUntil === null;
+    const stopLanes = lanesStarted && endBehavior === 'stop' ? lanesToStop(state) : [];
+    out.emit('schedule-ended', { endAt, endBehavior, stopLanes, lanesStarted });
+    if (!lanesStarted || endBehavior === 'cancel') {
+      const why = lanesStarted
+        ? `the schedule ended at ${endAt} (endBehavior cancel)`
+        : `the schedule ended at ${endAt} before the rollout started its classes (due at ${waitUntil})`;
+      out.emit('rollout-aborted', {}, { actor: SCHEDULE_ACTOR, reason: why });
+    }
+    return out.events;
+  }
+  if (waitUntil !== null && reached(input.at, waitUntil)) out.emit('schedule-started', { startAt: waitUntil });
+  return out.events;
+}
+
 function meta(command: OperatorCommand): { actor: string; reason: string } {
   return { actor: command.actor, reason: command.reason };
 }
@@ -394,13 +496,38 @@ export function decideRollout(state: RolloutState, input: RolloutInput): readonl
       if (input.plan.rolloutId !== undefined && input.plan.rolloutId !== input.rolloutId) {
         return refuse(`the plan fixes rolloutId ${input.plan.rolloutId}, not ${input.rolloutId}`);
       }
+      const supersedes = input.supersedes;
+      if (supersedes !== undefined) {
+        if (supersedes.rolloutId === input.rolloutId) return refuse(`a rollout cannot supersede itself`);
+        const foreign = Object.keys(supersedes.lanes).filter((lane) => !input.plan.deviceClasses.includes(lane));
+        if (foreign.length > 0 || Object.keys(supersedes.lanes).length === 0) {
+          return refuse(
+            `the superseded classes (${Object.keys(supersedes.lanes).join(', ')}) must be classes of the plan`,
+          );
+        }
+      }
+      const schedule = input.plan.schedule;
+      if (schedule?.endAt !== undefined && reached(input.at, schedule.endAt)) {
+        return refuse(`the plan's schedule ended at ${schedule.endAt}: nothing to start (move or drop schedule.endAt)`);
+      }
       const out = emitter({ ...state, rolloutId: input.rolloutId }, input.at);
       const rulesVersion = input.rulesVersion ?? RULES_VERSION;
       out.emit(
         'rollout-started',
-        { plan: input.plan, ...(rulesVersion >= 2 ? { rulesVersion } : {}) },
+        {
+          plan: input.plan,
+          ...(rulesVersion >= 2 ? { rulesVersion } : {}),
+          ...(supersedes !== undefined && { supersedes }),
+        },
         { actor: input.actor, reason: input.reason },
       );
+      if (schedule !== undefined) {
+        out.emit('rollout-scheduled', {
+          waitUntil: waitUntilOf(schedule, input.at),
+          endAt: schedule.endAt ?? null,
+          endBehavior: schedule.endAt === undefined ? null : endBehaviorOf(schedule),
+        });
+      }
       return out.events;
     }
     case 'lane-report':
@@ -409,6 +536,8 @@ export function decideRollout(state: RolloutState, input: RolloutInput): readonl
     case 'lane-lost':
       if (state.status === 'pending') return refuse('the rollout has not started');
       return decideLaneLost(state, input);
+    case 'schedule-tick':
+      return decideScheduleTick(state, input);
     default:
       // The operator commands; decideCommand's switch is the exhaustive one.
       return decideCommand(state, input);

@@ -20,6 +20,7 @@ import { cohortOf } from '../events/cohort';
 import { OutcomeCountsSchema } from '../events/domain-events';
 import type { HealthReport } from '../events/health-report';
 import { INSTALL_EVENT_TYPES, type InstallEventType } from '../events/install-event';
+import { cohortSaltOf } from '../events/plan';
 import { Aggregator } from './aggregator';
 import { exposedBoundAt, MAX_OFFERS, type OfferInfo, type RolloutCatalogue } from './catalogue';
 import { decodeRecord, type RejectReason } from './decode';
@@ -171,9 +172,10 @@ export class IngestCore {
           message: `device class ${h.deviceClass} ≠ lane ${offer.lane.lane} of ${h.offerId}`,
         };
       }
-      if (cohortOf(h.deviceId, offer.rolloutId) >= offer.cohortBound) {
+      if (cohortOf(h.deviceId, cohortSaltOf(offer.lane.config, offer.rolloutId)) >= offer.cohortBound) {
         return {
-          kind: 'reject',
+          // As for an install event: a rate step the catalogue has not read yet is caught up once first.
+          kind: offer.kind === 'exposure' ? 'unknown' : 'reject',
           reason: 'outside-cohort',
           message: `device not in cohort < ${offer.cohortBound} of ${h.offerId}`,
         };
@@ -202,7 +204,7 @@ export class IngestCore {
         if (offer.lane === lane && offer.kind === 'exposure') group = 'updated';
       } else if (
         startMs >= (lane.exposures[0]?.atMs ?? Infinity) &&
-        cohortOf(h.deviceId, lane.rolloutId) >= exposedBoundAt(lane, endMs)
+        cohortOf(h.deviceId, cohortSaltOf(lane.config, lane.rolloutId)) >= exposedBoundAt(lane, endMs)
       ) {
         group = 'control';
       }
@@ -252,7 +254,7 @@ export class IngestCore {
         message: `at ${e.at()} is ahead of the append time ${new Date(timestampMs).toISOString()}`,
       };
     }
-    if (e.cohort() >= offer.cohortBound) {
+    if (e.cohort(cohortSaltOf(offer.lane.config, offer.rolloutId)) >= offer.cohortBound) {
       return {
         // A rate step widens an exposure offer (`exposure-widened`): the catalogue may not have read it yet, so the
         // batch loop catches the catalogue up once before it dead-letters the report, as for an unknown offer.

@@ -353,10 +353,13 @@ export class Report {
     return this.event !== null ? this.event.at : this.bytes.toString('latin1', this.starts[AT], this.ends[AT]);
   }
 
-  /** The device's cohort bucket in the report's rollout (`cohortOf`). */
-  cohort(): number {
-    if (this.event !== null) return cohortOf(this.event.deviceId, this.rolloutId);
-    return cohortOfUtf8(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, this.rolloutId);
+  /**
+   * The device's cohort bucket under `salt` (`cohortOf`): its lane's cohort salt, which is the report's rollout id
+   * unless the lane supersedes another rollout (`LaneConfig.cohortSalt`).
+   */
+  cohort(salt: string = this.rolloutId): number {
+    if (this.event !== null) return cohortOf(this.event.deviceId, salt);
+    return cohortOfUtf8(this.bytes, this.starts[DEVICE_ID]!, this.ends[DEVICE_ID]!, salt);
   }
 
   /**

@@ -147,6 +147,22 @@ export function describeEvent(event: DomainEvent): string {
       return `LANE LOST: ${event.data.lane}'s workflow ${event.data.cause} while ${event.data.lastStatus}: ${event.data.detail}`;
     case 'fleet-halted':
       return `FLEET HALT (${event.data.cause}): ${event.data.reason}; halting ${event.data.haltLanes.join(', ') || 'no running lane'}`;
+    case 'rollout-scheduled':
+      return (
+        (event.data.waitUntil === null
+          ? 'scheduled: starts its classes now'
+          : `SCHEDULED: starts at ${event.data.waitUntil}`) +
+        (event.data.endAt === null
+          ? ''
+          : `; at ${event.data.endAt} it ${event.data.endBehavior === 'cancel' ? 'cancels' : 'stops'}`)
+      );
+    case 'schedule-started':
+      return `scheduled start ${event.data.startAt} reached: starting the classes`;
+    case 'schedule-ended':
+      if (!event.data.lanesStarted) return `SCHEDULE ENDED at ${event.data.endAt} before any class started`;
+      return event.data.endBehavior === 'cancel'
+        ? `SCHEDULE ENDED at ${event.data.endAt}: cancelling the rollout`
+        : `SCHEDULE ENDED at ${event.data.endAt}: stopping ${event.data.stopLanes.join(', ') || 'no class'} (no new cohort; a rollback under way finishes)`;
     case 'operator-command-accepted':
       return `operator command ${event.data.command} accepted`;
     default: {

@@ -22,6 +22,8 @@ export type OfferInfo = {
   cohortBound: number;
   /** `at` of the event that issued it. */
   issuedAt: string;
+  /** The lane's cohort salt when it is not the rollout id (`LaneConfig.cohortSalt`, a superseding lane's). */
+  cohortSalt?: string;
 };
 
 /** A device report as replay needs it (the fields of `InstallEvent` it reads). */
@@ -124,8 +126,16 @@ type KnownDevice = DeviceState & {
 export function offersOf(events: readonly DomainEvent[]): Map<string, OfferInfo> {
   const offers = new Map<string, OfferInfo>();
   const phase = new Map<string, number>();
+  /** Each lane's cohort salt when its config names one (a superseding lane's). */
+  const salts = new Map<string, string>();
+  const salted = (lane: string) => {
+    const cohortSalt = salts.get(lane);
+    return cohortSalt === undefined ? {} : { cohortSalt };
+  };
   for (const e of events) {
-    if (e.type === 'exposure-issued') {
+    if (e.type === 'lane-started' && e.data.config.cohortSalt !== undefined) {
+      salts.set(e.lane, e.data.config.cohortSalt);
+    } else if (e.type === 'exposure-issued') {
       const { offerId, attempt, cohortBound } = e.data;
       phase.set(e.lane, e.data.phase);
       offers.set(offerId, {
@@ -136,6 +146,7 @@ export function offersOf(events: readonly DomainEvent[]): Map<string, OfferInfo>
         attempt,
         cohortBound,
         issuedAt: e.at,
+        ...salted(e.lane),
       });
     } else if (e.type === 'exposure-widened') {
       // A rate step: the offer's devices now reach the higher bound.
@@ -151,6 +162,7 @@ export function offersOf(events: readonly DomainEvent[]): Map<string, OfferInfo>
         attempt: rollbackAttempt,
         cohortBound,
         issuedAt: e.at,
+        ...salted(e.lane),
       });
     }
   }
@@ -281,7 +293,8 @@ export class OutcomeTracker {
         started: false,
         final: FINAL_NONE,
         next: null,
-        bucket: cohortOf(e.deviceId, e.rolloutId),
+        // A device reports in one class, so one lane's salt: its own rollout id unless the lane supersedes another.
+        bucket: cohortOf(e.deviceId, offer.cohortSalt ?? e.rolloutId),
         key,
         owner: undefined as unknown as KnownDevice,
         factLane: null,

@@ -22,6 +22,7 @@ import type { LaneConfig, RolloutPlan } from '../events/plan';
 import { signalText, type RegressionEvidence, type SignalEvidence } from '../events/regression';
 import { fold, type RolloutState } from '../events/rollout';
 import { describeEvent } from './describe';
+import { scheduleNote, supersedeNotes } from './rollout-notes';
 import { ChangeIndex, type CountChange, type DeviceFact } from './outcomes';
 import { decisionsOf, haltOf, redecideLane } from './redecide';
 import { compareWhatIf, exposureOf, firstDifference, laneConfigsOf, type WhatIfReport } from './what-if';
@@ -181,6 +182,12 @@ export type Incident = {
 export type ReplayReport = {
   /** What went wrong: one entry per halted class, in plan order. The classes below list the same ones first. */
   incidents: Incident[];
+  /** Sentences on the rollout as a whole: what it supersedes or is superseded by, its schedule (`rollout-notes.ts`). */
+  notes: string[];
+  /** The rollout this one supersedes, as its `rollout-started` records it, or null. */
+  supersedes: RolloutState['supersedes'] | null;
+  /** The rollouts that supersede this one (their `rollout-started` names it), when they were looked up. */
+  supersededBy: string[];
   rolloutId: string;
   releaseId: string | null;
   status: RolloutState['status'];
@@ -636,6 +643,8 @@ export type ReportInput = {
   at?: string | undefined;
   /** A what-if alternative plan (already merged onto the recorded one) and where it came from. */
   whatIf?: { plan: RolloutPlan; source: string } | undefined;
+  /** The rollouts that supersede this one (`findSupersedingRollouts`, replay/superseded-by.ts), when looked up. */
+  supersededBy?: readonly string[] | undefined;
 };
 
 /**
@@ -722,8 +731,13 @@ export function buildReport(input: ReportInput): ReplayReport {
     }));
     whatIf = compareWhatIf(input.whatIf.source, log, runs, allFacts);
   }
+  const supersededBy = [...(input.supersededBy ?? [])];
+  const notes = [...supersedeNotes(state.supersedes, supersededBy), scheduleNote(log)].filter((n) => n !== null);
   return {
     incidents,
+    notes,
+    supersedes: state.supersedes ?? null,
+    supersededBy,
     rolloutId: input.rolloutId,
     releaseId: state.plan?.releaseId ?? null,
     status: state.status,

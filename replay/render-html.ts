@@ -245,13 +245,14 @@ table{border-collapse:collapse;margin:8px 0}td,th{border:1px solid #ddd;padding:
 .facts th{background:#f6f6f6;width:200px}.incidents{border-left:4px solid #d62728;padding-left:12px}h3{font-size:15px;margin:16px 0 4px}.decisions tr.alarm td{background:#fdecea}.charts{display:flex;flex-wrap:wrap;gap:12px}
 figure{margin:0}figcaption{font-size:12px;color:#444}.tick{font-size:10px;fill:#666}svg{background:#fff;border:1px solid #eee}`;
   const summary = `<p>Release ${esc(r.releaseId ?? '?')} — status <strong>${esc(r.status)}</strong>; started ${esc(r.startedAt ?? '?')}; last event ${esc(r.lastEventAt ?? '?')}; ${r.events} events${r.asOf !== null ? `; <strong>state as of ${esc(r.asOf)}</strong>` : ''}.${r.install !== null ? ` Install events: ${r.install.records} read, ${r.install.counted} counted.` : ''}</p>`;
+  const notes = r.notes.map((note) => `<p data-note>${esc(note)}</p>`).join('');
   const rollout =
     r.rolloutDecisions.length === 0
       ? ''
       : `<h2>Rollout-level decisions</h2><table class="decisions"><thead><tr><th>at</th><th>#</th><th>by</th><th>what</th><th>why</th><th>evidence</th></tr></thead><tbody>${decisionRows(r.rolloutDecisions)}</tbody></table>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>${esc(title)}</title><style>${css}</style></head>
-<body><h1>${esc(title)}</h1>${summary}${incidentsSection(r.incidents)}${rollout}${r.classes.map((c) => classSection(c, r.whatIf)).join('\n')}${r.whatIf !== null ? whatIfSection(r.whatIf) : ''}
+<body><h1>${esc(title)}</h1>${summary}${notes}${incidentsSection(r.incidents)}${rollout}${r.classes.map((c) => classSection(c, r.whatIf)).join('\n')}${r.whatIf !== null ? whatIfSection(r.whatIf) : ''}
 </body></html>
 `;
 }

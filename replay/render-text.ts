@@ -112,6 +112,7 @@ export function renderText(r: ReplayReport): string {
   const lines = [
     `rollout ${r.rolloutId} (${r.releaseId ?? '?'}) — ${r.status}; started ${r.startedAt ?? '?'}; ${r.events} events${r.asOf !== null ? `; state as of ${r.asOf}` : ''}`,
   ];
+  lines.push(...r.notes);
   if (r.install !== null) {
     lines.push(
       `install events: ${r.install.records} records read, ${r.install.counted} counted, ${r.install.skipped} not counted`,

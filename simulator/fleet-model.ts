@@ -24,6 +24,8 @@ export type FleetOrder = {
   offerId: string;
   attempt: number;
   cohortBound: number;
+  /** The salt of the lane's cohort buckets when it is not `rolloutId` (a superseding lane's, see FleetCommand). */
+  cohortSalt?: string;
 };
 
 /** One install event a device will send, `dueMs` after the epoch the caller uses (wall clock in the simulator). */
@@ -154,7 +156,7 @@ export class FleetModel {
     if (!cls || (applied !== undefined && applied >= order.cohortBound)) return [];
     this.offerBounds.set(key, order.cohortBound);
     const from = applied ?? 0;
-    const buckets = this.bucketsOf(cls, order.rolloutId);
+    const buckets = this.bucketsOf(cls, order.cohortSalt ?? order.rolloutId);
     const status = this.statusOf(cls, order.rolloutId);
     const done = this.doneOf(order.rolloutId, order.lane, cls.ids.length);
     const behaviour = behaviourOf(this.scenario, order.lane, order.build);
@@ -248,11 +250,12 @@ export class FleetModel {
     return out;
   }
 
-  private bucketsOf(cls: ClassFleet, rolloutId: string): Uint16Array {
-    let buckets = cls.buckets.get(rolloutId);
+  /** The class's cohort buckets under a salt (a rollout id: the lane's own, or the one a superseding lane took). */
+  private bucketsOf(cls: ClassFleet, salt: string): Uint16Array {
+    let buckets = cls.buckets.get(salt);
     if (!buckets) {
-      buckets = Uint16Array.from(cls.ids, (id) => cohortOf(id, rolloutId));
-      cls.buckets.set(rolloutId, buckets);
+      buckets = Uint16Array.from(cls.ids, (id) => cohortOf(id, salt));
+      cls.buckets.set(salt, buckets);
     }
     return buckets;
   }

@@ -45,6 +45,7 @@ export function orderOf(command: FleetCommand): FleetOrder {
     offerId: command.offerId,
     attempt: command.attempt,
     cohortBound: command.cohortBound,
+    ...(command.cohortSalt !== undefined && { cohortSalt: command.cohortSalt }),
   };
 }
 

@@ -7,7 +7,7 @@ import { ActionBar } from './action-bar.js';
 import { LaneCard } from './lane-card.js';
 import { pointFromStatus } from './series.js';
 import { Timeline } from './timeline.js';
-import { clock } from './words.js';
+import { clock, scheduleText } from './words.js';
 
 const ROLLOUT_COMMANDS = ['pause', 'resume', 'rollback', 'abort'];
 const NONE = [];
@@ -117,6 +117,7 @@ export function RolloutPage({ rolloutId, settings }) {
     </header>
     ${problem && html`<p class="refusal" role="alert">${problem}</p>`}
     ${view && html`<p data-summary>${summary(view)}</p>`}
+    ${view && scheduleText(view, Date.now()) && html`<p data-schedule>${scheduleText(view, Date.now())}</p>`}
     <p class="actions">
       <button
         type="button"

@@ -113,6 +113,25 @@ export function lastBreachOf(lane) {
   return lane.lastBreach;
 }
 
+/**
+ * The schedule of a rollout status in one sentence (`view.schedule`: when it starts, ends and how; how it ended), or
+ * null when the plan has none.
+ */
+export function scheduleText(view, now) {
+  const s = view.schedule;
+  if (!s) return null;
+  if (s.ended) {
+    return s.ended.endBehavior === 'cancel'
+      ? `The schedule ended at ${clock(s.ended.at)}: the rollout was cancelled.`
+      : `The schedule ended at ${clock(s.ended.at)}: ${(s.ended.stopLanes ?? []).join(', ') || 'no class'} stopped (no new cohort).`;
+  }
+  const end = s.endAt ? ` At ${clock(s.endAt)} it ${s.endBehavior === 'cancel' ? 'cancels' : 'stops'}.` : '';
+  if (view.status === 'running' && s.waitUntil) {
+    return `Scheduled: starts at ${clock(s.waitUntil)} (${relative(s.waitUntil, now)}); it may be aborted meanwhile.${end}`;
+  }
+  return end ? end.trim() : null;
+}
+
 /** One event of the log as a sentence (the timeline's "what"). */
 export function describeEvent(e) {
   const d = e.data ?? {};
@@ -195,6 +214,16 @@ export function describeEvent(e) {
       return `class ${d.lane} restarted`;
     case 'fleet-halted':
       return `FLEET HALT (${d.cause}): ${d.reason}`;
+    case 'rollout-scheduled':
+      return `${d.waitUntil ? `scheduled: starts at ${clock(d.waitUntil)}` : 'scheduled: started at once'}${d.endAt ? `; ${d.endBehavior === 'cancel' ? 'cancels' : 'stops'} at ${clock(d.endAt)}` : ''}`;
+    case 'schedule-started':
+      return `scheduled start reached: classes starting`;
+    case 'schedule-ended':
+      return !d.lanesStarted
+        ? 'schedule ended before any class started'
+        : d.endBehavior === 'cancel'
+          ? 'schedule ended: rollout cancelled'
+          : `schedule ended: stopping ${(d.stopLanes ?? []).join(', ') || 'no class'}`;
     case 'operator-command-accepted':
       return `${d.command} accepted`;
     default:

@@ -13,6 +13,7 @@ import {
   ReasonSchema,
   type DomainEvent,
   type HealthDelta,
+  type Supersedes,
 } from '../events/domain-events';
 import { DeviceClassSchema, IdSchema } from '../events/install-event';
 import { PostInstallDeltaSchema } from '../events/post-install';
@@ -154,6 +155,8 @@ export interface RolloutWorkflowInput {
   plan: RolloutPlan;
   actor: string;
   reason: string;
+  /** The rollout this one supersedes and its superseded classes (`supersedesOf`, events/supersede.ts); absent: none. */
+  supersedes?: Supersedes;
   /** What continue-as-new hands over; older code carried older shapes: a run reads it with `readCarriedRollout`. */
   carried?: CarriedRollout;
 }

@@ -29,7 +29,17 @@ import { isRefusal, stampCommand, type LaneLoss, type RolloutInput } from '../ev
 import type { DomainEvent } from '../events/domain-events';
 import { isLaneFinished } from '../events/lane';
 import { RULES_VERSION, laneConfigOf } from '../events/plan';
-import { decideRollout, fold, initialRolloutState, stepRollout, type RolloutState } from '../events/rollout';
+import { supersedingConfig } from '../events/supersede';
+import {
+  SCHEDULE_ACTOR,
+  awaitsScheduledStart,
+  decideRollout,
+  fold,
+  initialRolloutState,
+  nextScheduleTime,
+  stepRollout,
+  type RolloutState,
+} from '../events/rollout';
 import { LANE_WATCH_INTERVAL_MS, kafkaActivityOptions, laneWatchActivityOptions } from './activity-options';
 import { CARRIED_VERSION, readCarriedRollout, type CarriedLane } from './carried';
 import { createInterpreter, now } from './interpreter';
@@ -60,6 +70,19 @@ const RULES_PATCH_3 = 'rules-version-3';
  * their histories replay unchanged.
  */
 const LANE_WATCH_PATCH = 'lane-watch';
+
+/**
+ * The patch marker of plan schedules (events/schedule.ts): a run with it waits for the schedule's start before it
+ * starts the lanes and sets a timer for each time of the schedule. Asked only when the plan has a schedule, so a
+ * history of a plan without one (every history recorded before schedules existed) replays unchanged.
+ */
+const SCHEDULE_PATCH = 'rollout-schedule';
+
+/**
+ * The patch marker of superseding rollouts (events/supersede.ts): a run with it records what it supersedes and starts
+ * the superseding lanes with the old rollout's cohort salt. Asked only when the input supersedes a rollout.
+ */
+const SUPERSEDE_PATCH = 'rollout-supersedes';
 
 /** The loss a described lane execution means, if its lane had not finished; undefined while it runs. */
 function lossOfStatus(status: string, detail: string): { cause: LaneLoss; detail: string } | undefined {
@@ -102,6 +125,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
   }
   const kept = read === undefined ? undefined : read.ok ? read.carried : read.salvaged;
   let lanesStarted = kept?.lanesStarted ?? false;
+  const scheduling = plan.schedule !== undefined && patched(SCHEDULE_PATCH);
   const runs = (kept?.runs ?? 0) + 1;
   const recentAnswers: RecentAnswers = [...(kept?.recentAnswers ?? [])];
 
@@ -120,6 +144,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         events: step.events,
         followUp: (event) => (event.type === 'lane-restarted' ? restartLane(event.data.lane, known, at) : null),
       };
+    },
+    dueInput: (at) => {
+      const time = scheduling ? nextScheduleTime(state) : null;
+      return time !== null && Date.parse(at) >= Date.parse(time) ? { type: 'schedule-tick', at } : null;
     },
     act,
     notifications: { releaseId: plan.releaseId, webhooks: plan.notifications?.webhooks ?? [] },
@@ -212,7 +240,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         {
           rolloutId,
           lane,
-          config: laneConfigOf(plan, lane, state.rulesVersion ?? 1, input.actor),
+          config: supersedingConfig(laneConfigOf(plan, lane, state.rulesVersion ?? 1, input.actor), state.supersedes),
           reportTo: workflowInfo().workflowId,
           reportHealth: plan.fleetHalt?.failureSpike !== undefined,
           ...(plan.notifications !== undefined && { webhooks: plan.notifications.webhooks }),
@@ -229,10 +257,34 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     }
   }
 
-  /** Carries out what the rollout's new events ask of the lanes: pause them, or abort them. */
+  /** Signals lanes to abort (the rollout aborted, or its schedule stopped them); a lane that cannot be reached is logged. */
+  async function abortLanes(lanes: readonly string[], actor: string, reason: string): Promise<void> {
+    await Promise.all(
+      lanes.map((lane) =>
+        getExternalWorkflowHandle(laneWorkflowId(rolloutId, lane))
+          .signal(rolloutAbortSignal, { actor, reason })
+          .catch((err: unknown) => log.warn('could not signal a lane to abort', { lane, err: String(err) })),
+      ),
+    );
+  }
+
+  /** Starts every planned lane (once: at the start, or when the scheduled start comes). */
+  async function startLanes(): Promise<void> {
+    for (const lane of plan.deviceClasses) await startLane(lane, WorkflowIdReusePolicy.REJECT_DUPLICATE);
+    lanesStarted = true;
+  }
+
+  /** Carries out what the rollout's new events ask of the lanes: start, pause or abort them. */
   async function act(events: readonly DomainEvent[]): Promise<void> {
     for (const event of events) {
-      if (event.type === 'fleet-halted') {
+      if (event.type === 'schedule-started' && !lanesStarted) {
+        await startLanes();
+      } else if (event.type === 'schedule-ended' && event.data.stopLanes.length > 0) {
+        const reason = `the schedule ended at ${event.data.endAt} (endBehavior stop): no new cohort`;
+        await abortLanes(event.data.stopLanes, SCHEDULE_ACTOR, reason);
+      } else if (event.type === 'rollout-aborted' && !lanesStarted) {
+        // Aborted while it waited for its scheduled start: no lane workflow exists to tell.
+      } else if (event.type === 'fleet-halted') {
         await Promise.all(
           event.data.haltLanes.map((lane) =>
             getExternalWorkflowHandle(laneWorkflowId(rolloutId, lane))
@@ -242,17 +294,10 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
         );
       } else if (event.type === 'rollout-aborted') {
         const open = Object.values(state.lanes).filter((lane) => !isLaneFinished(lane.status));
-        await Promise.all(
-          open.map((lane) =>
-            getExternalWorkflowHandle(laneWorkflowId(rolloutId, lane.lane))
-              .signal(rolloutAbortSignal, {
-                actor: event.actor ?? input.actor,
-                reason: event.reason ?? 'rollout aborted',
-              })
-              .catch((err: unknown) =>
-                log.warn('could not signal a lane to abort', { lane: lane.lane, err: String(err) }),
-              ),
-          ),
+        await abortLanes(
+          open.map((lane) => lane.lane),
+          event.actor ?? input.actor,
+          event.reason ?? 'rollout aborted',
         );
       }
     }
@@ -282,11 +327,18 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       if (loss !== undefined) loop.push({ kind: 'lane-closed', lane: open[i]!.lane, ...loss });
     });
   }
-  /** Waits for an inbox item (or a long history), or until a lane watch is due, and runs the watch. */
+  /**
+   * Waits for an inbox item (or a long history), until a lane watch is due (and runs it), or until the next time of
+   * the plan's schedule (the round after it decides the `schedule-tick`, see `dueInput`).
+   */
   async function waitForInput(ready: () => boolean): Promise<void> {
     const wake = () => ready() || watchDue;
-    if (nextWatch === Number.POSITIVE_INFINITY) await condition(wake);
-    else if (!(await condition(wake, Math.max(1, nextWatch - Date.now())))) watchDue = true;
+    const scheduled = scheduling ? nextScheduleTime(state) : null;
+    const until = scheduled === null ? nextWatch : Math.min(nextWatch, Date.parse(scheduled));
+    if (until === Number.POSITIVE_INFINITY) await condition(wake);
+    else if (!(await condition(wake, Math.max(1, until - Date.now())))) {
+      watchDue = scheduled === null || Date.now() >= nextWatch;
+    }
     if (watchDue) await watchLanes();
   }
 
@@ -300,6 +352,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
       rolloutId,
       plan,
       rulesVersion,
+      ...(input.supersedes !== undefined && patched(SUPERSEDE_PATCH) && { supersedes: input.supersedes }),
       actor: input.actor,
       reason: input.reason,
       at: now(),
@@ -308,10 +361,8 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
     await appendEvents([...answer]);
     state = fold(answer, state);
   }
-  if (!lanesStarted) {
-    for (const lane of plan.deviceClasses) await startLane(lane, WorkflowIdReusePolicy.REJECT_DUPLICATE);
-    lanesStarted = true;
-  }
+  // A rollout whose schedule starts later starts its lanes when `schedule-started` is appended (see act).
+  if (!lanesStarted && !(scheduling && awaitsScheduledStart(state))) await startLanes();
 
   // Main loop: lane reports and operator commands until the rollout completes or is aborted.
   await loop.run({
@@ -326,7 +377,7 @@ export async function rolloutWorkflow(input: RolloutWorkflowInput): Promise<Roll
 
   // Aborted: keep folding the lanes' reports until every lane confirmed, or a grace period passed — after the end
   // of any rollback still running, since a lane that was rolling back finishes its rollback before it stops.
-  if (state.status === 'aborted') {
+  if (state.status === 'aborted' && lanesStarted) {
     const abortedAt = Date.now();
     const deadline = () => {
       let until = abortedAt + ABORT_GRACE_MS;
