@@ -7,7 +7,7 @@ TSX := node_modules/.bin/tsx
 # npm ci rewrites this file; it is older than package-lock.json when dependencies changed since the last install.
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build test demo lint typecheck test-unit test-integration \
+.PHONY: help deps build test demo demo-regression lint typecheck test-unit test-integration \
 	servers-install servers-up servers-down servers-status servers-reset chaos soak-ingest
 
 help: ## List the targets
@@ -35,6 +35,9 @@ soak-ingest: build ## Ingest recovery+hostile+chaos-short together, 10 rounds (S
 
 demo: build ## End to end on local servers: worker, ingest, simulator, the bundled rollout; postmortem in out/
 	@node dist/scripts/demo.js
+
+demo-regression: build ## The same with a build that triples app crashes after install, caught against a control
+	@node dist/scripts/demo.js regression
 
 lint: deps ## ESLint and Prettier
 	npm run --silent lint

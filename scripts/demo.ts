@@ -6,11 +6,15 @@
  * carries a dev token in its fragment, so the rollout can be watched in a browser), and waits for the end: the bad class rolled back, the others at
  * 100%. Writes the postmortem under out/<rolloutId>/, prints a summary line, stops everything it
  * started, and exits 0 only if the rollout ended as expected.
+ *
+ * `node dist/scripts/demo.js regression` (`make demo-regression`) runs the second bundled demo instead: two classes,
+ * one of which gets a build that installs cleanly but triples app crashes, caught against its class's concurrent
+ * control, while a fleet-wide crash spike halts nothing.
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { devIssuerFile, mintDevToken } from '../api/dev-issuer';
-import { getStatus, startRollout, waitForRollout } from '../client';
+import { getStatus, startRollout, waitForRollout, type LaneStatusView } from '../client';
 import { loadConfig } from '../config/env';
 import { parsePlan } from '../events/plan';
 import { connectClient } from '../temporal/connection';
@@ -19,14 +23,44 @@ import type { ReplayReport } from '../replay/postmortem';
 import { startEngineProcess, type EngineProcess } from './engine-process';
 import { down, up, REPO_ROOT } from './servers/index';
 
-const PLAN = join(REPO_ROOT, 'examples/plans/demo.yaml');
-const SCENARIO = join(REPO_ROOT, 'examples/scenarios/demo.yaml');
-const EXPECTED: Record<string, string> = {
-  'phone-a': 'completed',
-  'phone-b': 'completed',
-  'tablet-c': 'completed',
-  'laptop-x1': 'rolled-back',
+/** A bundled demo: its plan and scenario, and how each class must end for the demo to pass. */
+interface Demo {
+  plan: string;
+  scenario: string;
+  expected: Record<string, string>;
+  reason: string;
+}
+
+const DEMOS: Record<string, Demo> = {
+  // `make demo`: a build failing on 6 % of installs on laptop-x1, rolled back; the others patched.
+  install: {
+    plan: 'examples/plans/demo.yaml',
+    scenario: 'examples/scenarios/demo.yaml',
+    expected: { 'phone-a': 'completed', 'phone-b': 'completed', 'tablet-c': 'completed', 'laptop-x1': 'rolled-back' },
+    reason: 'bundled demo scenario',
+  },
+  // `make demo-regression`: a build that installs cleanly but triples app crashes on laptop-x1, caught against the
+  // class's concurrent control and rolled back, while a fleet-wide crash spike halts nothing (phone-a completes).
+  regression: {
+    plan: 'examples/plans/regression.yaml',
+    scenario: 'examples/scenarios/regression.yaml',
+    expected: { 'phone-a': 'completed', 'laptop-x1': 'rolled-back' },
+    reason: 'bundled compatibility-regression scenario',
+  },
 };
+
+/** The demo the command line names (`install` when it names none); an unknown name exits 2 with the choices. */
+function demoOf(name = 'install'): Demo {
+  const demo = DEMOS[name];
+  if (demo !== undefined) return demo;
+  process.stderr.write(`[demo] unknown demo ${name}: one of ${Object.keys(DEMOS).join(', ')}\n`);
+  process.exit(2);
+}
+
+const DEMO = demoOf(process.argv[2]);
+const PLAN = join(REPO_ROOT, DEMO.plan);
+const SCENARIO = join(REPO_ROOT, DEMO.scenario);
+const EXPECTED = DEMO.expected;
 
 const say = (line: string) => process.stdout.write(`[demo] ${line}\n`);
 
@@ -76,7 +110,7 @@ async function main(): Promise<number> {
       plan: parsed.plan,
       rolloutId,
       actor: 'make-demo',
-      reason: 'bundled demo scenario',
+      reason: DEMO.reason,
       taskQueue: config.temporal.taskQueue,
     });
     say(
@@ -143,19 +177,38 @@ async function main(): Promise<number> {
         return `${c.lane} 95% patched ${sec === null ? 'not reached' : `after ${sec.toFixed(1)}s`}${how}`;
       });
 
+    // Post-install regressions: which class was halted on which signal against its control, and who rode a spike out.
+    const regressions = view.lanes.flatMap((lane) => {
+      const r = lane.lastBreach?.regression;
+      if (r !== undefined) {
+        return [
+          `${lane.lane} halted on ${r.signal} at ${r.ratio?.toFixed(2) ?? '?'}× its control's rate (tolerated ${r.maxRateRatio}×)`,
+        ];
+      }
+      if (lane.regression === null || lane.breaches > 0) return [];
+      return [`${lane.lane} no regression against its control (${regressionWords(lane.regression.signals)})`];
+    });
+
     const asExpected = Object.entries(EXPECTED).every(([lane, outcome]) => summary.lanes[lane] === outcome);
     const lanes = Object.entries(summary.lanes)
       .map(([lane, outcome]) => `${lane} ${outcome}`)
       .join(', ');
     say(
       `${asExpected ? 'OK' : 'UNEXPECTED'}: rollout ${rolloutId} ${summary.status} in ${Math.round((Date.now() - t0) / 1000)}s — ${lanes}` +
-        `${halts.length > 0 ? `; ${halts.join('; ')}` : ''}${patched.length > 0 ? `; ${patched.join(', ')}` : ''}; postmortem in ${join('out', rolloutId, 'postmortem.html')}`,
+        `${halts.length > 0 ? `; ${halts.join('; ')}` : ''}${regressions.length > 0 ? `; ${regressions.join('; ')}` : ''}${patched.length > 0 ? `; ${patched.join(', ')}` : ''}; postmortem in ${join('out', rolloutId, 'postmortem.html')}`,
     );
     return asExpected ? 0 : 1;
   } finally {
     await Promise.all(children.map((c) => c.stop()));
     if (startedServers.length > 0) await down({ only: startedServers, log: (line) => say(line) });
   }
+}
+
+/** Each watched signal's ratio against the control and its verdict, e.g. `app-crash 1.02× watching`. */
+function regressionWords(signals: NonNullable<LaneStatusView['regression']>['signals']): string {
+  return signals
+    .map((s) => `${s.signal} ${s.ratio === null ? 'no ratio' : `${s.ratio.toFixed(2)}×`} ${s.verdict}`)
+    .join(', ');
 }
 
 main().then(

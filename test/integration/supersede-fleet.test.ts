@@ -4,27 +4,20 @@
 // rollout. The fix's first cohort is the old exposed bound under the old rollout's salt — the very devices that
 // reported on the bad build report on the fix — the ingest counts them (none dead-lettered as outside the cohort),
 // the class completes on the fixed build, and both postmortems (`rollout replay`) name the other rollout.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { Client } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
 import { startRollout, waitForRollout } from '../../client';
-import { loadConfig, type Config } from '../../config/env';
 import { cohortOf } from '../../events/cohort';
 import { exposureOfferId } from '../../events/lane';
 import { parsePlan } from '../../events/plan';
-import { readTopicSlice } from '../../kafka/read-slice';
-import { ensureTopics, topicSpecs } from '../../kafka/topics';
 import { readRolloutLog } from '../../replay/read-log';
-import { testKafka, testTemporalClient } from '../support/endpoints';
+import { readJsonRecords, startEngineFleet, type EngineFleet } from '../support/engine-fleet';
 import { uniqueName } from '../support/unique-name';
 
 jest.setTimeout(300_000);
 
-const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'rollout.js');
 const LANE = 'laptop-x1';
 
 const BAD_PLAN = `releaseId: bsi-sup-bad
@@ -67,137 +60,67 @@ classes:
       26.3.2: { failureRate: 0.15, errorCodes: { E_BOOT_LOOP: 1 } }
 `;
 
-function childEnv(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    BSI_TOPIC_ROLLOUT_EVENTS: config.topics.rolloutEvents,
-    BSI_TOPIC_COMMANDS: config.topics.commands,
-    BSI_TOPIC_INSTALL_EVENTS: config.topics.installEvents,
-    BSI_TOPIC_INSTALL_EVENTS_DLQ: config.topics.installEventsDlq,
-    BSI_TOPIC_PARTITIONS: String(config.topics.partitions),
-    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
-    LOG_LEVEL: 'warn',
-    ...extra,
-  };
-}
-
-/** Every JSON record value of a topic, parsed (records that are not JSON objects are skipped). */
-async function readJson(kafka: Kafka, topic: string): Promise<Record<string, unknown>[]> {
-  const out: Record<string, unknown>[] = [];
-  await readTopicSlice(kafka, topic, (_p, _o, _t, _k, value) => {
-    if (value === null) return;
-    try {
-      const parsed: unknown = JSON.parse(value.toString('utf8'));
-      if (typeof parsed === 'object' && parsed !== null) out.push(parsed as Record<string, unknown>);
-    } catch {
-      // a dead letter may hold bytes that are not JSON: not one of ours
-    }
-  });
-  return out;
-}
-
 describe('superseding a rolled-back class (worker, ingest and simulator processes)', () => {
-  let config: Config;
+  let fleet: EngineFleet;
   let kafka: Kafka;
-  let client: Client;
-  let dir: string;
-  const children: ChildProcess[] = [];
   let oldId: string;
   let newId: string;
+  let dir: string;
 
   beforeAll(async () => {
     const base = uniqueName('supersede');
-    config = loadConfig({
-      ...process.env,
-      BSI_TOPIC_ROLLOUT_EVENTS: `${base}.rollout-events`,
-      BSI_TOPIC_COMMANDS: `${base}.commands`,
-      BSI_TOPIC_INSTALL_EVENTS: `${base}.install-events`,
-      BSI_TOPIC_INSTALL_EVENTS_DLQ: `${base}.install-events.dlq`,
-      BSI_TOPIC_PARTITIONS: '3',
-      TEMPORAL_TASK_QUEUE: `${base}-tq`,
-    });
-    kafka = testKafka(`${base}-test`);
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, topicSpecs(config.topics));
-    await admin.disconnect();
-    client = await testTemporalClient();
     dir = mkdtempSync(path.join(tmpdir(), 'supersede-'));
     writeFileSync(path.join(dir, 'fix.yaml'), FIX_PLAN);
     writeFileSync(path.join(dir, 'scenario.yaml'), SCENARIO);
-    const start = (args: string[], extra: Record<string, string>) => {
-      const child = spawn(process.execPath, [BIN, ...args], {
-        env: childEnv(config, extra),
-        cwd: ROOT,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.push(child);
-    };
-    start(['worker'], {});
-    start(['ingest'], { INGEST_GROUP_ID: `${base}-ingest`, INGEST_METRICS_PORT: '0' });
-    start(['simulate', path.join(dir, 'scenario.yaml'), '--group', `${base}-sim`], {});
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    fleet = await startEngineFleet(base, path.join(dir, 'scenario.yaml'));
+    kafka = fleet.kafka;
 
     const bad = parsePlan(BAD_PLAN);
     if (!bad.ok) throw new Error('bad plan invalid');
     oldId = `${base}-old`;
     newId = `${base}-fix`;
-    await startRollout(client, {
+    await startRollout(fleet.client, {
       plan: bad.plan,
       rolloutId: oldId,
       actor: 'sre-test',
       reason: 'bad build',
-      taskQueue: config.temporal.taskQueue,
+      taskQueue: fleet.config.temporal.taskQueue,
     });
-    await waitForRollout(client, oldId);
+    await waitForRollout(fleet.client, oldId);
   });
 
   afterAll(async () => {
-    for (const child of children) child.kill('SIGTERM');
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise((resolve) => {
-            if (child.exitCode !== null) resolve(undefined);
-            else child.once('exit', resolve);
-            setTimeout(() => {
-              child.kill('SIGKILL');
-              resolve(undefined);
-            }, 10_000).unref();
-          }),
-      ),
-    );
-    await client?.connection.close();
-    const admin = kafka?.admin();
-    if (admin) {
-      await admin
-        .connect()
-        .then(() => admin.deleteTopics({ topics: topicSpecs(config.topics).map((s) => s.topic) }))
-        .catch(() => undefined)
-        .finally(() => admin.disconnect());
-    }
+    await fleet?.stop();
   });
 
   it('the class completes on the fixed build, first offered to the devices that got the bad one', async () => {
+    const { config, client } = fleet;
     const oldLog = (await readRolloutLog(kafka, config.topics.rolloutEvents, oldId)).events;
     const rollback = oldLog.find((e) => e.type === 'rollback-started');
     expect(rollback?.type === 'rollback-started' && rollback.data.cohortBound).toBe(1000);
     expect(oldLog.find((e) => e.type === 'rollout-completed')?.data).toEqual({ lanes: { [LANE]: 'rolled-back' } });
 
     // The CLI, as an SRE runs it; a refusal first: a rollout cannot supersede one that does not exist.
-    const env = childEnv(config);
-    const refused = spawnSync(
-      process.execPath,
-      [BIN, 'start', path.join(dir, 'fix.yaml'), '--id', `${newId}-x`, '--supersedes', `${oldId}-nope`],
-      { env, cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
-    );
+    const refused = fleet.cli([
+      'start',
+      path.join(dir, 'fix.yaml'),
+      '--id',
+      `${newId}-x`,
+      '--supersedes',
+      `${oldId}-nope`,
+    ]);
     expect(refused.status).toBe(3);
     expect(refused.stderr).toContain(`unknown rollout ${oldId}-nope`);
-    const started = spawnSync(
-      process.execPath,
-      [BIN, 'start', path.join(dir, 'fix.yaml'), '--id', newId, '--supersedes', oldId, '--reason', 'fixed build'],
-      { env, cwd: ROOT, encoding: 'utf8', timeout: 60_000 },
-    );
+    const started = fleet.cli([
+      'start',
+      path.join(dir, 'fix.yaml'),
+      '--id',
+      newId,
+      '--supersedes',
+      oldId,
+      '--reason',
+      'fixed build',
+    ]);
     expect(started.stderr).toBe('');
     expect(started.status).toBe(0);
     const summary = await waitForRollout(client, newId);
@@ -215,7 +138,7 @@ describe('superseding a rolled-back class (worker, ingest and simulator processe
     expect(exposures).toEqual([1000, 10000]);
 
     // Who reported on each first offer: the same devices, all in the old rollout's first 10 %.
-    const installs = await readJson(kafka, config.topics.installEvents);
+    const installs = await readJsonRecords(kafka, config.topics.installEvents);
     const reporters = (rolloutId: string) =>
       new Set(
         installs
@@ -229,7 +152,7 @@ describe('superseding a rolled-back class (worker, ingest and simulator processe
     const overlap = [...bad].filter((id) => fixed.has(id)).length;
     expect(overlap).toBeGreaterThanOrEqual(0.95 * bad.size);
     // The ingest counted them: no report of the fix was dead-lettered, and the first window holds their outcomes.
-    const dead = (await readJson(kafka, config.topics.installEventsDlq)).filter((r) => r.rolloutId === newId);
+    const dead = (await readJsonRecords(kafka, config.topics.installEventsDlq)).filter((r) => r.rolloutId === newId);
     expect(dead).toEqual([]);
     const firstWindow = newLog.filter(
       (e) => e.type === 'health-evaluated' && e.data.offerId === exposureOfferId(LANE, 0, 1),
@@ -241,13 +164,7 @@ describe('superseding a rolled-back class (worker, ingest and simulator processe
     expect(counted).toBeGreaterThan(0.5 * fixed.size);
 
     // Both postmortems show the link.
-    const replay = (id: string) =>
-      spawnSync(process.execPath, [BIN, 'replay', id, '--format', 'text'], {
-        env,
-        cwd: ROOT,
-        encoding: 'utf8',
-        timeout: 120_000,
-      });
+    const replay = (id: string) => fleet.cli(['replay', id, '--format', 'text']);
     const oldReport = replay(oldId);
     expect(oldReport.status).toBe(0);
     expect(oldReport.stdout).toContain(`Superseded by ${newId}`);

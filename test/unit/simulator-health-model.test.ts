@@ -183,7 +183,7 @@ test('the bundled regression scenario parses, with its regression and spike', ()
   const text = readFileSync(join(__dirname, '../../examples/scenarios/regression.yaml'), 'utf8');
   const parsed = parseScenario(text);
   expect(parsed.ok && parsed.scenario.health?.regressions).toEqual([
-    { class: 'laptop-x1', build: '26.3.2', signal: 'app-crash', factor: 3, afterHours: 2 },
+    { class: 'laptop-x1', build: '26.3.2', signal: 'app-crash', factor: 3, afterHours: 0.5 },
   ]);
   expect(parsed.ok && parsed.scenario.health?.spikes.length).toBe(1);
 });
