@@ -7,7 +7,7 @@ TSX := node_modules/.bin/tsx
 # npm ci rewrites this file; it is older than package-lock.json when dependencies changed since the last install.
 NPM_STAMP := node_modules/.package-lock.json
 
-.PHONY: help deps build test demo demo-regression lint typecheck test-unit test-integration \
+.PHONY: help deps build test test-long demo demo-regression lint typecheck test-unit test-integration \
 	servers-install servers-up servers-down servers-status servers-reset chaos soak-ingest
 
 help: ## List the targets
@@ -26,6 +26,9 @@ build: deps ## npm run build: compile into dist/ and bundle the workflows into d
 
 test: deps ## Everything: build, servers up, lint, typecheck, unit and integration tests, servers down
 	@bash scripts/run-tests.sh
+
+test-long: deps ## The long suites (test/long: real-time pacing, full-fleet regression run), servers up and down
+	@bash scripts/run-tests.sh long
 
 chaos: build ## Chaos suite on real servers: SIGKILL worker/ingest, restart Kafka/Temporal, all four at seeded moments
 	@$(TSX) chaos/run.ts

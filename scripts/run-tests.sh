@@ -5,6 +5,8 @@
 # run shows every failure.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# `long` (make test-long): the same servers and build, then only the long suites (test/long: minutes each).
+suite=${1:-all}
 
 tsx=node_modules/.bin/tsx
 started_file=".data/started-by-make-test.$$"
@@ -76,16 +78,21 @@ step() {
 
 step build npm run --silent build
 built=$failed
-step lint npm run --silent lint
-step typecheck npm run --silent typecheck
-step unit npm run --silent test:unit
+if [[ $suite == long ]]; then
+  integration=(long test:long)
+else
+  step lint npm run --silent lint
+  step typecheck npm run --silent typecheck
+  step unit npm run --silent test:unit
+  integration=(integration test:integration)
+fi
 # --forceExit: a test that leaks a handle must fail loudly elsewhere, not hang CI until its time limit.
 if [[ $built -eq 0 ]]; then
-  step integration npm run --silent test:integration -- --forceExit
+  step "${integration[0]}" npm run --silent "${integration[1]}" -- --forceExit
 else
   # The engine processes the integration tests start run dist/, which the failed build did not make.
-  results+=("integration SKIPPED (no build)")
+  results+=("${integration[0]} SKIPPED (no build)")
 fi
 
-echo "==> make test in $(secs "$t_all"): $(IFS=,; echo "${results[*]}" | sed 's/,/, /g')"
+echo "==> make test$([[ $suite == long ]] && echo -long) in $(secs "$t_all"): $(IFS=,; echo "${results[*]}" | sed 's/,/, /g')"
 exit "$failed"
