@@ -40,6 +40,12 @@ function severityLines(s: SeverityPreview, p: ClassPreview): string[] {
   const value = (key: SeverityPreview['settings'][number]['key']): string => {
     if (key === 'phases') return `${p.phases.map((ph) => `${ph.share}%`).join(' → ')}, ${canary}`;
     if (key === 'thresholds.minSample') return String(p.minSample);
+    if (key === 'rateLimit') {
+      if (p.pacing !== null) return `at most ${p.pacing.maxPerMinute} devices/min (see "paced" below)`;
+      return s.severity === 'critical' || s.severity === 'high'
+        ? 'none: every device gets the fix once it checks in'
+        : 'none: the plan gives no class size to turn devices into cohort buckets';
+    }
     return p.completion === null ? 'none' : `deadline ${formatDurationSec(p.completion.deadlineSec)}`;
   };
   const origin = {

@@ -54,6 +54,7 @@ import {
   SeveritySchema,
   severityMinSample,
   severityPhases,
+  severityRateLimit,
   SEVERITY_DEFAULTS,
   type ResolvedPhase,
   type Severity,
@@ -809,7 +810,10 @@ function pacingOf(
   deviceClass: string,
 ): { pacing?: LanePacing; maintenanceWindows?: z.infer<typeof MaintenanceWindowsSchema> } {
   const override = plan.classes[deviceClass] ?? {};
-  const rate = override.rateLimit ?? plan.rateLimit;
+  const rate =
+    override.rateLimit ??
+    plan.rateLimit ??
+    (plan.severity === undefined ? undefined : severityRateLimit(plan.severity, classSizeIn(plan, deviceClass)));
   const windows = override.maintenanceWindows ?? plan.maintenanceWindows;
   const out: { pacing?: LanePacing; maintenanceWindows?: z.infer<typeof MaintenanceWindowsSchema> } = {};
   if (windows !== undefined) out.maintenanceWindows = windows;

@@ -81,7 +81,7 @@ export interface SeverityPreview {
   exploited: boolean;
   /** The class size the canary was sized for (`classes.<c>.completion.expectedDevices`); null: unknown, 1 %. */
   canarySizedFor: number | null;
-  settings: { key: 'phases' | 'thresholds.minSample' | 'completion'; from: SettingSource }[];
+  settings: { key: 'phases' | 'thresholds.minSample' | 'completion' | 'rateLimit'; from: SettingSource }[];
 }
 
 /** The horizon of the binomial model when the class size is unknown. */
@@ -120,6 +120,7 @@ function severityOf(plan: RolloutPlan, deviceClass: string): SeverityPreview | n
       { key: 'phases', from: source(override.phases, plan.phases) },
       { key: 'thresholds.minSample', from: source(override.thresholds?.minSample, plan.thresholds.minSample) },
       { key: 'completion', from: source(undefined, plan.completion) },
+      { key: 'rateLimit', from: source(override.rateLimit, plan.rateLimit) },
     ],
   };
 }

@@ -128,3 +128,35 @@ describe('severity: the defaults a lane runs', () => {
     }
   });
 });
+
+describe('severity: rate limits', () => {
+  const sized = (severity: string, extra: Record<string, unknown> = {}) =>
+    laneConfigOf(
+      planOf({ severity, classes: { 'phone-a': { completion: { expectedDevices: 240_000 } } }, ...extra }),
+      'phone-a',
+    );
+
+  test('critical and high pace nothing: every device gets the fix once it checks in', () => {
+    expect(sized('critical').pacing).toBeUndefined();
+    expect(sized('high').pacing).toBeUndefined();
+  });
+
+  test('medium ramps as AWS IoT Jobs does, from the class in 40 h to the class in 4 h; low caps at the class in a day', () => {
+    expect(sized('medium').pacing).toMatchObject({
+      classSize: 240_000,
+      baseRatePerMinute: 100,
+      maxPerMinute: 1000,
+      ramp: { factor: 2, every: 24_000, counting: 'notified' },
+    });
+    expect(sized('low').pacing).toMatchObject({ classSize: 240_000, baseRatePerMinute: 167, maxPerMinute: 167 });
+  });
+
+  test("without a class size a severity paces nothing; the plan's own rate limit wins over the severity's", () => {
+    expect(laneConfigOf(planOf({ severity: 'low' }), 'phone-a').pacing).toBeUndefined();
+    const own = planOf({
+      severity: 'low',
+      classes: { 'phone-a': { completion: { expectedDevices: 240_000 }, rateLimit: { maxPerMinute: 50 } } },
+    });
+    expect(laneConfigOf(own, 'phone-a').pacing).toMatchObject({ maxPerMinute: 50 });
+  });
+});

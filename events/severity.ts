@@ -30,14 +30,20 @@
  * `exploited: true` (the flaw is being exploited): every bake is halved, and the minimum sample catches a 3× build
  * with 95 % rather than 99 % probability (fewer outcomes, so the canary passes sooner: 491 at 2 % and α = 1 %).
  *
- * Rate limits: none yet. The rate-limit defaults per severity (per class, AWS-style `exponentialRate`) belong in
- * `SEVERITY_DEFAULTS` beside `phases`, under the key `rateLimit`, where the integrator adds them with their schema.
+ * Rate limits (`severityRateLimit`), chosen only when the class size is known (`expectedDevices`: a rate in devices
+ * needs it) and only where the plan and the class give none: `critical` and `high` none — after the canary every device
+ * should get the fix the moment it checks in, and a pace below the fleet's own uptake (about a 240th of the class a
+ * minute on a 4-hour check-in) would only keep the hole open longer; `medium` AWS IoT Jobs' exponential ramp, from the
+ * class in 40 h (a 2,400th a minute) doubling at every tenth of the class notified, up to the class in 4 h (a 240th);
+ * `low` a flat cap of the class in a day (a 1,440th a minute), so a routine fix never loads the update servers above
+ * what one day's spread allows.
  *
  * Pure: no I/O.
  */
 import { z } from 'zod';
 import { haltModel } from './halt-model';
 import { calibrationOf, ThresholdsSchema, type Thresholds } from './health';
+import type { RateLimit } from './pacing';
 
 /** How urgent a fix is; it selects the defaults below. */
 export const SeveritySchema = z.enum(['critical', 'high', 'medium', 'low'], {
@@ -166,4 +172,31 @@ export function severityPhases(
     phases.push({ share, bake });
   }
   return phases;
+}
+
+/**
+ * The rate limit a severity chooses for a class of `classSize` devices (see the file's comment), or undefined: none
+ * for `critical` and `high`, and none when the class size is unknown.
+ */
+export function severityRateLimit(severity: Severity, classSize: number | undefined): RateLimit | undefined {
+  if (classSize === undefined) return undefined;
+  const perMinute = (minutes: number) => Math.max(1, Math.round(classSize / minutes));
+  switch (severity) {
+    case 'critical':
+    case 'high':
+      return undefined;
+    case 'medium':
+      return {
+        baseRatePerMinute: perMinute(40 * 60),
+        incrementFactor: 2,
+        rateIncreaseCriteria: { numberOfNotifiedThings: Math.max(1, Math.round(classSize / 10)) },
+        maximumPerMinute: perMinute(4 * 60),
+      };
+    case 'low':
+      return { maxPerMinute: perMinute(24 * 60) };
+    default: {
+      const _exhaustive: never = severity;
+      throw new Error(`unexpected severity ${String(_exhaustive)}`);
+    }
+  }
 }

@@ -35,6 +35,7 @@ describe('explain: severity', () => {
           { key: 'phases', from: 'severity' },
           { key: 'thresholds.minSample', from: 'severity' },
           { key: 'completion', from: 'plan' },
+          { key: 'rateLimit', from: 'severity' },
         ],
       },
       {
@@ -45,6 +46,7 @@ describe('explain: severity', () => {
           { key: 'phases', from: 'class' },
           { key: 'thresholds.minSample', from: 'class' },
           { key: 'completion', from: 'plan' },
+          { key: 'rateLimit', from: 'severity' },
         ],
       },
     ]);
@@ -61,6 +63,9 @@ describe('explain: severity', () => {
     expect(text).toContain('completion: deadline 1d  [given by the plan]');
     expect(text).toContain('thresholds.minSample: 300  [given by the class]');
     expect(text).toContain('phases: 100%, canary of 1 %: the plan gives no class size');
+    expect(text).toContain(
+      'rateLimit: none: every device gets the fix once it checks in  [chosen by severity critical]',
+    );
   });
 
   test('a plan without a severity shows no severity lines', () => {
