@@ -17,6 +17,7 @@ import {
 import { type LaneConfig, type LaneRegression, laneConfigOf, parsePlan } from './plan';
 import type { ExposureCounts, PostInstallDelta } from './post-install';
 import { REGRESSION_FACTORS, judgeDelta, mixtureLogE, nextLogLr, regressionBound } from './regression';
+import { mulberry32 } from '../simulator/prng';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 const at = (sec: number): string => new Date(T0 + sec * 1000).toISOString();
@@ -162,7 +163,7 @@ describe('the regression judge (events/regression.ts)', () => {
 
   /** Share of `lanes` simulated lanes (hourly deltas, 1,000 updated vs 9,000 control devices) the judge ever halts. */
   const haltShare = (ratio: number, rule: LaneRegression, lanes: number, deltas: number, seed: number): number => {
-    const rand = mulberry(seed);
+    const rand = mulberry32(seed);
     const poisson = (mean: number) => {
       // Knuth's method; exact for the means used here (15 and 90 events per delta).
       let k = 0;
@@ -467,17 +468,5 @@ function deltaOf(g: { updated: Group; control: Group }): PostInstallDelta {
     updated: groupOf(g.updated),
     control: groupOf(g.control),
     ranges: [{ partition: 0, fromOffset: '0', toOffset: '0' }],
-  };
-}
-
-/** A small seeded generator (mulberry32), so the property is reproducible. */
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
