@@ -1,22 +1,18 @@
 // Evidence-driven promotion end to end: the real rollout and lane workflows on Temporal's time-skipping test server
 // with real Kafka (events read back from this test's own event-log topic). A phase whose bake is { min: 10m,
 // max: 24h } ends as soon as its health is proven once min has passed — not after 24 hours — and the log says why.
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startRollout, waitForRollout } from '../../client';
 import type { EventOf } from '../../events/domain-events';
 import { exposureOfferId } from '../../events/lane';
 import type { RolloutPlanInput } from '../../events/plan';
 import {
   DeltaFeeder,
-  createHarness,
   laneReaches,
   readEvents,
   typesByStream,
-  workflowBundle,
-  type Harness,
   type Outcome,
+  useTimeSkippingWorld,
 } from '../support/rollout-harness';
-import { createTimeSkippingEnv } from '../support/temporal-testing';
 import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 120_000;
@@ -37,24 +33,12 @@ const PLAN: RolloutPlanInput = {
 };
 
 describe('evidence-driven promotion (time-skipping server, real Kafka)', () => {
-  let env: TestWorkflowEnvironment;
-  let h: Harness;
-
-  beforeAll(async () => {
-    await workflowBundle();
-    env = await createTimeSkippingEnv();
-    h = await createHarness({ connection: env.nativeConnection, client: env.client, prefix: 'promo' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await env?.teardown();
-  }, TIMEOUT);
+  const world = useTimeSkippingWorld('promo', TIMEOUT);
 
   it(
     'a phase with a 24-hour max ends on proven health once its 10-minute min is over, and records why',
     async () => {
+      const { env, h } = world;
       const rolloutId = uniqueName('promo');
       const feeder = new DeltaFeeder(env.client);
       const offer0 = (lane: string) => exposureOfferId(lane, 0, 1);

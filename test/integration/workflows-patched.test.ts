@@ -2,21 +2,11 @@
 // with real Kafka (events read back from this test's own event-log topic). A plan with a completion rule: after its
 // last phase passes a class keeps counting, and completes only once 95 % of it reported success (phone-a) or at its
 // deadline (phone-b, which meanwhile goes quiet for longer than stallAfter: flagged stalled, then cleared).
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { getStatus, startRollout, waitForRollout } from '../../client';
 import type { EventOf } from '../../events/domain-events';
 import { exposureOfferId } from '../../events/lane';
 import type { RolloutPlanInput } from '../../events/plan';
-import {
-  DeltaFeeder,
-  createHarness,
-  laneReaches,
-  readEvents,
-  typesByStream,
-  workflowBundle,
-  type Harness,
-} from '../support/rollout-harness';
-import { createTimeSkippingEnv } from '../support/temporal-testing';
+import { DeltaFeeder, laneReaches, readEvents, typesByStream, useTimeSkippingWorld } from '../support/rollout-harness';
 import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 120_000;
@@ -40,24 +30,12 @@ const PLAN: RolloutPlanInput = {
 };
 
 describe('patched, not just exposed (time-skipping server, real Kafka)', () => {
-  let env: TestWorkflowEnvironment;
-  let h: Harness;
-
-  beforeAll(async () => {
-    await workflowBundle();
-    env = await createTimeSkippingEnv();
-    h = await createHarness({ connection: env.nativeConnection, client: env.client, prefix: 'patched' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await env?.teardown();
-  }, TIMEOUT);
+  const world = useTimeSkippingWorld('patched', TIMEOUT);
 
   it(
     'a lane completes only once the share is reached, or at its deadline; a quiet lane is flagged and cleared',
     async () => {
+      const { env, h } = world;
       const rolloutId = uniqueName('patched');
       const feeder = new DeltaFeeder(env.client);
       const offer = (lane: string, phase: number) => exposureOfferId(lane, phase, 1);

@@ -10,16 +10,7 @@ import { exposureOfferId } from '../../events/lane';
 import type { RolloutPlanInput } from '../../events/plan';
 import type { PostInstallDelta } from '../../events/post-install';
 import { healthDeltaSignal, laneWorkflowId } from '../../workflows/messages';
-import {
-  DeltaFeeder,
-  createHarness,
-  laneReaches,
-  readEvents,
-  workflowBundle,
-  type Harness,
-  type Outcome,
-} from '../support/rollout-harness';
-import { createTimeSkippingEnv } from '../support/temporal-testing';
+import { DeltaFeeder, laneReaches, readEvents, type Outcome, useTimeSkippingWorld } from '../support/rollout-harness';
 import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 120_000;
@@ -65,24 +56,12 @@ class PostInstallFeeder {
 }
 
 describe('the regression judge (time-skipping server, real Kafka)', () => {
-  let env: TestWorkflowEnvironment;
-  let h: Harness;
-
-  beforeAll(async () => {
-    await workflowBundle();
-    env = await createTimeSkippingEnv();
-    h = await createHarness({ connection: env.nativeConnection, client: env.client, prefix: 'regression' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await env?.teardown();
-  }, TIMEOUT);
+  const world = useTimeSkippingWorld('regression', TIMEOUT);
 
   it(
     'triple app crashes on one class halt and roll it back; a fleet-wide spike halts nothing; the watch holds the other',
     async () => {
+      const { env, h } = world;
       const rolloutId = uniqueName('regr');
       const outcomes = new DeltaFeeder(env.client);
       const postInstall = new PostInstallFeeder(env);

@@ -1,21 +1,12 @@
 // A plan that states only its severity, end to end: the real rollout and lane workflows on Temporal's time-skipping
 // test server with real Kafka. The lane runs the critical defaults (a canary sized by the class, a minimum sample that
 // catches a 3× build, a 6-hour minimum bake, then everything) and completes once 95 % of the class is patched.
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startRollout, waitForRollout } from '../../client';
 import type { EventOf } from '../../events/domain-events';
 import { exposureOfferId } from '../../events/lane';
 import type { RolloutPlanInput } from '../../events/plan';
 import { canaryShare } from '../../events/severity';
-import {
-  DeltaFeeder,
-  createHarness,
-  laneReaches,
-  readEvents,
-  workflowBundle,
-  type Harness,
-} from '../support/rollout-harness';
-import { createTimeSkippingEnv } from '../support/temporal-testing';
+import { DeltaFeeder, laneReaches, readEvents, useTimeSkippingWorld } from '../support/rollout-harness';
 import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 120_000;
@@ -33,24 +24,12 @@ const PLAN: RolloutPlanInput = {
 };
 
 describe('severity defaults (time-skipping server, real Kafka)', () => {
-  let env: TestWorkflowEnvironment;
-  let h: Harness;
-
-  beforeAll(async () => {
-    await workflowBundle();
-    env = await createTimeSkippingEnv();
-    h = await createHarness({ connection: env.nativeConnection, client: env.client, prefix: 'severity' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await env?.teardown();
-  }, TIMEOUT);
+  const world = useTimeSkippingWorld('severity', TIMEOUT);
 
   it(
     'a critical plan runs its canary, passes it on proven health after 6 h, and completes at 95 % patched',
     async () => {
+      const { env, h } = world;
       const rolloutId = uniqueName('severity');
       const feeder = new DeltaFeeder(env.client);
       const offer = (phase: number) => exposureOfferId('phone-a', phase, 1);

@@ -19,6 +19,7 @@ import { buildIdOf } from '../../worker/versioning';
 import { WORKFLOWS_PATH, createWorker, type RolloutWorker, type WorkerDeps } from '../../worker/create-worker';
 import { healthDeltaSignal, laneStateQuery, laneWorkflowId } from '../../workflows/messages';
 import { testKafka } from './endpoints';
+import { createTimeSkippingEnv } from './temporal-testing';
 import { createTopicsAndWait } from './kafka-admin';
 import { uniqueName } from './unique-name';
 
@@ -369,4 +370,30 @@ export interface HistoryFixture {
 /** Decodes a fixture's history for `Worker.runReplayHistory`. */
 export function decodeFixture(fixture: HistoryFixture): temporal.api.history.v1.History {
   return temporal.api.history.v1.History.decode(Buffer.from(fixture.history, 'base64'));
+}
+
+/** A test file's time-skipping world: its own server and a harness with a running worker. */
+export interface TimeSkippingWorld {
+  env: TestWorkflowEnvironment;
+  h: Harness;
+}
+
+/**
+ * Sets up one time-skipping world for the test file: `beforeAll` bundles the workflows, starts a fresh time-skipping
+ * server and a harness (topics named after `prefix`) with a worker; `afterAll` closes them. The fields are set once
+ * `beforeAll` has run: read them inside the tests.
+ */
+export function useTimeSkippingWorld(prefix: string, timeoutMs = 120_000): TimeSkippingWorld {
+  const world = {} as TimeSkippingWorld;
+  beforeAll(async () => {
+    await workflowBundle();
+    world.env = await createTimeSkippingEnv();
+    world.h = await createHarness({ connection: world.env.nativeConnection, client: world.env.client, prefix });
+    await world.h.startWorker();
+  }, timeoutMs);
+  afterAll(async () => {
+    await world.h?.close();
+    await world.env?.teardown();
+  }, timeoutMs);
+  return world;
 }
