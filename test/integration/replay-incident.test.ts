@@ -21,6 +21,7 @@ import { buildReport, type ReplayReport } from '../../replay/postmortem';
 import type { DomainEvent } from '../../events/domain-events';
 import { testKafka, testTemporalClient } from '../support/endpoints';
 import { uniqueName } from '../support/unique-name';
+import { stopChildren } from '../support/engine-fleet';
 
 jest.setTimeout(230_000);
 
@@ -192,20 +193,7 @@ describe('replay of a simulated incident', () => {
   });
 
   afterAll(async () => {
-    for (const child of children) child.kill('SIGTERM');
-    await Promise.all(
-      children.map(
-        (child) =>
-          new Promise((resolve) => {
-            if (child.exitCode !== null) resolve(undefined);
-            else child.once('exit', resolve);
-            setTimeout(() => {
-              child.kill('SIGKILL');
-              resolve(undefined);
-            }, 10_000).unref();
-          }),
-      ),
-    );
+    await stopChildren(children);
     await client?.connection.close();
     const admin = kafka?.admin();
     if (admin) {

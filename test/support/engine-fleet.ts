@@ -83,20 +83,7 @@ export async function startEngineFleet(base: string, scenarioPath: string, warmU
     cli: (args, timeoutMs = 120_000) =>
       spawnSync(process.execPath, [BIN, ...args], { env, cwd: ROOT, encoding: 'utf8', timeout: timeoutMs }),
     async stop() {
-      for (const child of children) child.kill('SIGTERM');
-      await Promise.all(
-        children.map(
-          (child) =>
-            new Promise((resolve) => {
-              if (child.exitCode !== null) resolve(undefined);
-              else child.once('exit', resolve);
-              setTimeout(() => {
-                child.kill('SIGKILL');
-                resolve(undefined);
-              }, 10_000).unref();
-            }),
-        ),
-      );
+      await stopChildren(children);
       await client.connection.close();
       const cleanup = kafka.admin();
       await cleanup
@@ -106,6 +93,24 @@ export async function startEngineFleet(base: string, scenarioPath: string, warmU
         .finally(() => cleanup.disconnect());
     },
   };
+}
+
+/** Ends child processes: SIGTERM, then SIGKILL for any still running after 10 s; resolves once all have gone. */
+export async function stopChildren(children: readonly ChildProcess[]): Promise<void> {
+  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise((resolve) => {
+          if (child.exitCode !== null) resolve(undefined);
+          else child.once('exit', resolve);
+          setTimeout(() => {
+            child.kill('SIGKILL');
+            resolve(undefined);
+          }, 10_000).unref();
+        }),
+    ),
+  );
 }
 
 /** Every JSON record value of a topic, parsed (records that are not JSON objects are skipped). */
