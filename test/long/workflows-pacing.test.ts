@@ -1,20 +1,25 @@
 // Pacing end to end: the real rollout and lane workflows on Temporal's time-skipping test server with real Kafka.
 // A class held by a maintenance window (computed in the workflow sandbox with Intl) sends its first order when the
-// window opens. A rate-limited lane (steps of 500 buckets a minute) handed over to a new run with its folded state,
-// as continue-as-new hands it over, goes on with the next step at its time: no step lost, none doubled, never faster
-// than the rate. (The worker restart is in workflows-pacing-restart.test.ts, on the dev server in real time: here a
-// restarted worker left the time-skipping server's clock stuck, cause not found.)
+// window opens. A rate-limited lane (steps of 500 buckets a minute) really continues as new while it waits for its next
+// step (health deltas push its run past the history bound) and goes on in the new run with the next step at its time:
+// no step lost, none doubled, never faster than the rate. (The worker restart is in workflows-pacing-restart.test.ts,
+// on the dev server in real time: here a restarted worker left the time-skipping server's clock stuck, cause not
+// found.)
+import { temporal } from '@temporalio/proto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { waitingText } from '../../cli/status-view';
 import { getStatus, startRollout } from '../../client';
 import type { FleetCommand } from '../../events/fleet-commands';
 import { exposureOfferId, foldLane } from '../../events/lane';
 import { laneConfigOf, validatePlan, type RolloutPlanInput } from '../../events/plan';
-import { CARRIED_VERSION } from '../../workflows/carried';
-import { laneStateQuery, laneWorkflowId, type LaneWorkflowInput } from '../../workflows/messages';
+import { MAX_HISTORY_EVENTS } from '../../workflows/activity-options';
+import { readCarriedLane } from '../../workflows/carried';
+import type { laneWorkflow } from '../../workflows/lane-workflow';
+import { lanePendingQuery, laneStateQuery, laneWorkflowId, type LaneWorkflowInput } from '../../workflows/messages';
 import {
   DeltaFeeder,
   createHarness,
+  eventually,
   laneReaches,
   readEvents,
   readOrders,
@@ -26,6 +31,11 @@ import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 240_000;
 const MINUTE_MS = 60_000;
+const EventType = temporal.api.enums.v1.EventType;
+// Health deltas sent in parallel (one partition each) to push a lane run past MAX_HISTORY_EVENTS, and the most sent
+// before the test gives up: every signal adds at least one event to the run's history.
+const SENDERS = 8;
+const MAX_CAN_DELTAS = 2 * MAX_HISTORY_EVENTS;
 
 // 1,000,000 devices at 50,000 a minute: steps of 500 buckets; phase 0 (10 %) in 2 orders, phase 1 in 18 more.
 const PACED: RolloutPlanInput = {
@@ -138,44 +148,70 @@ describe('pacing (time-skipping server, real Kafka)', () => {
   );
 
   it(
-    'a rate-limited lane handed to a new run with its folded state (as continue-as-new does) keeps its pace',
+    'a rate-limited lane that continues as new while it waits for its next step keeps its pace',
     async () => {
       const rolloutId = uniqueName('paced-can');
       const lane = 'phone-a';
       const checked = validatePlan(PACED);
       if (!checked.ok) throw new Error(JSON.stringify(checked.errors));
-      const input: LaneWorkflowInput = {
-        rolloutId,
-        lane,
-        config: laneConfigOf(checked.plan, lane),
-        reportTo: null,
-        reportHealth: false,
-      };
       const workflowId = laneWorkflowId(rolloutId, lane);
-      const start = (args: LaneWorkflowInput) =>
-        env.client.workflow.start('laneWorkflow', { workflowId, taskQueue: h.config.temporal.taskQueue, args: [args] });
+      const handle = await env.client.workflow.start<typeof laneWorkflow>('laneWorkflow', {
+        workflowId,
+        taskQueue: h.config.temporal.taskQueue,
+        args: [{ rolloutId, lane, config: laneConfigOf(checked.plan, lane), reportTo: null, reportHealth: false }],
+      });
+      const firstRunId = handle.firstExecutionRunId;
       const feeder = new DeltaFeeder(env.client);
-      await start(input);
       await laneReaches(env.client, rolloutId, lane, (s) => s.offerId === exposureOfferId(lane, 0, 1), 'offered');
       await feeder.send(rolloutId, lane, exposureOfferId(lane, 0, 1), { ok: 100, failed: 0 });
       await env.sleep(6 * MINUTE_MS);
-      const handle = env.client.workflow.getHandle(workflowId);
-      expect((await handle.query(laneStateQuery)).waitingFor?.kind).toBe('step');
-      await handle.terminate('replaced by a run carrying its folded state, as continue-as-new hands it over');
-      // The state the old run ended with is the fold of its events (read after it stopped, so no step slips between).
-      const state = foldLane((await readEvents(h)).events.filter((e) => e.rolloutId === rolloutId));
+      const offerId = exposureOfferId(lane, 1, 1);
+      const paced = await handle.query(laneStateQuery);
+      expect(paced.waitingFor?.kind).toBe('step');
+      expect(paced.offerId).toBe(offerId);
+
+      // Push the run past MAX_HISTORY_EVENTS with small deltas for the current offer, each a fresh offset range (one
+      // sender per partition keeps each partition in order). The server skips no time while the test only signals, so
+      // the run continues as new while it waits for its next step.
+      let deltas = 0;
+      while ((await handle.describe()).runId === firstRunId) {
+        if (deltas >= MAX_CAN_DELTAS) throw new Error(`no continue-as-new after ${deltas} deltas`);
+        await Promise.all(
+          Array.from({ length: SENDERS }, (_, partition) =>
+            feeder.send(rolloutId, lane, offerId, { ok: 1, failed: 0 }, partition),
+          ),
+        );
+        deltas += SENDERS;
+        // As the ingest would: the next flush once the lane has taken these (so each round is a few deltas).
+        await eventually(async () => ((await handle.query(lanePendingQuery)) === 0 ? true : undefined), 'deltas taken');
+      }
+      // The first run ended in a continue-as-new past the history bound, handing over a lane waiting for a step.
+      const firstRun = (await env.client.workflow.getHandle(workflowId, firstRunId).fetchHistory()).events ?? [];
+      expect(firstRun.length).toBeGreaterThan(MAX_HISTORY_EVENTS);
+      const last = firstRun[firstRun.length - 1];
+      expect(last?.eventType).toBe(EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW);
+      const [payload] = last?.workflowExecutionContinuedAsNewEventAttributes?.input?.payloads ?? [];
+      if (payload === undefined) throw new Error('the continue-as-new carries no input');
+      const nextInput = env.client.options.loadedDataConverter.payloadConverter.fromPayload<LaneWorkflowInput>(payload);
+      const read = readCarriedLane(nextInput.carried);
+      if (!read.ok) throw new Error(`carried state does not validate: ${read.problem}`);
+      const state = read.carried.state;
+      expect(read.carried.runs).toBe(1);
       expect(state.waitingFor?.kind).toBe('step');
-      await start({ ...input, carried: { v: CARRIED_VERSION, state, inbox: [], runs: 1, recentAnswers: [] } });
-      await feeder.send(rolloutId, lane, exposureOfferId(lane, 1, 1), { ok: 200, failed: 0 });
+      expect(state.pace?.offerId).toBe(offerId);
+
+      await feeder.send(rolloutId, lane, offerId, { ok: 200, failed: 0 });
       await env.sleep(30 * MINUTE_MS);
-      await laneReaches(env.client, rolloutId, lane, (s) => s.status === 'completed', 'completed');
+      expect(await handle.result()).toMatchObject({ lane, status: 'completed', runs: 2 });
       checkPace(
         (await readOrders(h)).filter((o) => o.rolloutId === rolloutId),
         lane,
       );
-      // The log holds each step once, and the new run's first step is the one the old run was waiting for.
-      const { events } = await readEvents(h);
-      const steps = events.filter((e) => e.rolloutId === rolloutId && e.type === 'exposure-widened');
+      // The carried state is the fold of the log up to the handover; the log holds each step once, and the new run's
+      // first step is the one the old run was waiting for, on time.
+      const events = (await readEvents(h)).events.filter((e) => e.rolloutId === rolloutId);
+      expect(foldLane(events.filter((e) => e.seq < state.nextSeq))).toEqual(state);
+      const steps = events.filter((e) => e.type === 'exposure-widened');
       expect(steps).toHaveLength(STEPS.length - 2);
       const handedOver = steps.find((e) => e.seq >= state.nextSeq);
       const due = state.waitingFor?.kind === 'step' ? Date.parse(state.waitingFor.until) : NaN;
