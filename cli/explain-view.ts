@@ -40,6 +40,11 @@ function severityLines(s: SeverityPreview, p: ClassPreview): string[] {
   const value = (key: SeverityPreview['settings'][number]['key']): string => {
     if (key === 'phases') return `${p.phases.map((ph) => `${ph.share}%`).join(' → ')}, ${canary}`;
     if (key === 'thresholds.minSample') return String(p.minSample);
+    if (key === 'thresholds.proveBelowMultiple') {
+      return p.proveBelowMultiple === null
+        ? 'none: a phase passes on the absence of a breach'
+        : `${p.proveBelowMultiple}: a phase passes only once its failure rate is proven below ${p.proveBelowMultiple} × maxFailureRate`;
+    }
     if (key === 'rateLimit') {
       if (p.pacing !== null) return `at most ${p.pacing.maxPerMinute} devices/min (see "paced" below)`;
       return s.severity === 'critical' || s.severity === 'high'

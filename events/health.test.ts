@@ -218,6 +218,64 @@ describe('the promise: P(ever halted) ≤ α for every rate at or below the thre
   });
 });
 
+describe('proof before a pass (proveBelowMultiple)', () => {
+  const proving = thresholds({ minSample: 668, proveBelowMultiple: 2 });
+
+  it('holds a 3× build whose first devices happened to fail rarely, which the absence of a breach alone would pass', () => {
+    // 32 failures in 1,017 outcomes (3.1 %): a canary of a build failing at 6 % that drew half its expected failures.
+    const lucky = counts(985, { E_X: 32 });
+    expect(evaluateHealth(lucky, thresholds({ minSample: 668 })).verdict).toBe('healthy');
+    const held = evaluateHealth(lucky, proving);
+    expect(held.verdict).toBe('insufficient-evidence');
+    expect(held.evidence.waitingOn).toBe('proof');
+    expect(held.evidence.proof?.below).toBeCloseTo(0.04, 12);
+    expect(held.evidence.proof?.bound).toBeCloseTo(Math.log(100), 12);
+    expect(held.evidence.proof!.llr).toBeLessThan(Math.log(100));
+    expect(held.evidence.explanation).toContain('not yet proven below 4%');
+  });
+
+  it('passes a good build as soon as the minimum sample is in, with the proof in its evidence', () => {
+    const good = evaluateHealth(counts(664, { E_X: 4 }), proving);
+    expect(good.verdict).toBe('healthy');
+    expect(good.evidence.proof!.llr).toBeGreaterThanOrEqual(good.evidence.proof!.bound);
+    // Below the minimum sample the verdict still waits on it, even when the proof is already in.
+    expect(evaluateHealth(counts(400, { E_X: 2 }), proving).evidence.waitingOn).toBe('min-sample');
+  });
+
+  it('proves a build at 2 × the threshold below it at most α of the time, judged after every device', () => {
+    // The halt rule is left out (it would stop most of these runs first), so this is the proof's own error alone.
+    const t = thresholds({ minSample: 1, proveBelowMultiple: 2, maxFailureRate: 0.02, rule: 'plain' });
+    const runs = 1000;
+    let proven = 0;
+    for (let run = 0; run < runs; run++) {
+      const rand = mulberry32(40_000 + run);
+      const c = counts(0, { E_X: 0 });
+      for (let i = 0; i < 3000; i++) {
+        if (rand() < 0.04) c.failedByCode.E_X! += 1;
+        else c.succeeded += 1;
+        const a = assessHealth(c, t);
+        if (a.verdict === 'breach') break;
+        if (a.proof!.proven) {
+          proven++;
+          break;
+        }
+      }
+    }
+    expect(proven / runs).toBeLessThanOrEqual(0.01 + 3.1 * Math.sqrt((0.01 * 0.99) / runs));
+  });
+
+  it('is judged on the lane criterion: failures of a code criterion count against their own threshold only', () => {
+    const withCriterion = thresholds({
+      minSample: 100,
+      proveBelowMultiple: 2,
+      errorCodes: { ignore: [], criteria: [{ name: 'network', codes: ['E_NET'], maxFailureRate: 0.2 }] },
+    });
+    const a = assessHealth(counts(900, { E_NET: 100 }), withCriterion);
+    expect(a.verdict).toBe('healthy');
+    expect(a.proof?.proven).toBe(true);
+  });
+});
+
 describe('the fleet-spike rule: every class against its own threshold, pooled', () => {
   const high = thresholds({ maxFailureRate: 0.05 });
   it('halts a moderate rise across classes that no class alone shows', () => {

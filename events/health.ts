@@ -79,6 +79,13 @@ export const ThresholdsSchema = z
     baselineFailureRate: z.number().gt(0).lt(1).optional(),
     /** Rules version 1 only (stored events): the old rule's early-acceptance error. Refused in plan files. */
     falsePassProbability: z.number().gt(0).lt(0.5).optional(),
+    /**
+     * A phase passes only once its evidence proves the lane's failure rate below this multiple of `maxFailureRate`
+     * (the mirrored mixture test, `provenBelow`, at `falseHaltProbability`): a bad build whose first devices happened
+     * to fail rarely waits for more evidence instead of passing on the mere absence of a breach. Every severity sets
+     * 2 (`severity.ts`); absent (plans without it, and every lane started before it existed): no proof is asked.
+     */
+    proveBelowMultiple: z.number().gt(1).max(10).optional(),
   })
   .strict();
 export type Thresholds = z.infer<typeof ThresholdsSchema>;
@@ -146,8 +153,16 @@ export const HealthEvidenceSchema = z
     criteria: z.array(CriterionEvidenceSchema).optional(),
     /** Rules version 2: the criterion that breached. */
     breachedBy: z.string().optional(),
-    /** Rules version 2: what a healthy-looking verdict still waits for (`min-sample`, `phase-outcomes`, `in-progress`). */
-    waitingOn: z.enum(['min-sample', 'phase-outcomes', 'in-progress']).optional(),
+    /**
+     * Rules version 2: what a healthy-looking verdict still waits for (`min-sample`, `phase-outcomes`, `in-progress`,
+     * and with `proveBelowMultiple` `proof`).
+     */
+    waitingOn: z.enum(['min-sample', 'phase-outcomes', 'in-progress', 'proof']).optional(),
+    /**
+     * With `proveBelowMultiple`, once no criterion breaches: the rate the lane's failures must be proven below, the
+     * mirrored mixture's log-likelihood ratio, and the bound ln(1/α) it must reach.
+     */
+    proof: z.object({ below: z.number(), llr: z.number(), bound: z.number() }).strict().optional(),
     /** Rules version 2: the promise in one sentence (see `guaranteeSentence`). */
     guarantee: z.string().optional(),
     /** A sentence a person reads in the audit trail. */
@@ -349,6 +364,8 @@ export interface HealthAssessment {
   bounds?: number[];
   /** Index of the criterion that breached, if any. */
   breachedBy?: number;
+  /** With `proveBelowMultiple` and no breach: the proof's numbers (`HealthEvidence.proof`). */
+  proof?: { below: number; llr: number; bound: number; proven: boolean };
   waitingOn?: HealthEvidence['waitingOn'];
 }
 
@@ -442,9 +459,11 @@ export function assessHealth(counts: HealthCounts, t: Thresholds, context: Judge
     a.verdict = 'breach';
     return a;
   }
+  if (t.proveBelowMultiple !== undefined) a.proof = provenBelow(t, criterionFailures[0], sample);
   let waitingOn: HealthAssessment['waitingOn'];
   if (sample < t.minSample) waitingOn = 'min-sample';
   else if (context.phaseOutcomes !== undefined && context.phaseOutcomes < 1) waitingOn = 'phase-outcomes';
+  else if (a.proof !== undefined && !a.proof.proven) waitingOn = 'proof';
   else if (counts.inProgress > 0) {
     // Would the devices still out breach the lane's criterion if every one of them failed?
     const out = counts.inProgress;
@@ -513,9 +532,14 @@ export function guaranteeSentence(t: Thresholds): string {
       'it promises no false-halt probability (a build at the threshold is halted often).'
     );
   }
+  const proof =
+    t.proveBelowMultiple === undefined
+      ? ''
+      : ` A phase passes only once the evidence proves the failure rate below ${pct(t.maxFailureRate * t.proveBelowMultiple)}: ` +
+        `a build failing at that rate or more passes a phase with probability at most ${pct(t.falseHaltProbability)}.`;
   return (
     `For every true failure rate at or below ${pct(t.maxFailureRate)}${codes}, the probability that this lane is ` +
-    `ever halted by the rule is at most ${pct(t.falseHaltProbability)}, over its whole life.`
+    `ever halted by the rule is at most ${pct(t.falseHaltProbability)}, over its whole life.${proof}`
   );
 }
 
@@ -549,6 +573,7 @@ export function evaluateHealth(counts: HealthCounts, t: Thresholds, context: Jud
     criteria,
     ...(a.breachedBy !== undefined ? { breachedBy: judged[a.breachedBy]!.name } : {}),
     ...(a.waitingOn !== undefined ? { waitingOn: a.waitingOn } : {}),
+    ...(a.proof !== undefined ? { proof: { below: a.proof.below, llr: a.proof.llr, bound: a.proof.bound } } : {}),
     ...(a.verdict === 'breach' ? { guarantee: guaranteeSentence(t) } : {}),
     explanation: explain(a, counts, t, criteria),
   };
@@ -588,6 +613,10 @@ function explain(a: HealthAssessment, counts: HealthCounts, t: Thresholds, crite
       return `${lead}; no breach (${versus}); waiting for a first outcome of this phase's own devices`;
     case 'in-progress':
       return `${lead}; no breach yet (${versus}), but the ${counts.inProgress} devices still installing could overturn it`;
+    case 'proof': {
+      const proof = a.proof!;
+      return `${lead}; no breach (${versus}), but not yet proven below ${pct(proof.below)} (proof LLR ${num(proof.llr)} < ${num(proof.bound)}): a phase passes on proof, not on the absence of a breach`;
+    }
     case undefined:
       return `${lead}; no breach (${versus}), and the devices still out cannot overturn it`;
     default: {
@@ -661,3 +690,33 @@ export function assessFleetSpike(segments: readonly SpikeSegment[], falseHaltPro
   const bound = -log(falseHaltProbability);
   return { breach: llr >= bound, llr, bound, sample, failures, segments: segments.length };
 }
+
+/**
+ * The proof a phase passes on (`proveBelowMultiple`): the sequential rule mirrored. H0: p = m × maxFailureRate (the
+ * lane's criterion); alternatives: odds 1.5, 2, 3, 5 and 10 times lower, mixed with equal weights. For any true rate
+ * p ≥ m × maxFailureRate each likelihood ratio has mean at most 1 per outcome (as for the halt rule, with p1 < p0 ≤ p),
+ * so by Ville's inequality the chance that the mixture ever reaches 1/α is at most α: a build failing at m times the
+ * threshold or more is proven below it, and passes a phase, with probability at most α over the lane's life. With
+ * m = 2, α = 1 % and a 2 % threshold, a build failing at its expected rate is proven after about 210 outcomes at
+ * 0.6 %, 310 at 1 % and 870 at 2 % (the threshold itself), so a good build is proven well within a severity's minimum
+ * sample (668).
+ */
+export function provenBelow(
+  t: Thresholds,
+  failures: number,
+  sample: number,
+): { below: number; llr: number; bound: number; proven: boolean } {
+  const below = Math.min(0.5, t.maxFailureRate * (t.proveBelowMultiple ?? 1));
+  let mixture = proofMixtures.get(below);
+  if (mixture === undefined) {
+    mixture = mixtureOf(below, { factors: PROOF_ODDS_FACTORS, weights: PROOF_ODDS_FACTORS.map(() => 1) });
+    proofMixtures.set(below, mixture);
+  }
+  const llr = mixtureLogRatio(mixture, failures, sample);
+  const bound = -log(t.falseHaltProbability);
+  return { below, llr, bound, proven: llr >= bound };
+}
+
+/** The proof's alternatives, as multiples of the odds of the rate to prove below. */
+const PROOF_ODDS_FACTORS: readonly number[] = Object.freeze([1 / 1.5, 1 / 2, 1 / 3, 1 / 5, 1 / 10]);
+const proofMixtures = new Map<number, Mixture>();

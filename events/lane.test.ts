@@ -1495,6 +1495,34 @@ describe('evidence-driven promotion: a { min, max } bake ends on proven health o
       ]);
   });
 
+  test('with proveBelowMultiple, a phase passes on proof, not on the absence of a breach: at min, at max, or later', () => {
+    // Threshold 10 %, proof below 20 %: 1 failure in 20 (5 %) breaches nothing and proves nothing.
+    const proving = laneConfig({ ...ranged, thresholds: { ...ranged.thresholds, proveBelowMultiple: 2 } });
+    const log = history(input.start(proving), input.delta(offer(0), { ok: 19, fail: 1 }, 10));
+    const atMin = given(log)
+      .when(input.timer('bake', 60))
+      .then([{ type: 'min-bake-elapsed', data: { verdict: 'insufficient-evidence' } }]);
+    expect(atMin.windows[offer(0)]?.verdict?.evidence.waitingOn).toBe('proof');
+    const held = [...log, ...stepEvents(log, input.timer('bake', 60))];
+    const atMax = given(held)
+      .when(input.timer('bake', 600))
+      .then([{ type: 'bake-elapsed', data: { verdict: 'insufficient-evidence' } }]);
+    expect(atMax.waitingFor).toEqual({ kind: 'evidence', phase: 0 });
+    // The same outcomes without the proof pass at min, as lanes always did.
+    given(history(input.start(ranged), input.delta(offer(0), { ok: 19, fail: 1 }, 10)))
+      .when(input.timer('bake', 60))
+      .then([{ type: 'min-bake-elapsed', data: { verdict: 'healthy' } }, { type: 'phase-passed' }, ...nextPhase]);
+    // 60 more clean outcomes (1 in 80): proven below 20 %, the waiting phase passes on them.
+    const waiting = [...held, ...stepEvents(held, input.timer('bake', 600))];
+    given(waiting)
+      .when(input.delta(offer(0), { ok: 60 }, 700))
+      .then([
+        { type: 'health-evaluated', data: { verdict: { verdict: 'healthy' } } },
+        { type: 'phase-passed', data: { endedBy: 'bake' } },
+        ...nextPhase,
+      ]);
+  });
+
   test('a breach after min is a breach as always', () => {
     given(history(start(), input.timer('bake', 60)))
       .when(input.bad(offer(0), 90))

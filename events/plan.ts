@@ -21,6 +21,7 @@
  * thresholds:                  # a build at or below maxFailureRate passes; one above it is halted
  *   maxFailureRate: 0.02
  *   minSample: 200             # outcomes of the attempt before a phase may pass
+ *   proveBelowMultiple: 2      # optional: a phase passes only once the rate is proven below 2 × maxFailureRate
  *   installTimeoutSec: 1800
  *   errorCodes: { ignore: [E_LOW_BATTERY], criteria: [{ codes: [E_BOOT_LOOP], maxFailureRate: 0.001 }] }
  * breachPolicy: { action: retry, attempts: 2, backoff: 5m, then: rollback }   # or { action: pause } / { action: rollback }
@@ -56,6 +57,7 @@ import {
   severityPhases,
   severityRateLimit,
   SEVERITY_DEFAULTS,
+  SEVERITY_PROVE_BELOW_MULTIPLE,
   type ResolvedPhase,
   type Severity,
 } from './severity';
@@ -860,7 +862,13 @@ function thresholdsOf(plan: RolloutPlan, override: ClassOverride, rulesVersion: 
   const merged = { ...plan.thresholds, ...override.thresholds };
   const minSample =
     merged.minSample ?? severityMinSample(ThresholdsSchema.parse({ ...merged, minSample: 1 }), plan.exploited === true);
-  const thresholds = ThresholdsSchema.parse({ ...merged, minSample });
+  const proveBelowMultiple =
+    merged.proveBelowMultiple ?? (plan.severity !== undefined ? SEVERITY_PROVE_BELOW_MULTIPLE : undefined);
+  const thresholds = ThresholdsSchema.parse({
+    ...merged,
+    minSample,
+    ...(proveBelowMultiple !== undefined && { proveBelowMultiple }),
+  });
   if (rulesVersion < 3 || thresholds.rule !== 'sequential') return thresholds;
   return { ...thresholds, calibration: calibrationOf(thresholds) };
 }

@@ -10,7 +10,7 @@
  * simulation of the lane). Pure: no I/O.
  */
 import { haltModel } from './halt-model';
-import { guaranteeSentence, overturnMargin, pct, type Thresholds } from './health';
+import { guaranteeSentence, overturnMargin, pct, provenBelow, type Thresholds } from './health';
 export { haltModel } from './halt-model';
 import type { Severity } from './severity';
 import { describeWindows } from './maintenance-window';
@@ -53,6 +53,8 @@ export interface ClassPreview {
   rulesVersion: number;
   /** Final outcomes of an attempt a phase needs before it may pass (the plan's, or its severity's). */
   minSample: number;
+  /** The multiple of the threshold a phase must prove the failure rate below before it passes; null: none asked. */
+  proveBelowMultiple: number | null;
   guarantee: string;
   /** Plain rule only: the chance a build at exactly the threshold is halted over the class (no guarantee). */
   falseHaltAtThreshold: number | null;
@@ -81,7 +83,10 @@ export interface SeverityPreview {
   exploited: boolean;
   /** The class size the canary was sized for (`classes.<c>.completion.expectedDevices`); null: unknown, 1 %. */
   canarySizedFor: number | null;
-  settings: { key: 'phases' | 'thresholds.minSample' | 'completion' | 'rateLimit'; from: SettingSource }[];
+  settings: {
+    key: 'phases' | 'thresholds.minSample' | 'thresholds.proveBelowMultiple' | 'completion' | 'rateLimit';
+    from: SettingSource;
+  }[];
 }
 
 /** The horizon of the binomial model when the class size is unknown. */
@@ -119,6 +124,10 @@ function severityOf(plan: RolloutPlan, deviceClass: string): SeverityPreview | n
     settings: [
       { key: 'phases', from: source(override.phases, plan.phases) },
       { key: 'thresholds.minSample', from: source(override.thresholds?.minSample, plan.thresholds.minSample) },
+      {
+        key: 'thresholds.proveBelowMultiple',
+        from: source(override.thresholds?.proveBelowMultiple, plan.thresholds.proveBelowMultiple),
+      },
       { key: 'completion', from: source(undefined, plan.completion) },
       { key: 'rateLimit', from: source(override.rateLimit, plan.rateLimit) },
     ],
@@ -201,6 +210,7 @@ export function previewClass(config: LaneConfig, classSize: number | null): Clas
     rule: t.rule,
     rulesVersion: rulesVersionOf(config),
     minSample: t.minSample,
+    proveBelowMultiple: t.proveBelowMultiple ?? null,
     guarantee: guaranteeSentence(t),
     falseHaltAtThreshold,
     badBuilds,
@@ -240,15 +250,16 @@ function exposeSecOf(config: LaneConfig, pacing: LanePacing): number[] {
 
 /**
  * The phase's own outcomes needed to pass at half the threshold rate: at least one, the attempt's minSample, and
- * few enough devices still installing that all of them failing could not breach. Null when the phase cannot get
- * there with its `newDevices`.
+ * few enough devices still installing that all of them failing could not breach, and with `proveBelowMultiple` the
+ * proof. Null when the phase cannot get there with its `newDevices`.
  */
 function passNeed(t: Thresholds, before: number, newDevices: number): number | null {
   const rate = t.maxFailureRate / 2;
   for (let own = Math.max(1, t.minSample - before); own <= newDevices; own++) {
     const n = before + own;
-    const margin = overturnMargin(t, Math.round(rate * n), n);
-    if (margin >= newDevices - own) return own;
+    const failures = Math.round(rate * n);
+    const proven = t.proveBelowMultiple === undefined || provenBelow(t, failures, n).proven;
+    if (proven && overturnMargin(t, failures, n) >= newDevices - own) return own;
   }
   return null;
 }

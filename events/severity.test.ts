@@ -75,6 +75,20 @@ describe('severity: the defaults a lane runs', () => {
     expect(haltModel(calibrated, 0.06, exploited).haltProbability).toBeGreaterThanOrEqual(0.95);
   });
 
+  test('every severity asks for proof below 2 × maxFailureRate before a phase passes; the plan may change it', () => {
+    for (const severity of ['critical', 'high', 'medium', 'low']) {
+      expect(laneConfigOf(planOf({ severity }), 'phone-a').thresholds.proveBelowMultiple).toBe(2);
+    }
+    const own = planOf({ severity: 'high', thresholds: { ...base.thresholds, proveBelowMultiple: 3 } });
+    expect(laneConfigOf(own, 'phone-a').thresholds.proveBelowMultiple).toBe(3);
+    // Without a severity a plan asks for no proof unless it says so, and keeps what lanes always did.
+    const plain = planOf({ phases: [{ share: 100, bake: '1h' }], thresholds: { ...base.thresholds, minSample: 100 } });
+    expect(laneConfigOf(plain, 'phone-a').thresholds.proveBelowMultiple).toBeUndefined();
+    expect(errorsOf({ severity: 'high', thresholds: { ...base.thresholds, proveBelowMultiple: 1 } })).toContainEqual(
+      expect.objectContaining({ path: 'thresholds.proveBelowMultiple' }),
+    );
+  });
+
   test('exploited halves every bake and lowers the minimum sample', () => {
     const plain = laneConfigOf(planOf({ severity: 'high' }), 'phone-a');
     const fast = laneConfigOf(planOf({ severity: 'high', exploited: true }), 'phone-a');

@@ -25,6 +25,12 @@
  * 4 h): by then most of the canary has reported, which catches more of the rare 3× builds that the minimum sample
  * alone lets through (1 %), for about an hour more to 95 % patched (`npm run bench:exposure`).
  *
+ * Every severity asks for proof before a phase passes (`thresholds.proveBelowMultiple: 2`, `health.ts`): the evidence
+ * must show the failure rate below twice `maxFailureRate` (a one-sided always-valid test at α), not merely no breach.
+ * A 3× build whose canary happened to fail rarely (the 1 % the minimum sample lets through) then waits for more
+ * evidence, and is flagged stalled when none comes, instead of being offered to the whole class; a good build is
+ * proven well within the minimum sample, so the defaults lose no time to it.
+ *
  * A canary at least as large as the phase after it (a small class) replaces that phase.
  *
  * `exploited: true` (the flaw is being exploited): every bake is halved, and the minimum sample catches a 3× build
@@ -109,6 +115,12 @@ export const CATCH_MULTIPLE = 3;
 /** How sure the default minimum sample makes the judge of catching it: 99 %, or 95 % when exploited. */
 export const CATCH_PROBABILITY = 0.99;
 export const CATCH_PROBABILITY_EXPLOITED = 0.95;
+
+/**
+ * The multiple of `maxFailureRate` every severity's phases must prove the failure rate below before they pass
+ * (`thresholds.proveBelowMultiple`), unless the plan gives its own.
+ */
+export const SEVERITY_PROVE_BELOW_MULTIPLE = 2;
 
 /** The canary holds this many times the minimum sample in devices (when the class size is known). */
 export const CANARY_FACTOR = 1.5;

@@ -197,7 +197,8 @@ function rangeOf(cohorts: ClassCohorts, lo: number, hi: number): [number, number
 
 /**
  * Simulates one lane of `config` for a build whose installs fail at `failureRate` (reported or silent), seeded by
- * `seed`. Slow devices (`model.slowRate`) come on top, good build or bad.
+ * `seed`. Slow devices (`model.slowRate`) come on top, good build or bad. A rate-limited lane's steps
+ * (`exposure-widened`) offer their buckets as they come, and its step and window timers fire on the minute.
  */
 export function simulateLane(
   config: LaneConfig,
@@ -237,13 +238,18 @@ export function simulateLane(
     wheel.add(minute, code);
   };
   const attemptOf: number[] = [];
-  const offerDevices = (offerId: string, phase: number, attempt: number, minute: number) => {
-    const index = offers.length;
-    offers.push(offerId);
-    attemptOf.push(attempt);
-    pending.push(emptyPending());
-    const lower = phase === 0 ? 0 : config.phases[phase - 1]!.cohortBound;
-    const [from, to] = rangeOf(cohorts, lower, config.phases[phase]!.cohortBound);
+  const offerIndex = new Map<string, number>();
+  /** Offers the build to the devices of buckets [lower, upper) under `offerId` (a rate step widens an offer). */
+  const offerDevices = (offerId: string, attempt: number, lower: number, upper: number, minute: number) => {
+    let index = offerIndex.get(offerId);
+    if (index === undefined) {
+      index = offers.length;
+      offerIndex.set(offerId, index);
+      offers.push(offerId);
+      attemptOf.push(attempt);
+      pending.push(emptyPending());
+    }
+    const [from, to] = rangeOf(cohorts, lower, upper);
     if (attempt === 1) offered += to - from;
     const tag = (kind: number) => index * 8 + kind;
     if (options.devices !== undefined) {
@@ -313,7 +319,16 @@ export function simulateLane(
             Object.assign(mirror, emptyPending());
             mirrorAttempt = event.data.attempt;
           }
-          offerDevices(event.data.offerId, event.data.phase, event.data.attempt, minute);
+          offerDevices(
+            event.data.offerId,
+            event.data.attempt,
+            event.data.phase === 0 ? 0 : config.phases[event.data.phase - 1]!.cohortBound,
+            event.data.cohortBound,
+            minute,
+          );
+          break;
+        case 'exposure-widened':
+          offerDevices(event.data.offerId, event.data.attempt, event.data.fromBound, event.data.cohortBound, minute);
           break;
         case 'health-evaluated':
           if (event.data.window === 'exposure' && event.data.attempt === 1) {
@@ -414,7 +429,13 @@ export function simulateLane(
     }
     const waiting = state.waitingFor;
     if (end === null && waiting !== null && 'until' in waiting && Date.parse(waiting.until) <= T0 + minute * 60_000) {
-      if (waiting.kind === 'bake' || waiting.kind === 'retry-backoff' || waiting.kind === 'rollback') {
+      if (
+        waiting.kind === 'bake' ||
+        waiting.kind === 'retry-backoff' ||
+        waiting.kind === 'rollback' ||
+        waiting.kind === 'step' ||
+        waiting.kind === 'window'
+      ) {
         step({ type: 'timer-fired', lane: config.deviceClass, kind: waiting.kind, at: at(minute) }, minute);
       }
     }

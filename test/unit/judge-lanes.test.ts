@@ -89,6 +89,25 @@ describe('the judge in the lane (simulated classes through the real decider)', (
       expect(r.exposed).toBeGreaterThan(Math.ceil(0.02 * model.devices) + 10);
     }
   });
+
+  it('a rate-limited lane is simulated step by step: every step offers its devices, and none comes early', () => {
+    // 6,000 devices at 60 a minute: steps of 100 buckets (60 devices) a minute; the class is offered in 100 minutes.
+    const paced = laneConfigOf(
+      defaultPlan({
+        rateLimit: { maxPerMinute: 60 },
+        classes: { 'phone-a': { completion: { expectedDevices: model.devices, patchedShare: 0.01 } } },
+      }),
+      'phone-a',
+    );
+    expect(paced.pacing?.maxPerMinute).toBe(60);
+    const fast = { ...model, checkInPeriodMin: 1 };
+    const [run] = lanes(paced, 0, 1, fast);
+    // Every device of the class started installing (before: only each phase's first step was offered).
+    expect(run!.exposedTotal).toBe(model.devices);
+    // Phase 0 (1 %, 60 devices) is one step; phase 1 (5 %) needs 4 more steps of a minute after its 1 h bake.
+    expect(run!.passMin[0]).toBeGreaterThanOrEqual(60);
+    expect(run!.passMin[1]! - run!.passMin[0]!).toBeGreaterThanOrEqual(60 + 3);
+  });
 });
 
 describe('the preview (rollout validate --explain)', () => {

@@ -34,6 +34,7 @@ describe('explain: severity', () => {
         settings: [
           { key: 'phases', from: 'severity' },
           { key: 'thresholds.minSample', from: 'severity' },
+          { key: 'thresholds.proveBelowMultiple', from: 'severity' },
           { key: 'completion', from: 'plan' },
           { key: 'rateLimit', from: 'severity' },
         ],
@@ -45,6 +46,7 @@ describe('explain: severity', () => {
         settings: [
           { key: 'phases', from: 'class' },
           { key: 'thresholds.minSample', from: 'class' },
+          { key: 'thresholds.proveBelowMultiple', from: 'severity' },
           { key: 'completion', from: 'plan' },
           { key: 'rateLimit', from: 'severity' },
         ],
@@ -61,6 +63,10 @@ describe('explain: severity', () => {
     expect(text).toContain(`phases: ${canary}% → 100%, canary sized for 100000 devices  [chosen by severity critical]`);
     expect(text).toContain(`thresholds.minSample: ${minSample}  [chosen by severity critical]`);
     expect(text).toContain('completion: deadline 1d  [given by the plan]');
+    expect(text).toContain(
+      'thresholds.proveBelowMultiple: 2: a phase passes only once its failure rate is proven below 2 × maxFailureRate  [chosen by severity critical]',
+    );
+    expect(text).toContain('A phase passes only once the evidence proves the failure rate below 4%');
     expect(text).toContain('thresholds.minSample: 300  [given by the class]');
     expect(text).toContain('phases: 100%, canary of 1 %: the plan gives no class size');
     expect(text).toContain(
