@@ -84,7 +84,12 @@ async function signalTimes(
   lane: string,
   offerId: string,
   ranges: Ranges,
-): Promise<{ signalledMs: number; taskStartedMs: number | null } | null> {
+): Promise<{
+  signalledMs: number;
+  taskStartedMs: number | null;
+  taskCompletedMs: number | null;
+  activityStartedMs: number | null;
+} | null> {
   const want = JSON.stringify(ranges);
   const T = temporal.api.enums.v1.EventType;
   const ms = (t: temporal.api.history.v1.IHistoryEvent['eventTime']) =>
@@ -109,8 +114,21 @@ async function signalTimes(
         payload,
       );
       if (!signal.deltas?.some((d) => d.offerId === offerId && JSON.stringify(d.delta.ranges) === want)) continue;
-      const started = events.slice(i + 1).find((e) => e.eventType === T.EVENT_TYPE_WORKFLOW_TASK_STARTED);
-      return { signalledMs: ms(events[i]!.eventTime), taskStartedMs: started ? ms(started.eventTime) : null };
+      const after = (from: number, type: temporal.api.enums.v1.EventType) => {
+        const k = events.findIndex((e, index) => index > from && e.eventType === type);
+        return k < 0 ? null : k;
+      };
+      const started = after(i, T.EVENT_TYPE_WORKFLOW_TASK_STARTED);
+      const completed = started === null ? null : after(started, T.EVENT_TYPE_WORKFLOW_TASK_COMPLETED);
+      // The round's first activity (its append) started: with eager dispatch, in the task's completion.
+      const activity = completed === null ? null : after(completed, T.EVENT_TYPE_ACTIVITY_TASK_STARTED);
+      const at = (k: number | null) => (k === null ? null : ms(events[k]!.eventTime));
+      return {
+        signalledMs: ms(events[i]!.eventTime),
+        taskStartedMs: at(started),
+        taskCompletedMs: at(completed),
+        activityStartedMs: at(activity),
+      };
     }
   }
   return null;
@@ -421,6 +439,17 @@ async function main(): Promise<void> {
       ingestMs: times ? times.signalledMs - trigger : null,
       signalToTaskMs: times?.taskStartedMs != null ? times.taskStartedMs - times.signalledMs : null,
       decisionToAppendMs: halt.ts - decidedAt,
+      // of which: the workflow task (started → completed, as the server saw it), then the append activity (task
+      // completed → activity started → the halt event on the log)
+      taskMs:
+        times?.taskCompletedMs != null && times.taskStartedMs != null
+          ? times.taskCompletedMs - times.taskStartedMs
+          : null,
+      activityStartMs:
+        times?.activityStartedMs != null && times.taskCompletedMs != null
+          ? times.activityStartedMs - times.taskCompletedMs
+          : null,
+      appendMs: times?.activityStartedMs != null ? halt.ts - times.activityStartedMs : null,
       roundInputs,
       devicesJudged,
       // false: re-counting the breaching delta's records did not give the lane's breach; the trigger is then the
