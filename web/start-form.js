@@ -1,5 +1,7 @@
 // Starting a rollout from a plan (YAML or JSON text, typed or read from a file): posted to `POST /api/v1/rollouts`;
-// a 400 lists the plan's problems (path, rule, value, line) as the engine found them.
+// a 400 lists the plan's problems (path, rule, value, line) as the engine found them. A rollout may supersede a
+// finished or halted one (`rollout start --supersedes`): the engine refuses an unknown id (404) or a rollout it may not
+// supersede (409) with its reason, shown here.
 import { html, useState } from './vendor/preact-htm.js';
 import { api } from './api.js';
 
@@ -15,6 +17,7 @@ export function StartForm({ onStarted }) {
   const [plan, setPlan] = useState('');
   const [rolloutId, setRolloutId] = useState('');
   const [reason, setReason] = useState('');
+  const [supersedes, setSupersedes] = useState('');
   const [busy, setBusy] = useState(false);
   const [refusal, setRefusal] = useState(null);
 
@@ -32,6 +35,7 @@ export function StartForm({ onStarted }) {
         plan,
         ...(rolloutId.trim() ? { rolloutId: rolloutId.trim() } : {}),
         ...(reason.trim() ? { reason: reason.trim() } : {}),
+        ...(supersedes.trim() ? { supersedes: supersedes.trim() } : {}),
       };
       const started = await api('POST', '/api/v1/rollouts', body);
       onStarted(started.rolloutId);
@@ -70,6 +74,10 @@ export function StartForm({ onStarted }) {
           <input name="startReason" value=${reason} onInput=${(e) => setReason(e.currentTarget.value)} />
         </label>
       </div>
+      <label
+        >Supersedes (optional): the id of a finished or halted rollout whose devices this one takes over
+        <input name="supersedes" value=${supersedes} onInput=${(e) => setSupersedes(e.currentTarget.value)} />
+      </label>
       <button type="submit" data-start disabled=${busy || !plan.trim()} aria-busy=${busy}>Validate and start</button>
       ${
         refusal &&

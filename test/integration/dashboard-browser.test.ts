@@ -1,10 +1,10 @@
 // The web console in a real headless Chromium (Debian's `chromium`, driven by playwright-core; nothing downloads a
 // browser) against the real Kafka and Temporal: a worker, an ingest member, the fleet simulator
-// (examples/scenarios/small.yaml) and `rollout serve` with the dev issuer run as real processes from dist/. The
-// page signs in with the token in the URL fragment, shows a bad plan's problems, starts a plan with a healthy class
-// and a bad one, shows the bad class halting by the status stream without a reload, rolls it back through its button
-// with a reason, shows the engine's refusal of a later command, and the timeline records the rollback with the
-// token's identity as the actor. Screenshots go to out/dashboard/.
+// (examples/scenarios/small.yaml) and `rollout serve` with the dev issuer run as real processes from dist/. The page
+// signs in with the token in the URL fragment, shows a bad plan's problems and the refusal of a plan that supersedes an
+// unknown rollout, starts a plan with a healthy class and a bad one, shows the bad class halting by the status stream
+// without a reload, rolls it back through its button with a reason, shows the engine's refusal of a later command, and
+// the timeline records the rollback with the token's identity as the actor. Screenshots go to out/dashboard/.
 import { existsSync, mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -142,6 +142,14 @@ test('the console follows a rollout live, rolls a halted class back with a reaso
   await page.locator('[data-plan-problems]').waitFor();
   expect(await page.locator('[data-plan-problems]').innerText()).toMatch(/400 .*\n?[\s\S]*thresholds\.maxFailureRate/);
   await page.screenshot({ path: join(SHOTS, '1-plan-problems.png'), fullPage: true });
+
+  // A good plan that supersedes a rollout the engine does not know: refused with the id, nothing started.
+  await page.locator('textarea[name="plan"]').fill(PLAN);
+  await page.locator('input[name="supersedes"]').fill(`${run}-nobody`);
+  await page.locator('button[data-start]').click();
+  await page.locator('[data-plan-problems]').getByText(`unknown rollout ${run}-nobody`).waitFor();
+  expect(await page.locator('[data-plan-problems]').innerText()).toMatch(/404 /);
+  await page.locator('input[name="supersedes"]').fill('');
 
   // The good plan starts and the page moves to the rollout.
   await page.locator('textarea[name="plan"]').fill(PLAN);
