@@ -17,6 +17,7 @@ import {
 import type { MaintenanceWindows } from './maintenance-window';
 import type { LanePacing } from './pacing';
 import type { LaneConfig } from './plan';
+import { testLaneConfig } from '../test/support/lane-config';
 
 // 2026-03-01 is a Sunday; 00:00 UTC is 01:00 in Berlin.
 const T0 = Date.parse('2026-03-01T00:00:00Z');
@@ -27,29 +28,15 @@ const offer = (phase: number, attempt = 1) => exposureOfferId(LANE, phase, attem
 const PLAIN: LanePacing = { classSize: 100_000, baseRatePerMinute: 200, maxPerMinute: 200 };
 
 function laneConfig(overrides: Partial<LaneConfig> = {}): LaneConfig {
-  return {
-    deviceClass: LANE,
-    releaseId: 'bsi-26.3',
-    artifact: { build: '26.3.1' },
+  return testLaneConfig({
     phases: [
       { share: 1, cohortBound: 100, bakeSec: 60, approval: 'none' },
       { share: 10, cohortBound: 1000, bakeSec: 60, approval: 'none' },
       { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
     ],
-    thresholds: {
-      maxFailureRate: 0.1,
-      minSample: 10,
-      installTimeoutSec: 600,
-      errorCodes: { ignore: [], criteria: [] },
-      rule: 'plain',
-      falseHaltProbability: 0.01,
-    },
-    breachPolicy: { action: 'pause' },
-    rollbackTimeoutSec: 120,
-    rulesVersion: 2,
     pacing: PLAIN,
     ...overrides,
-  };
+  });
 }
 
 let nextOffset = 0;

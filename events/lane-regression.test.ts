@@ -15,6 +15,7 @@ import {
   stepLane,
 } from './lane';
 import { type LaneConfig, type LaneRegression, laneConfigOf, parsePlan } from './plan';
+import { testLaneConfig } from '../test/support/lane-config';
 import type { ExposureCounts, PostInstallDelta } from './post-install';
 import { REGRESSION_FACTORS, judgeDelta, mixtureLogE, nextLogLr, regressionBound } from './regression';
 import { mulberry32 } from '../simulator/prng';
@@ -35,28 +36,14 @@ const RULE: LaneRegression = {
 
 /** Two phases, 10 % (bake 60 s) then 100 % (bake 60 s), plain install rule, with the regression rule. */
 function laneConfig(regression: Partial<LaneRegression> | null = {}, overrides: Partial<LaneConfig> = {}): LaneConfig {
-  return {
-    deviceClass: LANE,
-    releaseId: 'bsi-26.3',
-    artifact: { build: '26.3.1' },
+  return testLaneConfig({
     phases: [
       { share: 10, cohortBound: 1000, bakeSec: 60, approval: 'none' },
       { share: 100, cohortBound: 10000, bakeSec: 60, approval: 'none' },
     ],
-    thresholds: {
-      maxFailureRate: 0.1,
-      minSample: 10,
-      installTimeoutSec: 600,
-      errorCodes: { ignore: [], criteria: [] },
-      rule: 'plain',
-      falseHaltProbability: 0.01,
-    },
-    breachPolicy: { action: 'pause' },
-    rollbackTimeoutSec: 120,
-    rulesVersion: 2,
     ...(regression !== null && { regression: { ...RULE, ...regression } }),
     ...overrides,
-  };
+  });
 }
 
 let nextOffset = 0;

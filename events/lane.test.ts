@@ -24,6 +24,7 @@ import {
   windowThresholds,
 } from './lane';
 import { type BreachPolicy, type LaneConfig } from './plan';
+import { testLaneConfig } from '../test/support/lane-config';
 
 const T0 = Date.parse('2026-03-01T00:00:00Z');
 /** The time `sec` seconds after the start of every scenario. */
@@ -32,30 +33,7 @@ const LANE = 'phone-a';
 const ROLLOUT = 'r-2026-03';
 
 /** A lane config: phases 1% (bake 60s) → 10% (manual gate, bake 60s) → 100% (bake 0). */
-function laneConfig(overrides: Partial<LaneConfig> = {}): LaneConfig {
-  return {
-    deviceClass: LANE,
-    releaseId: 'bsi-26.3',
-    artifact: { build: '26.3.1' },
-    phases: [
-      { share: 1, cohortBound: 100, bakeSec: 60, approval: 'none' },
-      { share: 10, cohortBound: 1000, bakeSec: 60, approval: 'manual' },
-      { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
-    ],
-    thresholds: {
-      maxFailureRate: 0.1,
-      minSample: 10,
-      installTimeoutSec: 600,
-      errorCodes: { ignore: [], criteria: [] },
-      rule: 'plain',
-      falseHaltProbability: 0.01,
-    },
-    breachPolicy: { action: 'pause' },
-    rollbackTimeoutSec: 120,
-    rulesVersion: 2,
-    ...overrides,
-  };
-}
+const laneConfig = testLaneConfig;
 
 let nextOffset = 0;
 type Outcomes = { ok?: number; fail?: number; timedOut?: number; inProgress?: number; code?: string };

@@ -2,7 +2,7 @@
 import { isRefusal, type LaneInput } from '../../events/commands';
 import type { DomainEvent } from '../../events/domain-events';
 import { exposureOfferId, initialLaneState, stepLane } from '../../events/lane';
-import type { LaneConfig } from '../../events/plan';
+import { testLaneConfig } from '../support/lane-config';
 import { describeEvent } from '../../replay/describe';
 import { completionSentence, exposureWindowSentence } from '../../replay/postmortem';
 
@@ -11,27 +11,13 @@ const at = (sec: number): string => new Date(T0 + sec * 1000).toISOString();
 const LANE = 'phone-a';
 const offer = (phase: number) => exposureOfferId(LANE, phase, 1);
 
-const config: LaneConfig = {
-  deviceClass: LANE,
-  releaseId: 'bsi-26.3',
-  artifact: { build: '26.3.1' },
+const config = testLaneConfig({
   phases: [
     { share: 10, cohortBound: 1000, bakeSec: 60, approval: 'none' },
     { share: 100, cohortBound: 10000, bakeSec: 60, approval: 'none' },
   ],
-  thresholds: {
-    maxFailureRate: 0.1,
-    minSample: 10,
-    installTimeoutSec: 600,
-    errorCodes: { ignore: [], criteria: [] },
-    rule: 'plain',
-    falseHaltProbability: 0.01,
-  },
-  breachPolicy: { action: 'pause' },
-  rollbackTimeoutSec: 120,
-  rulesVersion: 2,
   completion: { patchedShare: 0.95, deadlineSec: 3600, stallAfterSec: 600 },
-};
+});
 
 let offset = 0;
 const ok = (offerId: string, n: number, t: number): LaneInput => {

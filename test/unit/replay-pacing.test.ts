@@ -4,7 +4,7 @@ import { decisionKindOf } from '../../activities/engine-metrics';
 import { isRefusal, type LaneInput } from '../../events/commands';
 import type { DomainEvent } from '../../events/domain-events';
 import { initialLaneState, stepLane } from '../../events/lane';
-import type { LaneConfig } from '../../events/plan';
+import { testLaneConfig } from '../support/lane-config';
 import { describeEvent } from '../../replay/describe';
 import { offersOf } from '../../replay/outcomes';
 import { redecideLane } from '../../replay/redecide';
@@ -13,28 +13,14 @@ const T0 = Date.parse('2026-03-01T23:00:00Z'); // Monday 00:00 in Berlin
 const at = (sec: number): string => new Date(T0 + sec * 1000).toISOString();
 const LANE = 'phone-a';
 
-const config: LaneConfig = {
-  deviceClass: LANE,
-  releaseId: 'bsi-26.3',
-  artifact: { build: '26.3.1' },
+const config = testLaneConfig({
   phases: [
     { share: 1, cohortBound: 100, bakeSec: 60, approval: 'none' },
     { share: 100, cohortBound: 10000, bakeSec: 60, approval: 'none' },
   ],
-  thresholds: {
-    maxFailureRate: 0.1,
-    minSample: 10,
-    installTimeoutSec: 600,
-    errorCodes: { ignore: [], criteria: [] },
-    rule: 'plain',
-    falseHaltProbability: 0.01,
-  },
-  breachPolicy: { action: 'pause' },
-  rollbackTimeoutSec: 120,
-  rulesVersion: 2,
   pacing: { classSize: 100_000, baseRatePerMinute: 300, maxPerMinute: 300 },
   maintenanceWindows: { timeZone: 'Europe/Berlin', windows: [{ days: ['mon'], start: '01:00', end: '05:00' }] },
-};
+});
 
 /** Start at Monday 00:00 Berlin (held until 01:00), the window opens, two steps: 30, 60, 90 buckets. */
 function pacedLog(): DomainEvent[] {

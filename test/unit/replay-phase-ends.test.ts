@@ -5,6 +5,7 @@ import { isRefusal, type LaneInput } from '../../events/commands';
 import type { DomainEvent } from '../../events/domain-events';
 import { exposureOfferId, initialLaneState, stepLane } from '../../events/lane';
 import type { LaneConfig } from '../../events/plan';
+import { testLaneConfig } from '../support/lane-config';
 import { describeEvent, formatEventLine } from '../../replay/describe';
 import { decisionsOf, redecideLane } from '../../replay/redecide';
 
@@ -12,27 +13,13 @@ const T0 = Date.parse('2026-03-01T00:00:00Z');
 const at = (sec: number): string => new Date(T0 + sec * 1000).toISOString();
 const LANE = 'phone-a';
 
-const config: LaneConfig = {
-  deviceClass: LANE,
-  releaseId: 'bsi-26.3',
-  artifact: { build: '26.3.1' },
+const config = testLaneConfig({
   phases: [
     { share: 1, cohortBound: 100, bakeSec: 600, minBakeSec: 60, approval: 'none' },
     { share: 10, cohortBound: 1000, bakeSec: 600, minBakeSec: 60, approval: 'none' },
     { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
   ],
-  thresholds: {
-    maxFailureRate: 0.1,
-    minSample: 10,
-    installTimeoutSec: 600,
-    errorCodes: { ignore: [], criteria: [] },
-    rule: 'plain',
-    falseHaltProbability: 0.01,
-  },
-  breachPolicy: { action: 'pause' },
-  rollbackTimeoutSec: 120,
-  rulesVersion: 2,
-};
+});
 
 let offset = 0;
 const delta = (phase: number, ok: number, sec: number, inProgress = 0): LaneInput => {
