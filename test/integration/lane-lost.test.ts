@@ -2,23 +2,19 @@
 // rollout does not hang on it. It records `lane-lost` with the cause in the event log, `status` shows the class as
 // lost, the fleet-halt rule counts it, the lane watch describes it as terminated, and an abort ends the rollout; or
 // an SRE restarts the lane, which carries on from the fold of its events in the log.
-import type { Client } from '@temporalio/client';
-import type { NativeConnection } from '@temporalio/worker';
 import { createLaneWatchActivities } from '../../activities';
 import { getStatus, sendOperatorCommand, startRollout, waitForRollout } from '../../client';
 import { renderStatus } from '../../cli/status-view';
 import { laneWorkflowId, rolloutStatusQuery, rolloutWorkflowId } from '../../workflows/messages';
-import { testKafka, testTemporalClient, testWorkerConnection } from '../support/endpoints';
+import { testKafka } from '../support/endpoints';
 import {
   DeltaFeeder,
-  createHarness,
   eventually,
   exportHistory,
   laneReaches,
   readEvents,
   typesByStream,
-  workflowBundle,
-  type Harness,
+  useDevServerWorld,
 } from '../support/rollout-harness';
 import { terminateWithCli } from '../support/temporal-cli';
 import { uniqueName } from '../support/unique-name';
@@ -27,27 +23,12 @@ const TIMEOUT = 120_000;
 const OPERATOR = { actor: 'sre-carol', reason: 'lane-lost test' };
 
 describe('a lane workflow terminated mid-rollout (real dev server, real Kafka)', () => {
-  let client: Client;
-  let connection: NativeConnection;
-  let h: Harness;
-
-  beforeAll(async () => {
-    client = await testTemporalClient();
-    connection = await testWorkerConnection();
-    await workflowBundle();
-    h = await createHarness({ connection, client, prefix: 'lost' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await connection?.close();
-    await client?.connection.close();
-  }, TIMEOUT);
+  const world = useDevServerWorld('lost', TIMEOUT, { startWorker: true });
 
   it(
     'becomes lane-lost with its cause, is shown as lost, counts for the fleet halt, and the rollout can be aborted',
     async () => {
+      const { client, h } = world;
       const rolloutId = uniqueName('lost');
       const lanes = ['phone-a', 'phone-b', 'tablet-c'];
       await startRollout(client, {
@@ -129,6 +110,7 @@ describe('a lane workflow terminated mid-rollout (real dev server, real Kafka)',
   it(
     'an SRE restarts the lost lane: it carries on from its log (phase, counts, marks) and the rollout completes',
     async () => {
+      const { client, h } = world;
       const rolloutId = uniqueName('restart');
       const lanes = ['phone-a', 'tablet-c'];
       await startRollout(client, {

@@ -3,40 +3,23 @@
 // the first answer; the same command under a new request id is judged afresh (and refused: already paused).
 // Across continue-as-new the workflow answers from the request ids it carries.
 import { CARRIED_VERSION } from '../../workflows/carried';
-import type { Client } from '@temporalio/client';
-import type { NativeConnection } from '@temporalio/worker';
 import { CommandRefusedError, sendOperatorCommand, startRollout } from '../../client';
 import { initialLaneState } from '../../events/lane';
 import { laneConfigOf, validatePlan } from '../../events/plan';
 import type { laneWorkflow } from '../../workflows/lane-workflow';
 import { laneStateQuery, laneWorkflowId, rolloutWorkflowId } from '../../workflows/messages';
-import { testTemporalClient, testWorkerConnection } from '../support/endpoints';
-import { createHarness, laneReaches, readEvents, workflowBundle, type Harness } from '../support/rollout-harness';
+import { laneReaches, readEvents, useDevServerWorld, type Harness } from '../support/rollout-harness';
 import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 120_000;
 
 describe('operator commands carry a request id (real dev server, real Kafka)', () => {
-  let client: Client;
-  let connection: NativeConnection;
-  let h: Harness;
-
-  beforeAll(async () => {
-    client = await testTemporalClient();
-    connection = await testWorkerConnection();
-    await workflowBundle();
-    h = await createHarness({ connection, client, prefix: 'opid' });
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await connection?.close();
-    await client?.connection.close();
-  }, TIMEOUT);
+  const world = useDevServerWorld('opid', TIMEOUT, { startWorker: false });
 
   it(
     'the same request twice, a worker restart in between: applied once, the second call answers the first answer',
     async () => {
+      const { client, h } = world;
       const rolloutId = uniqueName('idem');
       const lane = 'phone-a';
       const first = await h.startWorker('worker-1');
@@ -96,6 +79,7 @@ describe('operator commands carry a request id (real dev server, real Kafka)', (
   it(
     'a request id answered before continue-as-new is answered from the carried answers, not applied again',
     async () => {
+      const { client, h } = world;
       // A lane run as continue-as-new leaves it: carrying the answers of the run before (Temporal's own
       // update-id dedupe does not reach across runs).
       const rolloutId = uniqueName('idem-can');
@@ -151,6 +135,7 @@ describe('operator commands carry a request id (real dev server, real Kafka)', (
   );
 
   it('refuses a malformed request id before sending anything', async () => {
+    const { client } = world;
     await expect(
       sendOperatorCommand(client, 'no-such-rollout', { type: 'resume', actor: 'a', reason: 'r' }, { requestId: 'a b' }),
     ).rejects.toThrow(/invalid request id/);

@@ -1,9 +1,7 @@
 // Bounded history: a lane that receives 20,000 health deltas (2,000 signals of 10 per-offer deltas, as the ingest
 // batches them) continues as new with its folded state, stays under 4,096 history events per run, drops redelivered
 // deltas, and ends in exactly the state a single fold of its event log gives. Real dev server, real Kafka.
-import type { Client } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
-import type { NativeConnection } from '@temporalio/worker';
 import { foldLane, type LaneState } from '../../events/lane';
 import { laneConfigOf, validatePlan } from '../../events/plan';
 import {
@@ -14,8 +12,7 @@ import {
   type HealthDeltaSignal,
 } from '../../workflows/messages';
 import type { laneWorkflow } from '../../workflows/lane-workflow';
-import { createHarness, eventually, readEvents, workflowBundle, type Harness } from '../support/rollout-harness';
-import { testTemporalClient, testWorkerConnection } from '../support/endpoints';
+import { eventually, readEvents, useDevServerWorld } from '../support/rollout-harness';
 import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 180_000;
@@ -26,27 +23,12 @@ const DEVICES_PER_DELTA = 5;
 const EventType = temporal.api.enums.v1.EventType;
 
 describe('bounded lane history (real dev server, real Kafka)', () => {
-  let client: Client;
-  let connection: NativeConnection;
-  let h: Harness;
-
-  beforeAll(async () => {
-    client = await testTemporalClient();
-    connection = await testWorkerConnection();
-    await workflowBundle();
-    h = await createHarness({ connection, client, prefix: 'wfb' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await connection?.close();
-    await client?.connection.close();
-  }, TIMEOUT);
+  const world = useDevServerWorld('wfb', TIMEOUT, { startWorker: true });
 
   it(
     '20,000 deltas: < 4,096 events per run, redelivery dropped, final state = fold of the log',
     async () => {
+      const { client, h } = world;
       const rolloutId = uniqueName('bounded');
       const lane = 'phone-a';
       const checked = validatePlan({

@@ -1,21 +1,16 @@
 // A worker stopped mid-bake and a new one started: on the real Temporal dev server (short bakes, real time), the
 // second worker replays the lanes' histories and finishes the rollout, and the event log and the command topic show
 // every exposure exactly once.
-import type { Client } from '@temporalio/client';
-import type { NativeConnection } from '@temporalio/worker';
 import { startRollout, waitForRollout } from '../../client';
 import { laneWorkflowId, rolloutWorkflowId } from '../../workflows/messages';
-import { testTemporalClient, testWorkerConnection } from '../support/endpoints';
 import {
   DeltaFeeder,
-  createHarness,
   exportHistory,
   laneReaches,
   readEvents,
   readOrders,
   typesByStream,
-  workflowBundle,
-  type Harness,
+  useDevServerWorld,
 } from '../support/rollout-harness';
 import { uniqueName } from '../support/unique-name';
 
@@ -23,26 +18,12 @@ const TIMEOUT = 120_000;
 const BAKE_SEC = 6;
 
 describe('worker restart mid-bake (real dev server, real Kafka)', () => {
-  let client: Client;
-  let connection: NativeConnection;
-  let h: Harness;
-
-  beforeAll(async () => {
-    client = await testTemporalClient();
-    connection = await testWorkerConnection();
-    await workflowBundle();
-    h = await createHarness({ connection, client, prefix: 'wfr' });
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await connection?.close();
-    await client?.connection.close();
-  }, TIMEOUT);
+  const world = useDevServerWorld('wfr', TIMEOUT, { startWorker: false });
 
   it(
     'a new worker finishes the rollout after the first one stopped during the bake; no duplicate exposure',
     async () => {
+      const { client, h } = world;
       const rolloutId = uniqueName('restart');
       const lanes = ['phone-a', 'tablet-c'];
       const first = await h.startWorker('worker-1');

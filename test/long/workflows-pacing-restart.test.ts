@@ -2,45 +2,21 @@
 // this takes about two and a half minutes): the only worker stops after the first step and stays down past the
 // second step's time; a new worker replays the lane's history and sends the overdue step once, then the next a minute
 // later. No step lost, none doubled, none early; the orders on the command topic say so.
-import type { Client } from '@temporalio/client';
-import type { NativeConnection } from '@temporalio/worker';
 import { startRollout, waitForRollout } from '../../client';
 import { exposureOfferId } from '../../events/lane';
-import { testTemporalClient, testWorkerConnection } from '../support/endpoints';
-import {
-  DeltaFeeder,
-  createHarness,
-  laneReaches,
-  readOrders,
-  workflowBundle,
-  type Harness,
-} from '../support/rollout-harness';
+import { DeltaFeeder, laneReaches, readOrders, useDevServerWorld } from '../support/rollout-harness';
 import { uniqueName } from '../support/unique-name';
 
 const TIMEOUT = 300_000;
 const MINUTE_MS = 60_000;
 
 describe('pacing across a worker restart (real dev server, real Kafka)', () => {
-  let client: Client;
-  let connection: NativeConnection;
-  let h: Harness;
-
-  beforeAll(async () => {
-    client = await testTemporalClient();
-    connection = await testWorkerConnection();
-    await workflowBundle();
-    h = await createHarness({ connection, client, prefix: 'pacer' });
-  }, TIMEOUT);
-
-  afterAll(async () => {
-    await h?.close();
-    await connection?.close();
-    await client?.connection.close();
-  }, TIMEOUT);
+  const world = useDevServerWorld('pacer', TIMEOUT, { startWorker: false });
 
   it(
     'the overdue step goes out once when a new worker takes over, and the next one a minute after it',
     async () => {
+      const { client, h } = world;
       const rolloutId = uniqueName('pacer');
       const lane = 'phone-a';
       const offerId = exposureOfferId(lane, 0, 1);

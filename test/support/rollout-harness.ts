@@ -18,7 +18,7 @@ import { createLogger } from '../../observability/log';
 import { buildIdOf } from '../../worker/versioning';
 import { WORKFLOWS_PATH, createWorker, type RolloutWorker, type WorkerDeps } from '../../worker/create-worker';
 import { healthDeltaSignal, laneStateQuery, laneWorkflowId } from '../../workflows/messages';
-import { testKafka } from './endpoints';
+import { testKafka, testTemporalClient, testWorkerConnection } from './endpoints';
 import { createTimeSkippingEnv } from './temporal-testing';
 import { createTopicsAndWait } from './kafka-admin';
 import { uniqueName } from './unique-name';
@@ -394,6 +394,40 @@ export function useTimeSkippingWorld(prefix: string, timeoutMs = 120_000): TimeS
   afterAll(async () => {
     await world.h?.close();
     await world.env?.teardown();
+  }, timeoutMs);
+  return world;
+}
+
+/** A test file's world on the shared dev server: a client, a worker connection and a harness. */
+export interface DevServerWorld {
+  client: Client;
+  connection: NativeConnection;
+  h: Harness;
+}
+
+/**
+ * Sets up one dev-server world for the test file: `beforeAll` connects a client and a worker connection to the
+ * servers the tests run against, bundles the workflows and creates a harness (topics named after `prefix`), with a
+ * worker when `startWorker` (tests that stop and replace workers start their own); `afterAll` closes them. The fields
+ * are set once `beforeAll` has run: read them inside the tests.
+ */
+export function useDevServerWorld(
+  prefix: string,
+  timeoutMs: number,
+  options: { startWorker: boolean },
+): DevServerWorld {
+  const world = {} as DevServerWorld;
+  beforeAll(async () => {
+    world.client = await testTemporalClient();
+    world.connection = await testWorkerConnection();
+    await workflowBundle();
+    world.h = await createHarness({ connection: world.connection, client: world.client, prefix });
+    if (options.startWorker) await world.h.startWorker();
+  }, timeoutMs);
+  afterAll(async () => {
+    await world.h?.close();
+    await world.connection?.close();
+    await world.client?.connection.close();
   }, timeoutMs);
   return world;
 }
