@@ -3,25 +3,21 @@
 // sequence per stream, and the fleet orders from its own command topic. Health deltas are signalled the way the
 // ingest sends them (per-offer deltas with Kafka offset ranges).
 import { temporal } from '@temporalio/proto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CommandRefusedError, getStatus, sendOperatorCommand, startRollout, waitForRollout } from '../../client';
 import type { RolloutPlanInput } from '../../events/plan';
 import { rolloutWorkflowId, laneWorkflowId } from '../../workflows/messages';
 import {
   DeltaFeeder,
-  createHarness,
   drive,
   exportHistory,
   laneReaches,
   readEvents,
   readOrders,
   typesByStream,
-  workflowBundle,
   type Behaviour,
-  type Harness,
   type Outcome,
+  useTimeSkippingWorld,
 } from '../support/rollout-harness';
-import { createTimeSkippingEnv } from '../support/temporal-testing';
 
 const TIMEOUT = 120_000;
 const HEALTHY: Outcome = { ok: 200, failed: 2 };
@@ -66,34 +62,18 @@ const HEALTHY_LANE = [
 // the workflows' signal/update handling until shown otherwise, and a retry would hide exactly that.
 
 describe('rollout workflows (time-skipping server, real Kafka)', () => {
-  let env: TestWorkflowEnvironment;
-  let h: Harness;
-
-  beforeAll(async () => {
-    await workflowBundle();
-  }, TIMEOUT);
-
-  beforeEach(async () => {
-    env = await createTimeSkippingEnv();
-    h = await createHarness({ connection: env.nativeConnection, client: env.client, prefix: 'wf' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterEach(async () => {
-    await h?.close();
-    await env?.teardown();
-  }, TIMEOUT);
+  const world = useTimeSkippingWorld('wf', TIMEOUT, { perTest: true });
 
   const start = (rolloutId: string, p: RolloutPlanInput) =>
-    startRollout(env.client, { plan: p, rolloutId, taskQueue: h.config.temporal.taskQueue, ...OPERATOR });
+    startRollout(world.env.client, { plan: p, rolloutId, taskQueue: world.h.config.temporal.taskQueue, ...OPERATOR });
 
   const rolloutDone = (rolloutId: string) => async () =>
-    (await env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)).describe()).status.name !== 'RUNNING';
+    (await world.env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)).describe()).status.name !== 'RUNNING';
 
   async function exportAll(name: string, rolloutId: string, lanes: string[]): Promise<void> {
-    await exportHistory(env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)), `${name}.rollout`);
+    await exportHistory(world.env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)), `${name}.rollout`);
     for (const lane of lanes) {
-      await exportHistory(env.client.workflow.getHandle(laneWorkflowId(rolloutId, lane)), `${name}.lane-${lane}`);
+      await exportHistory(world.env.client.workflow.getHandle(laneWorkflowId(rolloutId, lane)), `${name}.lane-${lane}`);
     }
   }
 
@@ -105,14 +85,14 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
       await start(rolloutId, p);
       const lanes = p.deviceClasses;
       await drive({
-        env,
-        feeder: new DeltaFeeder(env.client),
+        env: world.env,
+        feeder: new DeltaFeeder(world.env.client),
         rolloutId,
         lanes,
         behaviour: () => HEALTHY,
         done: rolloutDone(rolloutId),
       });
-      const summary = await waitForRollout(env.client, rolloutId);
+      const summary = await waitForRollout(world.env.client, rolloutId);
       expect(summary).toEqual({
         rolloutId,
         status: 'completed',
@@ -121,7 +101,7 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
         breachedLanes: [],
       });
 
-      const { events, raw } = await readEvents(h);
+      const { events, raw } = await readEvents(world.h);
       expect(raw).toBe(events.length);
       const streams = typesByStream(events);
       expect(streams._).toEqual(['rollout-started', 'rollout-completed']);
@@ -133,7 +113,7 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
       const exposures = events.filter((e) => e.type === 'exposure-issued' && e.lane === 'phone-a');
       expect(Date.parse(exposures[1]!.at) - Date.parse(exposures[0]!.at)).toBeGreaterThanOrEqual(24 * 3600 * 1000);
 
-      const orders = await readOrders(h);
+      const orders = await readOrders(world.h);
       for (const lane of lanes) {
         expect(orders.filter((o) => o.lane === lane).map((o) => [o.kind, o.cohortBound])).toEqual([
           ['expose', 100],
@@ -141,7 +121,7 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
           ['expose', 10000],
         ]);
       }
-      const status = await getStatus(env.client, rolloutId);
+      const status = await getStatus(world.env.client, rolloutId);
       expect(status.lanes.map((l) => [l.lane, l.status, l.exposurePercent])).toEqual(
         lanes.map((lane) => [lane, 'completed', 100]),
       );
@@ -168,36 +148,36 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
         if (window.kind === 'rollback') return { ok: 100, failed: 0 };
         return lane === 'healthy' ? HEALTHY : SPIKE;
       };
-      const feeder = new DeltaFeeder(env.client);
+      const feeder = new DeltaFeeder(world.env.client);
       const lanes = p.deviceClasses;
       await drive({
-        env,
+        env: world.env,
         feeder,
         rolloutId,
         lanes,
         behaviour,
         done: async () => {
-          const pauser = await laneReaches(env.client, rolloutId, 'pauser', () => true, 'state');
+          const pauser = await laneReaches(world.env.client, rolloutId, 'pauser', () => true, 'state');
           return pauser.status === 'paused' && !(await rolloutDone(rolloutId)()) && (await othersSettled());
         },
       });
       async function othersSettled(): Promise<boolean> {
         for (const lane of ['retrier', 'roller', 'healthy']) {
-          const s = await laneReaches(env.client, rolloutId, lane, () => true, 'state');
+          const s = await laneReaches(world.env.client, rolloutId, lane, () => true, 'state');
           if (!['rolled-back', 'completed'].includes(s.status)) return false;
         }
         return true;
       }
       // The paused class waits for a person: roll it back.
-      const paused = await laneReaches(env.client, rolloutId, 'pauser', (s) => s.status === 'paused', 'paused');
+      const paused = await laneReaches(world.env.client, rolloutId, 'pauser', (s) => s.status === 'paused', 'paused');
       expect(paused.pause?.cause).toBe('breach');
       await expect(
-        sendOperatorCommand(env.client, rolloutId, { type: 'resume', lane: 'pauser', ...OPERATOR }),
+        sendOperatorCommand(world.env.client, rolloutId, { type: 'resume', lane: 'pauser', ...OPERATOR }),
       ).rejects.toThrow(/paused on a threshold breach/);
-      await sendOperatorCommand(env.client, rolloutId, { type: 'rollback', lane: 'pauser', ...OPERATOR });
-      await drive({ env, feeder, rolloutId, lanes, behaviour, done: rolloutDone(rolloutId) });
+      await sendOperatorCommand(world.env.client, rolloutId, { type: 'rollback', lane: 'pauser', ...OPERATOR });
+      await drive({ env: world.env, feeder, rolloutId, lanes, behaviour, done: rolloutDone(rolloutId) });
 
-      const summary = await waitForRollout(env.client, rolloutId);
+      const summary = await waitForRollout(world.env.client, rolloutId);
       expect(summary.lanes).toEqual({
         pauser: 'rolled-back',
         retrier: 'rolled-back',
@@ -205,11 +185,11 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
         healthy: 'completed',
       });
       // A command for a class whose lane has finished answers with its final state and what to do instead.
-      await env.client.workflow.getHandle(laneWorkflowId(rolloutId, 'roller')).result();
+      await world.env.client.workflow.getHandle(laneWorkflowId(rolloutId, 'roller')).result();
       await expect(
-        sendOperatorCommand(env.client, rolloutId, { type: 'resume', lane: 'roller', ...OPERATOR }),
+        sendOperatorCommand(world.env.client, rolloutId, { type: 'resume', lane: 'roller', ...OPERATOR }),
       ).rejects.toThrow(/^cannot resume lane roller: it has finished, rolled-back at phase 1\/3 .*start a new rollout/);
-      const { events } = await readEvents(h);
+      const { events } = await readEvents(world.h);
       const streams = typesByStream(events);
       expect(streams.pauser).toEqual([
         'lane-started',
@@ -258,7 +238,7 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
           ['roller', 'rollback'],
         ]),
       );
-      const orders = await readOrders(h);
+      const orders = await readOrders(world.h);
       const kinds = (lane: string) => orders.filter((o) => o.lane === lane).map((o) => `${o.kind}:${o.offerId}`);
       expect(kinds('retrier')).toEqual(['expose:retrier/p0a1', 'retry:retrier/p0a2', 'rollback:retrier/rb1']);
       expect(kinds('roller')).toEqual(['expose:roller/p0a1', 'rollback:roller/rb1']);
@@ -276,27 +256,27 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
       await start(rolloutId, p);
       const lanes = p.deviceClasses;
       await drive({
-        env,
-        feeder: new DeltaFeeder(env.client),
+        env: world.env,
+        feeder: new DeltaFeeder(world.env.client),
         rolloutId,
         lanes,
         behaviour: (lane) => (lane === 'calm' ? null : SPIKE),
-        done: async () => (await laneReaches(env.client, rolloutId, 'calm', () => true, 's')).status === 'paused',
+        done: async () => (await laneReaches(world.env.client, rolloutId, 'calm', () => true, 's')).status === 'paused',
       });
-      const calm = await laneReaches(env.client, rolloutId, 'calm', (s) => s.status === 'paused', 'halted');
+      const calm = await laneReaches(world.env.client, rolloutId, 'calm', (s) => s.status === 'paused', 'halted');
       expect(calm.pause?.cause).toBe('fleet-halt');
-      const status = await getStatus(env.client, rolloutId);
+      const status = await getStatus(world.env.client, rolloutId);
       expect(status.halts).toBe(1);
       expect([...status.breachedLanes].sort()).toEqual(['bad-a', 'bad-b']);
 
-      await sendOperatorCommand(env.client, rolloutId, { type: 'abort', ...OPERATOR });
-      const summary = await waitForRollout(env.client, rolloutId);
+      await sendOperatorCommand(world.env.client, rolloutId, { type: 'abort', ...OPERATOR });
+      const summary = await waitForRollout(world.env.client, rolloutId);
       expect(summary).toMatchObject({
         status: 'aborted',
         lanes: { 'bad-a': 'aborted', 'bad-b': 'aborted', calm: 'aborted' },
       });
 
-      const { events } = await readEvents(h);
+      const { events } = await readEvents(world.h);
       const streams = typesByStream(events);
       expect(streams._).toEqual(['rollout-started', 'fleet-halted', 'operator-command-accepted', 'rollout-aborted']);
       for (const lane of ['bad-a', 'bad-b']) {
@@ -340,46 +320,46 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
       });
       await start(rolloutId, p);
       const lanes = p.deviceClasses;
-      const feeder = new DeltaFeeder(env.client);
+      const feeder = new DeltaFeeder(world.env.client);
       await drive({
-        env,
+        env: world.env,
         feeder,
         rolloutId,
         lanes,
         behaviour: (lane, _state, window) => (lane === 'roller' && window.kind === 'exposure' ? SPIKE : null),
         done: async () =>
-          (await laneReaches(env.client, rolloutId, 'roller', () => true, 'state')).status === 'rolling-back',
+          (await laneReaches(world.env.client, rolloutId, 'roller', () => true, 'state')).status === 'rolling-back',
       });
       // One device reports its rollback, then the whole rollout is aborted.
       await feeder.send(rolloutId, 'roller', 'roller/rb1', { ok: 1, failed: 0 });
-      await sendOperatorCommand(env.client, rolloutId, { type: 'abort', ...OPERATOR });
+      await sendOperatorCommand(world.env.client, rolloutId, { type: 'abort', ...OPERATOR });
       const aborting = await laneReaches(
-        env.client,
+        world.env.client,
         rolloutId,
         'roller',
         (s) => s.abortPending === 'rollout-aborted',
         'abort deferred',
       );
       expect(aborting.status).toBe('rolling-back');
-      const shown = (await getStatus(env.client, rolloutId)).lanes.find((l) => l.lane === 'roller');
+      const shown = (await getStatus(world.env.client, rolloutId)).lanes.find((l) => l.lane === 'roller');
       expect(shown).toMatchObject({ status: 'rolling-back', abortPending: 'rollout-aborted' });
       await expect(
-        sendOperatorCommand(env.client, rolloutId, { type: 'retry', lane: 'roller', ...OPERATOR }),
+        sendOperatorCommand(world.env.client, rolloutId, { type: 'retry', lane: 'roller', ...OPERATOR }),
       ).rejects.toThrow(/has not breached \(it is rolling-back\): nothing to retry/);
       // The rest of the rolled-back devices report after the abort: the lane still counts them.
       await feeder.send(rolloutId, 'roller', 'roller/rb1', { ok: 233, failed: 0 });
       await laneReaches(
-        env.client,
+        world.env.client,
         rolloutId,
         'roller',
         (s) => s.windows['roller/rb1']?.totals.succeeded === 234,
         'rollback counted',
       );
-      await drive({ env, feeder, rolloutId, lanes, behaviour: () => null, done: rolloutDone(rolloutId) });
+      await drive({ env: world.env, feeder, rolloutId, lanes, behaviour: () => null, done: rolloutDone(rolloutId) });
 
-      const summary = await waitForRollout(env.client, rolloutId);
+      const summary = await waitForRollout(world.env.client, rolloutId);
       expect(summary).toMatchObject({ status: 'aborted', lanes: { roller: 'rolled-back', calm: 'aborted' } });
-      const { events } = await readEvents(h);
+      const { events } = await readEvents(world.h);
       const streams = typesByStream(events);
       expect(streams.roller).toEqual([
         'lane-started',
@@ -396,7 +376,7 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
       ]);
       const completed = events.find((e) => e.type === 'rollback-completed');
       expect(completed?.type === 'rollback-completed' && completed.data.totals.succeeded).toBe(234);
-      const orders = await readOrders(h);
+      const orders = await readOrders(world.h);
       expect(orders.filter((o) => o.lane === 'roller').map((o) => o.kind)).toEqual(['expose', 'rollback']);
       await exportAll('abort-during-rollback', rolloutId, lanes);
     },
@@ -416,12 +396,12 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
         ],
       });
       await start(rolloutId, p);
-      const feeder = new DeltaFeeder(env.client);
+      const feeder = new DeltaFeeder(world.env.client);
       const send = (type: 'pause' | 'resume' | 'approve' | 'retry' | 'rollback' | 'abort', onLane = true) =>
-        sendOperatorCommand(env.client, rolloutId, { type, ...(onLane && { lane }), ...OPERATOR });
+        sendOperatorCommand(world.env.client, rolloutId, { type, ...(onLane && { lane }), ...OPERATOR });
 
-      await laneReaches(env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'bake', 'baking');
-      const before = (await readEvents(h)).events.length;
+      await laneReaches(world.env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'bake', 'baking');
+      const before = (await readEvents(world.h)).events.length;
       await expect(send('resume')).rejects.toThrow(
         new CommandRefusedError('lane phone-a is not paused (it is running)'),
       );
@@ -429,25 +409,25 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
       await expect(send('retry')).rejects.toThrow(/has not breached/);
       await expect(send('resume', false)).rejects.toThrow(/needs a lane/);
       await expect(
-        sendOperatorCommand(env.client, rolloutId, { type: 'pause', lane: 'no-such-class', ...OPERATOR }),
+        sendOperatorCommand(world.env.client, rolloutId, { type: 'pause', lane: 'no-such-class', ...OPERATOR }),
       ).rejects.toThrow(/unknown device class/);
-      expect((await readEvents(h)).events.length).toBe(before);
+      expect((await readEvents(world.h)).events.length).toBe(before);
 
       const paused = await send('pause');
       expect(paused.eventIds).toEqual([`${rolloutId}/${lane}/3`, `${rolloutId}/${lane}/4`]);
       await expect(send('pause')).rejects.toThrow(/already paused/);
       await send('resume');
       await feeder.send(rolloutId, lane, `${lane}/p0a1`, HEALTHY);
-      await laneReaches(env.client, rolloutId, lane, (s) => s.lastVerdict?.verdict === 'healthy', 'healthy');
-      await env.sleep(3600_000 + 1000);
-      await laneReaches(env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'approval', 'gate');
+      await laneReaches(world.env.client, rolloutId, lane, (s) => s.lastVerdict?.verdict === 'healthy', 'healthy');
+      await world.env.sleep(3600_000 + 1000);
+      await laneReaches(world.env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'approval', 'gate');
       await send('approve');
-      await laneReaches(env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'evidence', 'evidence');
+      await laneReaches(world.env.client, rolloutId, lane, (s) => s.waitingFor?.kind === 'evidence', 'evidence');
       await feeder.send(rolloutId, lane, `${lane}/p1a1`, HEALTHY);
-      const summary = await waitForRollout(env.client, rolloutId);
+      const summary = await waitForRollout(world.env.client, rolloutId);
       expect(summary.lanes).toEqual({ [lane]: 'completed' });
 
-      const { events } = await readEvents(h);
+      const { events } = await readEvents(world.h);
       expect(typesByStream(events)[lane]).toEqual([
         'lane-started',
         'phase-started',
@@ -476,7 +456,7 @@ describe('rollout workflows (time-skipping server, real Kafka)', () => {
         ['approve', OPERATOR.actor, OPERATOR.reason],
       ]);
       // Refused updates never entered history: only the three accepted ones did.
-      const history = await env.client.workflow.getHandle(laneWorkflowId(rolloutId, lane)).fetchHistory();
+      const history = await world.env.client.workflow.getHandle(laneWorkflowId(rolloutId, lane)).fetchHistory();
       const acceptedType = temporal.api.enums.v1.EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED;
       expect((history.events ?? []).filter((e) => e.eventType === acceptedType)).toHaveLength(3);
       await exportAll('gate-pause-refusals', rolloutId, [lane]);

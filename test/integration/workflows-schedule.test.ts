@@ -2,7 +2,6 @@
 // Kafka: the rollout waits for its startAt before any lane exists, may be aborted meanwhile, and at its endAt stops
 // its lanes (stop) or aborts (cancel). The timers are the workflow's own, so skipping time exercises them for real;
 // a run handed the carried state of a waiting rollout (as continue-as-new hands it) sets its timer again.
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { getStatus, sendOperatorCommand, startRollout, waitForRollout } from '../../client';
 import { renderStatus } from '../../cli/status-view';
 import { isRefusal } from '../../events/commands';
@@ -13,15 +12,12 @@ import type { rolloutWorkflow } from '../../workflows/rollout-workflow';
 import { laneWorkflowId, laneStateQuery, rolloutWorkflowId } from '../../workflows/messages';
 import {
   DeltaFeeder,
-  createHarness,
   drive,
   readEvents,
   readOrders,
   typesByStream,
-  workflowBundle,
-  type Harness,
+  useTimeSkippingWorld,
 } from '../support/rollout-harness';
-import { createTimeSkippingEnv } from '../support/temporal-testing';
 
 const TIMEOUT = 120_000;
 const OPERATOR = { actor: 'sre-alice', reason: 'integration test' };
@@ -44,34 +40,18 @@ function plan(schedule: NonNullable<RolloutPlanInput['schedule']>): RolloutPlanI
 }
 
 describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
-  let env: TestWorkflowEnvironment;
-  let h: Harness;
-
-  beforeAll(async () => {
-    await workflowBundle();
-  }, TIMEOUT);
-
-  beforeEach(async () => {
-    env = await createTimeSkippingEnv();
-    h = await createHarness({ connection: env.nativeConnection, client: env.client, prefix: 'wf-sched' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterEach(async () => {
-    await h?.close();
-    await env?.teardown();
-  }, TIMEOUT);
+  const world = useTimeSkippingWorld('wf-sched', TIMEOUT, { perTest: true });
 
   const start = (rolloutId: string, p: RolloutPlanInput) =>
-    startRollout(env.client, { plan: p, rolloutId, taskQueue: h.config.temporal.taskQueue, ...OPERATOR });
+    startRollout(world.env.client, { plan: p, rolloutId, taskQueue: world.h.config.temporal.taskQueue, ...OPERATOR });
   const rolloutDone = (rolloutId: string) => async () =>
-    (await env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)).describe()).status.name !== 'RUNNING';
+    (await world.env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)).describe()).status.name !== 'RUNNING';
   const iso = (ms: number) => new Date(ms).toISOString();
 
   /** Waits (real time, bounded) until the rollout's status satisfies `ok`. */
   async function statusReaches(rolloutId: string, ok: (s: Awaited<ReturnType<typeof getStatus>>) => boolean) {
     for (let i = 0; i < 100; i++) {
-      const status = await getStatus(env.client, rolloutId).catch(() => undefined);
+      const status = await getStatus(world.env.client, rolloutId).catch(() => undefined);
       if (status !== undefined && ok(status)) return status;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -82,7 +62,7 @@ describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
     'waits for startAt with no lane started, then at endAt (stop) stops both lanes mid-rollout; the rollout completes',
     async () => {
       const rolloutId = 'sched-stop';
-      const now = await env.currentTimeMs();
+      const now = await world.env.currentTimeMs();
       const startAt = Math.ceil((now + 6 * HOUR) / 1000) * 1000;
       const endAt = startAt + 30 * HOUR;
       await start(rolloutId, plan({ startAt: iso(startAt), endAt: iso(endAt), endBehavior: 'stop' }));
@@ -93,24 +73,24 @@ describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
       expect(renderStatus(waiting, now)).toContain(`SCHEDULED, starts at ${iso(startAt)}; at ${iso(endAt)} it stops`);
       // No lane workflow exists yet.
       await expect(
-        env.client.workflow.getHandle(laneWorkflowId(rolloutId, 'phone-a')).query(laneStateQuery),
+        world.env.client.workflow.getHandle(laneWorkflowId(rolloutId, 'phone-a')).query(laneStateQuery),
       ).rejects.toThrow();
 
       // Skip to just past startAt: the rollout's own timer starts the lanes.
-      await env.sleep(startAt - (await env.currentTimeMs()) + 1000);
+      await world.env.sleep(startAt - (await world.env.currentTimeMs()) + 1000);
       const lanes = ['phone-a', 'phone-b'];
       await drive({
-        env,
-        feeder: new DeltaFeeder(env.client),
+        env: world.env,
+        feeder: new DeltaFeeder(world.env.client),
         rolloutId,
         lanes,
         behaviour: () => ({ ok: 200, failed: 2 }),
         done: rolloutDone(rolloutId),
       });
-      const summary = await waitForRollout(env.client, rolloutId);
+      const summary = await waitForRollout(world.env.client, rolloutId);
       expect(summary).toMatchObject({ status: 'completed', lanes: { 'phone-a': 'aborted', 'phone-b': 'aborted' } });
 
-      const { events } = await readEvents(h);
+      const { events } = await readEvents(world.h);
       const streams = typesByStream(events);
       expect(streams._).toEqual([
         'rollout-started',
@@ -132,14 +112,14 @@ describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
         expect(last.reason).toMatch(/schedule ended .* \(endBehavior stop\)/);
       }
       // Phase 2 (10 %) was exposed 24 h after the start and stopped 6 h into its bake: no 100 % order went out.
-      const orders = await readOrders(h);
+      const orders = await readOrders(world.h);
       for (const lane of lanes) {
         expect(orders.filter((o) => o.lane === lane).map((o) => [o.kind, o.cohortBound])).toEqual([
           ['expose', 100],
           ['expose', 1000],
         ]);
       }
-      const final = await getStatus(env.client, rolloutId);
+      const final = await getStatus(world.env.client, rolloutId);
       expect(renderStatus(final, Date.now())).toContain(`SCHEDULE ended at ${ended.at}: stopped phone-a, phone-b`);
     },
     TIMEOUT,
@@ -148,33 +128,33 @@ describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
   it(
     'an operator aborts a rollout that waits for its start (no lane ever starts); cancel aborts at endAt',
     async () => {
-      const abortAt = Math.ceil(((await env.currentTimeMs()) + 6 * HOUR) / 1000) * 1000;
+      const abortAt = Math.ceil(((await world.env.currentTimeMs()) + 6 * HOUR) / 1000) * 1000;
       await start('sched-abort', plan({ startAt: iso(abortAt) }));
       await statusReaches('sched-abort', (s) => s.schedule?.waitUntil === iso(abortAt));
-      await sendOperatorCommand(env.client, 'sched-abort', { type: 'abort', ...OPERATOR });
-      expect(await waitForRollout(env.client, 'sched-abort')).toMatchObject({ status: 'aborted' });
+      await sendOperatorCommand(world.env.client, 'sched-abort', { type: 'abort', ...OPERATOR });
+      expect(await waitForRollout(world.env.client, 'sched-abort')).toMatchObject({ status: 'aborted' });
 
       // Waiting for the result let the test server skip time: the next schedule is taken from its clock now.
-      const startAt = Math.ceil(((await env.currentTimeMs()) + 6 * HOUR) / 1000) * 1000;
+      const startAt = Math.ceil(((await world.env.currentTimeMs()) + 6 * HOUR) / 1000) * 1000;
       const endAt = startAt + 30 * HOUR;
       await start('sched-cancel', plan({ startAt: iso(startAt), endAt: iso(endAt), endBehavior: 'cancel' }));
       await statusReaches('sched-cancel', (s) => s.schedule?.waitUntil === iso(startAt));
-      await env.sleep(startAt - (await env.currentTimeMs()) + 1000);
+      await world.env.sleep(startAt - (await world.env.currentTimeMs()) + 1000);
       const lanes = ['phone-a', 'phone-b'];
       await drive({
-        env,
-        feeder: new DeltaFeeder(env.client),
+        env: world.env,
+        feeder: new DeltaFeeder(world.env.client),
         rolloutId: 'sched-cancel',
         lanes,
         behaviour: () => ({ ok: 200, failed: 2 }),
         done: rolloutDone('sched-cancel'),
       });
-      expect(await waitForRollout(env.client, 'sched-cancel')).toMatchObject({
+      expect(await waitForRollout(world.env.client, 'sched-cancel')).toMatchObject({
         status: 'aborted',
         lanes: { 'phone-a': 'aborted', 'phone-b': 'aborted' },
       });
 
-      const { events } = await readEvents(h);
+      const { events } = await readEvents(world.h);
       const of = (id: string) => events.filter((e) => e.rolloutId === id);
       expect(typesByStream(of('sched-abort'))).toEqual({
         _: ['rollout-started', 'rollout-scheduled', 'operator-command-accepted', 'rollout-aborted'],
@@ -203,7 +183,7 @@ describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
     'a run continued as new while it waits sets its timer again from the carried state and starts the lanes on time',
     async () => {
       const rolloutId = 'sched-carried';
-      const now = await env.currentTimeMs();
+      const now = await world.env.currentTimeMs();
       const startAt = Math.ceil((now + 6 * HOUR) / 1000) * 1000;
       const parsed = RolloutPlanSchema.parse(plan({ startAt: iso(startAt) }));
       // What an earlier run decided and carried: rollout-started and rollout-scheduled, no lane started.
@@ -217,8 +197,8 @@ describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
       });
       if (isRefusal(started)) throw new Error(started.reason);
       expect(started.events.map((e) => e.type)).toEqual(['rollout-started', 'rollout-scheduled']);
-      await env.client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
-        taskQueue: h.config.temporal.taskQueue,
+      await world.env.client.workflow.start<typeof rolloutWorkflow>('rolloutWorkflow', {
+        taskQueue: world.h.config.temporal.taskQueue,
         workflowId: rolloutWorkflowId(rolloutId),
         args: [
           {
@@ -238,14 +218,14 @@ describe('scheduled rollouts (time-skipping server, real Kafka)', () => {
       });
       const waiting = await statusReaches(rolloutId, (s) => s.schedule?.waitUntil === iso(startAt));
       expect(waiting.lanes.map((l) => l.status)).toEqual(['pending', 'pending']);
-      await env.sleep(startAt - (await env.currentTimeMs()) + 1000);
+      await world.env.sleep(startAt - (await world.env.currentTimeMs()) + 1000);
       const lanesRunning = await statusReaches(rolloutId, (s) => s.lanes.every((l) => l.status === 'running'));
       expect(lanesRunning.schedule?.waitUntil).toBeNull();
-      const { events } = await readEvents(h);
+      const { events } = await readEvents(world.h);
       const startedAgain = events.find((e) => e.type === 'schedule-started');
       expect(startedAgain).toMatchObject({ seq: 2, data: { startAt: iso(startAt) } });
       expect(Date.parse(startedAgain!.at)).toBeGreaterThanOrEqual(startAt);
-      await sendOperatorCommand(env.client, rolloutId, { type: 'abort', ...OPERATOR });
+      await sendOperatorCommand(world.env.client, rolloutId, { type: 'abort', ...OPERATOR });
     },
     TIMEOUT,
   );

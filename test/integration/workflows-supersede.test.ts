@@ -5,7 +5,6 @@
 // Health deltas are signalled the way the ingest sends them (DeltaFeeder), so the ingest and the fleet simulator are
 // not part of this test: their use of the salt is covered by unit tests (events/supersede.test.ts,
 // test/unit/cohort-salt.test.ts).
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { CommandRefusedError, UnknownRolloutError, getStatus, startRollout, waitForRollout } from '../../client';
 import { renderStatus } from '../../cli/status-view';
 import { loadRolloutReport } from '../../client/report';
@@ -14,15 +13,12 @@ import type { RolloutPlanInput } from '../../events/plan';
 import { rolloutWorkflowId } from '../../workflows/messages';
 import {
   DeltaFeeder,
-  createHarness,
   drive,
   readEvents,
   readOrders,
-  workflowBundle,
   type Behaviour,
-  type Harness,
+  useTimeSkippingWorld,
 } from '../support/rollout-harness';
-import { createTimeSkippingEnv } from '../support/temporal-testing';
 
 const TIMEOUT = 180_000;
 const OPERATOR = { actor: 'sre-alice', reason: 'integration test' };
@@ -45,34 +41,18 @@ function plan(overrides: Partial<RolloutPlanInput> = {}): RolloutPlanInput {
 }
 
 describe('superseding a rolled-back class (time-skipping server, real Kafka)', () => {
-  let env: TestWorkflowEnvironment;
-  let h: Harness;
-
-  beforeAll(async () => {
-    await workflowBundle();
-  }, TIMEOUT);
-
-  beforeEach(async () => {
-    env = await createTimeSkippingEnv();
-    h = await createHarness({ connection: env.nativeConnection, client: env.client, prefix: 'wf-sup' });
-    await h.startWorker();
-  }, TIMEOUT);
-
-  afterEach(async () => {
-    await h?.close();
-    await env?.teardown();
-  }, TIMEOUT);
+  const world = useTimeSkippingWorld('wf-sup', TIMEOUT, { perTest: true });
 
   const rolloutDone = (rolloutId: string) => async () =>
-    (await env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)).describe()).status.name !== 'RUNNING';
+    (await world.env.client.workflow.getHandle(rolloutWorkflowId(rolloutId)).describe()).status.name !== 'RUNNING';
 
   it(
     'the fixed build reaches the rolled-back class first at the old exposed bound; both postmortems show the link',
     async () => {
-      const taskQueue = h.config.temporal.taskQueue;
-      const feeder = new DeltaFeeder(env.client);
+      const taskQueue = world.h.config.temporal.taskQueue;
+      const feeder = new DeltaFeeder(world.env.client);
       // The bad build: laptop-x1 is healthy at 1 % and spikes at 10 %, then rolls back; phone-a completes.
-      await startRollout(env.client, { plan: plan(), rolloutId: 'sup-old', taskQueue, ...OPERATOR });
+      await startRollout(world.env.client, { plan: plan(), rolloutId: 'sup-old', taskQueue, ...OPERATOR });
       const bad: Behaviour = (lane, _state, window) => {
         if (window.kind === 'rollback') return { ok: 100, failed: 0 };
         return lane === 'laptop-x1' && window.phase === 1
@@ -80,8 +60,15 @@ describe('superseding a rolled-back class (time-skipping server, real Kafka)', (
           : { ok: 200, failed: 2 };
       };
       const lanes = ['laptop-x1', 'phone-a'];
-      await drive({ env, feeder, rolloutId: 'sup-old', lanes, behaviour: bad, done: rolloutDone('sup-old') });
-      expect(await waitForRollout(env.client, 'sup-old')).toMatchObject({
+      await drive({
+        env: world.env,
+        feeder,
+        rolloutId: 'sup-old',
+        lanes,
+        behaviour: bad,
+        done: rolloutDone('sup-old'),
+      });
+      expect(await waitForRollout(world.env.client, 'sup-old')).toMatchObject({
         status: 'completed',
         lanes: { 'laptop-x1': 'rolled-back', 'phone-a': 'completed' },
       });
@@ -89,10 +76,16 @@ describe('superseding a rolled-back class (time-skipping server, real Kafka)', (
       // Refusals: an unknown rollout, and a plan that names no class the old rollout halted.
       const fixed = plan({ releaseId: 'bsi-26.3-fix', artifact: { build: '26.3.2' }, deviceClasses: ['laptop-x1'] });
       await expect(
-        startRollout(env.client, { plan: fixed, rolloutId: 'sup-x', supersedes: 'no-such', taskQueue, ...OPERATOR }),
+        startRollout(world.env.client, {
+          plan: fixed,
+          rolloutId: 'sup-x',
+          supersedes: 'no-such',
+          taskQueue,
+          ...OPERATOR,
+        }),
       ).rejects.toBeInstanceOf(UnknownRolloutError);
       await expect(
-        startRollout(env.client, {
+        startRollout(world.env.client, {
           plan: plan({ deviceClasses: ['phone-a'] }),
           rolloutId: 'sup-y',
           supersedes: 'sup-old',
@@ -102,7 +95,7 @@ describe('superseding a rolled-back class (time-skipping server, real Kafka)', (
       ).rejects.toThrow(CommandRefusedError);
 
       // The fix, linked to the old rollout.
-      await startRollout(env.client, {
+      await startRollout(world.env.client, {
         plan: fixed,
         rolloutId: 'sup-new',
         supersedes: 'sup-old',
@@ -110,22 +103,22 @@ describe('superseding a rolled-back class (time-skipping server, real Kafka)', (
         ...OPERATOR,
       });
       await drive({
-        env,
+        env: world.env,
         feeder,
         rolloutId: 'sup-new',
         lanes: ['laptop-x1'],
         behaviour: () => ({ ok: 200, failed: 1 }),
         done: rolloutDone('sup-new'),
       });
-      expect(await waitForRollout(env.client, 'sup-new')).toMatchObject({
+      expect(await waitForRollout(world.env.client, 'sup-new')).toMatchObject({
         status: 'completed',
         lanes: { 'laptop-x1': 'completed' },
       });
 
-      expect(renderStatus(await getStatus(env.client, 'sup-new'), Date.now())).toContain(
+      expect(renderStatus(await getStatus(world.env.client, 'sup-new'), Date.now())).toContain(
         'SUPERSEDES sup-old: laptop-x1 (rolled-back at 10.00%)',
       );
-      const { events } = await readEvents(h);
+      const { events } = await readEvents(world.h);
       const started = events.find((e) => e.rolloutId === 'sup-new' && e.type === 'rollout-started');
       expect(started?.data).toMatchObject({
         supersedes: { rolloutId: 'sup-old', lanes: { 'laptop-x1': { cohortBound: 1000, status: 'rolled-back' } } },
@@ -135,7 +128,7 @@ describe('superseding a rolled-back class (time-skipping server, real Kafka)', (
         cohortSalt: 'sup-old',
         artifact: { build: '26.3.2' },
       });
-      const orders = await readOrders(h);
+      const orders = await readOrders(world.h);
       expect(orders.filter((o) => o.rolloutId === 'sup-new').map((o) => [o.kind, o.cohortBound, o.cohortSalt])).toEqual(
         [
           ['expose', 1000, 'sup-old'],
@@ -159,9 +152,9 @@ describe('superseding a rolled-back class (time-skipping server, real Kafka)', (
           throw new Error('no install events are read');
         },
       };
-      const topics = h.config.topics;
-      const oldReport = (await loadRolloutReport(h.kafka, topics, 'sup-old', options)).report;
-      const newReport = (await loadRolloutReport(h.kafka, topics, 'sup-new', options)).report;
+      const topics = world.h.config.topics;
+      const oldReport = (await loadRolloutReport(world.h.kafka, topics, 'sup-old', options)).report;
+      const newReport = (await loadRolloutReport(world.h.kafka, topics, 'sup-new', options)).report;
       expect(oldReport.supersededBy).toEqual(['sup-new']);
       expect(newReport.supersedes?.rolloutId).toBe('sup-old');
       expect(renderText(oldReport)).toContain('Superseded by sup-new');

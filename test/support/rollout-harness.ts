@@ -380,21 +380,35 @@ export interface TimeSkippingWorld {
 
 /**
  * Sets up one time-skipping world for the test file: `beforeAll` bundles the workflows, starts a fresh time-skipping
- * server and a harness (topics named after `prefix`) with a worker; `afterAll` closes them. The fields are set once
- * `beforeAll` has run: read them inside the tests.
+ * server and a harness (topics named after `prefix`) with a worker; `afterAll` closes them. With `perTest`, each test
+ * gets a world of its own instead (its own server and virtual clock, no workflows left over from an earlier test),
+ * started in `beforeEach` and closed in `afterEach`. The fields are set before each test: read them inside the tests.
  */
-export function useTimeSkippingWorld(prefix: string, timeoutMs = 120_000): TimeSkippingWorld {
+export function useTimeSkippingWorld(
+  prefix: string,
+  timeoutMs = 120_000,
+  options: { perTest?: boolean } = {},
+): TimeSkippingWorld {
   const world = {} as TimeSkippingWorld;
-  beforeAll(async () => {
-    await workflowBundle();
+  const open = async () => {
     world.env = await createTimeSkippingEnv();
     world.h = await createHarness({ connection: world.env.nativeConnection, client: world.env.client, prefix });
     await world.h.startWorker();
-  }, timeoutMs);
-  afterAll(async () => {
+  };
+  const close = async () => {
     await world.h?.close();
     await world.env?.teardown();
+  };
+  beforeAll(async () => {
+    await workflowBundle();
+    if (options.perTest !== true) await open();
   }, timeoutMs);
+  if (options.perTest === true) {
+    beforeEach(open, timeoutMs);
+    afterEach(close, timeoutMs);
+  } else {
+    afterAll(close, timeoutMs);
+  }
   return world;
 }
 
