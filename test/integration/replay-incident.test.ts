@@ -21,7 +21,7 @@ import { buildReport, type ReplayReport } from '../../replay/postmortem';
 import type { DomainEvent } from '../../events/domain-events';
 import { testKafka, testTemporalClient } from '../support/endpoints';
 import { uniqueName } from '../support/unique-name';
-import { stopChildren } from '../support/engine-fleet';
+import { engineEnvOf, stopChildren } from '../support/engine-fleet';
 
 jest.setTimeout(230_000);
 
@@ -72,20 +72,6 @@ classes:
 `;
 
 const STRICTER = 'classes: { laptop-x1: { thresholds: { rule: plain, minSample: 1, maxFailureRate: 0.001 } } }\n';
-
-function childEnv(config: Config, extra: Record<string, string>): NodeJS.ProcessEnv {
-  return {
-    ...process.env,
-    BSI_TOPIC_ROLLOUT_EVENTS: config.topics.rolloutEvents,
-    BSI_TOPIC_COMMANDS: config.topics.commands,
-    BSI_TOPIC_INSTALL_EVENTS: config.topics.installEvents,
-    BSI_TOPIC_INSTALL_EVENTS_DLQ: config.topics.installEventsDlq,
-    BSI_TOPIC_PARTITIONS: String(config.topics.partitions),
-    TEMPORAL_TASK_QUEUE: config.temporal.taskQueue,
-    LOG_LEVEL: 'warn',
-    ...extra,
-  };
-}
 
 /** Runs the CLI to completion and returns its exit code and output. */
 function cli(env: NodeJS.ProcessEnv, args: string[]): { code: number | null; stdout: string; stderr: string } {
@@ -149,11 +135,11 @@ describe('replay of a simulated incident', () => {
     writeFileSync(path.join(dir, 'plan.yaml'), PLAN);
     writeFileSync(path.join(dir, 'scenario.yaml'), SCENARIO);
     writeFileSync(path.join(dir, 'stricter.yaml'), STRICTER);
-    env = childEnv(config, {});
+    env = engineEnvOf(config, {});
 
     const start = (args: string[], extra: Record<string, string>) => {
       const child = spawn(process.execPath, [BIN, ...args], {
-        env: childEnv(config, extra),
+        env: engineEnvOf(config, extra),
         cwd: ROOT,
         stdio: ['ignore', 'ignore', 'inherit'],
       });

@@ -27,7 +27,7 @@ export interface EngineFleet {
 }
 
 /** The environment of a `rollout` process on `config`'s topics and task queue. */
-function envOf(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+export function engineEnvOf(config: Config, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   return {
     ...process.env,
     BSI_TOPIC_ROLLOUT_EVENTS: config.topics.rolloutEvents,
@@ -64,7 +64,7 @@ export async function startEngineFleet(base: string, scenarioPath: string, warmU
   const children: ChildProcess[] = [];
   const start = (args: string[], extra: Record<string, string>) => {
     const child = spawn(process.execPath, [BIN, ...args], {
-      env: envOf(config, extra),
+      env: engineEnvOf(config, extra),
       cwd: ROOT,
       stdio: ['ignore', 'ignore', 'inherit'],
     });
@@ -74,7 +74,7 @@ export async function startEngineFleet(base: string, scenarioPath: string, warmU
   start(['ingest'], { INGEST_GROUP_ID: `${base}-ingest`, INGEST_METRICS_PORT: '0' });
   start(['simulate', scenarioPath, '--group', `${base}-sim`], {});
   await new Promise((resolve) => setTimeout(resolve, warmUpMs));
-  const env = envOf(config);
+  const env = engineEnvOf(config);
   return {
     config,
     kafka,
