@@ -4,29 +4,24 @@
 // order, same evidence; `--at` gives the state the live `status` query returned at that time; `--what-if` with a
 // stricter threshold halts earlier with fewer devices exposed, and with the recorded plan reports no difference.
 // The HTML postmortem is rendered in headless Chromium, and the Temporal histories replay deterministically.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { Client } from '@temporalio/client';
 import type { Kafka } from 'kafkajs';
 import { getStatus, laneStatusView, startRollout, waitForRollout, type RolloutStatusView } from '../../client';
-import { loadConfig, type Config } from '../../config/env';
+import type { Config } from '../../config/env';
 import { parsePlan } from '../../events/plan';
 import { fold } from '../../events/rollout';
-import { ensureTopics, topicSpecs } from '../../kafka/topics';
 import { loadReport, type ReplayContext } from '../../cli/replay-command';
 import { readRolloutLog } from '../../replay/read-log';
 import { buildReport, type ReplayReport } from '../../replay/postmortem';
 import type { DomainEvent } from '../../events/domain-events';
-import { testKafka, testTemporalClient } from '../support/endpoints';
 import { uniqueName } from '../support/unique-name';
-import { engineEnvOf, stopChildren } from '../support/engine-fleet';
+import { startEngineFleet, type EngineFleet } from '../support/engine-fleet';
 
 jest.setTimeout(230_000);
-
-const ROOT = path.join(__dirname, '..', '..');
-const BIN = path.join(ROOT, 'bin', 'rollout.js');
 
 const PLAN = `releaseId: bsi-replay-incident
 artifact: { build: 26.3.1 }
@@ -46,10 +41,11 @@ classes:
   laptop-x1:
     artifact: { build: 26.3.2 }
     breachPolicy: { action: rollback }
-    # The recorded rule (plain) needs 100 judged installs; the stricter what-if trips at the first failure,
-    # several seconds of reports earlier, so the devices it spares do not hinge on how the ingest's deltas fell.
-    # (The sequential rule would not do here: it may halt on the very delta that carries the first failures.)
-    thresholds: { rule: plain, minSample: 100 }
+    # The recorded rule (plain) needs 150 of the phase's 250 installs judged; the stricter what-if trips at the
+    # first failure (about the 8th install), several ingest flushes earlier, so the devices it spares do not hinge
+    # on how the ingest's deltas fell. (The sequential rule would not do here: it may halt on the very delta that
+    # carries the first failures.)
+    thresholds: { rule: plain, minSample: 150 }
 `;
 
 const SCENARIO = `seed: 7
@@ -72,12 +68,6 @@ classes:
 `;
 
 const STRICTER = 'classes: { laptop-x1: { thresholds: { rule: plain, minSample: 1, maxFailureRate: 0.001 } } }\n';
-
-/** Runs the CLI to completion and returns its exit code and output. */
-function cli(env: NodeJS.ProcessEnv, args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { env, cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 function chromium(): string | null {
   for (const candidate of ['/usr/bin/chromium', '/usr/bin/chromium-browser'])
@@ -106,8 +96,7 @@ describe('replay of a simulated incident', () => {
   let kafka: Kafka;
   let client: Client;
   let dir: string;
-  let env: NodeJS.ProcessEnv;
-  const children: ChildProcess[] = [];
+  let fleet: EngineFleet | undefined;
   let rolloutId: string;
   const samples: { before: number; after: number; status: RolloutStatusView }[] = [];
   let finalStatus: RolloutStatusView;
@@ -115,41 +104,13 @@ describe('replay of a simulated incident', () => {
 
   beforeAll(async () => {
     const base = uniqueName('replay-incident');
-    config = loadConfig({
-      ...process.env,
-      BSI_TOPIC_ROLLOUT_EVENTS: `${base}.rollout-events`,
-      BSI_TOPIC_COMMANDS: `${base}.commands`,
-      BSI_TOPIC_INSTALL_EVENTS: `${base}.install-events`,
-      BSI_TOPIC_INSTALL_EVENTS_DLQ: `${base}.install-events.dlq`,
-      BSI_TOPIC_PARTITIONS: '3',
-      TEMPORAL_TASK_QUEUE: `${base}-tq`,
-    });
-    kafka = testKafka(`${base}-test`);
-    const admin = kafka.admin();
-    await admin.connect();
-    await ensureTopics(admin, topicSpecs(config.topics));
-    await admin.disconnect();
-    client = await testTemporalClient();
-    ctx = { config, kafka: () => kafka, client: () => Promise.resolve(client) };
     dir = mkdtempSync(path.join(tmpdir(), 'replay-incident-'));
     writeFileSync(path.join(dir, 'plan.yaml'), PLAN);
     writeFileSync(path.join(dir, 'scenario.yaml'), SCENARIO);
     writeFileSync(path.join(dir, 'stricter.yaml'), STRICTER);
-    env = engineEnvOf(config, {});
-
-    const start = (args: string[], extra: Record<string, string>) => {
-      const child = spawn(process.execPath, [BIN, ...args], {
-        env: engineEnvOf(config, extra),
-        cwd: ROOT,
-        stdio: ['ignore', 'ignore', 'inherit'],
-      });
-      children.push(child);
-    };
-    start(['worker'], {});
-    start(['ingest'], { INGEST_GROUP_ID: `${base}-ingest`, INGEST_METRICS_PORT: '0' });
-    start(['simulate', path.join(dir, 'scenario.yaml'), '--group', `${base}-sim`], {});
-    // Give the consumers time to join their groups before the first order goes out.
-    await new Promise((resolve) => setTimeout(resolve, 12_000));
+    fleet = await startEngineFleet(base, path.join(dir, 'scenario.yaml'));
+    ({ config, kafka, client } = fleet);
+    ctx = { config, kafka: () => kafka, client: () => Promise.resolve(client) };
 
     const plan = parsePlan(PLAN);
     if (!plan.ok) throw new Error('plan invalid');
@@ -179,17 +140,7 @@ describe('replay of a simulated incident', () => {
   });
 
   afterAll(async () => {
-    await stopChildren(children);
-    await client?.connection.close();
-    const admin = kafka?.admin();
-    if (admin) {
-      // Best effort: the shared broker may be restarting under another suite.
-      await admin
-        .connect()
-        .then(() => admin.deleteTopics({ topics: topicSpecs(config.topics).map((s) => s.topic) }))
-        .catch(() => undefined)
-        .finally(() => admin.disconnect());
-    }
+    await fleet?.stop();
   });
 
   let report: ReplayReport;
@@ -265,15 +216,15 @@ describe('replay of a simulated incident', () => {
     expect(bad.whatIf.exposed).toBeLessThan(bad.baseline.exposed);
     expect(bad.fewerExposed).toBeGreaterThan(0);
 
-    const same = cli(env, ['replay', rolloutId, '--what-if', path.join(dir, 'plan.yaml')]);
-    expect(same.code).toBe(0);
+    const same = fleet!.cli(['replay', rolloutId, '--what-if', path.join(dir, 'plan.yaml')]);
+    expect(same.status).toBe(0);
     expect(same.stdout).toContain(`WHAT-IF ${path.join(dir, 'plan.yaml')}: no difference`);
     expect(same.stdout).toContain('exposure counts only exposures that really happened');
   });
 
   it('writes a self-contained HTML postmortem that headless Chromium renders with its charts', () => {
     const out = path.join(dir, 'postmortem.html');
-    const r = cli(env, [
+    const r = fleet!.cli([
       'replay',
       rolloutId,
       '--format',
@@ -283,7 +234,7 @@ describe('replay of a simulated incident', () => {
       '--what-if',
       path.join(dir, 'stricter.yaml'),
     ]);
-    expect(r.code).toBe(0);
+    expect(r.status).toBe(0);
     const html = readFileSync(out, 'utf8');
     expect(html).not.toMatch(/<script|<link|src="http/);
     const browser = chromium();
@@ -321,8 +272,8 @@ describe('replay of a simulated incident', () => {
   });
 
   it('--check-determinism replays every workflow history against the current workflow code', () => {
-    const r = cli(env, ['replay', rolloutId, '--check-determinism']);
-    expect(r.code).toBe(0);
+    const r = fleet!.cli(['replay', rolloutId, '--check-determinism']);
+    expect(r.status).toBe(0);
     expect(r.stdout).toMatch(/deterministic: \d+ runs replay/);
     expect(r.stdout).toContain(`rollout/${rolloutId}/lane/laptop-x1`);
   });

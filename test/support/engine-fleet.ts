@@ -42,10 +42,35 @@ export function engineEnvOf(config: Config, extra: Record<string, string> = {}):
 }
 
 /**
- * Creates fresh topics named after `base`, starts a worker, an ingest member and the simulator on `scenarioPath`, and
- * waits `warmUpMs` for them to join (the simulator must be reading orders before a rollout starts).
+ * Waits until every named consumer group has finished joining: state Stable with at least one member (its partitions
+ * assigned). Throws with each group's last state after `timeoutMs`.
  */
-export async function startEngineFleet(base: string, scenarioPath: string, warmUpMs = 12_000): Promise<EngineFleet> {
+export async function waitForConsumerGroups(kafka: Kafka, groupIds: string[], timeoutMs = 60_000): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const deadline = Date.now() + timeoutMs;
+    let last = '';
+    for (;;) {
+      const { groups } = await admin.describeGroups(groupIds).catch(() => ({ groups: [] }));
+      if (groups.length === groupIds.length && groups.every((g) => g.state === 'Stable' && g.members.length > 0)) {
+        return;
+      }
+      last = groups.map((g) => `${g.groupId}: ${g.state} (${g.members.length} members)`).join(', ');
+      if (Date.now() > deadline) throw new Error(`consumer groups not ready after ${timeoutMs} ms: ${last}`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+/**
+ * Creates fresh topics named after `base`, starts a worker, an ingest member and the simulator on `scenarioPath`, and
+ * waits until the ingest and the simulator have joined their consumer groups (the simulator must be reading orders,
+ * and the ingest install events, before a rollout starts: an ingest that joins late delivers its backlog as one delta).
+ */
+export async function startEngineFleet(base: string, scenarioPath: string): Promise<EngineFleet> {
   const config = loadConfig({
     ...process.env,
     BSI_TOPIC_ROLLOUT_EVENTS: `${base}.rollout-events`,
@@ -73,7 +98,7 @@ export async function startEngineFleet(base: string, scenarioPath: string, warmU
   start(['worker'], {});
   start(['ingest'], { INGEST_GROUP_ID: `${base}-ingest`, INGEST_METRICS_PORT: '0' });
   start(['simulate', scenarioPath, '--group', `${base}-sim`], {});
-  await new Promise((resolve) => setTimeout(resolve, warmUpMs));
+  await waitForConsumerGroups(kafka, [`${base}-ingest`, `${base}-sim`]);
   const env = engineEnvOf(config);
   return {
     config,
