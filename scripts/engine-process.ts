@@ -40,13 +40,14 @@ export interface EngineProcess {
 
 /**
  * Starts `rollout <args…>` as a child process. With `BSI_PROFILE_DIR` set, the child runs under the V8 CPU
- * profiler (`--cpu-prof`, worker threads included) and writes a `.cpuprofile` there when it exits: how the
- * benchmarks find where an engine process spends its time.
+ * profiler (`--cpu-prof`) and writes a `.cpuprofile` per thread (the workflow thread has its own) into
+ * `$BSI_PROFILE_DIR/<name>/` when it exits: how the benchmarks find where an engine process spends its time.
  */
 export function startEngineProcess(name: string, args: string[], options: EngineProcessOptions = {}): EngineProcess {
   const profileDir = process.env.BSI_PROFILE_DIR;
   const profile = profileDir
-    ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`]
+    ? // No --cpu-prof-name: a fixed name would make every thread write over the main thread's profile.
+      ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`]
     : [];
   const child = spawn(process.execPath, [...profile, BIN, ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
