@@ -22,6 +22,7 @@ import { renderText } from '../replay/render-text';
 import type { ReplayReport } from '../replay/postmortem';
 import type { ApiClient } from './api-client';
 import { loadRolloutReport, parseAtTime } from '../client/report';
+import { workflowBundleOptions } from '../worker/workflow-code';
 
 /** What the command needs from the CLI context. */
 export interface ReplayContext {
@@ -46,13 +47,12 @@ export type ReplayOptions = {
 
 const FORMATS = ['text', 'json', 'html'] as const;
 
-/** The workflow code the determinism check replays against: the same module the worker bundles. */
-export const WORKFLOWS_PATH = require.resolve('../workflows');
-
 /** What the worker of this layout runs: the prebuilt bundle of the compiled build, else the sources. */
 function currentWorkflowCode(): WorkflowCode {
   const workflowBundle = prebuiltWorkflowBundle();
-  return workflowBundle ? { workflowBundle } : { workflowsPath: WORKFLOWS_PATH };
+  if (workflowBundle) return { workflowBundle };
+  const { workflowsPath, preloadModules } = workflowBundleOptions();
+  return { workflowsPath, bundlerOptions: { preloadModules } };
 }
 
 /**

@@ -13,7 +13,8 @@ export type ReplayedRun = { workflowId: string; runId: string; ok: boolean; erro
 export type DeterminismResult = { ok: boolean; runs: ReplayedRun[] };
 
 /** The workflow code to replay against: sources the SDK bundles, or the bundle `npm run build` made. */
-export type WorkflowCode = { workflowsPath: string } | { workflowBundle: { codePath: string } };
+export type WorkflowCode =
+  { workflowsPath: string; bundlerOptions?: { preloadModules: string[] } } | { workflowBundle: { codePath: string } };
 
 /**
  * Lists every run of the given workflow ids (continue-as-new chains included) and replays each history

@@ -8,14 +8,14 @@ import { writeFileSync } from 'node:fs';
 import { relative } from 'node:path';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { COMPILED, PACKAGE_ROOT, WORKFLOW_BUNDLE_FILE } from '../layout/package-layout';
-import { WORKFLOWS_PATH } from '../worker/create-worker';
+import { workflowBundleOptions } from '../worker/workflow-code';
 import { buildIdOf } from '../worker/versioning';
 
 async function main(): Promise<void> {
   if (!COMPILED) throw new Error('run the compiled script (npm run build): the bundle is made from dist/workflows');
   const started = Date.now();
   const bundle = await bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
+    ...workflowBundleOptions(),
     // webpack's progress lines are noise in a build; its warnings and errors are not.
     logger: {
       trace() {},

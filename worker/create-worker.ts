@@ -22,6 +22,7 @@ import { createLogger, type Logger } from '../observability/log';
 import { connectClient, connectWorker } from '../temporal/connection';
 import { laneCensus } from './lane-census';
 import { buildIdOf, promoteVersion } from './versioning';
+import { workflowBundleOptions } from './workflow-code';
 
 /** Optional collaborators; anything not given is created from `config` (and closed by `shutdown`). */
 export interface WorkerDeps {
@@ -65,9 +66,6 @@ export interface RolloutWorker {
   shutdown(): Promise<void>;
 }
 
-/** Where the workflow code lives (bundled by the SDK for the sandbox when no prebuilt bundle is given). */
-export const WORKFLOWS_PATH = require.resolve('../workflows');
-
 /**
  * Creates the worker from validated config: provisions the topics (idempotent), connects an idempotent
  * producer, and creates a Temporal worker on the configured task queue with both workflows and
@@ -97,7 +95,7 @@ export async function createWorker(config: Config, deps: WorkerDeps = {}): Promi
   let worker: Worker;
   let buildId: string;
   try {
-    const workflowBundle = deps.workflowBundle ?? (await bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH }));
+    const workflowBundle = deps.workflowBundle ?? (await bundleWorkflowCode(workflowBundleOptions()));
     buildId = versioning.buildId ?? buildIdOf(workflowBundle);
     const deploymentName = versioning.deploymentName;
     worker = await Worker.create({

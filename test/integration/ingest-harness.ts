@@ -17,7 +17,8 @@ import { createKafka, type Kafka } from '../../kafka/client';
 import { ensureTopics, topicSpecs } from '../../kafka/topics';
 import { mulberry32 } from '../../simulator/prng';
 import { laneStateQuery, laneWorkflowId, type LaneWorkflowInput } from '../../workflows/messages';
-import { WORKFLOWS_PATH, createWorker, type RolloutWorker } from '../../worker/create-worker';
+import { createWorker, type RolloutWorker } from '../../worker/create-worker';
+import { workflowBundleOptions } from '../../worker/workflow-code';
 import { testTemporalClient } from '../support/endpoints';
 import { uniqueName } from '../support/unique-name';
 
@@ -26,7 +27,7 @@ export const REPO = path.resolve(__dirname, '..', '..');
 /** Bundles the workflows once (a few seconds); pass the bundle to every `startWorld`. */
 export function bundle(): Promise<WorkflowBundle> {
   return bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
+    ...workflowBundleOptions(),
     logger: { trace() {}, debug() {}, info() {}, warn() {}, error() {} } as never,
   });
 }

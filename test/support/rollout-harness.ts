@@ -16,7 +16,8 @@ import { withTimeout } from '../../ingest/wait';
 import { topicSpecs } from '../../kafka/topics';
 import { createLogger } from '../../observability/log';
 import { buildIdOf } from '../../worker/versioning';
-import { WORKFLOWS_PATH, createWorker, type RolloutWorker, type WorkerDeps } from '../../worker/create-worker';
+import { createWorker, type RolloutWorker, type WorkerDeps } from '../../worker/create-worker';
+import { workflowBundleOptions } from '../../worker/workflow-code';
 import { healthDeltaSignal, laneStateQuery, laneWorkflowId } from '../../workflows/messages';
 import { testKafka, testTemporalClient, testWorkerConnection } from './endpoints';
 import { createTimeSkippingEnv } from './temporal-testing';
@@ -28,7 +29,7 @@ export const FIXTURES_DIR = path.join(__dirname, '..', 'fixtures', 'histories');
 let bundle: Promise<WorkflowBundle> | undefined;
 /** The workflow bundle, built once per test file (bundling takes seconds). */
 export function workflowBundle(): Promise<WorkflowBundle> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: quietLogger });
+  bundle ??= bundleWorkflowCode({ ...workflowBundleOptions(), logger: quietLogger });
   return bundle;
 }
 
