@@ -47,6 +47,14 @@ const args = benchArgs('npm run bench:halt --', {
   'interval-ms': { type: 'number', integer: true, default: 4000, help: 'time between rollout starts' },
   'bad-rate': { type: 'number', max: 1, default: 0.15, help: "the bad build's install failure rate" },
   seed: { type: 'number', integer: true, default: 20261127, help: "the fleet simulator's seed" },
+  'simulator-nice': {
+    type: 'number',
+    integer: true,
+    min: 0,
+    max: 19,
+    default: 10,
+    help: "the fleet simulator's nice value: the load generator yields the CPU to the engine it loads (0: equal)",
+  },
 });
 const ROLLOUTS = args.rollouts;
 const CLASSES = args.classes;
@@ -54,6 +62,7 @@ const DEVICES = args.devices;
 const INTERVAL_MS = args['interval-ms'];
 const BAD_RATE = args['bad-rate'];
 const SEED = args.seed;
+const SIMULATOR_NICE = args['simulator-nice'];
 const out = (o: object) => process.stdout.write(`${JSON.stringify(o)}\n`);
 
 type Rec = { partition: number; offset: number; ts: number; value: Buffer | null };
@@ -189,6 +198,7 @@ async function main(): Promise<void> {
     intervalMs: INTERVAL_MS,
     badRate: BAD_RATE,
     seed: SEED,
+    simulatorNice: SIMULATOR_NICE,
   });
 
   // Topics with broker append time, so both ends of the latency are stamped by the same clock.
@@ -253,6 +263,7 @@ async function main(): Promise<void> {
         env: { ...env, LOG_LEVEL: 'info' },
         logFile: join(logDir, 'simulator.log'),
         ready: /simulating/,
+        nice: SIMULATOR_NICE,
       }),
     );
     await Promise.all(children.map((c) => c.ready));

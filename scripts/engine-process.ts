@@ -22,6 +22,8 @@ export interface EngineProcessOptions {
   logFile?: string;
   /** A line matching this means the process is ready. */
   ready?: RegExp;
+  /** Runs the process at this nice value (`nice -n`, every thread of it): a load generator yields the CPU. */
+  nice?: number;
 }
 
 /** A running engine process. */
@@ -49,7 +51,9 @@ export function startEngineProcess(name: string, args: string[], options: Engine
     ? // No --cpu-prof-name: a fixed name would make every thread write over the main thread's profile.
       ['--cpu-prof', `--cpu-prof-dir=${join(profileDir, name)}`]
     : [];
-  const child = spawn(process.execPath, [...profile, BIN, ...args], {
+  const command = [process.execPath, ...profile, BIN, ...args];
+  if (options.nice !== undefined) command.unshift('nice', '-n', String(options.nice));
+  const child = spawn(command[0]!, command.slice(1), {
     stdio: ['ignore', 'pipe', 'pipe'],
     // Several workers share this machine (tests, chaos, benchmarks): no metrics port unless one is asked for.
     env: { BSI_WORKER_METRICS_PORT: '0', ...process.env, ...options.env },
