@@ -7,7 +7,7 @@
 export const WORKFLOWS_PATH = require.resolve('../workflows');
 
 /** Modules evaluated once per worker thread and shared by its workflows (`preloadModules`). */
-export const PRELOAD_MODULES: readonly string[] = [require.resolve('../workflows/shared-modules')];
+const PRELOAD_MODULES: readonly string[] = [require.resolve('../workflows/shared-modules')];
 
 /** The options `bundleWorkflowCode` takes for this project's workflows. */
 export function workflowBundleOptions(): { workflowsPath: string; preloadModules: string[] } {

@@ -14,8 +14,8 @@
  * Why each namespace is frozen here: the SDK deep-freezes what shared modules export, and a frozen zod schema
  * throws on first use (zod builds a schema's methods on first read and stores them on the schema). The SDK leaves
  * an object that is already frozen as it is, so freezing a module's exports object first keeps the module's
- * bindings read-only and its schemas usable. Every domain module in the bundle must be listed here: a unit test
- * reads the built bundle and fails on one that is not.
+ * bindings read-only and its schemas usable. Every domain module the workflows import must be listed here: a unit
+ * test follows their imports and fails on one that is not.
  */
 import * as calibration from '../events/calibration';
 import * as commands from '../events/commands';
