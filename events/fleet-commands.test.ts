@@ -1,27 +1,19 @@
 import { makeEvent, type DomainEvent, type EventOf } from './domain-events';
 import { FleetCommandSchema, fleetCommandKey, fleetCommandsOf } from './fleet-commands';
 import type { LaneConfig } from './plan';
+import { testLaneConfig } from '../test/support/lane-config';
 
 const AT = '2026-03-01T12:00:00.000Z';
-const config: LaneConfig = {
-  deviceClass: 'phone-a',
-  releaseId: 'bsi-26.3',
-  artifact: { build: '26.3.1' },
+const config: LaneConfig = testLaneConfig({
   phases: [
     { share: 1, cohortBound: 100, bakeSec: 600, approval: 'none' },
     { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
   ],
-  thresholds: {
-    maxFailureRate: 0.05,
-    minSample: 50,
-    installTimeoutSec: 60,
-    errorCodes: { ignore: [], criteria: [] },
-    rule: 'plain',
-    falseHaltProbability: 0.01,
-  },
+  thresholds: { ...testLaneConfig().thresholds, maxFailureRate: 0.05, minSample: 50, installTimeoutSec: 60 },
   breachPolicy: { action: 'rollback' },
   rollbackTimeoutSec: 60,
-};
+  rulesVersion: undefined,
+});
 
 function laneEvent<T extends DomainEvent['type']>(type: T, seq: number, data: EventOf<T>['data']): DomainEvent {
   return makeEvent<EventOf<T>>({ type, data, rolloutId: 'r1', lane: 'phone-a', seq, at: AT } as never);

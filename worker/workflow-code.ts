@@ -3,13 +3,13 @@
  * tests, so every bundle shares the same modules across workflows (see `workflows/shared-modules.ts`).
  */
 
-/** The workflows module the worker registers (`workflowsPath`). */
-export const WORKFLOWS_PATH = require.resolve('../workflows');
-
-/** Modules evaluated once per worker thread and shared by its workflows (`preloadModules`). */
-const PRELOAD_MODULES: readonly string[] = [require.resolve('../workflows/shared-modules')];
-
-/** The options `bundleWorkflowCode` takes for this project's workflows. */
+/**
+ * The options `bundleWorkflowCode` takes for this project's workflows: the module the worker registers, and the
+ * modules evaluated once per worker thread and shared by its workflows (`preloadModules`).
+ */
 export function workflowBundleOptions(): { workflowsPath: string; preloadModules: string[] } {
-  return { workflowsPath: WORKFLOWS_PATH, preloadModules: [...PRELOAD_MODULES] };
+  return {
+    workflowsPath: require.resolve('../workflows'),
+    preloadModules: [require.resolve('../workflows/shared-modules')],
+  };
 }

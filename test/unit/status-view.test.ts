@@ -17,6 +17,7 @@ import type { WaitingFor } from '../../events/domain-events';
 import { exposureOfferId, initialLaneState, LaneStateSchema, rollbackOfferId, stepLane } from '../../events/lane';
 import type { BreachPolicy, LaneConfig } from '../../events/plan';
 import { conflictWarning, DuplicateChecker, type EventConflict } from '../../replay/event-conflicts';
+import { testLaneConfig } from '../support/lane-config';
 
 const view: RolloutStatusView = {
   rolloutId: 'r-1',
@@ -109,26 +110,17 @@ const offer = (phase: number, attempt = 1) => exposureOfferId(LANE, phase, attem
 
 /** Two phases (10% bake 60 s, 100% bake 0), plain rule: at most 5% failures after 10 outcomes. */
 function config(breachPolicy: BreachPolicy): LaneConfig {
-  return {
+  const base = testLaneConfig();
+  return testLaneConfig({
     deviceClass: LANE,
-    releaseId: 'bsi-26.3',
     artifact: { build: '26.3.2' },
     phases: [
       { share: 10, cohortBound: 1000, bakeSec: 60, approval: 'none' },
       { share: 100, cohortBound: 10000, bakeSec: 0, approval: 'none' },
     ],
-    thresholds: {
-      maxFailureRate: 0.05,
-      minSample: 10,
-      installTimeoutSec: 600,
-      errorCodes: { ignore: ['E_LOW_BATTERY'], criteria: [] },
-      rule: 'plain',
-      falseHaltProbability: 0.01,
-    },
+    thresholds: { ...base.thresholds, maxFailureRate: 0.05, errorCodes: { ignore: ['E_LOW_BATTERY'], criteria: [] } },
     breachPolicy,
-    rollbackTimeoutSec: 120,
-    rulesVersion: 2,
-  };
+  });
 }
 
 let offset = 0;
