@@ -33,6 +33,7 @@ import { decideLane, foldLane, initialLaneState } from '../events/lane';
 import { validatePlan } from '../events/plan';
 import { upcast } from '../events/upcast';
 import { createKafka } from '../kafka/client';
+import { waitForConsumerGroups } from '../kafka/consumer-groups';
 import { benchArgs } from './args';
 import { readTopicSlice } from '../kafka/read-slice';
 import { createTopicsAndWait, topicSpecs } from '../kafka/topics';
@@ -267,7 +268,12 @@ async function main(): Promise<void> {
       }),
     );
     await Promise.all(children.map((c) => c.ready));
-    out({ bench: 'halt', phase: 'started', logs: logDir });
+    // The ingest and the simulator read nothing until their groups have joined: a rollout started before would see
+    // its first install events delivered late, as one backlog (a halt that waited seconds for the join, not for the
+    // engine). In production the ingest runs long before a rollout starts.
+    const joinStart = Date.now();
+    await waitForConsumerGroups(kafka, [env.INGEST_GROUP_ID, `${run}-sim`]);
+    out({ bench: 'halt', phase: 'started', logs: logDir, groupsJoinedMs: Date.now() - joinStart });
 
     const t0 = Date.now();
     const ids: string[] = [];
