@@ -33,8 +33,15 @@ export function versionName(deploymentName: string, buildId: string): string {
   return `${deploymentName}.${buildId}`;
 }
 
-function isNotFound(err: unknown): boolean {
-  return (err as { code?: number } | null)?.code === 5;
+/**
+ * True while Temporal has not yet seen this version's pollers everywhere: the deployment or version is unknown
+ * (NOT_FOUND), or it is known on some of the task queues the current version polls but not yet on all of them
+ * (FAILED_PRECONDITION "missing active task queues": the workflow queue's poller registered before the activity
+ * queue's). Both clear within moments of the worker starting.
+ */
+function isNotYetSeen(err: unknown): boolean {
+  const { code, details } = (err ?? {}) as { code?: number; details?: string };
+  return code === 5 || (code === 9 && /missing active task queues/.test(details ?? ''));
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -79,8 +86,8 @@ export async function promoteVersion(
       log.info({ deploymentName, buildId }, 'this build is the deployment current version');
       return 'promoted';
     } catch (err) {
-      // The deployment (or this version) exists only once Temporal has seen the worker poll.
-      if (!isNotFound(err) || Date.now() > deadline) throw err;
+      // The deployment (or this version) exists only once Temporal has seen the worker poll on every task queue.
+      if (!isNotYetSeen(err) || Date.now() > deadline) throw err;
       await sleep(250);
     }
   }
