@@ -10,6 +10,7 @@ const missingQueues = Object.assign(new Error('missing'), {
   details: "proposed current version 'd:n1' is missing active task queues from the current version",
 });
 const notFound = Object.assign(new Error('not found'), { code: 5, details: 'deployment not found' });
+const versioning = { deploymentName: 'd', buildId: 'n1', promote: 'always' as const };
 
 /** A client whose `setWorkerDeploymentCurrentVersion` throws `failures` in turn, then succeeds. */
 function clientFailing(failures: Error[]): { client: Client; calls: () => number } {
@@ -27,7 +28,6 @@ function clientFailing(failures: Error[]): { client: Client; calls: () => number
 describe('promoteVersion', () => {
   it('retries while the version is unknown or not yet seen on every task queue, then promotes', async () => {
     const { client, calls } = clientFailing([notFound, missingQueues, missingQueues]);
-    const versioning = { deploymentName: 'd', buildId: 'n1', promote: 'always' as const };
     await expect(promoteVersion(client, versioning, log, 10_000)).resolves.toBe('promoted');
     expect(calls()).toBe(4);
   });
@@ -35,7 +35,6 @@ describe('promoteVersion', () => {
   it('throws any other refusal at once', async () => {
     const other = Object.assign(new Error('other'), { code: 9, details: 'the version is draining' });
     const { client, calls } = clientFailing([other]);
-    const versioning = { deploymentName: 'd', buildId: 'n1', promote: 'always' as const };
     await expect(promoteVersion(client, versioning, log, 10_000)).rejects.toBe(other);
     expect(calls()).toBe(1);
   });
